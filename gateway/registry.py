@@ -1,0 +1,150 @@
+"""Registry of paired devices: who they are, where they are, and their secrets.
+
+Kept in memory for lookups on the hot path; persisted with TinyDB through an atomic storage (temp file,
+fsync, rename) with file mode 0600, because it holds BLE bindkeys. Writes run off the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tinydb import TinyDB
+from tinydb.storages import Storage
+
+from gateway.atomic import write_atomic
+
+log = logging.getLogger(__name__)
+
+
+class AtomicJSONStorage(Storage):
+    """TinyDB storage that never leaves a half-written file behind."""
+
+    def __init__(self, path: str) -> None:
+        self.path = Path(path)
+
+    def read(self) -> dict[str, dict[str, Any]] | None:
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return None
+        if not raw.strip():
+            return None
+        data = json.loads(raw)
+        if not isinstance(data, dict):
+            raise ValueError(f"{self.path}: registry root is not an object")
+        return data
+
+    def write(self, data: dict[str, dict[str, Any]]) -> None:
+        write_atomic(self.path, json.dumps(data, ensure_ascii=False, sort_keys=True).encode(), mode=0o600)
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass(slots=True)
+class Device:
+    """A paired device.
+
+    ``address`` is the radio address (Zigbee IEEE, BLE MAC, GPIO ``chip:line``, sim id). ``params`` holds
+    transport details (zone type, GATT profile, active-low...). ``secret`` (e.g. a BTHome bindkey) is
+    never shown back in full: use :meth:`public`.
+    """
+
+    id: str
+    type: str
+    transport: str
+    name: str = ""
+    room: str = ""
+    capabilities: list[str] = field(default_factory=list)
+    address: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+    secret: str | None = None
+    added_at: float = field(default_factory=time.time)
+
+    def public(self) -> dict[str, Any]:
+        """The device as pages and APIs may show it: the secret masked."""
+        out = asdict(self)
+        out.pop("secret")
+        out["has_secret"] = self.secret is not None
+        if self.secret:
+            out["secret_hint"] = "…" + self.secret[-4:]
+        return out
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Device:
+        known = {k: raw[k] for k in cls.__dataclass_fields__ if k in raw}
+        return cls(**known)
+
+
+class DeviceRegistry:
+    """Paired devices, looked up in memory, persisted atomically."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._devices: dict[str, Device] = {}
+        self._lock = asyncio.Lock()
+        self._db: TinyDB | None = None
+
+    def open(self) -> None:
+        """Load from disk (blocking; called once at start before the loop is busy)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = TinyDB(str(self.path), storage=AtomicJSONStorage)
+        for row in self._db.table("devices").all():
+            dev = Device.from_dict(dict(row))
+            self._devices[dev.id] = dev
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def get(self, device_id: str) -> Device | None:
+        return self._devices.get(device_id)
+
+    def all(self, transport: str | None = None) -> list[Device]:
+        return [d for d in self._devices.values() if transport is None or d.transport == transport]
+
+    def __iter__(self) -> Iterator[Device]:
+        return iter(list(self._devices.values()))
+
+    def __len__(self) -> int:
+        return len(self._devices)
+
+    async def upsert(self, device: Device) -> None:
+        """Add or replace a device; returns after it is on disk."""
+        async with self._lock:
+            self._devices[device.id] = device
+            await asyncio.to_thread(self._persist)
+
+    async def update(self, device_id: str, **changes: Any) -> Device:
+        """Change some fields (name, room, params...) of a known device."""
+        async with self._lock:
+            dev = self._devices[device_id]
+            for key, value in changes.items():
+                if key not in Device.__dataclass_fields__ or key == "id":
+                    raise KeyError(key)
+                setattr(dev, key, value)
+            await asyncio.to_thread(self._persist)
+            return dev
+
+    async def remove(self, device_id: str) -> Device | None:
+        async with self._lock:
+            dev = self._devices.pop(device_id, None)
+            if dev is not None:
+                await asyncio.to_thread(self._persist)
+            return dev
+
+    def _persist(self) -> None:
+        # One storage write of the whole document (TinyDB's own layout), so a crash leaves old or new.
+        assert self._db is not None, "registry not opened"
+        rows = {str(i): asdict(d) for i, d in enumerate(self._devices.values(), start=1)}
+        self._db.storage.write({"devices": rows})
+        for table in self._db._tables.values():
+            table.clear_cache()
