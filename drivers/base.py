@@ -32,6 +32,9 @@ CAPABILITIES: Mapping[str, str] = {
     "breath_rate": "breathing rate, breaths per minute",
     "battery": "battery level, percent",
     "tamper": "enclosure opened / wire cut (true) or restored (false)",
+    "battery_low": "device reports its battery low (true) or fine (false)",
+    "trouble": "device reports a fault/trouble condition (true) or cleared (false)",
+    "mains_fault": "device reports AC mains lost (true) or restored (false)",
 }
 
 #: Capabilities whose true value is an immediate alarm.
