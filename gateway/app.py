@@ -1,0 +1,188 @@
+"""The composition root: builds the gateway from its config and owns every part's lifetime.
+
+``async with Gateway(cfg) as gw:`` opens the registry and the outbox, connects the uplink, starts the drivers
+and the local web server; leaving the block stops them in reverse order (intake first, uplink last, so queued
+events are committed before the connection closes). Long-lived tasks run in one TaskGroup: a crashed task is
+seen, not lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from drivers.base import Driver, DriverConfigError, DriverContext, DriverHealth
+from gateway.clock import Clock
+from gateway.config import Config
+from gateway.events import Event, EventDraft, Priority
+from gateway.intake import Intake
+from gateway.outbox import Outbox, Row
+from gateway.registry import DeviceRegistry
+from gateway.rules import RuleEngine
+from gateway.uplink import Uplink
+
+log = logging.getLogger(__name__)
+
+#: How often at most a ``gateway.data_dropped`` event summarises drops (drops in between are added up).
+DROP_REPORT_INTERVAL_S = 10.0
+
+
+class Gateway:
+    """One running gateway. See the module docstring."""
+
+    def __init__(self, config: Config, *, clock: Clock | None = None) -> None:
+        self.config = config
+        self.id = config.gateway.id
+        self.state_dir = Path(config.gateway.state_dir)
+        self.clock = clock or Clock(assume_synced=config.clock.assume_synced)
+        self.registry = DeviceRegistry(self.state_dir / "devices.json")
+        self.outbox = Outbox(self.state_dir / "outbox.sqlite3", config.outbox,
+                             on_committed=self._committed, on_dropped=self._dropped)
+        self.rules = RuleEngine(battery_low_pct=config.rules.battery_low_pct)
+        self.intake = Intake(self.id, self.clock, self.registry, self.rules, self.outbox)
+        self.uplink = Uplink(config.uplink, self.id, self.outbox, on_delivered=self._delivered)
+        self.drivers: dict[str, Driver] = {}
+        self.driver_errors: dict[str, str] = {}
+        self.committed_listeners: list[Callable[[Sequence[Event]], None]] = []
+        self.delivered_listeners: list[Callable[[Sequence[Row]], None]] = []
+        self.web: Any = None
+        self._tg: asyncio.TaskGroup | None = None
+        self._stack = contextlib.AsyncExitStack()
+        self._drops: dict[str, int] = {}
+        self._drop_task: asyncio.Task[None] | None = None
+        self.stopping = asyncio.Event()
+
+    # ------------------------------------------------------------------ lifetime
+
+    async def __aenter__(self) -> Gateway:
+        try:
+            await self._start()
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.stopping.set()
+        await self._stack.aclose()
+
+    async def _start(self) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(self.registry.open)
+        self._stack.callback(self.registry.close)
+        await self._stack.enter_async_context(self.outbox)
+
+        self._tg = asyncio.TaskGroup()
+        await self._tg.__aenter__()
+        self._stack.push_async_exit(self._exit_taskgroup)
+        self._tg.create_task(self.uplink.run(), name="uplink")
+        self._stack.push_async_callback(self.uplink.close)
+
+        await self._start_drivers()
+        self._stack.push_async_callback(self._stop_drivers)
+
+        from gateway.web.server import WebServer  # the web package imports us; keep the cycle lazy
+
+        self.web = WebServer(self)
+        await self.web.start()
+        self._stack.push_async_callback(self.web.stop)
+        log.info("gateway %s running (state %s)", self.id, self.state_dir)
+
+    async def _exit_taskgroup(self, *exc: object) -> bool | None:
+        tg, self._tg = self._tg, None
+        if tg is None:
+            return None
+        return await tg.__aexit__(*exc)  # type: ignore[arg-type]
+
+    def create_task(self, coro: Any, name: str) -> asyncio.Task[Any]:
+        """Run a long-lived task under the gateway's supervision."""
+        assert self._tg is not None, "gateway not started"
+        return self._tg.create_task(coro, name=name)
+
+    # ------------------------------------------------------------------ drivers
+
+    def _driver_context(self) -> DriverContext:
+        return DriverContext(gateway_id=self.id, state_dir=self.state_dir, sink=self.intake, registry=self.registry)
+
+    async def _start_drivers(self) -> None:
+        for name, section in self.config.drivers.items():
+            if not section.get("enabled", False):
+                continue
+            try:
+                module = importlib.import_module(f"drivers.{name}")
+                driver: Driver = module.create_driver(section, self._driver_context())
+                await driver.start()
+            except (DriverConfigError, ImportError, OSError) as exc:
+                self.driver_errors[name] = str(exc)
+                log.error("driver %s not started: %s", name, exc)
+                continue
+            self.drivers[name] = driver
+            log.info("driver %s started", name)
+
+    async def _stop_drivers(self) -> None:
+        for name, driver in reversed(list(self.drivers.items())):
+            try:
+                await driver.stop()
+            except (OSError, RuntimeError) as exc:
+                log.warning("driver %s did not stop cleanly: %s", name, exc)
+
+    def driver_health(self) -> list[DriverHealth]:
+        out = [d.health() for d in self.drivers.values()]
+        out += [DriverHealth(name, "down", err) for name, err in self.driver_errors.items()]
+        return out
+
+    # ------------------------------------------------------------------ events
+
+    async def emit(self, drafts: list[EventDraft]) -> list[Event]:
+        """Commit gateway-made events (heartbeat, acceptance, lifecycle steps)."""
+        return await self.intake.commit(drafts)
+
+    def _committed(self, events: Sequence[Event]) -> None:
+        for listener in list(self.committed_listeners):
+            listener(events)
+
+    def _delivered(self, rows: Sequence[Row]) -> None:
+        for listener in list(self.delivered_listeners):
+            listener(rows)
+
+    def _dropped(self, counts: dict[str, int]) -> None:
+        for key, n in counts.items():
+            self._drops[key] = self._drops.get(key, 0) + n
+        log.warning("outbox dropped events: %s", counts)
+        if self._drop_task is None or self._drop_task.done():
+            self._drop_task = asyncio.get_running_loop().create_task(self._report_drops())
+
+    async def _report_drops(self) -> None:
+        """One ``gateway.data_dropped`` event per interval, with the counts since the last one."""
+        await asyncio.sleep(0)  # let the commit that dropped finish first
+        while self._drops:
+            counts, self._drops = self._drops, {}
+            draft = EventDraft("gateway.data_dropped", Priority.ALERT, None,
+                               {"dropped": counts, "total": sum(counts.values()),
+                                "outbox": self.outbox.depth()})
+            try:
+                await self.intake.commit([draft])
+            except RuntimeError as exc:
+                log.error("could not report dropped data: %s", exc)
+                return
+            await asyncio.sleep(DROP_REPORT_INTERVAL_S)
+
+    def status(self) -> dict[str, Any]:
+        """A snapshot for pages, the CLI and the heartbeat."""
+        up = self.uplink.stats
+        return {
+            "gateway": self.id,
+            "uplink": {"state": up.state, "broker": self.config.uplink.broker, "connects": up.connects,
+                       "reconnects": up.reconnects, "last_error": up.last_error,
+                       "published_events": up.published_events},
+            "outbox": self.outbox.depth(),
+            "clock": {"synced": self.clock.synced(), "boot": self.clock.boot_id},
+            "drivers": [{"transport": h.transport, "state": h.state, "detail": h.detail, "counters": h.counters}
+                        for h in self.driver_health()],
+            "devices": len(self.registry),
+        }

@@ -1,0 +1,84 @@
+"""The ``fbgw`` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from gateway import __version__
+from gateway.config import ConfigError, load_config
+
+log = logging.getLogger("fbgw")
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+async def _run(args: argparse.Namespace) -> int:
+    from gateway.app import Gateway
+
+    try:
+        cfg = load_config(args.config).with_overrides(state_dir=args.state_dir, broker=args.broker, http=args.http)
+    except (ConfigError, ValueError) as exc:
+        log.error("%s", exc)
+        return 2
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with Gateway(cfg) as gw:
+        print(f"fbgw {__version__}: gateway {gw.id} http://{gw.web.host}:{gw.web.port}/", file=sys.stderr, flush=True)
+        await stop.wait()
+        log.info("stopping")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fbgw", description="Home elderly-care bed gateway")
+    parser.add_argument("--version", action="version", version=f"fbgw {__version__}")
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the gateway")
+    run.add_argument("--config", type=Path, required=True, help="TOML config file")
+    run.add_argument("--state-dir", type=Path, help="override gateway.state_dir")
+    run.add_argument("--broker", help="override uplink.broker, e.g. mqtt://127.0.0.1:1883")
+    run.add_argument("--http", help="override http.listen, HOST:PORT")
+    run.set_defaults(func=_run)
+
+    view = sub.add_parser("platform-view", help="console view of what the platform receives")
+    view.add_argument("--broker", required=True)
+    view.add_argument("--gateway", default="+", help="gateway id (default: all)")
+    view.set_defaults(func=_platform_view)
+    return parser
+
+
+async def _platform_view(args: argparse.Namespace) -> int:
+    from gateway.tools.platform_view import watch
+
+    with contextlib.suppress(asyncio.CancelledError):
+        await watch(args.broker, args.gateway)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.log_level)
+    try:
+        return asyncio.run(args.func(args))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

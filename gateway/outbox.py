@@ -1,0 +1,459 @@
+"""The outbox: the single source of truth for what still has to reach the platform.
+
+SQLite in WAL mode with ``synchronous=FULL``: a caller is told "accepted" only after the transaction holding its
+event is on disk. Writes are group-committed by one writer thread, so many events per second share one fsync;
+pending alarms are committed on their own, ahead of any queued batch, so an alarm never waits behind bulk data.
+Rows are deleted only when the uplink reports the broker's PUBACK.
+
+Bounded: over ``max_rows`` / ``max_bytes`` the lowest-priority oldest rows go first; alarms are never dropped.
+Every drop (cap or TTL) is counted and reported through ``on_dropped``. Nothing but cursors and counters is kept
+in memory, so memory use does not grow with the backlog.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import sqlite3
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gateway.config import OutboxSection
+from gateway.events import Event, Priority
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    seq        INTEGER PRIMARY KEY,
+    prio       INTEGER NOT NULL,
+    created_ms INTEGER NOT NULL,
+    size       INTEGER NOT NULL,
+    body       BLOB    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_by_prio ON outbox (prio, seq);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+#: Order in which priorities are sacrificed when the outbox is full. Alarms are absent on purpose.
+_DROP_ORDER = (Priority.TELEMETRY, Priority.STATE, Priority.ALERT)
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """A stored event as the uplink reads it."""
+
+    seq: int
+    prio: int
+    body: bytes
+
+
+@dataclass(slots=True)
+class OutboxStats:
+    rows: int = 0
+    bytes: int = 0
+    alarms: int = 0
+    oldest_ms: int | None = None
+    committed: int = 0
+    deleted: int = 0
+    commits: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)
+    last_error: str | None = None
+
+
+class OutboxError(RuntimeError):
+    """The outbox could not commit; the event was NOT accepted."""
+
+
+@dataclass(slots=True)
+class _Pending:
+    events: list[Event]
+    future: asyncio.Future[None]
+
+
+class Outbox:
+    """Durable, bounded, priority-aware queue of events. Use as ``async with Outbox(...)``."""
+
+    def __init__(
+        self,
+        path: Path,
+        settings: OutboxSection,
+        *,
+        on_committed: Callable[[Sequence[Event]], None] | None = None,
+        on_dropped: Callable[[dict[str, int]], None] | None = None,
+    ) -> None:
+        self.path = path
+        self.settings = settings
+        self.on_committed = on_committed
+        self.on_dropped = on_dropped
+        self.stats = OutboxStats()
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-writer")
+        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-reader")
+        self._wconn: sqlite3.Connection | None = None
+        self._rconn: sqlite3.Connection | None = None
+        self._alarms: deque[_Pending] = deque()
+        self._others: deque[_Pending] = deque()
+        self._acks: list[int] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._ttl_task: asyncio.Task[None] | None = None
+        self._next_seq = 1
+        self._closing = False
+        #: Set whenever new rows of that lane are committed; the uplink waits on these.
+        self.alarm_ready = asyncio.Event()
+        self.event_ready = asyncio.Event()
+
+    # ---------------------------------------------------------------- lifetime
+
+    async def __aenter__(self) -> Outbox:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._writer, self._open_writer)
+        await loop.run_in_executor(self._reader, self._open_reader)
+        self._task = asyncio.create_task(self._write_loop(), name="outbox-writer")
+        self._ttl_task = asyncio.create_task(self._ttl_loop(), name="outbox-ttl")
+        if self.stats.alarms:
+            self.alarm_ready.set()
+        if self.stats.rows > self.stats.alarms:
+            self.event_ready.set()
+
+    async def close(self) -> None:
+        """Commit whatever is queued, then close the database."""
+        self._closing = True
+        self._wake.set()
+        if self._ttl_task:
+            self._ttl_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ttl_task
+        if self._task:
+            await self._task
+        loop = asyncio.get_running_loop()
+        if self._wconn is not None:
+            await loop.run_in_executor(self._writer, self._wconn.close)
+        if self._rconn is not None:
+            await loop.run_in_executor(self._reader, self._rconn.close)
+        self._writer.shutdown(wait=True)
+        self._reader.shutdown(wait=True)
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA busy_timeout=5000")
+        return conn
+
+    def _open_writer(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = self._connect()
+        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if mode != "wal":
+            raise OutboxError(f"{self.path}: cannot switch to WAL mode (got {mode})")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA wal_autocheckpoint=2000")
+        conn.executescript(_SCHEMA)
+        check = conn.execute("PRAGMA quick_check").fetchone()[0]
+        if check != "ok":
+            raise sqlite3.DatabaseError(f"{self.path}: integrity check failed: {check}")
+        row = conn.execute("SELECT value FROM meta WHERE key='next_seq'").fetchone()
+        max_seq = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM outbox").fetchone()[0]
+        self._next_seq = max(row[0] if row else 1, max_seq + 1)
+        rows, size, oldest = conn.execute(
+            "SELECT COUNT(*), COALESCE(SUM(size), 0), MIN(created_ms) FROM outbox"
+        ).fetchone()
+        alarms = conn.execute("SELECT COUNT(*) FROM outbox WHERE prio=0").fetchone()[0]
+        self.stats.rows, self.stats.bytes, self.stats.oldest_ms, self.stats.alarms = rows, size, oldest, alarms
+        self._wconn = conn
+        log.info("outbox open: %s rows (%s alarms), %s bytes, next seq %s", rows, alarms, size, self._next_seq)
+
+    def _open_reader(self) -> None:
+        self._rconn = self._connect()
+
+    # ---------------------------------------------------------------- writing
+
+    async def put(self, events: Iterable[Event]) -> list[Event]:
+        """Store events durably. Returns them with ``seq`` set, only after the commit is on disk.
+
+        Raises :class:`OutboxError` if they could not be stored (the caller must not report success).
+        """
+        batch = list(events)
+        if not batch:
+            return batch
+        if self._closing:
+            raise OutboxError("outbox is closing")
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        pending = _Pending(batch, fut)
+        if any(e.priority == Priority.ALARM for e in batch):
+            self._alarms.append(pending)
+        else:
+            self._others.append(pending)
+        self._wake.set()
+        await fut
+        return batch
+
+    def ack(self, seqs: Iterable[int]) -> None:
+        """The broker has these; delete them (lazily, in the next group commit)."""
+        self._acks.extend(seqs)
+        self._wake.set()
+
+    async def _write_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._alarms or self._others or self._acks:
+                # Alarms alone first: a tiny transaction, never queued behind a bulk batch.
+                if self._alarms:
+                    taken = list(self._alarms)
+                    self._alarms.clear()
+                else:
+                    taken, count = [], 0
+                    while self._others and count < self.settings.max_batch:
+                        item = self._others.popleft()
+                        taken.append(item)
+                        count += len(item.events)
+                acks, self._acks = self._acks, []
+                events = [e for p in taken for e in p.events]
+                try:
+                    dropped = await loop.run_in_executor(self._writer, self._commit, events, acks)
+                except (sqlite3.Error, OSError) as exc:
+                    self.stats.last_error = f"{type(exc).__name__}: {exc}"
+                    log.error("outbox commit failed (%d events not accepted): %s", len(events), exc)
+                    for p in taken:
+                        if not p.future.done():
+                            p.future.set_exception(OutboxError(f"outbox commit failed: {exc}"))
+                    self._acks = acks + self._acks
+                    await asyncio.sleep(0.05)
+                    continue
+                for p in taken:
+                    if not p.future.done():
+                        p.future.set_result(None)
+                if events:
+                    if any(e.priority == Priority.ALARM for e in events):
+                        self.alarm_ready.set()
+                    if any(e.priority != Priority.ALARM for e in events):
+                        self.event_ready.set()
+                    if self.on_committed:
+                        self.on_committed(events)
+                if dropped and self.on_dropped:
+                    self.on_dropped(dropped)
+            if self._closing and not (self._alarms or self._others or self._acks):
+                return
+
+    def _commit(self, events: list[Event], acks: list[int]) -> dict[str, int]:
+        """One transaction: insert, delete acknowledged, enforce the cap. Runs on the writer thread."""
+        conn = self._wconn
+        assert conn is not None
+        now = int(time.time() * 1000)
+        next_seq = self._next_seq
+        rows = []
+        for e in events:
+            e.seq = next_seq
+            next_seq += 1
+            body = e.to_bytes()
+            rows.append((e.seq, int(e.priority), now, len(body), body))
+        dropped: dict[str, int] = {}
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if rows:
+                conn.executemany("INSERT INTO outbox (seq, prio, created_ms, size, body) VALUES (?,?,?,?,?)", rows)
+                conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('next_seq', ?)", (next_seq,))
+            freed_rows = freed_bytes = freed_alarms = 0
+            if acks:
+                freed_rows, freed_bytes, freed_alarms = self._delete(conn, acks)
+            added_bytes = sum(r[3] for r in rows)
+            added_alarms = sum(1 for r in rows if r[1] == Priority.ALARM)
+            total_rows = self.stats.rows + len(rows) - freed_rows
+            total_bytes = self.stats.bytes + added_bytes - freed_bytes
+            cap_rows = cap_bytes = 0
+            if total_rows > self.settings.max_rows or total_bytes > self.settings.max_bytes:
+                cap_rows, cap_bytes, dropped = self._enforce_cap(conn, total_rows, total_bytes)
+            conn.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            for e in events:
+                e.seq = None
+            raise
+        self._next_seq = next_seq
+        st = self.stats
+        st.rows = total_rows - cap_rows
+        st.bytes = total_bytes - cap_bytes
+        st.alarms += added_alarms - freed_alarms
+        st.committed += len(rows)
+        st.deleted += freed_rows
+        st.commits += 1
+        st.last_error = None
+        if st.rows == 0:
+            st.oldest_ms = None
+        elif st.oldest_ms is None or freed_rows or cap_rows:
+            st.oldest_ms = self._oldest(conn)
+        for key, n in dropped.items():
+            st.dropped[key] = st.dropped.get(key, 0) + n
+        return dropped
+
+    @staticmethod
+    def _oldest(conn: sqlite3.Connection) -> int | None:
+        row = conn.execute("SELECT created_ms FROM outbox ORDER BY seq LIMIT 1").fetchone()
+        return None if row is None else int(row[0])
+
+    @staticmethod
+    def _delete(conn: sqlite3.Connection, seqs: list[int]) -> tuple[int, int, int]:
+        rows = size = alarms = 0
+        for start in range(0, len(seqs), 500):
+            chunk = seqs[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            n, b, a = conn.execute(
+                f"SELECT COUNT(*), COALESCE(SUM(size),0), COALESCE(SUM(prio=0),0) FROM outbox WHERE seq IN ({marks})",
+                chunk,
+            ).fetchone()
+            conn.execute(f"DELETE FROM outbox WHERE seq IN ({marks})", chunk)
+            rows, size, alarms = rows + n, size + b, alarms + a
+        return rows, size, alarms
+
+    def _enforce_cap(
+        self, conn: sqlite3.Connection, total_rows: int, total_bytes: int
+    ) -> tuple[int, int, dict[str, int]]:
+        """Drop lowest priority, oldest first, until under the cap. Never an alarm."""
+        over_rows = total_rows - self.settings.max_rows
+        over_bytes = total_bytes - self.settings.max_bytes
+        dropped: dict[str, int] = {}
+        freed_rows = freed_bytes = 0
+        for prio in _DROP_ORDER:
+            if over_rows <= 0 and over_bytes <= 0:
+                break
+            victims: list[int] = []
+            # Walk oldest-first in pages; stop as soon as enough is freed.
+            last = 0
+            while over_rows > 0 or over_bytes > 0:
+                page = conn.execute(
+                    "SELECT seq, size FROM outbox WHERE prio=? AND seq>? ORDER BY seq LIMIT 1000",
+                    (int(prio), last),
+                ).fetchall()
+                if not page:
+                    break
+                for seq, size in page:
+                    if over_rows <= 0 and over_bytes <= 0:
+                        break
+                    victims.append(seq)
+                    over_rows -= 1
+                    over_bytes -= size
+                    freed_rows += 1
+                    freed_bytes += size
+                last = page[-1][0]
+            if victims:
+                for start in range(0, len(victims), 500):
+                    chunk = victims[start : start + 500]
+                    conn.execute(f"DELETE FROM outbox WHERE seq IN ({','.join('?' * len(chunk))})", chunk)
+                dropped[f"{prio.label}_cap"] = len(victims)
+        if over_rows > 0 or over_bytes > 0:
+            log.warning("outbox over its cap with alarms only (%d rows over): alarms are kept", over_rows)
+        return freed_rows, freed_bytes, dropped
+
+    # ---------------------------------------------------------------- TTL
+
+    async def _ttl_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.settings.ttl_check_s)
+            try:
+                dropped = await loop.run_in_executor(self._writer, self.expire)
+            except sqlite3.Error as exc:
+                log.error("outbox TTL purge failed: %s", exc)
+                continue
+            if dropped and self.on_dropped:
+                self.on_dropped(dropped)
+
+    def expire(self, now_ms: int | None = None) -> dict[str, int]:
+        """Delete events older than their priority's TTL. Runs on the writer thread."""
+        conn = self._wconn
+        assert conn is not None
+        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        dropped: dict[str, int] = {}
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for prio in Priority:
+                ttl = getattr(self.settings.ttl, prio.label)
+                if not ttl:
+                    continue
+                cutoff = now_ms - ttl * 1000
+                n, b = conn.execute(
+                    "SELECT COUNT(*), COALESCE(SUM(size),0) FROM outbox WHERE prio=? AND created_ms<?",
+                    (int(prio), cutoff),
+                ).fetchone()
+                if n:
+                    conn.execute("DELETE FROM outbox WHERE prio=? AND created_ms<?", (int(prio), cutoff))
+                    dropped[f"{prio.label}_ttl"] = n
+                    self.stats.rows -= n
+                    self.stats.bytes -= b
+                    if prio == Priority.ALARM:
+                        self.stats.alarms -= n
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        if dropped:
+            self.stats.oldest_ms = self._oldest(conn)
+            for key, n in dropped.items():
+                self.stats.dropped[key] = self.stats.dropped.get(key, 0) + n
+        return dropped
+
+    # ---------------------------------------------------------------- reading (uplink)
+
+    async def fetch(self, alarms: bool, after_seq: int, limit: int, max_bytes: int) -> list[Row]:
+        """Next stored rows of one lane (alarms, or everything else) in seq order, after ``after_seq``."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._reader, self._fetch, alarms, after_seq, limit, max_bytes)
+
+    def _fetch(self, alarms: bool, after_seq: int, limit: int, max_bytes: int) -> list[Row]:
+        conn = self._rconn
+        assert conn is not None
+        where = "prio=0" if alarms else "+prio>0"  # unary + keeps the planner on the seq primary key
+        # Alarms use the (prio, seq) index; the rest are walked in plain seq order.
+        cur = conn.execute(
+            f"SELECT seq, prio, body FROM outbox WHERE {where} AND seq>? ORDER BY seq LIMIT ?",
+            (after_seq, limit),
+        )
+        out: list[Row] = []
+        total = 0
+        for seq, prio, body in cur:
+            total += len(body)
+            if out and total > max_bytes:
+                break
+            out.append(Row(seq, prio, bytes(body)))
+        return out
+
+    def depth(self) -> dict[str, object]:
+        """Depth and age of the backlog, for status pages and the heartbeat."""
+        st = self.stats
+        age = None if st.oldest_ms is None else max(0, int(time.time() * 1000) - st.oldest_ms) // 1000
+        return {
+            "rows": st.rows,
+            "bytes": st.bytes,
+            "alarms": st.alarms,
+            "oldest_age_s": age,
+            "dropped": dict(st.dropped),
+            "last_error": st.last_error,
+        }
+
+
+def bodies_to_payload(rows: Sequence[Row]) -> bytes:
+    """One MQTT payload: a JSON array of the stored event bodies (already JSON; joined, not re-encoded)."""
+    return b"[" + b",".join(r.body for r in rows) + b"]"
+
+
+def decode_payload(payload: bytes) -> list[dict[str, object]]:
+    """Inverse of :func:`bodies_to_payload` (tests, tools, the console platform view)."""
+    data = json.loads(payload)
+    if not isinstance(data, list):
+        raise ValueError("payload is not a JSON array of events")
+    return data

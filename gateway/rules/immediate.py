@@ -1,0 +1,112 @@
+"""Immediate mapping of readings to events: one table, no timers.
+
+A change of ``contact``, ``in_bed`` or an alarm capability always yields an event; repeats of a steady value
+(the same contact state reported twice) do not. Every press is a new press.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from drivers.base import Reading
+from gateway.events import DeviceRef, EventDraft, Priority
+from gateway.registry import Device
+
+
+@dataclass(frozen=True, slots=True)
+class EventSpec:
+    """How one capability becomes an event: kind and priority when true/active, and when cleared."""
+
+    kind: str
+    priority: Priority
+    cleared_kind: str | None = None
+    cleared_priority: Priority = Priority.ALERT
+    every_report: bool = False  # True: each reading is an event (presses, telemetry); False: changes only
+
+
+#: capability -> event mapping. The rules engine adds timed rules on top of this.
+READING_EVENTS: Mapping[str, EventSpec] = {
+    "press": EventSpec("alarm.emergency_call", Priority.ALARM, every_report=True),
+    "smoke": EventSpec("alarm.smoke", Priority.ALARM, "alarm.smoke.cleared"),
+    "gas": EventSpec("alarm.gas", Priority.ALARM, "alarm.gas.cleared"),
+    "leak": EventSpec("alarm.leak", Priority.ALARM, "alarm.leak.cleared"),
+    "wet": EventSpec("alert.wet", Priority.ALERT, "alert.wet.cleared", Priority.STATE),
+    "tamper": EventSpec("device.tamper", Priority.ALERT, "device.tamper.cleared"),
+    "trouble": EventSpec("device.trouble", Priority.ALERT, "device.trouble.cleared", Priority.STATE),
+    "mains_fault": EventSpec("device.mains_fault", Priority.ALERT, "device.mains_fault.cleared", Priority.STATE),
+    "battery_low": EventSpec("device.battery_low", Priority.ALERT, "device.battery_ok", Priority.STATE),
+    "contact": EventSpec("state.door", Priority.STATE),
+    "in_bed": EventSpec("state.bed", Priority.STATE),
+    "motion": EventSpec("state.motion", Priority.STATE, every_report=True),
+    "heart_rate": EventSpec("telemetry.vitals", Priority.TELEMETRY, every_report=True),
+    "breath_rate": EventSpec("telemetry.vitals", Priority.TELEMETRY, every_report=True),
+    "battery": EventSpec("telemetry.battery", Priority.TELEMETRY, every_report=True),
+}
+
+#: Capabilities whose value is a state carried in ``data`` rather than an on/off condition.
+_VALUE_KEYS: Mapping[str, str] = {
+    "contact": "contact",
+    "in_bed": "in_bed",
+    "heart_rate": "heart_rate",
+    "breath_rate": "breath_rate",
+    "battery": "battery",
+}
+
+ValueCheck = Callable[[Any], bool]
+
+#: What a valid value looks like for each capability (used at every edge that takes readings from outside).
+VALUE_CHECKS: Mapping[str, ValueCheck] = {
+    "press": lambda v: v is True,
+    "contact": lambda v: v in ("open", "closed"),
+    "motion": lambda v: v is True,
+    "smoke": lambda v: isinstance(v, bool),
+    "gas": lambda v: isinstance(v, bool),
+    "leak": lambda v: isinstance(v, bool),
+    "wet": lambda v: isinstance(v, bool),
+    "in_bed": lambda v: isinstance(v, bool),
+    "heart_rate": lambda v: isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= 300,
+    "breath_rate": lambda v: isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= 120,
+    "battery": lambda v: isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= 100,
+    "tamper": lambda v: isinstance(v, bool),
+    "battery_low": lambda v: isinstance(v, bool),
+    "trouble": lambda v: isinstance(v, bool),
+    "mains_fault": lambda v: isinstance(v, bool),
+}
+
+
+class ImmediateRules:
+    """Turns each reading into zero or more drafts, remembering the last value to detect changes."""
+
+    def __init__(self, battery_low_pct: int = 20) -> None:
+        self.battery_low_pct = battery_low_pct
+        self._last: dict[tuple[str, str], Any] = {}
+
+    def on_reading(self, reading: Reading, device: Device) -> list[EventDraft]:
+        spec = READING_EVENTS.get(reading.capability)
+        if spec is None:
+            return []
+        key = (device.id, reading.capability)
+        previous = self._last.get(key)
+        self._last[key] = reading.value
+        ref = DeviceRef.of(device)
+        data: dict[str, Any] = {"capability": reading.capability, "value": reading.value}
+        data.update({k: v for k, v in reading.meta.items() if k in ("rssi", "lqi", "event", "battery")})
+        out: list[EventDraft] = []
+        if spec.every_report or reading.capability in _VALUE_KEYS:
+            if spec.every_report or previous != reading.value:
+                out.append(EventDraft(spec.kind, spec.priority, ref, data, reading.trace))
+        elif reading.value is True:
+            if previous is not True:
+                out.append(EventDraft(spec.kind, spec.priority, ref, data, reading.trace))
+        elif previous is True and spec.cleared_kind:
+            out.append(EventDraft(spec.cleared_kind, spec.cleared_priority, ref, data, reading.trace))
+        if reading.capability == "battery":
+            low = reading.value < self.battery_low_pct
+            was_low = self._last.get((device.id, "battery_low<"), False)
+            self._last[(device.id, "battery_low<")] = low
+            if low and not was_low:
+                out.append(EventDraft("device.battery_low", Priority.ALERT, ref,
+                                      {"battery": reading.value, "threshold": self.battery_low_pct}, reading.trace))
+        return out

@@ -1,0 +1,268 @@
+"""The uplink: drains the outbox to the platform's MQTT broker.
+
+Two lanes read the outbox by cursor: alarms are published the moment they are committed, each lane with its own
+window of QoS 1 messages in flight, so an alarm overtakes any backlog of ordinary events. A row is deleted from
+the outbox only after the broker's PUBACK. On any connection failure the cursors restart from the oldest
+unacknowledged row (at-least-once; the platform drops duplicates by event id). Reconnects back off
+exponentially with jitter, but while an alarm is waiting the gateway retries every ``alarm_retry_s`` so the first
+alarm after the broker returns goes out within about a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import ssl
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from gateway import __version__
+from gateway.config import UplinkSection
+from gateway.outbox import Outbox, Row, bodies_to_payload
+from gateway.topics import Topics
+
+log = logging.getLogger(__name__)
+
+MessageHandler = Callable[[aiomqtt.Message], Awaitable[None]]
+ConnectHook = Callable[[], Awaitable[None]]
+
+#: Extra in-flight slots kept for alarms so a full window of ordinary events never queues an alarm in the client.
+_ALARM_SLOTS = 16
+
+
+class UplinkUnavailable(RuntimeError):
+    """Not connected to the broker right now."""
+
+
+@dataclass(slots=True)
+class UplinkStats:
+    state: Literal["connecting", "online", "offline", "stopped"] = "connecting"
+    connects: int = 0
+    reconnects: int = 0
+    published_messages: int = 0
+    published_events: int = 0
+    last_error: str | None = None
+    online_since: float | None = None
+    handler_errors: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Uplink:
+    """Owns the MQTT connection. Run :meth:`run` as a long-lived task; :meth:`close` ends it cleanly."""
+
+    def __init__(
+        self,
+        settings: UplinkSection,
+        gateway_id: str,
+        outbox: Outbox,
+        *,
+        on_delivered: Callable[[Sequence[Row]], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.gateway_id = gateway_id
+        self.topics = Topics(gateway_id)
+        self.outbox = outbox
+        self.on_delivered = on_delivered
+        self.stats = UplinkStats()
+        self._handlers: list[tuple[str, MessageHandler]] = []
+        self._connect_hooks: list[ConnectHook] = []
+        self._client: aiomqtt.Client | None = None
+        self._closing = False
+        self._wake_reconnect = asyncio.Event()
+
+    # ------------------------------------------------------------ public API for other modules
+
+    def subscribe(self, topic_filter: str, handler: MessageHandler) -> None:
+        """Receive messages on ``topic_filter`` (QoS 1) for as long as the gateway runs, across reconnects."""
+        self._handlers.append((topic_filter, handler))
+
+    def on_connect(self, hook: ConnectHook) -> None:
+        """Run ``hook`` after every (re)connect, e.g. to republish a retained report."""
+        self._connect_hooks.append(hook)
+
+    @property
+    def connected(self) -> bool:
+        return self._client is not None and self.stats.state == "online"
+
+    async def publish(
+        self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False, timeout: float | None = None
+    ) -> None:
+        """Publish outside the outbox (reports, command results). Raises :class:`UplinkUnavailable` offline."""
+        client = self._client
+        if client is None or not self.connected:
+            raise UplinkUnavailable("not connected to the broker")
+        await client.publish(topic, payload, qos=qos, retain=retain, timeout=timeout or self.settings.puback_timeout_s)
+
+    def reconnect_now(self, settings: UplinkSection | None = None) -> None:
+        """Drop the connection and reconnect at once (optionally with new connection settings)."""
+        if settings is not None:
+            self.settings = settings
+        self._wake_reconnect.set()
+
+    # ------------------------------------------------------------ connection loop
+
+    def _status(self, state: str, **extra: Any) -> bytes:
+        body = {"state": state, "gateway": self.gateway_id, "version": __version__, "ts": int(time.time() * 1000)}
+        body.update(extra)
+        return json.dumps(body, separators=(",", ":")).encode()
+
+    def _make_client(self) -> aiomqtt.Client:
+        s = self.settings
+        tls_context = None
+        if s.tls:
+            tls_context = ssl.create_default_context(cafile=str(s.ca_file) if s.ca_file else None)
+            if s.cert_file:
+                tls_context.load_cert_chain(str(s.cert_file), str(s.key_file) if s.key_file else None)
+        will = aiomqtt.Will(self.topics.status, self._status("offline", reason="connection lost"), qos=1, retain=True)
+        common: dict[str, Any] = {
+            "username": s.username,
+            "password": s.password,
+            "identifier": s.client_id or f"fbgw-{self.gateway_id}",
+            "will": will,
+            "keepalive": s.keepalive_s,
+            "timeout": s.connect_timeout_s,
+            "max_inflight_messages": s.max_inflight_messages + _ALARM_SLOTS,
+            "tls_context": tls_context,
+        }
+        if s.protocol == "5":
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = s.session_expiry_s
+            return aiomqtt.Client(
+                s.host, s.port, protocol=aiomqtt.ProtocolVersion.V5, clean_start=False, properties=props, **common
+            )
+        return aiomqtt.Client(s.host, s.port, protocol=aiomqtt.ProtocolVersion.V311, clean_session=False, **common)
+
+    async def run(self) -> None:
+        """Connect, drain, reconnect: forever, until :meth:`close`."""
+        delay = self.settings.backoff_initial_s
+        while not self._closing:
+            self.stats.state = "connecting"
+            self._wake_reconnect.clear()
+            try:
+                async with self._make_client() as client:
+                    await self._session(client)
+            except* (aiomqtt.MqttError, OSError, ssl.SSLError) as group:
+                exc = group.exceptions[0]
+                if self._closing:
+                    break
+                self.stats.last_error = f"{type(exc).__name__}: {exc}"
+                log.warning("uplink: connection to %s lost or failed: %s", self.settings.broker, exc)
+            finally:
+                was_online = self._client is not None
+                self._client = None
+                self.stats.online_since = None
+            if self._closing:
+                break
+            self.stats.state = "offline"
+            self.stats.reconnects += 1
+            if was_online:
+                delay = self.settings.backoff_initial_s
+            await self._backoff(delay)
+            delay = min(delay * 2, self.settings.backoff_max_s)
+        self.stats.state = "stopped"
+
+    async def _backoff(self, delay: float) -> None:
+        """Sleep ``delay`` with full jitter; cut short to ``alarm_retry_s`` whenever an alarm is waiting."""
+        deadline = time.monotonic() + random.uniform(delay / 2, delay)
+        while not self._closing and not self._wake_reconnect.is_set():
+            if self.outbox.stats.alarms > 0:
+                fast = time.monotonic() + self.settings.alarm_retry_s * random.uniform(0.8, 1.0)
+                deadline = min(deadline, fast)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            self.outbox.alarm_ready.clear()
+            waiters = [asyncio.ensure_future(self.outbox.alarm_ready.wait()),
+                       asyncio.ensure_future(self._wake_reconnect.wait())]
+            try:
+                await asyncio.wait(waiters, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for w in waiters:
+                    w.cancel()
+
+    async def _session(self, client: aiomqtt.Client) -> None:
+        self._client = client
+        self.stats.state = "online"
+        self.stats.connects += 1
+        self.stats.online_since = time.time()
+        self.stats.last_error = None
+        log.info("uplink: connected to %s", self.settings.broker)
+        await client.publish(self.topics.status, self._status("online"), qos=1, retain=True,
+                             timeout=self.settings.puback_timeout_s)
+        for topic_filter, _ in self._handlers:
+            await client.subscribe(topic_filter, qos=1)
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self._lane(client, tg, alarms=True), name="uplink-alarms")
+            tg.create_task(self._lane(client, tg, alarms=False), name="uplink-events")
+            tg.create_task(self._receive(client), name="uplink-receive")
+            tg.create_task(self._hooks(), name="uplink-hooks")
+            tg.create_task(self._watch_reconnect(), name="uplink-reconnect-watch")
+
+    async def _watch_reconnect(self) -> None:
+        await self._wake_reconnect.wait()
+        raise aiomqtt.MqttError("reconnect requested")
+
+    async def _hooks(self) -> None:
+        for hook in self._connect_hooks:
+            try:
+                await hook()
+            except (aiomqtt.MqttError, UplinkUnavailable) as exc:
+                log.warning("uplink: on-connect hook failed: %s", exc)
+
+    async def _lane(self, client: aiomqtt.Client, tg: asyncio.TaskGroup, *, alarms: bool) -> None:
+        s = self.settings
+        ready = self.outbox.alarm_ready if alarms else self.outbox.event_ready
+        topic = self.topics.alarms if alarms else self.topics.events
+        window = asyncio.Semaphore(_ALARM_SLOTS if alarms else s.max_inflight_messages)
+        limit = 1000 if alarms else s.batch_max_events
+        cursor = 0
+        while True:
+            ready.clear()  # clear before reading: a commit after this point wakes us again
+            rows = await self.outbox.fetch(alarms, cursor, limit, s.batch_max_bytes)
+            if not rows:
+                await ready.wait()
+                continue
+            cursor = rows[-1].seq
+            await window.acquire()
+            tg.create_task(self._send(client, topic, rows, window))
+
+    async def _send(self, client: aiomqtt.Client, topic: str, rows: list[Row], window: asyncio.Semaphore) -> None:
+        # A missing PUBACK raises MqttError("Operation timed out"): the session ends and we reconnect.
+        try:
+            await client.publish(topic, bodies_to_payload(rows), qos=1, timeout=self.settings.puback_timeout_s)
+        finally:
+            window.release()
+        self.stats.published_messages += 1
+        self.stats.published_events += len(rows)
+        self.outbox.ack(r.seq for r in rows)
+        if self.on_delivered:
+            self.on_delivered(rows)
+
+    async def _receive(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            for topic_filter, handler in self._handlers:
+                if message.topic.matches(topic_filter):
+                    try:
+                        await handler(message)
+                    except Exception:  # a handler bug must not take the uplink down; it is logged and counted
+                        self.stats.handler_errors += 1
+                        log.exception("uplink: handler for %s failed", message.topic)
+
+    async def close(self, timeout: float = 3.0) -> None:
+        """Say offline (retained) and disconnect cleanly."""
+        self._closing = True
+        client = self._client
+        if client is not None and self.stats.state == "online":
+            with contextlib.suppress(aiomqtt.MqttError, asyncio.TimeoutError):
+                await client.publish(self.topics.status, self._status("offline", reason="shutdown"),
+                                     qos=1, retain=True, timeout=timeout)
+        self._wake_reconnect.set()

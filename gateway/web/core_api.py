@@ -1,0 +1,105 @@
+"""The core JSON endpoints that rigs, benchmarks and outside checkers rely on. Keep them stable.
+
+- ``GET /api/devices``: paired devices (id, type, room, transport, capabilities, last_seen).
+- ``GET /api/status``: uplink, outbox, clock, drivers.
+- ``POST /api/sim/readings``: inject readings into the simulated home; only with the sim driver enabled and
+  the server bound to loopback. Answers 200 only after every resulting event is committed.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from drivers.base import Reading
+from gateway.intake import BadReading, UnknownDevice
+from gateway.outbox import OutboxError
+
+if TYPE_CHECKING:
+    from gateway.app import Gateway
+
+MAX_READINGS_PER_REQUEST = 10_000
+
+
+class SimReading(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    device: str = Field(min_length=1, max_length=128)
+    capability: str = Field(min_length=1, max_length=64)
+    value: Any
+    trace: str | None = Field(default=None, max_length=256)
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+def _is_loopback_peer(request: web.Request) -> bool:
+    peer = request.remote or ""
+    try:
+        return ipaddress.ip_address(peer).is_loopback
+    except ValueError:
+        return False
+
+
+def devices_payload(gw: Gateway) -> list[dict[str, Any]]:
+    out = []
+    for dev in gw.registry:
+        seen = gw.intake.seen.get(dev.id)
+        item = dev.public()
+        item["last_seen"] = seen.last_seen if seen and seen.last_seen else None
+        item["online"] = seen.online if seen else None
+        item["values"] = dict(seen.values) if seen else {}
+        out.append(item)
+    return sorted(out, key=lambda d: (d["room"], d["id"]))
+
+
+def setup(app: web.Application, gw: Gateway) -> None:
+    async def get_devices(request: web.Request) -> web.Response:
+        return web.json_response({"devices": devices_payload(gw)})
+
+    async def get_status(request: web.Request) -> web.Response:
+        return web.json_response(gw.status())
+
+    async def post_sim_readings(request: web.Request) -> web.Response:
+        if "sim" not in gw.drivers:
+            return _error(404, "the simulated home (drivers.sim) is not enabled")
+        if gw.web is None or not gw.web.loopback_only or not _is_loopback_peer(request):
+            return _error(403, "sim readings are accepted only on a loopback-bound server from loopback")
+        try:
+            body = await request.json(loads=json.loads)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return _error(400, "body must be JSON: one reading object or a list of them")
+        items = body if isinstance(body, list) else [body]
+        if not items or len(items) > MAX_READINGS_PER_REQUEST:
+            return _error(400, f"send between 1 and {MAX_READINGS_PER_REQUEST} readings")
+        readings = []
+        for i, item in enumerate(items):
+            try:
+                parsed = SimReading.model_validate(item)
+            except ValidationError as exc:
+                where = f"reading {i}: " if isinstance(body, list) else ""
+                msg = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
+                return _error(400, where + msg)
+            reading = Reading(parsed.device, parsed.capability, parsed.value, trace=parsed.trace)
+            try:
+                gw.intake.check(reading)
+            except UnknownDevice as exc:
+                return _error(404, str(exc))
+            except BadReading as exc:
+                return _error(422, str(exc))
+            readings.append(reading)
+        try:
+            events = await gw.intake.readings(readings)
+        except OutboxError as exc:
+            return _error(503, f"not stored: {exc}")
+        return web.json_response(
+            {"accepted": len(readings), "events": [{"id": e.id, "seq": e.seq, "kind": e.kind} for e in events]}
+        )
+
+    app.router.add_get("/api/devices", get_devices)
+    app.router.add_get("/api/status", get_status)
+    app.router.add_post("/api/sim/readings", post_sim_readings)

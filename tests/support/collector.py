@@ -1,0 +1,74 @@
+"""A platform-side subscriber that collects every event a gateway publishes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import aiomqtt
+
+
+class Collector:
+    """Subscribes to ``fbgw/v1/<gateway>/#`` and keeps events and other messages, with arrival times."""
+
+    def __init__(self, host: str, port: int, gateway: str = "+", client_id: str | None = None) -> None:
+        self.host, self.port, self.gateway = host, port, gateway
+        self.client_id = client_id
+        self.events: list[dict[str, Any]] = []
+        self.arrivals: list[tuple[float, str, dict[str, Any]]] = []  # (monotonic, topic, event)
+        self.messages: list[tuple[str, bytes, bool]] = []  # non-event messages: (topic, payload, retain)
+        self._task: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+        self._changed = asyncio.Event()
+
+    async def __aenter__(self) -> Collector:
+        self._task = asyncio.create_task(self._run())
+        await asyncio.wait_for(self._ready.wait(), 10)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                async with aiomqtt.Client(self.host, self.port, identifier=self.client_id,
+                                          clean_session=self.client_id is None) as client:
+                    await client.subscribe(f"fbgw/v1/{self.gateway}/#", qos=1)
+                    self._ready.set()
+                    async for msg in client.messages:
+                        topic = str(msg.topic)
+                        payload = bytes(msg.payload) if isinstance(msg.payload, bytes | bytearray) else b""
+                        now = time.monotonic()
+                        if topic.endswith("/alarms") or topic.endswith("/events"):
+                            for ev in json.loads(payload):
+                                self.events.append(ev)
+                                self.arrivals.append((now, topic, ev))
+                        else:
+                            self.messages.append((topic, payload, msg.retain))
+                        self._changed.set()
+            except aiomqtt.MqttError:
+                await asyncio.sleep(0.2)
+
+    async def wait_for(self, predicate: Callable[[Collector], bool], timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate(self):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"condition not met within {timeout}s ({len(self.events)} events seen)")
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), min(remaining, 0.5))
+
+    def traces(self) -> set[str]:
+        return {ev["trace"] for ev in self.events if ev.get("trace")}
+
+    def kinds(self) -> list[str]:
+        return [ev["kind"] for ev in self.events]
