@@ -152,10 +152,9 @@ class Uplink:
                     await self._session(client)
             except* (aiomqtt.MqttError, OSError, ssl.SSLError) as group:
                 exc = group.exceptions[0]
-                if self._closing:
-                    break
-                self.stats.last_error = f"{type(exc).__name__}: {exc}"
-                log.warning("uplink: connection to %s lost or failed: %s", self.settings.broker, exc)
+                if not self._closing:
+                    self.stats.last_error = f"{type(exc).__name__}: {exc}"
+                    log.warning("uplink: connection to %s lost or failed: %s", self.settings.broker, exc)
             finally:
                 was_online = self._client is not None
                 self._client = None
