@@ -24,12 +24,14 @@ from gateway.intake import Intake
 from gateway.outbox import Outbox, Row
 from gateway.registry import DeviceRegistry
 from gateway.rules import RuleEngine
+from gateway.services import Reconfigurable, Service, build_services
 from gateway.uplink import Uplink
 
 log = logging.getLogger(__name__)
 
 #: How often at most a ``gateway.data_dropped`` event summarises drops (drops in between are added up).
 DROP_REPORT_INTERVAL_S = 10.0
+RULES_TICK_S = 1.0
 
 
 class Gateway:
@@ -43,7 +45,7 @@ class Gateway:
         self.registry = DeviceRegistry(self.state_dir / "devices.json")
         self.outbox = Outbox(self.state_dir / "outbox.sqlite3", config.outbox,
                              on_committed=self._committed, on_dropped=self._dropped)
-        self.rules = RuleEngine(battery_low_pct=config.rules.battery_low_pct)
+        self.rules = RuleEngine(config.rules, self.clock, self.state_dir)
         self.intake = Intake(self.id, self.clock, self.registry, self.rules, self.outbox)
         self.uplink = Uplink(config.uplink, self.id, self.outbox, on_delivered=self._delivered)
         self.drivers: dict[str, Driver] = {}
@@ -51,6 +53,7 @@ class Gateway:
         self.committed_listeners: list[Callable[[Sequence[Event]], None]] = []
         self.delivered_listeners: list[Callable[[Sequence[Row]], None]] = []
         self.web: Any = None
+        self.services: list[Service] = []
         self._tg: asyncio.TaskGroup | None = None
         self._stack = contextlib.AsyncExitStack()
         self._drops: dict[str, int] = {}
@@ -85,6 +88,12 @@ class Gateway:
 
         await self._start_drivers()
         self._stack.push_async_callback(self._stop_drivers)
+        self._tg.create_task(self._tick_rules(), name="rules-tick")
+
+        for service in build_services(self):
+            await service.start()
+            self.services.append(service)
+            self._stack.push_async_callback(service.stop)
 
         from gateway.web.server import WebServer  # the web package imports us; keep the cycle lazy
 
@@ -135,6 +144,29 @@ class Gateway:
         out = [d.health() for d in self.drivers.values()]
         out += [DriverHealth(name, "down", err) for name, err in self.driver_errors.items()]
         return out
+
+    def service(self, name: str) -> Service | None:
+        """A running service by name (e.g. "feedback", "alarms"), or None."""
+        return next((s for s in self.services if s.name == name), None)
+
+    async def reconfigure(self, new: Config) -> None:
+        """Switch to a new validated config: rules, then every service that can reconfigure itself."""
+        self.config = new
+        self.rules.reconfigure(new.rules)
+        for service in self.services:
+            if isinstance(service, Reconfigurable):
+                await service.reconfigure(new)
+
+    async def _tick_rules(self) -> None:
+        """Timed rules (inactivity, door left open...) are evaluated once a second."""
+        while True:
+            await asyncio.sleep(RULES_TICK_S)
+            drafts = self.rules.tick()
+            if drafts:
+                try:
+                    await self.intake.commit(drafts)
+                except RuntimeError as exc:  # OutboxError: logged by the outbox; retried next tick by the rule
+                    log.error("timed rule events not stored: %s", exc)
 
     # ------------------------------------------------------------------ events
 

@@ -14,6 +14,12 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from gateway.feedback_settings import FeedbackSettings
+from gateway.health.settings import HealthSettings
+from gateway.remote.settings import RemoteSettings
+from gateway.rules.settings import RulesSettings
+from gateway.web.settings import WebSettings
+
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 
@@ -117,17 +123,18 @@ class ClockSection(_Section):
     assume_synced: bool = False
 
 
-class RulesSection(_Section):
-    battery_low_pct: int = Field(default=20, ge=1, le=99)
-
-
 class Config(_Section):
     gateway: GatewaySection
     uplink: UplinkSection = UplinkSection()
     outbox: OutboxSection = OutboxSection()
     http: HttpSection = HttpSection()
     clock: ClockSection = ClockSection()
-    rules: RulesSection = RulesSection()
+    rules: RulesSettings = RulesSettings()
+    web: WebSettings = WebSettings()
+    remote: RemoteSettings = RemoteSettings()
+    health: HealthSettings = HealthSettings()
+    feedback: FeedbackSettings = FeedbackSettings()
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
     drivers: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     def with_overrides(

@@ -1,0 +1,1 @@
+"""Running unattended: heartbeat, watchdog, storage health."""

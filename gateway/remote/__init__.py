@@ -1,0 +1,1 @@
+"""What the platform pushes: desired config documents and commands."""
