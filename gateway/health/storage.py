@@ -1,0 +1,138 @@
+"""Storage monitor: tells the platform when the state disk gets full or read-only, and when it heals.
+
+An SD card fills up (logs, a runaway backlog) or the kernel remounts it read-only after an I/O error.
+The outbox copes (alarms from its reserve, the rest dropped with accounting); this monitor makes the
+condition visible: ``gateway.storage_degraded`` when free space falls under ``storage_min_free_bytes``, the
+filesystem is read-only or the outbox's last commit failed for lack of space; ``gateway.storage_restored``
+once free space is back above ``storage_recover_free_bytes`` (hysteresis, so a disk hovering at the limit
+does not flap). A report that cannot be stored yet (the disk is full, after all) is retried on every check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from gateway.events import EventDraft, Priority
+from gateway.health.system import DiskState, disk_state
+
+if TYPE_CHECKING:
+    from gateway.app import Gateway
+    from gateway.config import Config
+
+log = logging.getLogger(__name__)
+
+DEGRADED = "gateway.storage_degraded"
+RESTORED = "gateway.storage_restored"
+#: Outbox error texts (SQLite's) that mean the storage, not the data, is the problem.
+_STORAGE_ERRORS = {
+    "database or disk is full": "disk_full",
+    "readonly database": "read_only",
+    "read-only file system": "read_only",
+    "no space left": "disk_full",
+    "disk i/o error": "io_error",
+}
+
+
+def outbox_storage_error(last_error: str | None) -> str | None:
+    """The storage reason behind the outbox's last failed commit, if that is what it was."""
+    text = (last_error or "").lower()
+    return next((reason for needle, reason in _STORAGE_ERRORS.items() if needle in text), None)
+
+
+class StorageMonitor:
+    """Periodic check of the state directory's filesystem; one event per change of state."""
+
+    name = "storage"
+
+    def __init__(self, gw: Gateway) -> None:
+        self.gw = gw
+        self.settings = gw.config.health
+        self.degraded = False  # as last reported to the platform
+        self.reasons: list[str] = []
+        self.last: DiskState | None = None
+        self._since: float | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = self.gw.create_task(self._run(), name="storage-monitor")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def reconfigure(self, config: Config) -> None:
+        self.settings = config.health
+
+    def assess(self, disk: DiskState | None, outbox_error: str | None, degraded_now: bool) -> list[str]:
+        """Reasons storage is degraded (empty: healthy), with hysteresis on free space."""
+        s = self.settings
+        reasons = []
+        if disk is None:
+            reasons.append("unreadable")
+        else:
+            if disk.read_only:
+                reasons.append("read_only")
+            limit = s.storage_recover_free_bytes if degraded_now else s.storage_min_free_bytes
+            if disk.free_bytes < limit:
+                reasons.append("low_space")
+        storage_error = outbox_storage_error(outbox_error)
+        if storage_error and storage_error not in reasons:
+            reasons.append(storage_error)
+        return reasons
+
+    async def check(self) -> None:
+        """One round: measure, and report a change of state (retrying a report the outbox refused)."""
+        try:
+            disk: DiskState | None = await asyncio.to_thread(disk_state, self.gw.state_dir)
+        except OSError as exc:
+            log.error("storage: cannot stat %s: %s", self.gw.state_dir, exc)
+            disk = None
+        self.last = disk
+        reasons = self.assess(disk, self.gw.outbox.stats.last_error, self.degraded)
+        if bool(reasons) == self.degraded:
+            if reasons:
+                self.reasons = reasons
+            return
+        await self._report(bool(reasons), reasons, disk)
+
+    async def _report(self, degraded: bool, reasons: list[str], disk: DiskState | None) -> None:
+        s = self.settings
+        data: dict[str, Any] = {
+            "reasons": reasons if degraded else [],
+            "disk": disk.as_json() if disk else None,
+            "min_free_bytes": s.storage_min_free_bytes,
+            "recover_free_bytes": s.storage_recover_free_bytes,
+            "outbox": self.gw.outbox.depth(),
+        }
+        if not degraded and self._since is not None:
+            data["degraded_for_s"] = int(time.monotonic() - self._since)
+            data["was"] = self.reasons
+        kind = DEGRADED if degraded else RESTORED
+        try:
+            await self.gw.emit([EventDraft(kind, Priority.ALERT, None, data)])
+        except RuntimeError as exc:  # OutboxError: no room for the report yet; next check tries again
+            log.warning("storage: %s not stored yet: %s", kind, exc)
+            return
+        if degraded:
+            log.error(
+                "storage degraded (%s): %s",
+                ", ".join(reasons),
+                f"{disk.free_bytes} bytes free of {disk.total_bytes}" if disk else "state dir unreadable",
+            )
+            self._since = time.monotonic()
+        else:
+            log.warning("storage restored: %s bytes free", disk.free_bytes if disk else "?")
+            self._since = None
+        self.degraded = degraded
+        self.reasons = reasons
+
+    async def _run(self) -> None:
+        while True:
+            await self.check()
+            await asyncio.sleep(self.settings.storage_check_s)

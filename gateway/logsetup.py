@@ -1,0 +1,245 @@
+"""Logging: structured lines on stderr (journald keeps them), secrets scrubbed, level changeable at runtime.
+
+Under systemd (``$JOURNAL_STREAM`` names our stderr) each line starts with a syslog ``<N>`` prefix, so
+journald records the right priority and adds its own timestamp; elsewhere lines carry an ISO timestamp.
+``extra=`` fields (``device``, ``event``...) are appended as ``key=value``. ``FBGW_LOG_FORMAT=json`` gives
+one JSON object per line instead.
+
+Nothing secret may reach a log, whoever logs it (our code, a radio library at debug level, a traceback):
+every formatted line goes through :class:`Redactor`, which masks ``password=``/``bindkey:``-style values,
+PEM private keys, 128-bit-and-longer hex keys (bindkeys, Zigbee network keys, install codes), URL passwords,
+and every secret value registered with :func:`add_secret` (the uplink password, device bindkeys...).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import sys
+import time
+from collections.abc import Iterable, Mapping
+from typing import IO, TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from gateway.app import Gateway
+    from gateway.config import Config
+
+MASK = "***"
+LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+#: Syslog priorities journald understands as a line prefix.
+_SYSLOG = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
+#: Words that make a key secret (matched inside longer names: ``uplink_password``, ``ble_bindkey``...).
+SECRET_WORDS = (
+    "password",
+    "passwd",
+    "passphrase",
+    "secret",
+    "bindkey",
+    "bind_key",
+    "token",
+    "api_key",
+    "apikey",
+    "private_key",
+    "network_key",
+    "nwk_key",
+    "link_key",
+    "install_code",
+    "installer_code",
+    "installcode",
+    "psk",
+    "credential",
+)
+_KEY = r"[A-Za-z0-9_]*(?:" + "|".join(re.escape(w) for w in SECRET_WORDS) + r")[A-Za-z0-9_]*"
+_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (
+        re.compile(
+            r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\Z)", re.S
+        ),
+        "[private key " + MASK + "]",
+    ),
+    # "key": "value with spaces", key='value' (JSON, reprs), then bare key=value / key: value
+    (
+        re.compile(r"""(?i)(\b""" + _KEY + r"""["']?\s*[:=]\s*b?)(["'])(?:\\.|(?!\2).)*\2"""),
+        r"\1\2" + MASK + r"\2",
+    ),
+    (re.compile(r"""(?i)(\b""" + _KEY + r"""["']?\s*[:=]\s*)([^\s"',;}&)\]]+)"""), r"\1" + MASK),
+    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^:/\s@]+:)[^@\s/]+@"), r"\1" + MASK + "@"),
+    (re.compile(r"(?<![0-9A-Fa-f])[0-9A-Fa-f]{32,}(?![0-9A-Fa-f])"), MASK),
+    (re.compile(r"(?<![0-9A-Fa-f:])(?:[0-9A-Fa-f]{2}[:\- ]){15,}[0-9A-Fa-f]{2}(?![0-9A-Fa-f])"), MASK),
+    (re.compile(r"(?:\\x[0-9a-fA-F]{2}){16,}"), MASK),
+)
+_STANDARD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
+
+
+class Redactor:
+    """Masks secrets in text: by pattern, and by exact value for registered secrets."""
+
+    def __init__(self) -> None:
+        self._values: set[str] = set()
+        self._exact: re.Pattern[str] | None = None
+
+    def add(self, value: str | bytes | None) -> None:
+        """Never let ``value`` appear in a log (short values are ignored: they would mask ordinary words)."""
+        if isinstance(value, bytes):
+            for form in (value.hex(), value.hex(":"), value.hex().upper()):
+                self.add(form)
+            return
+        if not value or len(value) < 4 or value in self._values:
+            return
+        self._values.add(value)
+        alternatives = sorted(self._values, key=len, reverse=True)
+        self._exact = re.compile("|".join(re.escape(v) for v in alternatives))
+
+    def __call__(self, text: str) -> str:
+        if self._exact is not None:
+            text = self._exact.sub(MASK, text)
+        for pattern, replacement in _PATTERNS:
+            text = pattern.sub(replacement, text)
+        return text
+
+
+#: The process-wide redactor every handler made here uses.
+REDACTOR = Redactor()
+
+
+def add_secret(value: str | bytes | None) -> None:
+    """Register a secret value (uplink password, bindkey, network key) to be masked in every log line."""
+    REDACTOR.add(value)
+
+
+def secrets_in(raw: Any, key: str = "") -> Iterable[str]:
+    """Values stored under secret-looking keys anywhere in a config document."""
+    if isinstance(raw, Mapping):
+        for k, v in raw.items():
+            yield from secrets_in(v, str(k))
+    elif isinstance(raw, list | tuple):
+        for v in raw:
+            yield from secrets_in(v, key)
+    elif raw is not None and re.fullmatch(_KEY, key, re.I):
+        yield str(raw)
+
+
+def register_config_secrets(config: Config) -> None:
+    """Mask every secret the config holds (uplink password, driver keys and codes)."""
+    for value in secrets_in(config.model_dump(mode="json")):
+        add_secret(value)
+
+
+class StructuredFormatter(logging.Formatter):
+    """``<N>logger: msg k=v`` (journal), ``ts LEVEL logger: msg k=v`` (text) or JSON; always redacted."""
+
+    def __init__(self, style: Literal["journal", "text", "json"], redactor: Redactor = REDACTOR) -> None:
+        super().__init__()
+        self.kind = style
+        self.redactor = redactor
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        extras = {
+            k: v for k, v in record.__dict__.items() if k not in _STANDARD_ATTRS and not k.startswith("_")
+        }
+        exc = self.formatException(record.exc_info) if record.exc_info else None
+        if record.stack_info:
+            exc = (exc + "\n" if exc else "") + self.formatStack(record.stack_info)
+        if self.kind == "json":
+            doc: dict[str, Any] = {
+                "ts": _iso(record.created),
+                "level": record.levelname.lower(),
+                "logger": record.name,
+                "msg": message,
+            }
+            doc.update(
+                {k: v if isinstance(v, int | float | bool | None) else str(v) for k, v in extras.items()}
+            )
+            if exc:
+                doc["exc"] = exc
+            return self.redactor(json.dumps(doc, ensure_ascii=False))
+        fields = "".join(f" {k}={_quote(v)}" for k, v in extras.items())
+        if self.kind == "journal":
+            head = f"<{_SYSLOG.get(record.levelno, 6)}>{record.name}: "
+        else:
+            head = f"{_iso(record.created)} {record.levelname} {record.name}: "
+        line = head + message + fields
+        if exc:
+            line += "\n" + exc
+        return self.redactor(line)
+
+
+def _iso(created: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created)) + f".{int(created % 1 * 1000):03d}Z"
+
+
+def _quote(value: Any) -> str:
+    text = str(value)
+    return json.dumps(text, ensure_ascii=False) if (not text or any(c in text for c in ' "=\n')) else text
+
+
+def _stderr_is_journal(stream: IO[str]) -> bool:
+    """True if systemd connected this stream to journald ($JOURNAL_STREAM is "dev:inode" of it)."""
+    want = os.environ.get("JOURNAL_STREAM", "")
+    if not want:
+        return False
+    try:
+        st = os.fstat(stream.fileno())
+    except (OSError, ValueError, AttributeError):
+        return False
+    return want == f"{st.st_dev}:{st.st_ino}"
+
+
+def setup_logging(
+    level: str = "info", fmt: str | None = None, stream: IO[str] | None = None
+) -> logging.Handler:
+    """Install the gateway's log handler on the root logger (replacing an earlier one); set the level.
+
+    ``fmt``: "journal", "text", "json" or None for automatic (``$FBGW_LOG_FORMAT``, else journal under
+    systemd, else text).
+    """
+    stream = stream or sys.stderr
+    chosen = fmt or os.environ.get("FBGW_LOG_FORMAT") or ("journal" if _stderr_is_journal(stream) else "text")
+    if chosen not in ("journal", "text", "json"):
+        chosen = "text"
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(StructuredFormatter(chosen))  # type: ignore[arg-type]
+    handler.set_name("fbgw")
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if h.get_name() == "fbgw"]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    logging.captureWarnings(True)
+    set_level(level)
+    return handler
+
+
+def set_level(name: str) -> None:
+    """Change the log level of the whole process now ("debug", "info", "warning", "error")."""
+    level = LEVELS.get(name.lower())
+    if level is None:
+        raise ValueError(f"unknown log level {name!r}; use one of {', '.join(LEVELS)}")
+    logging.getLogger().setLevel(level)
+
+
+class LoggingService:
+    """Keeps logging in step with the gateway: registers its secrets, applies a new ``log_level`` at once."""
+
+    name = "logging"
+
+    def __init__(self, gw: Gateway) -> None:
+        self.gw = gw
+        self.level = gw.config.log_level
+
+    async def start(self) -> None:
+        register_config_secrets(self.gw.config)
+        for device in self.gw.registry:
+            add_secret(device.secret)
+
+    async def stop(self) -> None:
+        return None
+
+    async def reconfigure(self, config: Config) -> None:
+        register_config_secrets(config)
+        if config.log_level != self.level:
+            self.level = config.log_level
+            set_level(config.log_level)
+            logging.getLogger(__name__).warning("log level is now %s", config.log_level)
