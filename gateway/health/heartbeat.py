@@ -1,8 +1,9 @@
 """The health heartbeat: one ``gateway.heartbeat`` event every ``[health] heartbeat_interval_s``.
 
 It lets the platform tell "quiet home" from "dead gateway", and see trouble coming before it bites: a
-growing outbox, flapping uplink, a filling SD card, a hot CPU, an unsynchronised clock, a device not heard from or with
-a weak battery or signal. The first heartbeat goes out right after start, so a restart is visible at once.
+growing outbox, flapping uplink, a filling SD card, a hot CPU, an unsynchronised clock, a device not
+heard from or with a weak battery or signal. The first heartbeat goes out right after start, so a
+restart is visible at once.
 """
 
 from __future__ import annotations

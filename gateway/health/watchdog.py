@@ -3,8 +3,8 @@
 The unit is ``Type=notify`` with ``WatchdogSec``. A watchdog pinged by a timer in a side thread
 proves nothing; this one pings from the event loop, and only while the parts that carry alarms are alive:
 the loop itself (a blocked loop cannot run the ping), the outbox writer task and its thread, the uplink
-task and the rule ticker. When a core task has died the gateway cannot heal itself, so it also asks systemd to act at once
-(``WATCHDOG=trigger``) instead of waiting out the full watchdog period.
+task and the rule ticker. When a core task has died the gateway cannot heal itself, so it also asks
+systemd to act at once (``WATCHDOG=trigger``) instead of waiting out the full watchdog period.
 
 The client is a few lines over an AF_UNIX datagram socket (the protocol is one datagram of
 ``KEY=value`` lines), so there is no dependency on libsystemd.
