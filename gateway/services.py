@@ -8,6 +8,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from gateway.discovery import DiscoveryService
+from gateway.health.heartbeat import HeartbeatService
+from gateway.health.storage import StorageMonitor
+from gateway.health.watchdog import WatchdogService
+from gateway.logsetup import LoggingService
+from gateway.web.service import TechnicianService
+
 if TYPE_CHECKING:
     from gateway.app import Gateway
     from gateway.config import Config
@@ -31,4 +38,10 @@ class Reconfigurable(Protocol):
 def build_services(gw: Gateway) -> list[Service]:
     """The services of a gateway, in start order."""
     services: list[Service] = []
+    services.append(LoggingService(gw))  # secrets masked in logs; log_level follows config changes
+    services.append(StorageMonitor(gw))  # gateway.storage_degraded / storage_restored
+    services.append(HeartbeatService(gw))  # gateway.heartbeat every [health] heartbeat_interval_s
+    services.append(TechnicianService(gw))  # technician page: sign-in, install window, pairing, acceptance
+    services.append(DiscoveryService(gw))  # mDNS: fbgw-<id>.local, _http._tcp
+    services.append(WatchdogService(gw))  # systemd READY/STATUS/WATCHDOG/STOPPING; last so READY means all up
     return services

@@ -1,10 +1,16 @@
-"""Builds and runs the aiohttp application for a gateway."""
+"""Builds and runs the aiohttp application for a gateway.
+
+The core API (:mod:`gateway.web.core_api`) is always there. When the technician service ("web") runs, its
+pages, JSON API, static files and the sign-in/CSRF guard are mounted too. Services that want to know where
+the server listens (mDNS discovery) implement ``async http_started(host, port)``.
+"""
 
 from __future__ import annotations
 
 import ipaddress
 import logging
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -16,6 +22,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 GATEWAY_KEY: web.AppKey[Gateway] = web.AppKey("gateway", object)  # type: ignore[arg-type]
+STATIC_DIR = Path(__file__).parent / "static"
+SHUTDOWN_TIMEOUT_S = 2.0
 
 
 def is_loopback_host(host: str) -> bool:
@@ -28,10 +36,38 @@ def is_loopback_host(host: str) -> bool:
 
 
 def create_app(gw: Gateway) -> web.Application:
-    app = web.Application(client_max_size=1024 * 1024)
+    from gateway.web.service import TechnicianService
+
+    svc = gw.service("web")
+    middlewares: list[Any] = []
+    if isinstance(svc, TechnicianService):
+        from gateway.web.guard import make_guard
+
+        middlewares.append(make_guard(svc))
+    app = web.Application(client_max_size=1024 * 1024, middlewares=middlewares)
     app[GATEWAY_KEY] = gw
     core_api.setup(app, gw)
+    if isinstance(svc, TechnicianService):
+        _mount_technician(app, gw, svc)
     return app
+
+
+def _mount_technician(app: web.Application, gw: Gateway, svc: object) -> None:
+    from gateway.web.api import Api
+    from gateway.web.guard import security_headers
+    from gateway.web.service import TechnicianService
+    from gateway.web.views import Views
+
+    assert isinstance(svc, TechnicianService)
+    Views(gw, svc).setup(app)
+    Api(gw, svc).setup(app)
+    app.router.add_static("/static/", STATIC_DIR, follow_symlinks=False, append_version=False)
+    app.on_response_prepare.append(security_headers)
+
+    async def end_streams(_app: web.Application) -> None:  # live streams must not hold up shutdown
+        svc.hub.close_all()
+
+    app.on_shutdown.append(end_streams)
 
 
 class WebServer:
@@ -49,14 +85,20 @@ class WebServer:
         return is_loopback_host(self.host)
 
     async def start(self) -> None:
-        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(
+            self.app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT_S
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
         await site.start()
         server = site._server
-        if server is not None and server.sockets:  # type: ignore[union-attr]
-            self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        if server is not None and server.sockets:  # type: ignore[attr-defined,union-attr]
+            self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined,union-attr]
         log.info("http: listening on http://%s:%d/", self.host, self.port)
+        for service in self.gw.services:
+            hook = getattr(service, "http_started", None)
+            if hook is not None:
+                await hook(self.host, self.port)
 
     async def stop(self) -> None:
         if self._runner is not None:

@@ -1,0 +1,120 @@
+"""mDNS advertisement of the technician's page: ``fbgw-<id>.local``, ``_http._tcp`` with TXT id/version.
+
+A technician's phone finds the gateway without knowing its address. The service registers once the web
+server has bound its port (:meth:`DiscoveryService.http_started`), in the background so a slow mDNS probe
+never holds up the gateway. It advertises where the page listens: a loopback listener only on 127.0.0.1
+(tests, development), a wildcard listener on every interface, or the interfaces in ``[web]
+discovery_interfaces``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import socket
+from typing import TYPE_CHECKING, Any
+
+import psutil
+from zeroconf import InterfaceChoice, IPVersion, NonUniqueNameException, ServiceInfo
+from zeroconf.asyncio import AsyncZeroconf
+
+from gateway import __version__
+
+if TYPE_CHECKING:
+    from gateway.app import Gateway
+
+log = logging.getLogger(__name__)
+
+SERVICE_TYPE = "_http._tcp.local."
+REGISTER_TIMEOUT_S = 10.0
+
+
+def instance_name(gateway_id: str) -> str:
+    return f"fbgw-{gateway_id}"
+
+
+def host_addresses() -> list[str]:
+    """Every non-loopback IPv4 address of this host (blocking; cheap)."""
+    out = []
+    for addrs in psutil.net_if_addrs().values():
+        for a in addrs:
+            if a.family == socket.AF_INET and not ipaddress.ip_address(a.address).is_loopback:
+                out.append(a.address)
+    return out
+
+
+def plan(listen_host: str, configured: list[str]) -> tuple[Any, list[str]]:
+    """(zeroconf ``interfaces`` argument, addresses to publish) for where the page listens."""
+    if configured:
+        return list(configured), list(configured)
+    if listen_host in ("0.0.0.0", "", "::"):
+        return InterfaceChoice.All, host_addresses()
+    try:
+        ip = ipaddress.ip_address(listen_host)
+    except ValueError:  # a host name: publish every address
+        return InterfaceChoice.All, host_addresses()
+    if ip.is_loopback:
+        return ["127.0.0.1"], ["127.0.0.1"]
+    return [str(ip)], [str(ip)]
+
+
+class DiscoveryService:
+    name = "discovery"
+
+    def __init__(self, gw: Gateway) -> None:
+        self.gw = gw
+        self.enabled = gw.config.web.discovery
+        self.configured = list(gw.config.web.discovery_interfaces)
+        self.zc: AsyncZeroconf | None = None
+        self.info: ServiceInfo | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.registered = asyncio.Event()
+        self.error = ""
+
+    async def start(self) -> None:
+        """Nothing yet: the port is known only once the web server is up."""
+
+    async def http_started(self, host: str, port: int) -> None:
+        if not self.enabled:
+            return
+        self._task = asyncio.get_running_loop().create_task(self._register(host, port), name="mdns-register")
+
+    async def _register(self, host: str, port: int) -> None:
+        interfaces, addresses = plan(host, self.configured)
+        if not addresses:
+            self.error = "no IPv4 address to advertise"
+            log.warning("mdns: %s", self.error)
+            return
+        name = instance_name(self.gw.id)
+        self.info = ServiceInfo(
+            SERVICE_TYPE,
+            f"{name}.{SERVICE_TYPE}",
+            port=port,
+            addresses=[socket.inet_aton(a) for a in addresses],
+            server=f"{name}.local.",
+            properties={"id": self.gw.id, "version": __version__, "path": "/"},
+        )
+        try:
+            self.zc = AsyncZeroconf(interfaces=interfaces, ip_version=IPVersion.V4Only)
+            pending = await self.zc.async_register_service(self.info, allow_name_change=True)
+            await asyncio.wait_for(pending, REGISTER_TIMEOUT_S)
+        except (OSError, NonUniqueNameException, TimeoutError) as exc:
+            self.error = str(exc) or type(exc).__name__
+            log.warning("mdns: advertisement failed: %s", self.error)
+            return
+        self.registered.set()
+        log.info("mdns: advertising %s on %s port %d", self.info.name, ", ".join(addresses), port)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self.zc is not None:
+            with contextlib.suppress(OSError, TimeoutError):
+                if self.registered.is_set() and self.info is not None:
+                    await asyncio.wait_for(self.zc.async_unregister_service(self.info), 3.0)
+            await self.zc.async_close()
+            self.zc = None

@@ -1,0 +1,142 @@
+"""County acceptance profiles and the installation checklist built from them.
+
+A county inspects each bed before it pays for it. Its list of mandatory devices lives in
+``config/counties/<county>.toml``; the checklist counts only devices *tested during this install window*,
+and needs the uplink verified (an event of this window acknowledged by the broker). Items that the gateway
+cannot see (a stand-alone voice/video terminal) may be marked ``manual``: the technician confirms them with
+a note (serial number), and the report says so.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from gateway.registry import Device
+from gateway.web.testmode import TestTracker
+
+#: Shipped profiles: <repo>/config/counties (fbgw runs from its source tree on the box).
+DEFAULT_COUNTIES_DIR = Path(__file__).resolve().parents[2] / "config" / "counties"
+
+
+class ProfileError(ValueError):
+    """A county profile is missing or invalid; the message names the file and the problem."""
+
+
+class Requirement(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    key: str = Field(pattern=r"^[a-z0-9_]{1,32}$")
+    zh: str = Field(min_length=1, max_length=80)
+    en: str = Field(min_length=1, max_length=80)
+    #: Satisfied by the gateway itself (online, uplink verified).
+    gateway: bool = False
+    #: Device types that count towards this item, and how many tested devices are needed.
+    types: list[str] = Field(default_factory=list)
+    min: int = Field(default=1, ge=0, le=50)
+    #: The technician may confirm this item by hand (devices the gateway does not pair).
+    manual: bool = False
+
+
+class CountyProfile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: str = Field(pattern=r"^[a-z0-9_-]{1,32}$")
+    zh: str = Field(min_length=1, max_length=80)
+    en: str = Field(min_length=1, max_length=80)
+    #: Every paired device must have been tested, not only the mandatory ones.
+    require_all_tested: bool = True
+    items: list[Requirement] = Field(min_length=1, max_length=50)
+
+
+def load_profile(county: str, directory: Path | None) -> CountyProfile:
+    """Read ``<directory>/<county>.toml`` (blocking; small file)."""
+    path = (directory or DEFAULT_COUNTIES_DIR) / f"{county}.toml"
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        profile = CountyProfile.model_validate(raw)
+    except OSError as exc:
+        raise ProfileError(f"county profile {path}: cannot read: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError(f"county profile {path}: not valid TOML: {exc}") from exc
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ProfileError(f"county profile {path}: {problems}") from exc
+    if profile.id != county:
+        raise ProfileError(f"county profile {path}: id {profile.id!r} does not match its file name")
+    return profile
+
+
+def evaluate(
+    profile: CountyProfile,
+    devices: Iterable[Device],
+    tests: TestTracker,
+    manual: dict[str, str],
+    uplink_online: bool,
+    lang: str = "zh",
+) -> dict[str, Any]:
+    """The checklist: each item with what satisfies it, every device's test state, and the verdict."""
+    devs = sorted(devices, key=lambda d: (d.room, d.id))
+    tested = {d.id for d in devs if d.id in tests.tested}
+    uplink_ok = uplink_online and tests.uplink_verified_at is not None
+    items = []
+    for req in profile.items:
+        label = req.zh if lang == "zh" else req.en
+        if req.gateway:
+            items.append(
+                {
+                    "key": req.key,
+                    "label": label,
+                    "ok": uplink_ok,
+                    "have": int(uplink_ok),
+                    "need": 1,
+                    "devices": [],
+                    "manual": False,
+                    "note": "",
+                }
+            )
+            continue
+        matching = [d.id for d in devs if d.type in req.types and d.id in tested]
+        note = manual.get(req.key, "") if req.manual else ""
+        ok = len(matching) >= req.min or bool(note)
+        items.append(
+            {
+                "key": req.key,
+                "label": label,
+                "ok": ok,
+                "have": len(matching),
+                "need": req.min,
+                "devices": matching,
+                "manual": req.manual,
+                "note": note,
+            }
+        )
+    device_rows = []
+    for d in devs:
+        rec = tests.tested.get(d.id)
+        device_rows.append(
+            {
+                "id": d.id,
+                "name": d.name or d.id,
+                "room": d.room,
+                "type": d.type,
+                "transport": d.transport,
+                "tested": rec is not None,
+                "kind": rec.kind if rec else None,
+                "to_outbox_ms": rec.to_outbox_ms if rec else None,
+                "to_broker_ms": rec.to_broker_ms if rec else None,
+            }
+        )
+    all_tested = all(r["tested"] for r in device_rows) if profile.require_all_tested else True
+    passed = all(i["ok"] for i in items) and all_tested and uplink_ok
+    return {
+        "county": {"id": profile.id, "name": profile.zh if lang == "zh" else profile.en},
+        "items": items,
+        "devices": device_rows,
+        "require_all_tested": profile.require_all_tested,
+        "all_tested": all_tested,
+        "uplink": {"ok": uplink_ok, "online": uplink_online, "verified_at": tests.uplink_verified_at},
+        "passed": passed,
+    }

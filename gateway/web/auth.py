@@ -1,0 +1,140 @@
+"""Sessions, CSRF tokens and sign-in rate limiting for the technician's page.
+
+Sessions live in memory only: a reboot signs everyone out, which is what an installer expects from a box
+that was just power-cycled. The cookie carries a random token; the server keeps the rest. Each session has
+its own CSRF token, sent back by the page in the ``X-CSRF-Token`` header or the ``_csrf`` form field.
+Before sign-in, the login form is protected by a double-submit token (a cookie and a form field that must
+match).
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+SESSION_COOKIE = "fbgw_session"
+PRELOGIN_COOKIE = "fbgw_prelogin"
+LANG_COOKIE = "fbgw_lang"
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "_csrf"
+MAX_SESSIONS = 32
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def tokens_match(a: str | None, b: str | None) -> bool:
+    """Constant-time compare of two tokens; a missing token never matches."""
+    if not a or not b:
+        return False
+    return hmac.compare_digest(a.encode(), b.encode())
+
+
+@dataclass(slots=True)
+class Session:
+    token: str
+    csrf: str
+    created: float
+    expires: float
+    peer: str
+
+
+@dataclass(slots=True)
+class Sessions:
+    """Signed-in sessions, by cookie token. ``now`` is injectable for tests."""
+
+    lifetime_s: float
+    now: Callable[[], float] = time.monotonic
+    _by_token: dict[str, Session] = field(default_factory=dict)
+
+    def _clock(self) -> float:
+        return self.now()
+
+    def create(self, peer: str) -> Session:
+        self._expire()
+        if len(self._by_token) >= MAX_SESSIONS:  # drop the oldest rather than grow without bound
+            oldest = min(self._by_token.values(), key=lambda s: s.created)
+            del self._by_token[oldest.token]
+        t = self._clock()
+        session = Session(new_token(), new_token(), t, t + self.lifetime_s, peer)
+        self._by_token[session.token] = session
+        return session
+
+    def get(self, token: str | None) -> Session | None:
+        if not token:
+            return None
+        session = self._by_token.get(token)
+        if session is None:
+            return None
+        if session.expires <= self._clock():
+            del self._by_token[token]
+            return None
+        return session
+
+    def end(self, token: str | None) -> None:
+        if token:
+            self._by_token.pop(token, None)
+
+    def end_all(self) -> None:
+        self._by_token.clear()
+
+    def __len__(self) -> int:
+        self._expire()
+        return len(self._by_token)
+
+    def _expire(self) -> None:
+        t = self._clock()
+        for token in [k for k, s in self._by_token.items() if s.expires <= t]:
+            del self._by_token[token]
+
+
+@dataclass(slots=True)
+class LoginLimiter:
+    """Counts failed sign-ins per client and in total over a sliding window.
+
+    ``retry_after(peer)`` is 0 when the client may try again, else the seconds to wait.
+    """
+
+    per_peer: int
+    total: int
+    window_s: float
+    now: Callable[[], float] = time.monotonic
+    _peer: dict[str, deque[float]] = field(default_factory=dict)
+    _all: deque[float] = field(default_factory=deque)
+
+    def _clock(self) -> float:
+        return self.now()
+
+    def _trim(self, q: deque[float], t: float) -> None:
+        while q and q[0] <= t - self.window_s:
+            q.popleft()
+
+    def retry_after(self, peer: str) -> float:
+        t = self._clock()
+        self._trim(self._all, t)
+        waits = []
+        q = self._peer.get(peer)
+        if q is not None:
+            self._trim(q, t)
+            if not q:
+                del self._peer[peer]
+            elif len(q) >= self.per_peer:
+                waits.append(q[0] + self.window_s - t)
+        if len(self._all) >= self.total:
+            waits.append(self._all[0] + self.window_s - t)
+        return max(waits, default=0.0)
+
+    def failed(self, peer: str) -> None:
+        t = self._clock()
+        if len(self._peer) > 4096 and peer not in self._peer:  # bounded memory under a spray of addresses
+            self._peer.clear()
+        self._peer.setdefault(peer, deque()).append(t)
+        self._all.append(t)
+
+    def succeeded(self, peer: str) -> None:
+        self._peer.pop(peer, None)

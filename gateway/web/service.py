@@ -1,0 +1,186 @@
+"""The technician service ("web"): sign-in code, sessions, install window, and the live state pages show.
+
+Other parts of the gateway use three things from it (``gw.service("web")``):
+
+- :meth:`TechnicianService.open_install_window` — a platform command or a long press of the install button;
+- :meth:`TechnicianService.set_installer_code` — a code issued by the platform (only its hash is stored);
+- :attr:`TechnicianService.signin_code_for_console` — the code generated at first boot, for the demo console.
+
+The HTTP routes live in :mod:`gateway.web.views` and :mod:`gateway.web.api`; the server mounts them when
+this service is running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from drivers.base import PairingUpdate
+from gateway.events import Event
+from gateway.outbox import Row
+from gateway.web import acceptance
+from gateway.web.auth import LoginLimiter, Sessions
+from gateway.web.live import LiveHub
+from gateway.web.pairing import PairingState, update_json
+from gateway.web.settings import WebSettings
+from gateway.web.signin_code import CodeError, CodeStore
+from gateway.web.testmode import TestTracker
+from gateway.web.window import InstallWindow, first_boot
+
+if TYPE_CHECKING:
+    from gateway.app import Gateway
+    from gateway.config import Config
+
+log = logging.getLogger(__name__)
+
+
+class TechnicianService:
+    name = "web"
+
+    def __init__(self, gw: Gateway) -> None:
+        self.gw = gw
+        self.settings: WebSettings = gw.config.web
+        s = self.settings
+        self.codes = CodeStore(gw.state_dir, s.installer_code_hash)
+        self.sessions = Sessions(s.session_lifetime_s)
+        self.limiter = LoginLimiter(s.login_max_failures, s.login_max_failures_total, s.login_window_s)
+        self.window = InstallWindow(s.install_window_max_s, self._window_changed)
+        self.hub = LiveHub()
+        self.pairing: dict[str, PairingState] = {}
+        self.tests = TestTracker()
+        self.manual: dict[str, str] = {}
+        self.profile: acceptance.CountyProfile | None = None
+        self.profile_error = ""
+        #: The plain installer code if it was generated during this run (first boot), else None.
+        self.signin_code_for_console: str | None = None
+        self._code_lock = asyncio.Lock()
+
+    # ------------------------------------------------------------------ lifetime
+
+    async def start(self) -> None:
+        try:
+            self.signin_code_for_console = await asyncio.to_thread(
+                self.codes.load_or_create, self.settings.generated_code_digits
+            )
+        except (CodeError, OSError) as exc:  # the page stays closed; everything else keeps running
+            log.error("installer code unavailable, sign-in disabled: %s", exc)
+        if self.signin_code_for_console:
+            log.warning(
+                "installer sign-in code for gateway %s: %s (shown once; only its hash is stored)",
+                self.gw.id,
+                self.signin_code_for_console,
+            )
+        await self._load_profile()
+        self.gw.intake.pairing_listeners.append(self._on_pairing)
+        self.gw.committed_listeners.append(self._on_committed)
+        self.gw.delivered_listeners.append(self._on_delivered)
+        if self.settings.open_on_first_boot and await asyncio.to_thread(first_boot, self.gw.state_dir):
+            self.open_install_window(self.settings.install_window_s, by="first boot")
+
+    async def stop(self) -> None:
+        for listeners, fn in (
+            (self.gw.intake.pairing_listeners, self._on_pairing),
+            (self.gw.committed_listeners, self._on_committed),
+            (self.gw.delivered_listeners, self._on_delivered),
+        ):
+            if fn in listeners:
+                listeners.remove(fn)  # type: ignore[arg-type]
+        self.window.close("closed (gateway stopping)")
+        self.hub.close_all()
+
+    async def reconfigure(self, config: Config) -> None:
+        old, new = self.settings, config.web
+        self.settings = new
+        self.sessions.lifetime_s = new.session_lifetime_s
+        self.limiter.per_peer = new.login_max_failures
+        self.limiter.total = new.login_max_failures_total
+        self.limiter.window_s = new.login_window_s
+        self.window.max_s = new.install_window_max_s
+        if new.installer_code_hash != old.installer_code_hash:
+            self.codes = CodeStore(self.gw.state_dir, new.installer_code_hash)
+            await asyncio.to_thread(self.codes.load_or_create, new.generated_code_digits)
+            self.sessions.end_all()
+        if (new.county, new.counties_dir) != (old.county, old.counties_dir):
+            await self._load_profile()
+
+    async def _load_profile(self) -> None:
+        try:
+            self.profile = await asyncio.to_thread(
+                acceptance.load_profile, self.settings.county, self.settings.counties_dir
+            )
+            self.profile_error = ""
+        except acceptance.ProfileError as exc:
+            self.profile, self.profile_error = None, str(exc)
+            log.error("%s", exc)
+
+    # ------------------------------------------------------------------ for other parts of the gateway
+
+    def open_install_window(self, seconds: float | None = None, by: str = "platform") -> int:
+        """Open the install window for ``seconds`` (default ``[web] install_window_s``, capped by
+        ``install_window_max_s``). Returns the seconds granted. Raises ValueError for ``seconds <= 0``."""
+        return self.window.open(self.settings.install_window_s if seconds is None else seconds, by)
+
+    def close_install_window(self) -> None:
+        """Close the window now; every signed-in session ends."""
+        self.window.close("closed on request")
+
+    async def set_installer_code(self, code: str) -> None:
+        """Replace the installer code (e.g. issued by the platform). Only its hash is stored.
+
+        Raises :class:`gateway.web.signin_code.CodeError` for an unusable code. Ends every session."""
+        code = code.strip()
+        if not 6 <= len(code) <= 64 or not code.isprintable():
+            raise CodeError("an installer code must be 6-64 printable characters")
+        async with self._code_lock:
+            await asyncio.to_thread(self.codes.replace, code)
+        self.signin_code_for_console = None
+        self.sessions.end_all()
+        log.warning("installer code replaced")
+
+    async def check_code(self, code: str) -> bool:
+        async with self._code_lock:
+            try:
+                return await asyncio.to_thread(self.codes.check, code)
+            except CodeError as exc:
+                log.error("%s", exc)
+                return False
+
+    # ------------------------------------------------------------------ listeners (never block)
+
+    def _window_changed(self, is_open: bool) -> None:
+        if is_open:
+            self.tests.reset()
+            self.manual.clear()
+        else:
+            self.sessions.end_all()
+            self.hub.close_all()
+
+    def _on_pairing(self, update: PairingUpdate) -> None:
+        state = self.pairing.setdefault(update.transport, PairingState(update.transport))
+        state.apply(update)
+        self.hub.publish("pairing", update_json(update))
+
+    def _on_committed(self, events: Sequence[Event]) -> None:
+        if not self.window.is_open:
+            return
+        for rec in self.tests.committed(events):
+            self.hub.publish("event", rec.as_json())
+
+    def _on_delivered(self, rows: Sequence[Row]) -> None:
+        if not self.window.is_open:
+            return
+        for rec in self.tests.delivered(rows):
+            self.hub.publish("delivered", rec.as_json())
+
+    # ------------------------------------------------------------------ views of the state
+
+    def pairing_state(self, transport: str) -> dict[str, Any]:
+        return self.pairing.setdefault(transport, PairingState(transport)).as_json()
+
+    def checklist(self, lang: str) -> dict[str, Any] | None:
+        if self.profile is None:
+            return None
+        online = self.gw.uplink.stats.state == "online"
+        return acceptance.evaluate(self.profile, self.gw.registry, self.tests, self.manual, online, lang)

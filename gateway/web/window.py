@@ -1,0 +1,80 @@
+"""The install window: the only time the technician's page accepts a sign-in.
+
+It opens on first boot, by a platform command, or by a long press of the install button, and closes by
+itself after a set time. Closing it ends every session. First boot is remembered by a marker file in the
+state directory, so a reboot does not reopen the page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from gateway.atomic import write_atomic
+
+log = logging.getLogger(__name__)
+
+FIRST_BOOT_MARKER = Path("web") / "commissioned"
+
+
+class InstallWindow:
+    """Open/closed state with a self-closing timer. ``on_change(open)`` is called on every transition."""
+
+    def __init__(self, max_s: int, on_change: Callable[[bool], None]) -> None:
+        self.max_s = max_s
+        self._on_change = on_change
+        self._until: float | None = None  # monotonic deadline while open, else None
+        self._timer: asyncio.TimerHandle | None = None
+        self.opened_by = ""
+        self.opened_at: float | None = None  # wall time, for the acceptance report
+        self.generation = 0  # bumps on each opening: "tested during this session" is per window
+
+    @property
+    def is_open(self) -> bool:
+        return self._until is not None and time.monotonic() < self._until
+
+    def remaining_s(self) -> int:
+        if self._until is None:
+            return 0
+        return max(0, round(self._until - time.monotonic()))
+
+    def open(self, seconds: float, by: str) -> int:
+        """Open (or extend/shorten) the window for ``seconds`` (capped). Returns the seconds granted."""
+        if not seconds > 0:
+            raise ValueError("an install window must last more than 0 seconds")
+        seconds = min(float(seconds), float(self.max_s))
+        was_open = self._until is not None
+        self._until = time.monotonic() + seconds
+        if not was_open:
+            self.generation += 1
+            self.opened_at = time.time()
+        self.opened_by = by
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = asyncio.get_running_loop().call_later(seconds, self.close, "timed out")
+        log.warning("install window open for %d s (by %s)", seconds, by)
+        if not was_open:
+            self._on_change(True)
+        return int(seconds)
+
+    def close(self, why: str = "closed") -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._until is None:
+            return
+        self._until = None
+        log.warning("install window %s", why)
+        self._on_change(False)
+
+
+def first_boot(state_dir: Path) -> bool:
+    """True the first time it is called for a state directory (blocking: call it in a thread)."""
+    marker = state_dir / FIRST_BOOT_MARKER
+    if marker.exists():
+        return False
+    write_atomic(marker, f"{time.time():.0f}\n".encode(), mode=0o600)
+    return True
