@@ -55,6 +55,7 @@ class StorageMonitor:
         self.reasons: list[str] = []
         self.last: DiskState | None = None
         self._since: float | None = None
+        self._unreported: list[str] | None = None
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -95,42 +96,60 @@ class StorageMonitor:
             disk = None
         self.last = disk
         reasons = self.assess(disk, self.gw.outbox.stats.last_error, self.degraded)
-        if bool(reasons) == self.degraded:
-            if reasons:
-                self.reasons = reasons
+        if reasons:
+            if not self.degraded:
+                await self._report_degraded(reasons, disk)
+            self.reasons = reasons if self.degraded else self.reasons
             return
-        await self._report(bool(reasons), reasons, disk)
+        if self._unreported:  # a degraded spell ended before its report could be stored: tell it late
+            await self._report_degraded(self._unreported, disk, late=True)
+        if self.degraded:
+            await self._report_restored(disk)
 
-    async def _report(self, degraded: bool, reasons: list[str], disk: DiskState | None) -> None:
+    def _data(self, reasons: list[str], disk: DiskState | None) -> dict[str, Any]:
         s = self.settings
-        data: dict[str, Any] = {
-            "reasons": reasons if degraded else [],
+        return {
+            "reasons": reasons,
             "disk": disk.as_json() if disk else None,
             "min_free_bytes": s.storage_min_free_bytes,
             "recover_free_bytes": s.storage_recover_free_bytes,
             "outbox": self.gw.outbox.depth(),
         }
-        if not degraded and self._since is not None:
-            data["degraded_for_s"] = int(time.monotonic() - self._since)
-            data["was"] = self.reasons
-        kind = DEGRADED if degraded else RESTORED
+
+    async def _emit(self, kind: str, data: dict[str, Any]) -> bool:
         try:
             await self.gw.emit([EventDraft(kind, Priority.ALERT, None, data)])
         except RuntimeError as exc:  # OutboxError: no room for the report yet; next check tries again
             log.warning("storage: %s not stored yet: %s", kind, exc)
-            return
-        if degraded:
-            log.error(
-                "storage degraded (%s): %s",
-                ", ".join(reasons),
-                f"{disk.free_bytes} bytes free of {disk.total_bytes}" if disk else "state dir unreadable",
-            )
+            return False
+        return True
+
+    async def _report_degraded(self, reasons: list[str], disk: DiskState | None, late: bool = False) -> None:
+        if self._since is None:
             self._since = time.monotonic()
-        else:
-            log.warning("storage restored: %s bytes free", disk.free_bytes if disk else "?")
-            self._since = None
-        self.degraded = degraded
+            free = f"{disk.free_bytes} bytes free of {disk.total_bytes}" if disk else "state dir unreadable"
+            log.error("storage degraded (%s): %s", ", ".join(reasons), free)
+        data = self._data(reasons, disk)
+        if late:
+            data["late"] = True  # reported after the fact: it was degraded, and is fine again by now
+        if not await self._emit(DEGRADED, data):
+            self._unreported = reasons
+            return
+        self._unreported = None
+        self.degraded = True
         self.reasons = reasons
+
+    async def _report_restored(self, disk: DiskState | None) -> None:
+        data = self._data([], disk)
+        data["was"] = self.reasons
+        if self._since is not None:
+            data["degraded_for_s"] = int(time.monotonic() - self._since)
+        if not await self._emit(RESTORED, data):
+            return
+        log.warning("storage restored: %s bytes free", disk.free_bytes if disk else "?")
+        self.degraded = False
+        self._since = None
+        self.reasons = []
 
     async def _run(self) -> None:
         while True:
