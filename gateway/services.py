@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from gateway.discovery import DiscoveryService
+from gateway.feedback import Feedback
 from gateway.health.heartbeat import HeartbeatService
 from gateway.health.storage import StorageMonitor
 from gateway.health.watchdog import WatchdogService
@@ -39,6 +40,7 @@ def build_services(gw: Gateway) -> list[Service]:
     """The services of a gateway, in start order."""
     services: list[Service] = []
     services.append(LoggingService(gw))  # secrets masked in logs; log_level follows config changes
+    services.append(Feedback(gw.config.feedback))  # LED / buzzer / voice; the alarm lifecycle signals it
     services.append(StorageMonitor(gw))  # gateway.storage_degraded / storage_restored
     services.append(HeartbeatService(gw))  # gateway.heartbeat every [health] heartbeat_interval_s
     services.append(TechnicianService(gw))  # technician page: sign-in, install window, pairing, acceptance
