@@ -13,36 +13,11 @@ from gateway.config import parse_config
 from gateway.feedback import PATTERNS, STATES, Feedback, Speaker, open_outputs
 from gateway.feedback.outputs import NullOutputs
 from gateway.feedback_settings import FeedbackSettings
+from tests.drivers.gpio.fakes import RecordingOutputs as Recorder
 
 pytestmark = pytest.mark.timeout(30)
 
 SCALE = 0.1  # every pattern 10x faster: call_sent blinks 20/20 ms
-
-
-class Recorder:
-    """An OutputSink that records (loop time, output, on)."""
-
-    def __init__(self) -> None:
-        self.log: list[tuple[float, str, bool]] = []
-        self.closed = False
-
-    def set(self, output: str, on: bool) -> None:
-        self.log.append((asyncio.get_running_loop().time(), output, on))
-
-    def close(self) -> None:
-        self.closed = True
-
-    def changes(self, output: str, since: float = 0.0) -> list[tuple[float, bool]]:
-        """Level changes of one output (repeated identical levels folded)."""
-        out: list[tuple[float, bool]] = []
-        for t, name, on in self.log:
-            if name == output and t >= since and (not out or out[-1][1] != on):
-                out.append((t, on))
-        return out
-
-    def level(self, output: str) -> bool | None:
-        levels = [on for _, name, on in self.log if name == output]
-        return levels[-1] if levels else None
 
 
 class BrokenOutputs:

@@ -161,3 +161,29 @@ class RecordingSink:
             while not predicate(self):
                 self._changed.clear()
                 await self._changed.wait()
+
+
+class RecordingOutputs:
+    """A feedback OutputSink that records (loop time, output, on)."""
+
+    def __init__(self) -> None:
+        self.log: list[tuple[float, str, bool]] = []
+        self.closed = False
+
+    def set(self, output: str, on: bool) -> None:
+        self.log.append((asyncio.get_running_loop().time(), output, on))
+
+    def close(self) -> None:
+        self.closed = True
+
+    def changes(self, output: str, since: float = 0.0) -> list[tuple[float, bool]]:
+        """Level changes of one output from ``since`` on (repeated identical levels folded)."""
+        out: list[tuple[float, bool]] = []
+        for t, name, on in self.log:
+            if name == output and t >= since and (not out or out[-1][1] != on):
+                out.append((t, on))
+        return out
+
+    def level(self, output: str) -> bool | None:
+        levels = [on for _, name, on in self.log if name == output]
+        return levels[-1] if levels else None
