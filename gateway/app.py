@@ -55,6 +55,7 @@ class Gateway:
         self.web: Any = None
         self.services: list[Service] = []
         self._tg: asyncio.TaskGroup | None = None
+        self._tasks: list[asyncio.Task[Any]] = []
         self._stack = contextlib.AsyncExitStack()
         self._drops: dict[str, int] = {}
         self._drop_task: asyncio.Task[None] | None = None
@@ -83,12 +84,12 @@ class Gateway:
         self._tg = asyncio.TaskGroup()
         await self._tg.__aenter__()
         self._stack.push_async_exit(self._exit_taskgroup)
-        self._tg.create_task(self.uplink.run(), name="uplink")
+        self.create_task(self.uplink.run(), name="uplink")
         self._stack.push_async_callback(self.uplink.close)
 
         await self._start_drivers()
         self._stack.push_async_callback(self._stop_drivers)
-        self._tg.create_task(self._tick_rules(), name="rules-tick")
+        self.create_task(self._tick_rules(), name="rules-tick")
 
         for service in build_services(self):
             await service.start()
@@ -106,12 +107,16 @@ class Gateway:
         tg, self._tg = self._tg, None
         if tg is None:
             return None
+        for task in self._tasks:  # by now everything has been told to stop; long-lived loops are cancelled
+            task.cancel()
         return await tg.__aexit__(*exc)  # type: ignore[arg-type]
 
     def create_task(self, coro: Any, name: str) -> asyncio.Task[Any]:
         """Run a long-lived task under the gateway's supervision."""
         assert self._tg is not None, "gateway not started"
-        return self._tg.create_task(coro, name=name)
+        task = self._tg.create_task(coro, name=name)
+        self._tasks.append(task)
+        return task
 
     # ------------------------------------------------------------------ drivers
 

@@ -32,6 +32,7 @@ class Mosquitto:
         self.host = "127.0.0.1"
         self.port = port or free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="fbgw-mosquitto-"))
+        self.dir.chmod(0o777)  # mosquitto started as root drops to its own user and must still save sessions
         self.extra_conf = extra_conf
         self.persistence = persistence
         self.proc: subprocess.Popen[bytes] | None = None

@@ -10,6 +10,9 @@ from collections.abc import Callable
 from typing import Any
 
 import aiomqtt
+import jsonschema
+
+from tests.support.schema import event_validator
 
 
 class Collector:
@@ -24,6 +27,8 @@ class Collector:
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         self._changed = asyncio.Event()
+        self._validator = event_validator()
+        self.schema_errors: list[str] = []
 
     async def __aenter__(self) -> Collector:
         self._task = asyncio.create_task(self._run())
@@ -35,6 +40,10 @@ class Collector:
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
+        # Every event any test sees on the broker must match the published JSON Schema.
+        assert not self.schema_errors, "events violating config/schema/event.schema.json:\n" + "\n".join(
+            self.schema_errors[:10]
+        )
 
     async def _run(self) -> None:
         while True:
@@ -49,12 +58,16 @@ class Collector:
                         now = time.monotonic()
                         if topic.endswith("/alarms") or topic.endswith("/events"):
                             for ev in json.loads(payload):
+                                try:
+                                    self._validator.validate(ev)
+                                except jsonschema.ValidationError as err:
+                                    self.schema_errors.append(f"{ev.get('kind')}: {err.message}")
                                 self.events.append(ev)
                                 self.arrivals.append((now, topic, ev))
                         else:
                             self.messages.append((topic, payload, msg.retain))
                         self._changed.set()
-            except aiomqtt.MqttError:
+            except (aiomqtt.MqttError, OSError):  # broker away: keep trying, like a real platform would
                 await asyncio.sleep(0.2)
 
     async def wait_for(self, predicate: Callable[[Collector], bool], timeout: float = 10.0) -> None:

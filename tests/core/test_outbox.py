@@ -1,0 +1,152 @@
+"""The outbox on a real SQLite file: durability, sequence numbers, caps, TTL, group commit, priorities."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from gateway.clock import Clock
+from gateway.config import OutboxSection, OutboxTTL
+from gateway.events import Event, EventDraft, Priority, make_event
+from gateway.outbox import Outbox, bodies_to_payload, decode_payload
+
+CLOCK = Clock(assume_synced=True)
+
+
+def ev(prio: Priority = Priority.STATE, kind: str | None = None, **data: object) -> Event:
+    kind = kind or {Priority.ALARM: "alarm.smoke", Priority.ALERT: "device.tamper", Priority.STATE: "state.door",
+                    Priority.TELEMETRY: "telemetry.vitals"}[prio]
+    return make_event(EventDraft(kind, prio, None, dict(data)), "gw-t", CLOCK)
+
+
+async def test_put_assigns_seq_after_commit_and_survives_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "o.db"
+    async with Outbox(path, OutboxSection()) as ob:
+        stored = await ob.put([ev(), ev(), ev(Priority.ALARM)])
+        assert [e.seq for e in stored] == [1, 2, 3]
+    # A separate connection sees the rows: they were committed before put() returned.
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 3
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    async with Outbox(path, OutboxSection()) as ob:
+        assert ob.stats.rows == 3 and ob.stats.alarms == 1
+        more = await ob.put([ev()])
+        assert more[0].seq == 4
+
+
+async def test_seq_is_never_reused_after_everything_is_acked(tmp_path: Path) -> None:
+    path = tmp_path / "o.db"
+    async with Outbox(path, OutboxSection()) as ob:
+        stored = await ob.put([ev() for _ in range(5)])
+        ob.ack(e.seq for e in stored if e.seq)
+        await ob.put([])  # no-op
+        await asyncio.sleep(0.05)
+        await ob.put([ev()])  # forces a commit that includes the deletes
+    async with Outbox(path, OutboxSection()) as ob:
+        assert ob.stats.rows == 1
+        again = await ob.put([ev()])
+        assert again[0].seq == 7
+
+
+async def test_ack_deletes_only_acknowledged_rows(tmp_path: Path) -> None:
+    async with Outbox(tmp_path / "o.db", OutboxSection()) as ob:
+        stored = await ob.put([ev() for _ in range(10)])
+        ob.ack([stored[0].seq, stored[5].seq])  # type: ignore[list-item]
+        await ob.put([ev()])
+        rows = await ob.fetch(False, 0, 100, 10**9)
+        assert [r.seq for r in rows] == [2, 3, 4, 5, 7, 8, 9, 10, 11]
+        assert ob.stats.rows == 9
+
+
+async def test_lanes_split_alarms_from_the_rest(tmp_path: Path) -> None:
+    async with Outbox(tmp_path / "o.db", OutboxSection()) as ob:
+        await ob.put([ev(), ev(Priority.ALARM), ev(Priority.TELEMETRY), ev(Priority.ALARM)])
+        alarms = await ob.fetch(True, 0, 100, 10**9)
+        others = await ob.fetch(False, 0, 100, 10**9)
+        assert [r.seq for r in alarms] == [2, 4]
+        assert [r.seq for r in others] == [1, 3]
+        payload = decode_payload(bodies_to_payload(alarms))
+        assert [e["seq"] for e in payload] == [2, 4]
+
+
+async def test_fetch_respects_byte_budget_but_always_returns_one(tmp_path: Path) -> None:
+    async with Outbox(tmp_path / "o.db", OutboxSection()) as ob:
+        await ob.put([ev(blob="x" * 2000) for _ in range(10)])
+        rows = await ob.fetch(False, 0, 100, 5000)
+        assert 1 <= len(rows) <= 3
+        rows = await ob.fetch(False, 0, 100, 10)
+        assert len(rows) == 1
+
+
+async def test_cap_drops_lowest_priority_oldest_first_never_alarms(tmp_path: Path) -> None:
+    reports: list[dict[str, int]] = []
+    settings = OutboxSection(max_rows=100)
+    async with Outbox(tmp_path / "o.db", settings, on_dropped=reports.append) as ob:
+        await ob.put([ev(Priority.ALARM) for _ in range(30)])
+        await ob.put([ev(Priority.STATE) for _ in range(30)])
+        await ob.put([ev(Priority.TELEMETRY) for _ in range(40)])
+        assert ob.stats.rows == 100 and not reports
+        await ob.put([ev(Priority.ALARM) for _ in range(50)])  # 50 over: all 40 telemetry, then 10 oldest state
+        assert ob.stats.rows == 100
+        assert reports == [{"telemetry_cap": 40, "state_cap": 10}]
+        others = await ob.fetch(False, 0, 1000, 10**9)
+        assert [r.seq for r in others] == list(range(41, 61)), "the 10 oldest state events went first"
+        await ob.put([ev(Priority.ALARM) for _ in range(60)])  # only alarms would be left to drop
+        alarms = await ob.fetch(True, 0, 1000, 10**9)
+        assert len(alarms) == 140, "alarms are never dropped, even over the cap"
+        assert ob.depth()["dropped"] == {"telemetry_cap": 40, "state_cap": 30}
+
+
+async def test_cap_in_bytes(tmp_path: Path) -> None:
+    settings = OutboxSection(max_bytes=64 * 1024)
+    async with Outbox(tmp_path / "o.db", settings) as ob:
+        await ob.put([ev(Priority.TELEMETRY, blob="y" * 1000) for _ in range(200)])
+        assert ob.stats.bytes <= 64 * 1024
+        assert ob.stats.dropped["telemetry_cap"] > 100
+
+
+async def test_ttl_per_priority(tmp_path: Path) -> None:
+    reports: list[dict[str, int]] = []
+    settings = OutboxSection(ttl=OutboxTTL(alarm=0, alert=100, state=10, telemetry=1))
+    async with Outbox(tmp_path / "o.db", settings, on_dropped=reports.append) as ob:
+        await ob.put([ev(Priority.ALARM), ev(Priority.ALERT), ev(Priority.STATE), ev(Priority.TELEMETRY)])
+        now = CLOCK.wall_ms()
+        loop = asyncio.get_running_loop()
+        dropped = await loop.run_in_executor(ob._writer, ob.expire, now + 5_000)
+        assert dropped == {"telemetry_ttl": 1}
+        dropped = await loop.run_in_executor(ob._writer, ob.expire, now + 10**9)
+        assert dropped == {"alert_ttl": 1, "state_ttl": 1}
+        assert ob.stats.rows == 1 and ob.stats.alarms == 1, "alarm TTL 0 means never"
+
+
+async def test_group_commit_shares_fsyncs(tmp_path: Path) -> None:
+    async with Outbox(tmp_path / "o.db", OutboxSection()) as ob:
+        await asyncio.gather(*(ob.put([ev()]) for _ in range(2000)))
+        assert ob.stats.committed == 2000
+        assert ob.stats.commits < 200, f"{ob.stats.commits} commits for 2000 concurrent puts"
+
+
+async def test_alarm_is_committed_ahead_of_queued_bulk(tmp_path: Path) -> None:
+    order: list[str] = []
+    async with Outbox(tmp_path / "o.db", OutboxSection(max_batch=200)) as ob:
+        async def put(kind: str, e: Event) -> None:
+            await ob.put([e])
+            order.append(kind)
+
+        bulk = [asyncio.create_task(put("bulk", ev(Priority.TELEMETRY))) for _ in range(3000)]
+        await asyncio.sleep(0)  # bulk is queued and the first batch is being written
+        alarm = asyncio.create_task(put("alarm", ev(Priority.ALARM)))
+        await asyncio.gather(alarm, *bulk)
+        position = order.index("alarm")
+        assert position <= 400, f"alarm committed after {position} bulk events"
+
+
+async def test_corrupt_database_is_reported_not_silently_used(tmp_path: Path) -> None:
+    path = tmp_path / "o.db"
+    path.write_bytes(b"this is not a database" * 100)
+    ob = Outbox(path, OutboxSection())
+    with pytest.raises(sqlite3.DatabaseError):
+        await ob.open()
