@@ -146,7 +146,7 @@ def _write_value(char: Any, value: Any, options: Any) -> None:
 
 
 @dbus.service.method(BLUEZ_MOCK_IFACE, in_signature="sssnna{say}a{qay}as", out_signature="o")
-def AdvertiseLE(  # noqa: N802 - D-Bus method name
+def AdvertiseLE(
     self: Any,
     adapter: str,
     address: str,
@@ -207,7 +207,7 @@ def AdvertiseLE(  # noqa: N802 - D-Bus method name
 
 
 @dbus.service.method(BLUEZ_MOCK_IFACE, in_signature="oqs", out_signature="o")
-def AddGattService(self: Any, device: str, handle: int, uuid: str) -> Any:  # noqa: N802
+def AddGattService(self: Any, device: str, handle: int, uuid: str) -> Any:
     """A primary GATT service on ``device`` (object path ends in its 4-hex-digit handle, like BlueZ)."""
     path = f"{device}/service{handle:04x}"
     props = {
@@ -222,9 +222,7 @@ def AddGattService(self: Any, device: str, handle: int, uuid: str) -> Any:  # no
 
 
 @dbus.service.method(BLUEZ_MOCK_IFACE, in_signature="oqsasay", out_signature="o")
-def AddGattCharacteristic(  # noqa: N802
-    self: Any, service: str, handle: int, uuid: str, flags: Any, value: Any
-) -> Any:
+def AddGattCharacteristic(self: Any, service: str, handle: int, uuid: str, flags: Any, value: Any) -> Any:
     """A characteristic of ``service`` with BlueZ flag names ("read", "notify", "write"...)."""
     path = f"{service}/char{handle:04x}"
     props = {
@@ -251,7 +249,7 @@ def AddGattCharacteristic(  # noqa: N802
 
 
 @dbus.service.method(BLUEZ_MOCK_IFACE, in_signature="oay", out_signature="b")
-def NotifyCharacteristic(self: Any, char: str, value: Any) -> bool:  # noqa: N802
+def NotifyCharacteristic(self: Any, char: str, value: Any) -> bool:
     """Push a notification; returns False (and sends nothing) unless a client enabled notifications."""
     obj = mockobject.objects[char]
     if not obj.props[GATT_CHAR_IFACE]["Notifying"]:
@@ -261,7 +259,7 @@ def NotifyCharacteristic(self: Any, char: str, value: Any) -> bool:  # noqa: N80
 
 
 @dbus.service.method(BLUEZ_MOCK_IFACE, in_signature="ob", out_signature="")
-def SetReachable(self: Any, device: str, reachable: bool) -> None:  # noqa: N802
+def SetReachable(self: Any, device: str, reachable: bool) -> None:
     """Out of range (False): an open connection drops and Connect fails until back in range (True)."""
     obj = mockobject.objects[device]
     obj.reachable = bool(reachable)
@@ -270,20 +268,22 @@ def SetReachable(self: Any, device: str, reachable: bool) -> None:  # noqa: N802
 
 
 @dbus.service.method(BLUEZ_MOCK_IFACE, in_signature="o", out_signature="b")
-def IsNotifying(self: Any, char: str) -> bool:  # noqa: N802
+def IsNotifying(self: Any, char: str) -> bool:
     return bool(mockobject.objects[char].props[GATT_CHAR_IFACE]["Notifying"])
 
 
 @dbus.service.method(BLUEZ_MOCK_IFACE, in_signature="o", out_signature="b")
-def IsConnected(self: Any, device: str) -> bool:  # noqa: N802
+def IsConnected(self: Any, device: str) -> bool:
     obj = mockobject.objects.get(device)
     return bool(obj is not None and obj.props[DEVICE_IFACE]["Connected"])
 
 
 @dbus.service.method(BLUEZ_MOCK_IFACE, in_signature="s", out_signature="")
-def RemoveTree(self: Any, root: str) -> None:  # noqa: N802
+def RemoveTree(self: Any, root: str) -> None:
     """Remove ``root`` and every object below it, deepest first, announcing each removal."""
-    paths = sorted((p for p in mockobject.objects if p == root or p.startswith(root + "/")), key=len, reverse=True)
+    paths = sorted(
+        (p for p in mockobject.objects if p == root or p.startswith(root + "/")), key=len, reverse=True
+    )
     for path in paths:
         interfaces = [i for i in mockobject.objects[path].props if not i.startswith("org.freedesktop")]
         self.RemoveObject(path)
@@ -291,5 +291,5 @@ def RemoveTree(self: Any, root: str) -> None:  # noqa: N802
 
 
 @dbus.service.method(BLUEZ_MOCK_IFACE, in_signature="", out_signature="as")
-def ListAdapters(self: Any) -> list[str]:  # noqa: N802
+def ListAdapters(self: Any) -> list[str]:
     return [p for p, o in mockobject.objects.items() if ADAPTER_IFACE in o.props]

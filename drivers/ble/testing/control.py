@@ -45,18 +45,33 @@ class BluezControl:
         self._bus = await MessageBus(bus_address=self.address, bus_type=BusType.SYSTEM).connect()
         return self
 
-    async def __aexit__(self, et: type[BaseException] | None, e: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if self._bus is not None:
             self._bus.disconnect()
             self._bus = None
 
-    async def _call(self, member: str, signature: str = "", body: list[Any] | None = None,
-                    interface: str = MOCK_IFACE, path: str = "/") -> Any:
+    async def _call(
+        self,
+        member: str,
+        signature: str = "",
+        body: list[Any] | None = None,
+        interface: str = MOCK_IFACE,
+        path: str = "/",
+    ) -> Any:
         if self._bus is None:
             raise ControlError("BluezControl used outside 'async with'")
-        reply = await self._bus.call(Message(destination="org.bluez", path=path, interface=interface,
-                                             member=member, signature=signature, body=body or []))
+        reply = await self._bus.call(
+            Message(
+                destination="org.bluez",
+                path=path,
+                interface=interface,
+                member=member,
+                signature=signature,
+                body=body or [],
+            )
+        )
         if reply is None or reply.message_type == MessageType.ERROR:
             detail = reply.body if reply is not None else "no reply"
             raise ControlError(f"{member}: {reply.error_name if reply else ''} {detail}")
@@ -64,21 +79,44 @@ class BluezControl:
 
     # -- adverts ----------------------------------------------------------------------------------
 
-    async def advertise(self, address: str, *, name: str = "", rssi: int = -60, tx_power: int | None = None,
-                        service_data: Mapping[str, bytes] | None = None,
-                        manufacturer_data: Mapping[int, bytes] | None = None,
-                        uuids: Iterable[str] = (), adapter: str | None = None) -> str:
+    async def advertise(
+        self,
+        address: str,
+        *,
+        name: str = "",
+        rssi: int = -60,
+        tx_power: int | None = None,
+        service_data: Mapping[str, bytes] | None = None,
+        manufacturer_data: Mapping[int, bytes] | None = None,
+        uuids: Iterable[str] = (),
+        adapter: str | None = None,
+    ) -> str:
         """One advert from ``address``; returns the device's object path."""
-        body = [adapter or self.adapter, address, name, rssi, -127 if tx_power is None else tx_power,
-                {k: bytes(v) for k, v in (service_data or {}).items()},
-                {int(k): bytes(v) for k, v in (manufacturer_data or {}).items()}, list(uuids)]
+        body = [
+            adapter or self.adapter,
+            address,
+            name,
+            rssi,
+            -127 if tx_power is None else tx_power,
+            {k: bytes(v) for k, v in (service_data or {}).items()},
+            {int(k): bytes(v) for k, v in (manufacturer_data or {}).items()},
+            list(uuids),
+        ]
         return str(await self._call("AdvertiseLE", "sssnna{say}a{qay}as", body))
 
-    async def advertise_bthome(self, address: str, service_data: bytes, *, name: str = "", rssi: int = -60,
-                               adapter: str | None = None) -> str:
-        """A BTHome v2 advert: ``service_data`` is everything after the 0xFCD2 UUID (device info byte first)."""
-        return await self.advertise(address, name=name, rssi=rssi, service_data={BTHOME_UUID: service_data},
-                                    adapter=adapter)
+    async def advertise_bthome(
+        self,
+        address: str,
+        service_data: bytes,
+        *,
+        name: str = "",
+        rssi: int = -60,
+        adapter: str | None = None,
+    ) -> str:
+        """A BTHome v2 advert: ``service_data`` is what follows the 0xFCD2 UUID (device info byte first)."""
+        return await self.advertise(
+            address, name=name, rssi=rssi, service_data={BTHOME_UUID: service_data}, adapter=adapter
+        )
 
     async def remove_device(self, address: str, adapter: str | None = None) -> None:
         """BlueZ forgets the device (and its GATT objects)."""
@@ -89,10 +127,14 @@ class BluezControl:
     async def add_gatt_service(self, device: str, handle: int, uuid: str) -> str:
         return str(await self._call("AddGattService", "oqs", [device, handle, uuid]))
 
-    async def add_gatt_characteristic(self, service: str, handle: int, uuid: str, flags: Iterable[str],
-                                      value: bytes = b"") -> str:
-        return str(await self._call("AddGattCharacteristic", "oqsasay",
-                                    [service, handle, uuid, list(flags), bytes(value)]))
+    async def add_gatt_characteristic(
+        self, service: str, handle: int, uuid: str, flags: Iterable[str], value: bytes = b""
+    ) -> str:
+        return str(
+            await self._call(
+                "AddGattCharacteristic", "oqsasay", [service, handle, uuid, list(flags), bytes(value)]
+            )
+        )
 
     async def notify(self, characteristic: str, value: bytes) -> bool:
         """Push a notification; False if no client has notifications enabled."""
@@ -110,8 +152,11 @@ class BluezControl:
 
     async def written(self, characteristic: str) -> bytes:
         """The characteristic's current value (what the last write left there)."""
-        return bytes(await self._call("ReadValue", "a{sv}", [{}], interface="org.bluez.GattCharacteristic1",
-                                      path=characteristic))
+        return bytes(
+            await self._call(
+                "ReadValue", "a{sv}", [{}], interface="org.bluez.GattCharacteristic1", path=characteristic
+            )
+        )
 
     # -- adapters ---------------------------------------------------------------------------------
 

@@ -60,8 +60,9 @@ class MockBluezProcesses:
         start_timeout_s: how long to wait for each process to come up.
     """
 
-    def __init__(self, workdir: Path | None = None, *, monitor_api: bool = True,
-                 start_timeout_s: float = 10.0) -> None:
+    def __init__(
+        self, workdir: Path | None = None, *, monitor_api: bool = True, start_timeout_s: float = 10.0
+    ) -> None:
         self._own_dir = workdir is None
         self.workdir = Path(tempfile.mkdtemp(prefix="fbgw-bluez-")) if workdir is None else workdir
         self.monitor_api = monitor_api
@@ -83,7 +84,9 @@ class MockBluezProcesses:
         config.write_text(_BUS_CONFIG.format(socket=self.socket))
         self._dbus = subprocess.Popen(
             ["dbus-daemon", f"--config-file={config}", "--nofork", "--nopidfile", "--nosyslog"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         try:
             self._wait(lambda: self.socket.exists(), "private dbus-daemon")
@@ -101,10 +104,22 @@ class MockBluezProcesses:
         log = self.mock_log.open("ab")
         try:
             self._mock = subprocess.Popen(
-                [sys.executable, "-m", "dbusmock", "--system", "--template", str(LE_TEMPLATE), "-p", params,
-                 "-l", str(self.mock_log)],
+                [
+                    sys.executable,
+                    "-m",
+                    "dbusmock",
+                    "--system",
+                    "--template",
+                    str(LE_TEMPLATE),
+                    "-p",
+                    params,
+                    "-l",
+                    str(self.mock_log),
+                ],
                 env={**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": self.address},
-                stdout=log, stderr=log, start_new_session=True,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
             )
         finally:
             log.close()
@@ -127,7 +142,9 @@ class MockBluezProcesses:
         self.start()
         return self
 
-    def __exit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
     @property
@@ -152,7 +169,10 @@ class MockBluezProcesses:
         # dbus-send keeps this module free of any D-Bus client library and of the event loop.
         proc = subprocess.run(
             ["dbus-send", f"--bus={self.address}", "--print-reply", f"--dest={dest}", path, member, *args],
-            capture_output=True, text=True, timeout=self.start_timeout_s, check=False,
+            capture_output=True,
+            text=True,
+            timeout=self.start_timeout_s,
+            check=False,
         )
         if check and proc.returncode != 0:
             raise HarnessError(f"{member} failed: {proc.stderr.strip()}")

@@ -1,0 +1,51 @@
+"""A recording DriverSink: the unit boundary of the BLE driver tests."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from drivers.base import PairingUpdate, Reading
+
+
+@dataclass
+class FakeSink:
+    readings: list[Reading] = field(default_factory=list)
+    availability_calls: list[tuple[str, bool, str]] = field(default_factory=list)
+    radio_calls: list[tuple[str, bool, str]] = field(default_factory=list)
+    pairing_updates: list[PairingUpdate] = field(default_factory=list)
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def reading(self, reading: Reading) -> None:
+        self.readings.append(reading)
+        self._changed.set()
+
+    async def availability(self, device_id: str, online: bool, reason: str = "") -> None:
+        self.availability_calls.append((device_id, online, reason))
+        self._changed.set()
+
+    async def radio(self, transport: str, up: bool, reason: str = "") -> None:
+        self.radio_calls.append((transport, up, reason))
+        self._changed.set()
+
+    def pairing(self, update: PairingUpdate) -> None:
+        self.pairing_updates.append(update)
+        self._changed.set()
+
+    def values(self, device: str, capability: str) -> list[Any]:
+        return [r.value for r in self.readings if r.device == device and r.capability == capability]
+
+    async def wait_for(self, predicate: Callable[[FakeSink], bool], timeout: float = 5.0) -> None:
+        """Wait until ``predicate(self)`` holds; AssertionError on timeout."""
+        async def loop() -> None:
+            while not predicate(self):
+                self._changed.clear()
+                await self._changed.wait()
+
+        try:
+            await asyncio.wait_for(loop(), timeout)
+        except TimeoutError:
+            raise AssertionError(f"timed out; readings={self.readings} availability={self.availability_calls} "
+                                 f"radio={self.radio_calls}") from None
