@@ -33,7 +33,7 @@ LOOPBACK_OPEN = frozenset(
     }
 )
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-SESSION_KEY = "fbgw.session"
+SESSION_KEY: web.RequestKey[Session] = web.RequestKey("fbgw.session", Session)
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "

@@ -1,0 +1,138 @@
+"""Units of the sign-in machinery: code hashing, sessions, rate limiter, pairing state, county profiles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from drivers.base import PairingUpdate
+from gateway.web import acceptance
+from gateway.web.auth import LoginLimiter, Sessions
+from gateway.web.i18n import EN, ZH, translate
+from gateway.web.pairing import MAX_CANDIDATES, PairingState
+from gateway.web.settings import WebSettings
+from gateway.web.signin_code import CodeError, CodeStore, generate_code, hash_code, main, verify_code
+
+pytestmark = pytest.mark.timeout(30)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_hash_roundtrip_and_salted() -> None:
+    h1, h2 = hash_code("12345678"), hash_code("12345678")
+    assert h1 != h2 and h1.startswith("scrypt$16384$8$1$")
+    assert verify_code("12345678", h1) and not verify_code("12345679", h1)
+    assert not verify_code("", h1) and not verify_code("x" * 65, h1)
+    with pytest.raises(CodeError):
+        verify_code("1", "scrypt$x$8$1$AAAA$AAAA")
+    with pytest.raises(CodeError):
+        hash_code("")
+
+
+def test_generated_codes_are_random_digits() -> None:
+    codes = {generate_code(8) for _ in range(50)}
+    assert len(codes) == 50 and all(len(c) == 8 and c.isdigit() for c in codes)
+
+
+def test_store_rejects_a_corrupt_file_by_issuing_a_new_code(tmp_path: Path) -> None:
+    store = CodeStore(tmp_path, None)
+    (tmp_path / "web").mkdir()
+    store.path.write_text("garbage")
+    code = store.load_or_create(8)
+    assert code is not None and store.check(code)
+
+
+def test_cli_reset_prints_a_code_that_works(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["reset", "--state-dir", str(tmp_path)]) == 0
+    code = capsys.readouterr().out.strip()
+    store = CodeStore(tmp_path, None)
+    assert store.load_or_create(8) is None and store.check(code)
+
+
+def test_sessions_expire_and_are_bounded() -> None:
+    clock = FakeClock()
+    s = Sessions(60, now=clock)
+    a = s.create("p")
+    assert s.get(a.token) is a and s.get("nope") is None and s.get(None) is None
+    clock.t += 61
+    assert s.get(a.token) is None
+    tokens = [s.create("p").token for _ in range(40)]
+    assert len(s) == 32 and s.get(tokens[0]) is None and s.get(tokens[-1]) is not None
+
+
+def test_limiter_window_slides() -> None:
+    clock = FakeClock()
+    lim = LoginLimiter(per_peer=2, total=5, window_s=60, now=clock)
+    assert lim.retry_after("a") == 0
+    lim.failed("a")
+    lim.failed("a")
+    assert lim.retry_after("a") == pytest.approx(60)
+    assert lim.retry_after("b") == 0
+    clock.t += 30
+    assert lim.retry_after("a") == pytest.approx(30)
+    clock.t += 31
+    assert lim.retry_after("a") == 0
+    for peer in "cdefg":
+        lim.failed(peer)
+    assert lim.retry_after("h") > 0  # total limit
+
+
+def test_pairing_state_keeps_strongest_first_and_bounds_candidates() -> None:
+    st = PairingState("ble")
+    st.apply(PairingUpdate("ble", "open", remaining_s=60))
+    for i in range(MAX_CANDIDATES + 20):
+        st.apply(
+            PairingUpdate(
+                "ble", "candidate", info={"address": f"AA:{i}", "rssi": -100 + i % 50, "blob": object()}
+            )
+        )
+    st.apply(PairingUpdate("ble", "candidate", info={"rssi": -1}))  # no address: ignored
+    out = st.as_json()
+    assert len(out["candidates"]) == MAX_CANDIDATES and "blob" not in out["candidates"][0]
+    rssis = [c["rssi"] for c in out["candidates"]]
+    assert rssis == sorted(rssis, reverse=True)
+    st.apply(PairingUpdate("ble", "open", remaining_s=60))
+    assert st.as_json()["candidates"] == []
+
+
+def test_shipped_county_profiles_load() -> None:
+    youxi = acceptance.load_profile("youxi", None)
+    keys = {i.key: i for i in youxi.items}
+    assert keys["call_buttons"].min == 2 and keys["gateway"].gateway and keys["voice_video"].manual
+    assert {"mattress", "nursing_bed", "heart_rate"} <= set(keys["bed_or_vitals"].types)
+    assert acceptance.load_profile("gaotai", None).id == "gaotai"
+
+
+def test_bad_county_profiles_are_reported(tmp_path: Path) -> None:
+    with pytest.raises(acceptance.ProfileError, match="cannot read"):
+        acceptance.load_profile("nowhere", tmp_path)
+    (tmp_path / "x.toml").write_text(
+        "id = 'x'\nzh='x'\nen='x'\nitems = [{key='k', zh='k', en='k', oops=1}]\n"
+    )
+    with pytest.raises(acceptance.ProfileError, match="oops"):
+        acceptance.load_profile("x", tmp_path)
+    (tmp_path / "y.toml").write_text("id = 'other'\nzh='x'\nen='x'\nitems = [{key='k', zh='k', en='k'}]\n")
+    with pytest.raises(acceptance.ProfileError, match="file name"):
+        acceptance.load_profile("y", tmp_path)
+
+
+def test_settings_have_no_default_password() -> None:
+    s = WebSettings()
+    assert s.installer_code_hash is None
+    with pytest.raises(ValueError):
+        WebSettings(county="../../etc/passwd")
+    with pytest.raises(ValueError):
+        WebSettings(unknown=1)  # type: ignore[call-arg]
+
+
+def test_both_languages_have_every_word() -> None:
+    assert set(ZH) == set(EN)
+    assert translate("en", "login.too_many", s=3) == "Too many attempts. Try again in 3 s."
+    assert translate("fr", "nav.status") == ZH["nav.status"]
