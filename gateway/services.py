@@ -14,6 +14,8 @@ from gateway.health.heartbeat import HeartbeatService
 from gateway.health.storage import StorageMonitor
 from gateway.health.watchdog import WatchdogService
 from gateway.logsetup import LoggingService
+from gateway.remote.commands import CommandService
+from gateway.remote.config_sync import ConfigSync
 from gateway.web.service import TechnicianService
 
 if TYPE_CHECKING:
@@ -45,5 +47,7 @@ def build_services(gw: Gateway) -> list[Service]:
     services.append(HeartbeatService(gw))  # gateway.heartbeat every [health] heartbeat_interval_s
     services.append(TechnicianService(gw))  # technician page: sign-in, install window, pairing, acceptance
     services.append(DiscoveryService(gw))  # mDNS: fbgw-<id>.local, _http._tcp
+    services.append(ConfigSync(gw))  # platform desired config: validated, applied atomically, reported
+    services.append(CommandService(gw))  # platform commands on cmd, results on cmd/result
     services.append(WatchdogService(gw))  # systemd READY/STATUS/WATCHDOG/STOPPING; last so READY means all up
     return services

@@ -1,0 +1,226 @@
+"""What each platform command does: one arguments model and one handler per command, in one table.
+
+A handler returns the ``result`` object of a successful command, or raises :class:`CommandFailed` with a
+reason code (``unsupported``, ``unknown_device``, ``out_of_range``, ``failed``). Commands that need a service
+another part of the gateway provides (the install window, alarm acknowledgement) fail cleanly with
+``unsupported`` when that service is not running.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import signal
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from gateway import __version__
+from gateway.remote.logbuffer import LogBuffer
+from gateway.remote.selftest import self_test
+from gateway.remote.settings import RemoteSettings
+
+if TYPE_CHECKING:
+    from gateway.app import Gateway
+
+log = logging.getLogger(__name__)
+
+#: Exit status of ``fbgw run`` after a ``restart`` command (EX_TEMPFAIL): systemd restarts the service.
+EXIT_RESTART = 75
+
+Restarter = Callable[[], None]
+
+
+class CommandFailed(Exception):
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(slots=True)
+class CommandContext:
+    gw: Gateway
+    settings: RemoteSettings
+    logs: LogBuffer
+    restarter: Restarter
+    started_mono: float
+
+
+class _Args(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class NoArgs(_Args):
+    pass
+
+
+class PermitJoinArgs(_Args):
+    seconds: Annotated[int, Field(ge=1, le=3600)]
+    #: One transport (``zigbee``, ``ble``, ``sim``...); default: every driver that is running.
+    transport: Annotated[str, StringConstraints(max_length=32)] | None = None
+
+
+class InstallWindowArgs(_Args):
+    #: Default: the gateway's ``[web] install_window_s``; capped by ``install_window_max_s``.
+    seconds: Annotated[int, Field(ge=1, le=7 * 24 * 3600)] | None = None
+
+
+class IdentifyArgs(_Args):
+    device: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
+
+
+class AlarmAckArgs(_Args):
+    #: The event id (UUIDv7) of the alarm being acknowledged.
+    alarm: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    #: Who acknowledged it on the platform side (operator id or name).
+    by: Annotated[str, StringConstraints(max_length=64)] = "platform"
+    note: Annotated[str, StringConstraints(max_length=500)] = ""
+
+
+class UploadLogsArgs(_Args):
+    #: At most this many bytes of the newest log lines (never more than ``[remote] log_upload_max_bytes``).
+    max_bytes: Annotated[int, Field(ge=256)] | None = None
+
+
+# ---------------------------------------------------------------------------------------------- handlers
+
+
+async def _ping(ctx: CommandContext, args: NoArgs) -> dict[str, Any]:
+    return {
+        "pong": True,
+        "version": __version__,
+        "uptime_s": round(time.monotonic() - ctx.started_mono, 1),
+        "clock_synced": ctx.gw.clock.synced(),
+    }
+
+
+async def _self_test(ctx: CommandContext, args: NoArgs) -> dict[str, Any]:
+    return await self_test(ctx.gw)
+
+
+async def _permit_join(ctx: CommandContext, args: PermitJoinArgs) -> dict[str, Any]:
+    if args.seconds > ctx.settings.permit_join_max_s:
+        raise CommandFailed("out_of_range", f"seconds: at most {ctx.settings.permit_join_max_s}")
+    drivers = ctx.gw.drivers
+    if args.transport is not None:
+        if args.transport not in drivers:
+            raise CommandFailed(
+                "unsupported",
+                f"no running driver {args.transport!r} (running: {', '.join(drivers) or 'none'})",
+            )
+        drivers = {args.transport: drivers[args.transport]}
+    if not drivers:
+        raise CommandFailed("unsupported", "no driver is running")
+    opened: list[str] = []
+    errors: dict[str, str] = {}
+    for name, driver in drivers.items():
+        try:
+            await driver.start_pairing(args.seconds)
+            opened.append(name)
+        except (OSError, RuntimeError, ValueError) as exc:
+            errors[name] = str(exc)
+    if not opened:
+        raise CommandFailed("failed", "; ".join(f"{k}: {v}" for k, v in errors.items()))
+    return {"seconds": args.seconds, "opened": opened, "errors": errors}
+
+
+async def _open_install_window(ctx: CommandContext, args: InstallWindowArgs) -> dict[str, Any]:
+    web = ctx.gw.service("web")
+    opener = getattr(web, "open_install_window", None)
+    if opener is None:
+        raise CommandFailed("unsupported", "the technician web service is not running on this gateway")
+    try:
+        granted = opener(args.seconds) if args.seconds is not None else opener()
+        if inspect.isawaitable(granted):
+            granted = await granted
+    except ValueError as exc:
+        raise CommandFailed("out_of_range", str(exc)) from None
+    return {"seconds": granted}
+
+
+async def _identify(ctx: CommandContext, args: IdentifyArgs) -> dict[str, Any]:
+    device = ctx.gw.registry.get(args.device)
+    if device is None:
+        raise CommandFailed("unknown_device", f"{args.device} is not paired here")
+    driver = ctx.gw.drivers.get(device.transport)
+    if driver is None:
+        raise CommandFailed("unsupported", f"driver {device.transport!r} of {args.device} is not running")
+    try:
+        done = await driver.identify(args.device)
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise CommandFailed("failed", str(exc)) from None
+    if not done:
+        raise CommandFailed("unsupported", f"{args.device} cannot blink or beep")
+    return {"device": args.device, "transport": device.transport}
+
+
+async def _alarm_ack(ctx: CommandContext, args: AlarmAckArgs) -> dict[str, Any]:
+    alarms = ctx.gw.service("alarms")
+    ack = getattr(alarms, "ack", None)
+    if ack is None:
+        raise CommandFailed("unsupported", "the alarm lifecycle service is not running on this gateway")
+    try:
+        inspect.signature(ack).bind(args.alarm, by=args.by, note=args.note)
+    except TypeError as exc:
+        raise CommandFailed("unsupported", f"alarms.ack has an unexpected signature: {exc}") from None
+    try:
+        outcome = ack(args.alarm, by=args.by, note=args.note)
+        if inspect.isawaitable(outcome):
+            outcome = await outcome
+    except LookupError:
+        raise CommandFailed("unknown_alarm", f"no open alarm {args.alarm}") from None
+    except ValueError as exc:
+        raise CommandFailed("failed", str(exc)) from None
+    return {
+        "alarm": args.alarm,
+        "ack": outcome if isinstance(outcome, dict | bool | str | None) else str(outcome),
+    }
+
+
+async def _upload_logs(ctx: CommandContext, args: UploadLogsArgs) -> dict[str, Any]:
+    limit = min(args.max_bytes or ctx.settings.log_upload_max_bytes, ctx.settings.log_upload_max_bytes)
+    text, truncated = ctx.logs.tail(limit)
+    return {"logs": text, "bytes": len(text.encode("utf-8", "replace")), "truncated": truncated}
+
+
+async def _restart(ctx: CommandContext, args: NoArgs) -> dict[str, Any]:
+    # The restart itself happens after the result is published (see CommandService._run).
+    return {"restarting": True, "exit_code": EXIT_RESTART}
+
+
+def default_restarter(gw: Gateway) -> Restarter:
+    """Stop the gateway as systemd does (SIGTERM: clean shutdown), asking for exit status ``EXIT_RESTART``."""
+
+    def restart() -> None:
+        gw.exit_code = EXIT_RESTART  # type: ignore[attr-defined]  # read by `fbgw run` (see docs/remote.md)
+        log.warning("remote: restart requested by the platform; exiting with status %d", EXIT_RESTART)
+        signal.raise_signal(signal.SIGTERM)
+
+    return restart
+
+
+Handler = Callable[[CommandContext, Any], Awaitable[dict[str, Any]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    args: type[_Args]
+    handler: Handler
+    #: Runs after its result is published (restart).
+    after_result: bool = False
+
+
+COMMANDS: Mapping[str, Command] = {
+    "ping": Command(NoArgs, _ping),
+    "self_test": Command(NoArgs, _self_test),
+    "permit_join": Command(PermitJoinArgs, _permit_join),
+    "open_install_window": Command(InstallWindowArgs, _open_install_window),
+    "identify": Command(IdentifyArgs, _identify),
+    "alarm_ack": Command(AlarmAckArgs, _alarm_ack),
+    "upload_logs": Command(UploadLogsArgs, _upload_logs),
+    "restart": Command(NoArgs, _restart, after_result=True),
+}

@@ -1,0 +1,274 @@
+"""The command service: ``fbgw/v1/{gateway}/cmd`` in, ``fbgw/v1/{gateway}/cmd/result`` out.
+
+Each command carries an ``id`` and an ``expires_at``. It is checked in a fixed order (size, JSON, signature,
+target gateway, envelope schema, expiry, duplicate id, command name, arguments); a command that passes is
+remembered on disk *before* it runs, so it runs at most once even across restarts, then run, and exactly one
+result is published for it. A repeated id (a QoS 1 redelivery, a replay) is answered with ``duplicate`` and
+the first outcome, and not run again. Results that cannot be published while offline wait (bounded) and go
+out on the next connection. The commands themselves are in :mod:`gateway.remote.actions`; the protocol is in
+docs/remote.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import json
+import logging
+import time
+from typing import TYPE_CHECKING, Annotated, Any
+
+import aiomqtt
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from gateway.remote import link
+from gateway.remote.actions import COMMANDS, CommandContext, CommandFailed, Restarter, default_restarter
+from gateway.remote.inbound import Rejection, check_gateway, check_signature, parse_object, schema_rejection
+from gateway.remote.logbuffer import LogBuffer
+from gateway.remote.signing import CONTEXT_COMMAND, load_platform_key
+from gateway.remote.store import RemoteStore
+from gateway.topics import Topics
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from gateway.app import Gateway
+
+log = logging.getLogger(__name__)
+
+#: Commands waiting to be run; more than this at once are refused unread (flood protection).
+INBOX_SIZE = 64
+#: Results kept for publishing while the uplink is offline.
+PENDING_RESULTS = 64
+
+
+class CommandEnvelope(BaseModel):
+    """What every command looks like; ``args`` are checked by the command's own model."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")]
+    cmd: Annotated[str, StringConstraints(max_length=64)]
+    args: dict[str, Any] = Field(default_factory=dict)
+    #: UTC milliseconds after which the command must not run.
+    expires_at: Annotated[int, Field(ge=0, le=2**53 - 1)]
+    #: UTC milliseconds when the platform issued it (informational).
+    issued_at: Annotated[int, Field(ge=0, le=2**53 - 1)] | None = None
+    #: The target gateway id; required in signed commands.
+    gateway: Annotated[str, StringConstraints(max_length=64)] | None = None
+    signature: dict[str, str] | None = None
+
+
+class CommandService:
+    """Service ``remote_commands``. ``restarter`` is replaceable (tests)."""
+
+    name = "remote_commands"
+
+    def __init__(self, gw: Gateway, restarter: Restarter | None = None) -> None:
+        self.gw = gw
+        self.settings = gw.config.remote
+        self.store = RemoteStore(gw.state_dir)
+        self.topics = Topics(gw.id)
+        self.logs = LogBuffer(self.settings.log_buffer_bytes)
+        self.restarter = restarter or default_restarter(gw)
+        self.key: Ed25519PublicKey | None = None
+        self.key_error = ""
+        self.seen: dict[str, dict[str, Any]] = {}
+        self.counters: dict[str, int] = collections.defaultdict(int)
+        self._inbox: asyncio.Queue[bytes] = asyncio.Queue(maxsize=INBOX_SIZE)
+        self._pending: collections.deque[bytes] = collections.deque(maxlen=PENDING_RESULTS)
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._task: asyncio.Task[None] | None = None
+        self._started = time.monotonic()
+
+    # ------------------------------------------------------------------ lifetime
+
+    async def start(self) -> None:
+        try:
+            self.key = await asyncio.to_thread(load_platform_key, self.settings)
+        except (OSError, ValueError) as exc:  # fail closed
+            self.key_error = f"platform key unusable: {exc}"
+            log.error("remote: %s; every command will be rejected", self.key_error)
+        self.logs.attach()
+        self.seen = await self.store.load_commands()
+        self.gw.uplink.on_connect(self._flush)
+        self._task = self.gw.create_task(self._worker(), name="remote-commands")
+        await link.subscribe(self.gw.uplink, self.topics.cmd, self._on_message)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self.logs.detach()
+
+    async def idle(self) -> None:
+        """Wait until no command is queued or running (tests: wrap in ``asyncio.timeout``)."""
+        await self._idle.wait()
+
+    # ------------------------------------------------------------------ intake
+
+    async def _on_message(self, message: aiomqtt.Message) -> None:
+        payload = message.payload
+        if not isinstance(payload, bytes | bytearray) or not payload:
+            return
+        try:
+            self._inbox.put_nowait(bytes(payload))
+            self._idle.clear()
+        except asyncio.QueueFull:
+            self.counters["dropped_flood"] += 1
+            log.warning("remote: more than %d commands waiting; one dropped unread", INBOX_SIZE)
+
+    async def _worker(self) -> None:
+        while True:
+            payload = await self._inbox.get()
+            try:
+                await self.handle(payload)
+            except Exception as exc:  # a bug must not end command handling; it is logged and answered
+                log.exception("remote: command handling failed")
+                await self._publish(self._result(None, None, "error", "internal_error", repr(exc)))
+            finally:
+                if self._inbox.empty():
+                    self._idle.set()
+
+    # ------------------------------------------------------------------ one command
+
+    async def handle(self, payload: bytes) -> dict[str, Any]:
+        """Check, run and answer one command; returns the published result."""
+        self.counters["received"] += 1
+        cmd_id: str | None = None
+        cmd_name: str | None = None
+        try:
+            obj = parse_object(payload, self.settings.max_document_bytes)
+            cmd_id = obj["id"] if isinstance(obj.get("id"), str) else None
+            cmd_name = obj["cmd"] if isinstance(obj.get("cmd"), str) else None
+            checked = self._check(payload, obj)
+        except Rejection as rej:
+            self.counters["rejected"] += 1
+            log.warning("remote: command %s (%s) rejected: %s", cmd_id, cmd_name, rej)
+            return await self._publish(self._result(cmd_id, cmd_name, "rejected", rej.reason, rej.detail))
+        return await self._run(checked)
+
+    def _check(self, payload: bytes, obj: dict[str, Any]) -> tuple[CommandEnvelope, Any]:
+        if self.key_error:
+            raise Rejection("signature_invalid", self.key_error)
+        check_signature(obj, self.key, CONTEXT_COMMAND)
+        check_gateway(obj, self.gw.id, required=self.key is not None)
+        try:
+            env = CommandEnvelope.model_validate_json(payload, strict=True)
+        except ValidationError as exc:
+            raise schema_rejection(exc) from None
+        self._check_expiry(env)
+        first = self.seen.get(env.id)
+        if first is not None:
+            raise Rejection(
+                "duplicate", json.dumps({k: first.get(k) for k in ("cmd", "status", "reason", "at")})
+            )
+        spec = COMMANDS.get(env.cmd)
+        if spec is None:
+            raise Rejection("unknown_command", f"{env.cmd!r}; known: {', '.join(COMMANDS)}")
+        try:
+            args = spec.args.model_validate(env.args)
+        except ValidationError as exc:
+            raise schema_rejection(exc) from None
+        return env, args
+
+    def _check_expiry(self, env: CommandEnvelope) -> None:
+        if not self.gw.clock.synced():
+            return  # an unsynchronised clock cannot judge expiry; the id memory still refuses replays
+        now = self.gw.clock.wall_ms()
+        skew = int(self.settings.command_clock_skew_s * 1000)
+        if now > env.expires_at + skew:
+            raise Rejection("expired", f"expired {(now - env.expires_at) / 1000:.1f} s ago")
+        if env.expires_at > now + self.settings.command_max_ttl_s * 1000 + skew:
+            raise Rejection(
+                "expiry_too_far", f"expires_at is more than {self.settings.command_max_ttl_s} s ahead"
+            )
+
+    async def _run(self, checked: tuple[CommandEnvelope, Any]) -> dict[str, Any]:
+        env, args = checked
+        spec = COMMANDS[env.cmd]
+        await self._remember(env, "running", None)  # before running: at most once, even across a crash
+        ctx = CommandContext(self.gw, self.settings, self.logs, self.restarter, self._started)
+        try:
+            result = await spec.handler(ctx, args)
+        except CommandFailed as exc:
+            self.counters["failed"] += 1
+            await self._remember(env, "error", exc.reason)
+            return await self._publish(self._result(env.id, env.cmd, "error", exc.reason, exc.detail))
+        self.counters["ok"] += 1
+        await self._remember(env, "ok", None)
+        log.info("remote: command %s (%s) done", env.id, env.cmd)
+        body = await self._publish(self._result(env.id, env.cmd, "ok", None, "", result))
+        if spec.after_result:
+            self.restarter()
+        return body
+
+    # ------------------------------------------------------------------ memory of ids
+
+    async def _remember(self, env: CommandEnvelope, status: str, reason: str | None) -> None:
+        now = self.gw.clock.wall_ms()
+        self.seen[env.id] = {
+            "cmd": env.cmd,
+            "status": status,
+            "reason": reason,
+            "at": now,
+            "exp": env.expires_at,
+        }
+        if self.gw.clock.synced():  # expired ids would be refused as expired anyway
+            skew = int(self.settings.command_clock_skew_s * 1000)
+            for cid in [c for c, rec in self.seen.items() if rec.get("exp", 0) + skew < now]:
+                del self.seen[cid]
+        excess = len(self.seen) - self.settings.remembered_commands
+        if excess > 0:
+            for cid in sorted(self.seen, key=lambda c: self.seen[c].get("at", 0))[:excess]:
+                del self.seen[cid]
+        try:
+            await self.store.save_commands(self.seen)
+        except OSError as exc:  # the command still runs; only restart-safe replay protection is weaker
+            log.error("remote: cannot store seen command ids: %s", exc)
+
+    # ------------------------------------------------------------------ results
+
+    def _result(
+        self,
+        cmd_id: str | None,
+        cmd: str | None,
+        status: str,
+        reason: str | None,
+        detail: str,
+        result: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "id": cmd_id,
+            "gateway": self.gw.id,
+            "cmd": cmd,
+            "status": status,
+            "reason": reason,
+            "detail": detail[:2000],
+            "ts": self.gw.clock.wall_ms(),
+            "clock_synced": self.gw.clock.synced(),
+        }
+        if result is not None:
+            body["result"] = result
+        if reason == "duplicate":
+            with contextlib.suppress(ValueError):
+                body["first"] = json.loads(detail)
+                body["detail"] = "this command id was already received; it is not run again"
+        return body
+
+    async def _publish(self, body: dict[str, Any]) -> dict[str, Any]:
+        payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        if not await link.publish(self.gw.uplink, self.topics.cmd_result, payload):
+            self._pending.append(payload)
+        return body
+
+    async def _flush(self) -> None:
+        """On-connect hook: send results that were made while offline, oldest first."""
+        while self._pending:
+            payload = self._pending[0]
+            if not await link.publish(self.gw.uplink, self.topics.cmd_result, payload):
+                return
+            self._pending.popleft()
