@@ -52,12 +52,22 @@ async def watch(broker: str, gateway: str = "+", out: TextIO = sys.stdout, stop:
     url = urlsplit(broker)
     tallies: dict[str, Tally] = {}
     colour = out.isatty()
+    try:
+        await _watch_loop(url, broker, gateway, out, stop, tallies, colour)
+    except asyncio.CancelledError:
+        pass
+    return tallies
+
+
+async def _watch_loop(url, broker, gateway, out, stop, tallies, colour) -> None:  # type: ignore[no-untyped-def]
+    unreachable = False
     while stop is None or not stop.is_set():
         try:
             async with aiomqtt.Client(url.hostname or "127.0.0.1", url.port or 1883,
                                       identifier="fbgw-platform-view", clean_session=False) as client:
                 await client.subscribe(f"{PREFIX}/{gateway}/#", qos=1)
                 print(f"platform view: subscribed to {PREFIX}/{gateway}/# on {broker}", file=out, flush=True)
+                unreachable = False
                 async for msg in client.messages:
                     topic = str(msg.topic)
                     payload = bytes(msg.payload) if isinstance(msg.payload, bytes | bytearray) else b""
@@ -75,7 +85,8 @@ async def watch(broker: str, gateway: str = "+", out: TextIO = sys.stdout, stop:
                         tally = tallies.setdefault(str(ev.get("gateway")), Tally())
                         if tally.add(int(ev.get("seq", -1))):
                             print(format_event(ev, colour), file=out, flush=True)
-        except aiomqtt.MqttError as exc:
-            print(f"platform view: broker unreachable ({exc}); retrying", file=out, flush=True)
+        except (aiomqtt.MqttError, OSError) as exc:
+            if not unreachable:
+                print(f"platform view: broker unreachable ({exc}); retrying every second", file=out, flush=True)
+            unreachable = True
             await asyncio.sleep(1)
-    return tallies
