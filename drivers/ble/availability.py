@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 @dataclass(slots=True)
 class _Track:
     last_seen: float
+    anchor: float  # first advert of the current burst: intervals are measured between bursts
     gaps: deque[float] = field(default_factory=lambda: deque(maxlen=16))
     online: bool = True
 
@@ -49,17 +50,18 @@ class IntervalTracker:
 
     def watch(self, device_id: str, now: float) -> None:
         """Start watching a device (as if just heard) without learning anything."""
-        self._tracks.setdefault(device_id, _Track(last_seen=now))
+        self._tracks.setdefault(device_id, _Track(last_seen=now, anchor=now))
 
     def seen(self, device_id: str, now: float) -> bool:
         """Note an advert. Returns True if the device had been offline (it is back)."""
         track = self._tracks.get(device_id)
         if track is None:
-            self._tracks[device_id] = _Track(last_seen=now)
+            self._tracks[device_id] = _Track(last_seen=now, anchor=now)
             return False
-        gap = now - track.last_seen
+        gap = now - track.anchor
         if gap >= self.min_gap_s:
             track.gaps.append(gap)
+            track.anchor = now
         track.last_seen = now
         back = not track.online
         track.online = True

@@ -39,6 +39,8 @@ class BleSettings(BaseModel):
     offline_min_s: float = Field(default=300, gt=0)
     #: Until an interval is learned (3 gaps seen), offline after this long without an advert.
     offline_unlearned_s: float = Field(default=3600, gt=0)
+    #: Adverts closer together than this are one burst (a packet repeated), not an interval.
+    advert_burst_s: float = Field(default=0.5, ge=0)
     #: How often silent devices are checked.
     availability_check_s: float = Field(default=5, gt=0)
     #: A GATT device whose connection dropped is reported offline if not back within this grace.

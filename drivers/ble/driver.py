@@ -78,7 +78,10 @@ class BleDriver(Driver):
         self._health = DriverHealth("ble", "starting")
         self._replay = ReplayGuard()
         self._tracker = IntervalTracker(
-            settings.offline_interval_multiple, settings.offline_min_s, settings.offline_unlearned_s
+            settings.offline_interval_multiple,
+            settings.offline_min_s,
+            settings.offline_unlearned_s,
+            min_gap_s=settings.advert_burst_s,
         )
         self._throttle = ReportFilter(
             {

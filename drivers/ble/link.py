@@ -79,8 +79,9 @@ class GattLink:
         consumer = asyncio.create_task(self._consume(), name=f"ble-gatt-{self.device_id}-rx")
         backoff = Backoff(self.settings.reconnect_min_s, self.settings.reconnect_max_s)
         loop = asyncio.get_running_loop()
-        lost_at = loop.time()
         grace = self.settings.gatt_offline_grace_s
+        # Never connected since start: as patient as with a silent advertiser; after a drop: the grace.
+        offline_at = loop.time() + max(grace, self.settings.offline_min_s)
         try:
             while True:
                 ble_device = self._find(self.address)
@@ -92,9 +93,9 @@ class GattLink:
                         log.info("ble: %s connect failed: %s", self.device_id, exc)
                     else:
                         backoff.reset()
-                        lost_at = loop.time()
+                        offline_at = loop.time() + grace
                         log.warning("ble: %s connection lost", self.device_id)
-                remaining = lost_at + grace - loop.time()
+                remaining = offline_at - loop.time()
                 if not self.reported_offline and remaining <= 0:
                     self.reported_offline = True
                     await self._on_availability(False, "connection lost and not re-established")

@@ -21,6 +21,7 @@ from tests.drivers.ble.fakes import FakeSink
 FAST: dict[str, Any] = {
     "offline_min_s": 60,
     "availability_check_s": 0.05,
+    "advert_burst_s": 0.02,
     "gatt_offline_grace_s": 0,
     "connect_timeout_s": 3,
     "reconnect_min_s": 0.05,
@@ -76,7 +77,9 @@ DriverFactory = Callable[..., Awaitable[BleDriver]]
 
 
 @pytest.fixture
-async def make_driver(sink: FakeSink, registry: DeviceRegistry, tmp_path: Path) -> AsyncIterator[DriverFactory]:
+async def make_driver(
+    sink: FakeSink, registry: DeviceRegistry, tmp_path: Path
+) -> AsyncIterator[DriverFactory]:
     """Start a BLE driver with FAST settings plus overrides; stopped at teardown."""
     started: list[BleDriver] = []
 
@@ -92,21 +95,36 @@ async def make_driver(sink: FakeSink, registry: DeviceRegistry, tmp_path: Path) 
         await driver.stop()
 
 
-async def add_device(registry: DeviceRegistry, address: str, dev_type: str, *, secret: str | None = None,
-                     profile: str | None = None) -> Device:
+async def add_device(
+    registry: DeviceRegistry,
+    address: str,
+    dev_type: str,
+    *,
+    secret: str | None = None,
+    profile: str | None = None,
+) -> Device:
     """Register a BLE device directly (what adopt would have stored)."""
     from drivers.ble.config import TYPE_CAPABILITIES
     from drivers.ble.pairing import device_id_for
 
     params: dict[str, Any] = {"kind": "gatt", "profile": profile} if profile else {"kind": "bthome"}
-    device = Device(id=device_id_for(address), type=dev_type, transport="ble", name=dev_type,
-                    capabilities=list(TYPE_CAPABILITIES[dev_type]), address=address, params=params, secret=secret)
+    device = Device(
+        id=device_id_for(address),
+        type=dev_type,
+        transport="ble",
+        name=dev_type,
+        capabilities=list(TYPE_CAPABILITIES[dev_type]),
+        address=address,
+        params=params,
+        secret=secret,
+    )
     await registry.upsert(device)
     return device
 
 
 async def scanning(driver: BleDriver, timeout: float = 5.0) -> None:
     """Wait until the driver's scan is running (adverts before that are not seen, as with real BlueZ)."""
+
     async def wait() -> None:
         while driver.health().state != "up":
             await asyncio.sleep(0.01)

@@ -39,6 +39,7 @@ class FakeSink:
 
     async def wait_for(self, predicate: Callable[[FakeSink], bool], timeout: float = 5.0) -> None:
         """Wait until ``predicate(self)`` holds; AssertionError on timeout."""
+
         async def loop() -> None:
             while not predicate(self):
                 self._changed.clear()
@@ -47,5 +48,7 @@ class FakeSink:
         try:
             await asyncio.wait_for(loop(), timeout)
         except TimeoutError:
-            raise AssertionError(f"timed out; readings={self.readings} availability={self.availability_calls} "
-                                 f"radio={self.radio_calls}") from None
+            raise AssertionError(
+                f"timed out; readings={self.readings} availability={self.availability_calls} "
+                f"radio={self.radio_calls}"
+            ) from None

@@ -18,13 +18,15 @@ BTN = "3C:2E:F5:11:22:33"
 KEY = "8a7a5f6c0e4f4b1d9c2b3a4d5e6f7081"
 
 
-async def test_plain_button_press_double_and_long(bluez: BluezControl, make_driver: DriverFactory,
-                                                  sink: FakeSink, registry: DeviceRegistry) -> None:
+async def test_plain_button_press_double_and_long(
+    bluez: BluezControl, make_driver: DriverFactory, sink: FakeSink, registry: DeviceRegistry
+) -> None:
     dev = await add_device(registry, BTN, "call_button")
     driver = await make_driver()
     await scanning(driver)
-    await bluez.advertise_bthome(BTN, v.plain(v.packet_id(1), v.battery(97), v.button(v.PRESS),
-                                              info=v.PLAIN_SLEEPY), name="SBBT-002C")
+    await bluez.advertise_bthome(
+        BTN, v.plain(v.packet_id(1), v.battery(97), v.button(v.PRESS), info=v.PLAIN_SLEEPY), name="SBBT-002C"
+    )
     await bluez.advertise_bthome(BTN, v.plain(v.packet_id(2), v.battery(97), v.button(v.DOUBLE_PRESS)))
     await bluez.advertise_bthome(BTN, v.plain(v.packet_id(3), v.battery(96), v.button(v.LONG_PRESS)))
     await sink.wait_for(lambda s: len(s.values(dev.id, "press")) == 3)
@@ -35,8 +37,9 @@ async def test_plain_button_press_double_and_long(bluez: BluezControl, make_driv
     assert sink.values(dev.id, "battery") == [97, 96]  # unchanged battery is not repeated
 
 
-async def test_repeated_packet_is_one_press(bluez: BluezControl, make_driver: DriverFactory,
-                                            sink: FakeSink, registry: DeviceRegistry) -> None:
+async def test_repeated_packet_is_one_press(
+    bluez: BluezControl, make_driver: DriverFactory, sink: FakeSink, registry: DeviceRegistry
+) -> None:
     dev = await add_device(registry, BTN, "call_button")
     driver = await make_driver()
     await scanning(driver)
@@ -55,8 +58,9 @@ def v_uuid() -> str:
     return BTHOME_UUID
 
 
-async def test_sensor_objects_map_to_capabilities(bluez: BluezControl, make_driver: DriverFactory,
-                                                  sink: FakeSink, registry: DeviceRegistry) -> None:
+async def test_sensor_objects_map_to_capabilities(
+    bluez: BluezControl, make_driver: DriverFactory, sink: FakeSink, registry: DeviceRegistry
+) -> None:
     door = await add_device(registry, "A4:C1:38:00:00:01", "door")
     win = await add_device(registry, "A4:C1:38:00:00:02", "door")
     pir = await add_device(registry, "A4:C1:38:00:00:03", "motion")
@@ -84,9 +88,13 @@ async def test_sensor_objects_map_to_capabilities(bluez: BluezControl, make_driv
     assert sink.values(leak.id, "leak") == [True]
 
 
-async def test_encrypted_right_key_wrong_key_and_replay(bluez: BluezControl, make_driver: DriverFactory,
-                                                        sink: FakeSink, registry: DeviceRegistry,
-                                                        caplog: pytest.LogCaptureFixture) -> None:
+async def test_encrypted_right_key_wrong_key_and_replay(
+    bluez: BluezControl,
+    make_driver: DriverFactory,
+    sink: FakeSink,
+    registry: DeviceRegistry,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     caplog.set_level(logging.DEBUG)
     dev = await add_device(registry, BTN, "call_button", secret=KEY)
     driver = await make_driver()
@@ -119,12 +127,15 @@ async def test_encrypted_right_key_wrong_key_and_replay(bluez: BluezControl, mak
     assert KEY not in caplog.text and KEY.upper() not in caplog.text
 
 
-async def test_encrypted_without_key_is_counted(bluez: BluezControl, make_driver: DriverFactory,
-                                                sink: FakeSink, registry: DeviceRegistry) -> None:
+async def test_encrypted_without_key_is_counted(
+    bluez: BluezControl, make_driver: DriverFactory, sink: FakeSink, registry: DeviceRegistry
+) -> None:
     dev = await add_device(registry, BTN, "call_button")
     driver = await make_driver()
     await scanning(driver)
-    await bluez.advertise_bthome(BTN, v.encrypted(v.packet_id(1), v.button(v.PRESS), mac=BTN, key=KEY, counter=1))
+    await bluez.advertise_bthome(
+        BTN, v.encrypted(v.packet_id(1), v.button(v.PRESS), mac=BTN, key=KEY, counter=1)
+    )
     await bluez.advertise_bthome(BTN, v.plain(v.packet_id(2), v.button(v.PRESS)))
     await sink.wait_for(lambda s: len(s.values(dev.id, "press")) == 1)
     assert driver.health().counters["key_missing"] == 1

@@ -1,0 +1,99 @@
+"""GATT devices through bleak's BlueZ client on the mocked BlueZ: heart rate, mattress, link loss."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from drivers.ble.driver import BleDriver
+from drivers.ble.profiles.mattress import encode_status
+from drivers.ble.testing import BluezControl
+from drivers.ble.testing.devices import (
+    SimGattDevice,
+    add_bed_sensor,
+    add_heart_rate_sensor,
+    heart_rate_measurement,
+)
+from gateway.registry import DeviceRegistry
+from tests.drivers.ble.conftest import DriverFactory, add_device, scanning
+from tests.drivers.ble.fakes import FakeSink
+
+pytestmark = pytest.mark.timeout(30)
+
+HRM = "C0:FF:EE:00:00:01"
+BED = "C0:FF:EE:00:00:02"
+
+
+async def subscribed(bluez: BluezControl, sim: SimGattDevice, timeout: float = 5.0) -> None:
+    async def wait() -> None:
+        while not await bluez.is_notifying(sim.characteristic):
+            await asyncio.sleep(0.02)
+
+    await asyncio.wait_for(wait(), timeout)
+
+
+async def connected_driver(bluez: BluezControl, make_driver: DriverFactory, sim: SimGattDevice) -> BleDriver:
+    driver = await make_driver()
+    await scanning(driver)
+    await bluez.advertise(sim.address, uuids=[])  # the strap advertises; the driver connects to it
+    await subscribed(bluez, sim)
+    return driver
+
+
+async def test_heart_rate_notifications_8_and_16_bit(
+    bluez: BluezControl, make_driver: DriverFactory, sink: FakeSink, registry: DeviceRegistry
+) -> None:
+    sim = await add_heart_rate_sensor(bluez, HRM)
+    dev = await add_device(registry, HRM, "heart_rate", profile="heart_rate")
+    await connected_driver(bluez, make_driver, sim)
+    assert await bluez.notify(sim.characteristic, heart_rate_measurement(72))
+    assert await bluez.notify(sim.characteristic, heart_rate_measurement(260, wide=True))
+    assert await bluez.notify(
+        sim.characteristic, heart_rate_measurement(65, contact=False)
+    )  # strap off: dropped
+    assert await bluez.notify(sim.characteristic, heart_rate_measurement(66, contact=True))
+    assert await bluez.notify(sim.characteristic, b"\x01\x50")  # 16-bit flag but one byte: bad frame
+    await sink.wait_for(lambda s: len(s.values(dev.id, "heart_rate")) == 3)
+    assert sink.values(dev.id, "heart_rate") == [72, 260, 66]
+
+
+async def test_mattress_in_bed_heart_and_breath_rate(
+    bluez: BluezControl, make_driver: DriverFactory, sink: FakeSink, registry: DeviceRegistry
+) -> None:
+    sim = await add_bed_sensor(bluez, BED)
+    dev = await add_device(registry, BED, "mattress", profile="mattress")
+    driver = await connected_driver(bluez, make_driver, sim)
+    await bluez.notify(sim.characteristic, encode_status(True, 68, 15, sequence=1))
+    await bluez.notify(sim.characteristic, encode_status(True, 70, None, sequence=2))
+    await bluez.notify(sim.characteristic, encode_status(False, None, None, sequence=3))
+    await bluez.notify(sim.characteristic, b"\x09\x01\x44\x0f\x00\x00")  # unknown layout version
+    await sink.wait_for(lambda s: len(s.values(dev.id, "in_bed")) == 3)
+    assert sink.values(dev.id, "in_bed") == [True, True, False]
+    assert sink.values(dev.id, "heart_rate") == [68, 70]
+    assert sink.values(dev.id, "breath_rate") == [15]
+    await sink.wait_for(lambda s: driver.health().counters.get("gatt_frames_bad") == 1)
+
+
+async def test_link_loss_offline_reconnect_online(
+    bluez: BluezControl, make_driver: DriverFactory, sink: FakeSink, registry: DeviceRegistry
+) -> None:
+    sim = await add_heart_rate_sensor(bluez, HRM)
+    dev = await add_device(registry, HRM, "heart_rate", profile="heart_rate")
+    driver = await connected_driver(bluez, make_driver, sim)
+    link = driver.link(dev.id)
+    assert link is not None and link.connected
+
+    await bluez.set_reachable(sim.path, False)  # walks out of range: the connection drops
+    await sink.wait_for(lambda s: (dev.id, False) in [(d, o) for d, o, _ in s.availability_calls])
+    assert not link.connected
+    await asyncio.sleep(0.3)  # several reconnect attempts fail meanwhile
+    assert driver.health().counters["gatt_connect_failed"] >= 1
+    assert [o for d, o, _ in sink.availability_calls if d == dev.id] == [False]  # reported once
+
+    await bluez.set_reachable(sim.path, True)
+    await sink.wait_for(lambda s: (dev.id, True) in [(d, o) for d, o, _ in s.availability_calls])
+    await subscribed(bluez, sim)
+    assert await bluez.notify(sim.characteristic, heart_rate_measurement(75))
+    await sink.wait_for(lambda s: s.values(dev.id, "heart_rate") == [75])
+    assert link.connections == 2
