@@ -103,7 +103,7 @@ async def security_headers(request: web.Request, response: web.StreamResponse) -
     """``on_response_prepare``: the page may only load its own scripts, and may not be framed."""
     h = response.headers
     h.setdefault("X-Content-Type-Options", "nosniff")
-    h.setdefault("Referrer-Policy", "no-referrer")
+    h.setdefault("Referrer-Policy", "same-origin")  # no-referrer would make form posts send Origin: null
     h.setdefault("X-Frame-Options", "DENY")
     if response.content_type == "text/html":
         h.setdefault("Content-Security-Policy", CSP)

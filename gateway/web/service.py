@@ -166,7 +166,8 @@ class TechnicianService:
         if not self.window.is_open:
             return
         for rec in self.tests.committed(events):
-            self.hub.publish("event", rec.as_json())
+            dev = self.gw.registry.get(rec.device) if rec.device else None
+            self.hub.publish("event", {**rec.as_json(), "name": dev.name if dev else None})
 
     def _on_delivered(self, rows: Sequence[Row]) -> None:
         if not self.window.is_open:

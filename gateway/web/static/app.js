@@ -136,7 +136,7 @@
         const li = el("li", { "data-address": c.address },
           el("b", {}, c.name || c.address), el("span", { class: "spacer" }),
           el("span", { class: "badge" }, `${t("rssi")} ${c.rssi ?? "?"} dBm`));
-        if (c.needs_bindkey) li.append(el("span", { class: "badge warn" }, "🔑"));
+        if (c.needs_bindkey) li.append(el("span", { class: "badge warn" }, t("needs_key")));
         li.addEventListener("click", () => pick(c, li));
         list.append(li);
       }
@@ -240,12 +240,13 @@
         const empty = $("events-empty");
         if (empty) empty.remove();
         const li = el("li", { id: "ev-" + r.seq, "data-device": r.device || "", "data-kind": r.kind },
-          el("b", {}, r.device || "—"), " ", r.kind,
+          el("b", {}, r.name || r.device || "—"), " ", r.kind,
           el("span", { class: "lat" }, `${t("to_outbox")} ${r.to_outbox_ms} ms`));
         list.prepend(li);
         while (list.children.length > 50) list.lastChild.remove();
         if (r.device && !document.querySelector(`#tested li[data-device="${CSS.escape(r.device)}"]`)) {
-          $("tested").append(el("li", { class: "ok", "data-device": r.device }, el("b", {}, r.device), " ", r.kind));
+          $("tested").append(el("li", { class: "ok", "data-device": r.device }, el("b", {}, r.name || r.device), " ",
+            r.kind));
         }
       },
       delivered: (r) => {
