@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -15,7 +14,7 @@ from drivers.ble import create_driver
 from drivers.ble.driver import BleDriver
 from drivers.ble.testing import BluezControl, MockBluezProcesses
 from gateway.registry import Device, DeviceRegistry
-from tests.drivers.ble.fakes import FakeSink
+from tests.drivers.ble.fakes import FakeSink, poll_until
 
 #: Fast timings so the folder runs in seconds; production defaults are in drivers/ble/config.py.
 FAST: dict[str, Any] = {
@@ -122,11 +121,10 @@ async def add_device(
     return device
 
 
-async def scanning(driver: BleDriver, timeout: float = 5.0) -> None:
+async def scanning(driver: BleDriver, within: float = 5.0) -> None:
     """Wait until the driver's scan is running (adverts before that are not seen, as with real BlueZ)."""
 
-    async def wait() -> None:
-        while driver.health().state != "up":
-            await asyncio.sleep(0.01)
+    async def up() -> bool:
+        return driver.health().state == "up"
 
-    await asyncio.wait_for(wait(), timeout)
+    await poll_until(up, within, every=0.01)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,7 +37,7 @@ class FakeSink:
     def values(self, device: str, capability: str) -> list[Any]:
         return [r.value for r in self.readings if r.device == device and r.capability == capability]
 
-    async def wait_for(self, predicate: Callable[[FakeSink], bool], timeout: float = 5.0) -> None:
+    async def wait_for(self, predicate: Callable[[FakeSink], bool], within: float = 5.0) -> None:
         """Wait until ``predicate(self)`` holds; AssertionError on timeout."""
 
         async def loop() -> None:
@@ -46,9 +46,19 @@ class FakeSink:
                 await self._changed.wait()
 
         try:
-            await asyncio.wait_for(loop(), timeout)
+            await asyncio.wait_for(loop(), within)
         except TimeoutError:
             raise AssertionError(
                 f"timed out; readings={self.readings} availability={self.availability_calls} "
                 f"radio={self.radio_calls}"
             ) from None
+
+
+async def poll_until(check: Callable[[], Awaitable[bool]], within: float = 5.0, every: float = 0.02) -> None:
+    """Poll ``check`` (state held by another process, e.g. the mock) until it is true."""
+
+    async def loop() -> None:
+        while not await check():  # noqa: ASYNC110 - the state lives in another process: polling is the way
+            await asyncio.sleep(every)
+
+    await asyncio.wait_for(loop(), within)

@@ -53,9 +53,9 @@ async def test_silent_sensors_go_offline_by_their_own_interval(
     def offline(s: FakeSink, dev: str) -> bool:
         return (dev, False) in [(d, o) for d, o, _ in s.availability_calls]
 
-    await sink.wait_for(lambda s: offline(s, fast.id), timeout=5)
+    await sink.wait_for(lambda s: offline(s, fast.id), within=5)
     assert not offline(sink, slow.id)  # a slower sensor does not flap with the fast one's timeout
-    await sink.wait_for(lambda s: offline(s, slow.id), timeout=5)
+    await sink.wait_for(lambda s: offline(s, slow.id), within=5)
     assert loop.time() - stopped >= 0.6  # its last advert was ~0.1 s before the stop; 3 x 0.3 s
     reason = next(r for d, o, r in sink.availability_calls if d == fast.id)
     assert "learned interval" in reason

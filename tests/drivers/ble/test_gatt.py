@@ -17,7 +17,7 @@ from drivers.ble.testing.devices import (
 )
 from gateway.registry import DeviceRegistry
 from tests.drivers.ble.conftest import DriverFactory, add_device, scanning
-from tests.drivers.ble.fakes import FakeSink
+from tests.drivers.ble.fakes import FakeSink, poll_until
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -25,12 +25,8 @@ HRM = "C0:FF:EE:00:00:01"
 BED = "C0:FF:EE:00:00:02"
 
 
-async def subscribed(bluez: BluezControl, sim: SimGattDevice, timeout: float = 5.0) -> None:
-    async def wait() -> None:
-        while not await bluez.is_notifying(sim.characteristic):
-            await asyncio.sleep(0.02)
-
-    await asyncio.wait_for(wait(), timeout)
+async def subscribed(bluez: BluezControl, sim: SimGattDevice) -> None:
+    await poll_until(lambda: bluez.is_notifying(sim.characteristic))
 
 
 async def connected_driver(bluez: BluezControl, make_driver: DriverFactory, sim: SimGattDevice) -> BleDriver:

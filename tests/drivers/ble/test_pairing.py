@@ -12,7 +12,7 @@ from drivers.ble.testing.devices import add_heart_rate_sensor, heart_rate_measur
 from gateway.registry import DeviceRegistry
 from tests.drivers.ble import vectors as v
 from tests.drivers.ble.conftest import DriverFactory, scanning
-from tests.drivers.ble.fakes import FakeSink
+from tests.drivers.ble.fakes import FakeSink, poll_until
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -121,10 +121,6 @@ async def test_adopt_gatt_heart_rate_strap(
     device = await driver.adopt(HRM, {"room": "bedroom"})
     assert device.params == {"kind": "gatt", "profile": "heart_rate"} and device.type == "heart_rate"
 
-    async def notifying() -> None:
-        while not await bluez.is_notifying(sim.characteristic):
-            await asyncio.sleep(0.02)
-
-    await asyncio.wait_for(notifying(), 5)
+    await poll_until(lambda: bluez.is_notifying(sim.characteristic))
     await bluez.notify(sim.characteristic, heart_rate_measurement(61))
     await sink.wait_for(lambda s: s.values(device.id, "heart_rate") == [61])
