@@ -55,36 +55,44 @@ def _field(model: type[BaseModel], name: str) -> list[Any]:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, use_attribute_docstrings=True)
 
 
 class DeviceDesired(_Strict):
     """Name and room shown on pages, in events and in the acceptance report."""
 
     name: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    """Display name, e.g. 卧室呼叫按钮."""
     room: Annotated[str, StringConstraints(max_length=64)] | None = None
+    """Room, e.g. bedroom / 卧室."""
 
 
 class UplinkBatching(_Strict):
     """How the uplink batches ordinary events (alarms are never batched behind them)."""
 
     batch_max_events: Annotated[int, *_field(UplinkSection, "batch_max_events")] | None = None
+    """Most events in one MQTT message."""
     batch_max_bytes: Annotated[int, *_field(UplinkSection, "batch_max_bytes")] | None = None
+    """Most bytes in one MQTT message."""
     max_inflight_messages: Annotated[int, *_field(UplinkSection, "max_inflight_messages")] | None = None
+    """QoS 1 messages of ordinary events awaiting PUBACK at once."""
 
 
 class ConnectionSettings(_Strict):
     """Broker, credentials and certificates; tried with a deadline before they are kept."""
 
     broker: Annotated[str, StringConstraints(max_length=512, pattern=r"^mqtts?://[^/?#\s]+$")]
+    """mqtt://host:port or mqtts://host:port."""
     username: Annotated[str, StringConstraints(max_length=256)] | None = None
+    """MQTT user name; absent: none."""
     password: Annotated[str, StringConstraints(max_length=256)] | None = Field(default=None, repr=False)
-    #: CA certificate(s) that sign the broker's certificate, PEM.
+    """MQTT password; never reported, masked in logs."""
     ca_pem: Pem | None = None
-    #: Client certificate (mutual TLS), PEM; needs ``key_pem``.
+    """CA certificate(s) that sign the broker's certificate, PEM."""
     cert_pem: Pem | None = None
-    #: Private key of the client certificate, PEM, unencrypted (stored 0600 in the state directory).
+    """Client certificate (mutual TLS), PEM; needs ``key_pem``."""
     key_pem: Pem | None = Field(default=None, repr=False)
+    """Private key of the client certificate, PEM, unencrypted (stored 0600 in the state directory)."""
 
     @model_validator(mode="after")
     def _certificates_parse(self) -> ConnectionSettings:
@@ -108,23 +116,26 @@ class ConnectionSettings(_Strict):
 class DesiredDocument(_Strict):
     """The whole desired config. Only ``version`` is required; every section is optional."""
 
-    #: Strictly increasing: a different document whose version is not above the applied one is stale.
     version: Annotated[int, Field(ge=1, le=2**53 - 1)]
-    #: The target gateway id; required in signed documents (one signed for one box is refused by another).
+    """Strictly increasing: a different document whose version is not above the applied one is stale."""
     gateway: Annotated[str, StringConstraints(max_length=64)] | None = None
-    #: Rule thresholds and schedules: the keys of the local ``[rules]`` section.
+    """The target gateway id; required in signed documents (one signed for one box is refused by another)."""
     rules: RulesSettings | None = None
-    #: Names and rooms of paired devices, by device id. Unknown device ids are refused (``unknown_device``).
+    """Rule thresholds and schedules: the keys of the local ``[rules]`` section."""
     devices: Annotated[dict[DeviceId, DeviceDesired], Field(max_length=512)] | None = None
-    #: Seconds between heartbeats (``[health] heartbeat_interval_s``); 0 turns the heartbeat off.
+    """Names and rooms of paired devices, by device id; unknown ids are refused (``unknown_device``)."""
     heartbeat_interval_s: Annotated[float, *_field(HealthSettings, "heartbeat_interval_s")] | None = None
+    """Seconds between heartbeats (``[health] heartbeat_interval_s``); 0 turns the heartbeat off."""
     uplink: UplinkBatching | None = None
+    """Uplink batching (``[uplink]`` keys of the same names)."""
     log_level: Literal["debug", "info", "warning", "error"] | None = None
-    #: County acceptance profile (``[web] county``), one shipped in config/counties (``unknown_county``).
+    """Log level of the whole gateway (top-level ``log_level``)."""
     county: Annotated[str, *_field(WebSettings, "county")] | None = None
+    """County acceptance profile (``[web] county``), one shipped in config/counties (``unknown_county``)."""
     connection: ConnectionSettings | None = None
-    #: The detached Ed25519 signature (gateway.remote.signing); required when a platform key is configured.
+    """Replaces broker, credentials and certificates as one unit (see docs/remote.md)."""
     signature: dict[str, str] | None = None
+    """The detached Ed25519 signature (gateway.remote.signing); required when a platform key is configured."""
 
 
 # ------------------------------------------------------------------------------------------- effective config
