@@ -1,0 +1,428 @@
+"""The Zigbee driver: zigpy on a coordinator stick, IAS devices mapped to fbgw readings.
+
+Lifetime: ``start()`` returns at once; a supervisor task connects the radio, forms or resumes the network,
+and reconnects with backoff when the stick is lost (reported through ``sink.radio``). Received packets are
+tapped before zigpy routes them: that is where last-seen, IAS zone status, enroll requests, battery and
+occupancy become readings. Devices are enrolled once interviewed and then added to the registry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Coroutine
+from typing import Any
+
+import zigpy.application
+import zigpy.backups
+import zigpy.device
+import zigpy.exceptions
+import zigpy.types as t
+
+from drivers.base import Driver, DriverConfigError, DriverContext, DriverHealth, Reading
+from drivers.zigbee import clusters, enroll, ias, inbound
+from drivers.zigbee.availability import Availability
+from drivers.zigbee.backup import BackupWriter
+from drivers.zigbee.config import ZigbeeSection, zigpy_config
+from drivers.zigbee.pairing import PairingWindow, clamp_seconds
+from drivers.zigbee.ports import find_stick_async
+from drivers.zigbee.radio import app_class
+from gateway.registry import Device
+
+log = logging.getLogger(__name__)
+
+HA_PROFILE = 0x0104
+LEAVE_TIMEOUT_S = 10.0
+SHUTDOWN_TIMEOUT_S = 10.0
+
+
+def device_id_of(ieee: t.EUI64) -> str:
+    return "zb-" + str(ieee).replace(":", "").lower()
+
+
+class RadioUnavailable(Exception):
+    """No stick to talk to (absent, unplugged, not found by USB id)."""
+
+
+class ZigbeeDriver(Driver):
+    """IAS Zone sensors and buttons through a zigpy coordinator (ZNP or EZSP)."""
+
+    transport = "zigbee"
+
+    def __init__(self, settings: ZigbeeSection, ctx: DriverContext) -> None:
+        super().__init__(ctx)
+        self.settings = settings
+        self.state_dir = ctx.state_dir / "zigbee"
+        self.app: zigpy.application.ControllerApplication | None = None
+        self.availability = Availability(settings.offline_after_mains_s, settings.offline_after_battery_s)
+        self.pairing = PairingWindow(ctx.sink.pairing)
+        self.counters: dict[str, int] = {}
+        self._health = DriverHealth("zigbee", "starting")
+        self._radio_up: bool | None = None
+        self._lost: asyncio.Future[str] | None = None
+        self._readings: asyncio.Queue[Reading] = asyncio.Queue()
+        self._zone_status: dict[str, int] = {}
+        self._adopting: set[str] = set()
+        self._main_tasks: list[asyncio.Task[None]] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._events = _AppEvents(self)
+        self._backups = BackupWriter(self.state_dir / "network_backup.json", self._spawn)
+
+    @classmethod
+    def from_section(cls, section: dict[str, Any], ctx: DriverContext) -> ZigbeeDriver:
+        return cls(ZigbeeSection.parse(section), ctx)
+
+    # -- life cycle ----------------------------------------------------------------------------------
+    async def start(self) -> None:
+        await asyncio.to_thread(self.state_dir.mkdir, parents=True, exist_ok=True)
+        for dev in self.ctx.registry.all("zigbee"):
+            self.availability.track(dev.id, mains=dev.params.get("power_source") == "mains")
+        self._main_tasks = [
+            asyncio.create_task(self._supervise(), name="zigbee-supervisor"),
+            asyncio.create_task(self._pump(), name="zigbee-readings"),
+            asyncio.create_task(self._watch_availability(), name="zigbee-availability"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._main_tasks:
+            task.cancel()
+        for task in self._main_tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._main_tasks.clear()
+        await self.pairing.aclose()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._teardown()
+        self._health.state = "stopped"
+
+    def health(self) -> DriverHealth:
+        self._health.counters = dict(self.counters)
+        return self._health
+
+    def count(self, what: str, n: int = 1) -> None:
+        self.counters[what] = self.counters.get(what, 0) + n
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str | None = None) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- radio supervision -----------------------------------------------------------------------------
+    async def _supervise(self) -> None:
+        delay = self.settings.reconnect_min_s
+        while True:
+            try:
+                self.app = await self._connect()
+            except (
+                RadioUnavailable,
+                OSError,
+                TimeoutError,
+                zigpy.exceptions.ZigbeeException,
+                RuntimeError,
+                ValueError,
+                KeyError,
+            ) as exc:
+                self.count("connect_failures")
+                await self._set_radio(False, f"coordinator not available: {type(exc).__name__}: {exc}")
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.settings.reconnect_max_s)
+                continue
+            delay = self.settings.reconnect_min_s
+            self.availability.rebase()
+            await self._set_radio(True, "coordinator running")
+            assert self._lost is not None
+            reason = await self._lost
+            self.count("radio_lost")
+            await self._teardown()
+            await self._set_radio(False, reason)
+
+    async def _connect(self) -> zigpy.application.ControllerApplication:
+        port = self.settings.port or await find_stick_async(self.settings.radio)
+        if port is None:
+            raise RadioUnavailable("no Zigbee stick found by USB id; set drivers.zigbee.port")
+        config = zigpy_config(self.settings, self.state_dir, port)
+        app = await app_class(self.settings.radio).new(config, start_radio=False)
+        app.packet_tap = self._on_packet  # type: ignore[attr-defined]
+        app.add_listener(self._events)
+        app.backups.add_listener(self._backups)
+        self._lost = asyncio.get_running_loop().create_future()
+        try:
+            async with asyncio.timeout(self.settings.startup_timeout_s):
+                await app.startup(auto_form=True)
+        except BaseException:
+            await self._shutdown(app)
+            raise
+        log.info(
+            "zigbee: network up on %s (pan 0x%04x, channel %s)",
+            port,
+            app.state.network_info.pan_id,
+            app.state.network_info.channel,
+        )
+        return app
+
+    async def _teardown(self) -> None:
+        app, self.app = self.app, None
+        if app is not None:
+            await self._shutdown(app)
+
+    async def _shutdown(self, app: zigpy.application.ControllerApplication) -> None:
+        try:
+            async with asyncio.timeout(SHUTDOWN_TIMEOUT_S):
+                await app.shutdown()
+        except (TimeoutError, OSError, zigpy.exceptions.ZigbeeException, RuntimeError) as exc:
+            log.warning("zigbee: radio shutdown incomplete: %s", exc)
+
+    def radio_lost(self, exc: BaseException | None) -> None:
+        if self._lost is not None and not self._lost.done():
+            self._lost.set_result(f"coordinator lost: {exc!r}" if exc else "coordinator lost")
+
+    async def _set_radio(self, up: bool, reason: str) -> None:
+        self._health.state = "up" if up else "down"
+        self._health.detail = reason
+        if self._radio_up == up or (up and self._radio_up is None):
+            self._radio_up = up
+            return
+        self._radio_up = up
+        log.log(logging.INFO if up else logging.WARNING, "zigbee: %s", reason)
+        await self.ctx.sink.radio("zigbee", up, reason)
+
+    # -- readings --------------------------------------------------------------------------------------
+    def emit(self, device_id: str, capability: str, value: Any, meta: dict[str, Any]) -> None:
+        self.count("readings")
+        self._readings.put_nowait(Reading(device_id, capability, value, meta=meta))
+
+    async def _pump(self) -> None:
+        while True:
+            reading = await self._readings.get()
+            try:
+                await self.ctx.sink.reading(reading)
+            except Exception:  # the sink is the gateway; its failure must not stop the radio
+                self.count("sink_errors")
+                log.exception("zigbee: sink refused %s %s", reading.device, reading.capability)
+
+    async def _watch_availability(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.availability_check_s)
+            if not self._radio_up and self.app is None:
+                continue  # the stick is gone: silence proves nothing about the devices
+            for device_id in self.availability.expired():
+                limit = self.availability.timeout_of(device_id)
+                await self.ctx.sink.availability(device_id, False, f"not heard for {limit:g} s")
+
+    def _on_packet(self, packet: t.ZigbeePacket) -> None:
+        """Every received packet, before zigpy routes it. Must never raise into the radio library."""
+        try:
+            self._handle_packet(packet)
+        except Exception:  # a bug here must not take the radio down with it
+            self.count("packet_errors")
+            log.exception("zigbee: could not handle %r", packet)
+
+    def _handle_packet(self, packet: t.ZigbeePacket) -> None:
+        app = self.app
+        if app is None or packet.src is None or packet.src.addr_mode != t.AddrMode.NWK:
+            return
+        try:
+            nwk = int(packet.src.address)  # type: ignore[arg-type]
+            zdev: Any = app.get_device(nwk=nwk)
+        except KeyError:
+            return
+        device_id = device_id_of(zdev.ieee)
+        self.count("frames_rx")
+        if self.availability.seen(device_id):
+            self._spawn(self.ctx.sink.availability(device_id, True, "heard again"))
+        if packet.dst_ep == 0 or packet.src_ep == 0 or packet.profile_id != HA_PROFILE:
+            return
+        data = packet.data.serialize()
+        try:
+            msg = inbound.decode(packet.cluster_id, data)
+        except inbound.MalformedFrame as exc:
+            self.count("frames_bad")
+            log.warning(
+                "zigbee: malformed frame from %s cluster 0x%04x: %s", device_id, packet.cluster_id, exc
+            )
+            return
+        if msg is None:
+            return
+        if isinstance(msg, inbound.EnrollRequest):
+            self.count("enroll_requests")
+            self._spawn(self._answer_enroll(zdev, int(packet.src_ep or 0)))
+            return
+        device = self.ctx.registry.get(device_id)
+        if device is None:
+            return
+        meta: dict[str, Any] = {
+            "lqi": packet.lqi,
+            "rssi": packet.rssi,
+            "nwk": f"0x{nwk:04x}",
+        }
+        if isinstance(msg, inbound.ZoneStatus):
+            meta["zone_status"] = msg.status
+            previous = self._zone_status.get(device_id)
+            self._zone_status[device_id] = msg.status
+            for capability, value in ias.zone_readings(device.params.get("zone_type"), msg.status, previous):
+                self.emit(device_id, capability, value, meta)
+        elif isinstance(msg, inbound.AttributeReport):
+            for capability, value, extra in clusters.attribute_readings(msg.cluster, msg.values):
+                self.emit(device_id, capability, value, {**meta, **extra})
+        elif isinstance(msg, inbound.ClientCommand):
+            found = clusters.CLIENT_COMMANDS.get((msg.cluster, msg.command))
+            if found is not None:
+                self.emit(device_id, found[0], found[1], meta)
+
+    async def _answer_enroll(self, zdev: zigpy.device.Device, endpoint: int) -> None:
+        ep = zdev.endpoints.get(endpoint)
+        cluster = getattr(ep, "in_clusters", {}).get(clusters.IAS_ZONE) if ep is not None else None
+        if cluster is None:
+            return
+        zone_id = self._zone_id_for(device_id_of(zdev.ieee))
+        try:
+            await enroll.send_enroll_response(cluster, zone_id)
+        except enroll.RADIO_ERRORS as exc:
+            self.count("enroll_failures")
+            log.warning("zigbee: enroll response to %s failed: %s", zdev.ieee, exc)
+
+    def _zone_id_for(self, device_id: str) -> int:
+        device = self.ctx.registry.get(device_id)
+        if device is not None and "zone_id" in device.params:
+            return int(device.params["zone_id"])
+        used = {int(d.params.get("zone_id", -1)) for d in self.ctx.registry.all("zigbee")}
+        return next(i for i in range(0xFF) if i not in used)
+
+    # -- pairing -----------------------------------------------------------------------------------------
+    async def start_pairing(self, seconds: int = 120) -> None:
+        seconds = clamp_seconds(seconds)
+        app = self.app
+        if app is None:
+            self.pairing.post("failed", detail="Zigbee coordinator is not connected")
+            return
+        try:
+            await app.permit(seconds)
+        except (TimeoutError, zigpy.exceptions.ZigbeeException, RuntimeError) as exc:
+            self.pairing.post("failed", detail=f"could not open the network: {exc}")
+            return
+        self.pairing.opened(seconds)
+
+    async def stop_pairing(self) -> None:
+        app = self.app
+        if app is not None:
+            with contextlib.suppress(TimeoutError, zigpy.exceptions.ZigbeeException, RuntimeError):
+                await app.permit(0)
+        self.pairing.closed()
+
+    def device_joined(self, zdev: zigpy.device.Device) -> None:
+        device_id = device_id_of(zdev.ieee)
+        self.count("joins")
+        info = {"address": str(zdev.ieee), "nwk": f"0x{zdev.nwk:04x}"}
+        self.pairing.post("joined", device_id, "device joined the network", info)
+        self.pairing.post("interview", device_id, "reading descriptors and model", info)
+
+    def device_initialized(self, zdev: zigpy.device.Device) -> None:
+        device_id = device_id_of(zdev.ieee)
+        if self.ctx.registry.get(device_id) is not None or device_id in self._adopting:
+            return
+        self._adopting.add(device_id)
+        self._spawn(self._adopt(zdev), name=f"zigbee-adopt-{device_id}")
+
+    def device_init_failed(self, zdev: zigpy.device.Device) -> None:
+        self.pairing.post("failed", device_id_of(zdev.ieee), "interview failed (device did not answer)")
+
+    async def _adopt(self, zdev: zigpy.device.Device) -> None:
+        device_id = device_id_of(zdev.ieee)
+        try:
+            app = self.app
+            if app is None:
+                return
+            zone_id = self._zone_id_for(device_id)
+            try:
+                profile = await enroll.configure(zdev, app.state.node_info.ieee, zone_id)
+            except enroll.EnrollError as exc:
+                self.count("enroll_failures")
+                self.pairing.post("failed", device_id, str(exc))
+                return
+            mains = bool(zdev.node_desc is not None and zdev.node_desc.is_mains_powered)
+            kind = ias.zone_kind(profile.zone_type)
+            caps = ias.capabilities(profile.zone_type, mains=mains) if profile.zone_type is not None else []
+            if profile.has_occupancy:
+                caps.insert(0, "motion")
+            if profile.has_battery:
+                caps.append("battery")
+            dev_type = kind.device_type if kind else ("motion" if profile.has_occupancy else "zigbee")
+            params = {
+                "zone_type": profile.zone_type,
+                "zone_id": zone_id,
+                "power_source": "mains" if mains else "battery",
+                "manufacturer": zdev.manufacturer,
+                "model": zdev.model,
+                "endpoint": profile.endpoint,
+            }
+            info = {
+                "address": str(zdev.ieee),
+                "kind": dev_type,
+                "model": zdev.model,
+                "warnings": profile.warnings,
+            }
+            self.pairing.post("enrolled", device_id, "enrolled with the gateway", info)
+            device = Device(
+                id=device_id,
+                type=dev_type,
+                transport="zigbee",
+                name=f"{zdev.manufacturer} {zdev.model}",
+                capabilities=list(dict.fromkeys(caps)),
+                address=str(zdev.ieee),
+                params=params,
+            )
+            await self.ctx.registry.upsert(device)
+            if profile.zone_status is not None:
+                self._zone_status[device_id] = profile.zone_status
+            self.availability.track(device_id, mains=mains)
+            self.pairing.post("ready", device_id, f"{device.name} ready", info)
+            self._spawn(self._backups.refresh(app))
+        finally:
+            self._adopting.discard(device_id)
+
+    def device_left(self, zdev: zigpy.device.Device) -> None:
+        device_id = device_id_of(zdev.ieee)
+        if self.ctx.registry.get(device_id) is not None:
+            self._spawn(self.ctx.sink.availability(device_id, False, "device left the network"))
+
+    # -- removal -------------------------------------------------------------------------------------------
+    async def remove(self, device_id: str) -> None:
+        device = self.ctx.registry.get(device_id)
+        if device is None or device.transport != "zigbee":
+            raise DriverConfigError(f"zigbee: no paired device {device_id!r}")
+        app = self.app
+        ieee = t.EUI64.convert(device.address)
+        if app is not None and ieee in app.devices:
+            try:
+                async with asyncio.timeout(LEAVE_TIMEOUT_S):
+                    await app.remove(ieee)
+            except (TimeoutError, zigpy.exceptions.ZigbeeException) as exc:
+                log.warning("zigbee: %s did not confirm leaving: %s", device_id, exc)
+        await self.ctx.registry.remove(device_id)
+        self.availability.forget(device_id)
+        self._zone_status.pop(device_id, None)
+
+
+class _AppEvents:
+    """zigpy application listener; only the events the driver cares about (names are zigpy's)."""
+
+    def __init__(self, driver: ZigbeeDriver) -> None:
+        self._driver = driver
+
+    def device_joined(self, zdev: zigpy.device.Device) -> None:
+        self._driver.device_joined(zdev)
+
+    def device_initialized(self, zdev: zigpy.device.Device, *_: Any) -> None:
+        self._driver.device_initialized(zdev)
+
+    def device_init_failure(self, zdev: zigpy.device.Device) -> None:
+        self._driver.device_init_failed(zdev)
+
+    def device_left(self, zdev: zigpy.device.Device) -> None:
+        self._driver.device_left(zdev)
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self._driver.radio_lost(exc)

@@ -1,0 +1,85 @@
+"""Decode the ZCL frames fbgw acts on from a received packet; anything malformed raises.
+
+Only what the driver needs: IAS zone status notifications and enroll requests, attribute reports, and
+commands from client clusters (buttons). Everything else is left to zigpy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import zigpy.zcl.foundation as foundation
+
+from drivers.zigbee.clusters import IAS_ZONE, ZONE_STATUS
+
+
+class MalformedFrame(ValueError):
+    """A frame that does not parse as the ZCL it claims to be."""
+
+
+@dataclass(frozen=True)
+class ZoneStatus:
+    status: int
+    zone_id: int | None = None
+
+
+@dataclass(frozen=True)
+class EnrollRequest:
+    zone_type: int
+    manufacturer: int | None
+
+
+@dataclass(frozen=True)
+class AttributeReport:
+    cluster: int
+    values: dict[int, Any]
+
+
+@dataclass(frozen=True)
+class ClientCommand:
+    cluster: int
+    command: int
+
+
+Message = ZoneStatus | EnrollRequest | AttributeReport | ClientCommand
+
+_REPORT_SCHEMA = foundation.GENERAL_COMMANDS[foundation.GeneralCommand.Report_Attributes].schema
+
+
+def decode(cluster: int, data: bytes) -> Message | None:
+    """The message in one ZCL frame, None when it is nothing fbgw acts on."""
+    try:
+        hdr, payload = foundation.ZCLHeader.deserialize(data)
+    except (ValueError, KeyError, IndexError) as exc:
+        raise MalformedFrame(f"bad ZCL header: {exc}") from exc
+    to_client = hdr.frame_control.direction == foundation.Direction.Server_to_Client
+    if hdr.frame_control.frame_type == foundation.FrameType.CLUSTER_COMMAND:
+        if cluster == IAS_ZONE and to_client:
+            return _ias(hdr.command_id, payload)
+        if not to_client:
+            return ClientCommand(cluster, hdr.command_id)
+        return None
+    if hdr.command_id == foundation.GeneralCommand.Report_Attributes:
+        try:
+            report, _ = _REPORT_SCHEMA.deserialize(payload)
+            values = {int(rec.attrid): rec.value.value for rec in report.attribute_reports}  # type: ignore[attr-defined]
+        except (ValueError, KeyError, IndexError, AttributeError) as exc:
+            raise MalformedFrame(f"bad attribute report: {exc}") from exc
+        if cluster == IAS_ZONE and ZONE_STATUS in values:
+            return ZoneStatus(int(values[ZONE_STATUS]))
+        return AttributeReport(cluster, values)
+    return None
+
+
+def _ias(command: int, payload: bytes) -> Message | None:
+    if command == 0x00:  # zone status change notification: status, extended status, zone id, delay
+        if len(payload) < 4:
+            raise MalformedFrame(f"zone status notification of {len(payload)} bytes")
+        return ZoneStatus(int.from_bytes(payload[0:2], "little"), payload[3])
+    if command == 0x01:  # zone enroll request: zone type, manufacturer code
+        if len(payload) < 2:
+            raise MalformedFrame(f"zone enroll request of {len(payload)} bytes")
+        manuf = int.from_bytes(payload[2:4], "little") if len(payload) >= 4 else None
+        return EnrollRequest(int.from_bytes(payload[0:2], "little"), manuf)
+    return None
