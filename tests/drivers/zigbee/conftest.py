@@ -48,15 +48,15 @@ class Sink:
         return [u.stage for u in self.updates if device is None or u.device == device]
 
 
-async def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
+async def wait_for(predicate: Callable[[], Any], within: float = 10.0, what: str = "condition") -> Any:
     """Poll ``predicate`` until it is truthy; fail the test after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while True:
         result = predicate()
         if result:
             return result
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+            raise AssertionError(f"timed out after {within} s waiting for {what}")
         await asyncio.sleep(0.02)
 
 
@@ -117,21 +117,21 @@ async def _stop_leftover_drivers() -> AsyncIterator[None]:
             await driver.stop()
 
 
-async def running(driver: ZigbeeDriver, timeout: float = 20.0) -> ZigbeeDriver:
+async def running(driver: ZigbeeDriver, within: float = 20.0) -> ZigbeeDriver:
     """Start ``driver`` and wait until its network is up."""
     await driver.start()
-    await wait_for(lambda: driver.app is not None and driver.health().state == "up", timeout, "network up")
+    await wait_for(lambda: driver.app is not None and driver.health().state == "up", within, "network up")
     return driver
 
 
-async def pair(driver: ZigbeeDriver, sim: ZnpSimulator, sink: Sink, kind: str, timeout: float = 20.0) -> str:
+async def pair(driver: ZigbeeDriver, sim: ZnpSimulator, sink: Sink, kind: str, within: float = 20.0) -> str:
     """Open pairing, join a simulated ``kind`` and wait for it to be ready; returns the fbgw device id."""
     await driver.start_pairing(60)
     dev = sim.join(kind)
     device_id = f"zb-{dev.ieee_hex}"
     await wait_for(
         lambda: "ready" in sink.stages(device_id) or "failed" in sink.stages(device_id),
-        timeout,
+        within,
         f"{kind} ready",
     )
     assert "failed" not in sink.stages(device_id), [u.detail for u in sink.updates if u.device == device_id]
