@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import statistics
 import time
 from pathlib import Path
 
@@ -34,14 +35,17 @@ async def started(rec: Recorder, **kw: object) -> Feedback:
     return fb
 
 
-def assert_schedule(changes: list[tuple[float, bool]], expected_ms: list[int], late_ms: float = 15) -> None:
-    """Each change happens at its nominal offset from the first: never early, at most ``late_ms`` late."""
+def assert_schedule(changes: list[tuple[float, bool]], expected_ms: list[int], late_ms: float = 10) -> None:
+    """Each change happens at its nominal offset from the first: never early; typically at most ``late_ms``
+    late (median), and no single one more than 100 ms late (a busy 2-core machine can stall the loop once).
+    Patterns run on deadlines, so one late change does not shift the ones after it."""
     t0 = changes[0][0]
     nominal = list(itertools.accumulate([0, *expected_ms]))
     assert len(changes) >= len(nominal), (changes, nominal)
-    for (t, _), want in zip(changes, nominal, strict=False):
-        got = (t - t0) * 1000
-        assert want - 2 <= got <= want + late_ms, f"change at {got:.1f} ms, expected {want} ms"
+    lateness = [(t - t0) * 1000 - want for (t, _), want in zip(changes, nominal, strict=False)]
+    assert min(lateness) >= -2, f"a change came early: {lateness}"
+    assert statistics.median(lateness) <= late_ms, f"changes late: {lateness}"
+    assert max(lateness) <= 100, f"a change came very late: {lateness}"
 
 
 def test_every_state_has_a_distinct_pattern() -> None:
