@@ -23,9 +23,15 @@ FAST_WEB: dict[str, Any] = {"login_max_failures": 3, "login_max_failures_total":
 
 @contextlib.asynccontextmanager
 async def running_gateway(
-    state_dir: Path, broker: Mosquitto, gateway_id: str = "gw-test", **web_settings: Any
+    state_dir: Path,
+    broker: Mosquitto,
+    gateway_id: str = "gw-test",
+    drivers: dict[str, Any] | None = None,
+    **web_settings: Any,
 ) -> AsyncIterator[Gateway]:
-    cfg = make_config(state_dir, broker.url, gateway_id=gateway_id, web={**FAST_WEB, **web_settings})
+    """A gateway with the simulated home (plus ``drivers`` sections); ``web_settings`` go to ``[web]``."""
+    extra = {"drivers": drivers} if drivers else {}
+    cfg = make_config(state_dir, broker.url, gateway_id=gateway_id, web={**FAST_WEB, **web_settings}, **extra)
     async with Gateway(cfg) as gw:
         yield gw
 
