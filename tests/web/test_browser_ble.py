@@ -19,7 +19,7 @@ from tests.drivers.ble import vectors as v
 from tests.support.broker import Mosquitto
 from tests.web.browser import chromium, phone_page, shot
 from tests.web.conftest import running_gateway
-from tests.web.test_browser import T, base, sign_in
+from tests.web.test_browser import T, sign_in
 
 pytestmark = pytest.mark.timeout(120)
 
