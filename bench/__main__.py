@@ -1,0 +1,325 @@
+"""Run every benchmark and print the figures.
+
+    .venv/bin/python -m bench [--alarms 500] [--backlog 100000] [--ingest 100000]
+
+Figures: alarm latency (HTTP inject -> MQTT subscriber) p50/p99; backlog drain rate against a raw aiomqtt QoS 1
+loop (one event per message, same broker, same run); durable ingest events/s; gateway RSS with the backlog.
+The machine is shared and noisy: compare ratios from the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import aiomqtt
+import psutil
+
+from gateway.clock import Clock
+from gateway.config import OutboxSection
+from gateway.events import EventDraft, Priority, make_event
+from gateway.outbox import Outbox
+from gateway.tools.local_broker import Mosquitto, free_port
+
+REPO = Path(__file__).resolve().parents[1]
+HOME = [
+    {"id": "btn-1", "type": "call_button", "room": "bedroom"},
+    {"id": "bed-1", "type": "mattress", "room": "bedroom"},
+]
+
+
+def pct(values: list[float], p: float) -> float:
+    values = sorted(values)
+    k = max(0, min(len(values) - 1, round(p / 100 * (len(values) - 1))))
+    return values[k]
+
+
+class GatewayUnderTest:
+    """`fbgw run` as a separate process, as in production."""
+
+    def __init__(self, work: Path, broker_url: str) -> None:
+        self.port = free_port()
+        cfg = work / "gw.toml"
+        devices = "\n".join(
+            f'[[drivers.sim.devices]]\nid = "{d["id"]}"\ntype = "{d["type"]}"\nroom = "{d["room"]}"'
+            for d in HOME
+        )
+        cfg.write_text(
+            f'[gateway]\nid = "bench"\nstate_dir = "{work / "state"}"\n[uplink]\nbroker = "{broker_url}"\n'
+            f"backoff_initial_s = 0.1\nbackoff_max_s = 1.0\n[clock]\nassume_synced = true\n"
+            f"[outbox]\nmax_rows = 1000000\nmax_bytes = 1073741824\n"
+            f"[drivers.sim]\nenabled = true\n{devices}\n"
+        )
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gateway.cli",
+                "--log-level",
+                "warning",
+                "run",
+                "--config",
+                str(cfg),
+                "--http",
+                f"127.0.0.1:{self.port}",
+            ],
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=open(work / "gw.log", "ab"),
+        )
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    async def wait_up(self, http: aiohttp.ClientSession) -> None:
+        for _ in range(200):
+            try:
+                async with http.get(self.url + "/api/status") as resp:
+                    if resp.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.05)
+        raise RuntimeError("gateway did not start")
+
+    def rss_mb(self) -> float:
+        return psutil.Process(self.proc.pid).memory_info().rss / 2**20
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(20)
+
+
+class Subscriber:
+    def __init__(self, broker: Mosquitto) -> None:
+        self.broker = broker
+        self.arrivals: dict[str, float] = {}
+        self.count = 0
+        self.changed = asyncio.Event()
+        self.ready = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+
+    async def run(self) -> None:
+        async with aiomqtt.Client(
+            self.broker.host, self.broker.port, max_queued_incoming_messages=0
+        ) as client:
+            await client.subscribe("fbgw/v1/+/alarms", qos=1)
+            await client.subscribe("fbgw/v1/+/events", qos=1)
+            await client.subscribe("raw/#", qos=1)
+            self.ready.set()
+            async for msg in client.messages:
+                now = time.perf_counter()
+                payload = msg.payload if isinstance(msg.payload, bytes) else b""
+                if str(msg.topic).startswith("raw/"):
+                    self.count += 1
+                    continue
+                for ev in json.loads(payload):
+                    self.count += 1
+                    if ev.get("trace"):
+                        self.arrivals[ev["trace"]] = now
+                self.changed.set()
+
+    async def __aenter__(self) -> Subscriber:
+        self.task = asyncio.create_task(self.run())
+        await asyncio.wait_for(self.ready.wait(), 10)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.task
+        self.task.cancel()
+
+    async def wait_count(self, n: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while self.count < n:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"only {self.count}/{n} arrived")
+            await asyncio.sleep(0.05)
+
+
+async def bench_alarm_latency(work: Path, n: int) -> dict[str, Any]:
+    broker = Mosquitto()
+    broker.start()
+    gw = GatewayUnderTest(work, broker.url)
+    try:
+        async with aiohttp.ClientSession() as http, Subscriber(broker) as sub:
+            await gw.wait_up(http)
+            await asyncio.sleep(0.5)
+            lat: list[float] = []
+            for i in range(n):
+                trace = f"lat-{i}"
+                t0 = time.perf_counter()
+                async with http.post(
+                    gw.url + "/api/sim/readings",
+                    json={"device": "btn-1", "capability": "press", "value": True, "trace": trace},
+                ) as resp:
+                    assert resp.status == 200, await resp.text()
+                while trace not in sub.arrivals:
+                    sub.changed.clear()
+                    await sub.changed.wait()
+                lat.append((sub.arrivals[trace] - t0) * 1000)
+                await asyncio.sleep(0.002)
+        return {"alarms": n, "p50_ms": statistics.median(lat), "p99_ms": pct(lat, 99), "max_ms": max(lat)}
+    finally:
+        gw.stop()
+        broker.close()
+
+
+async def bench_drain(work: Path, n: int) -> dict[str, Any]:
+    broker = Mosquitto(persistence=False)
+    port = broker.port
+    gw = GatewayUnderTest(work, broker.url)  # broker not started yet: everything goes to the backlog
+    try:
+        async with aiohttp.ClientSession() as http:
+            await gw.wait_up(http)
+            rss_before = gw.rss_mb()
+            t0 = time.perf_counter()
+            batch = [{"device": "bed-1", "capability": "heart_rate", "value": 70}] * 5000
+            for _ in range(n // len(batch)):
+                async with http.post(gw.url + "/api/sim/readings", json=batch) as resp:
+                    assert resp.status == 200, await resp.text()
+            fill_s = time.perf_counter() - t0
+            rss_backlog = gw.rss_mb()
+            broker.start()
+            async with Subscriber(broker) as sub:
+                t0 = time.perf_counter()
+                await sub.wait_count(n, timeout=600)
+                gw_s = time.perf_counter() - t0
+                rss_drain = gw.rss_mb()
+            gw.stop()
+            # The raw ceiling: the same events, one per QoS 1 message, same in-flight window, same broker.
+            body = json.dumps(
+                {"kind": "telemetry.vitals", "data": {"heart_rate": 70}, "pad": "x" * 300}
+            ).encode()
+            async with (
+                Subscriber(broker) as sub,
+                aiomqtt.Client("127.0.0.1", port, max_inflight_messages=48) as raw,
+            ):
+                window = asyncio.Semaphore(48)
+
+                async def one() -> None:
+                    try:
+                        await raw.publish("raw/bench", body, qos=1)
+                    finally:
+                        window.release()
+
+                t0 = time.perf_counter()
+                tasks = []
+                for _ in range(n):
+                    await window.acquire()
+                    tasks.append(asyncio.create_task(one()))
+                await asyncio.gather(*tasks)
+                await sub.wait_count(n, timeout=600)
+                raw_s = time.perf_counter() - t0
+        return {
+            "events": n,
+            "fill_s": fill_s,
+            "ingest_http_events_per_s": n / fill_s,
+            "gateway_drain_events_per_s": n / gw_s,
+            "raw_qos1_events_per_s": n / raw_s,
+            "drain_ratio": raw_s / gw_s,
+            "rss_idle_mb": rss_before,
+            "rss_backlog_mb": rss_backlog,
+            "rss_draining_mb": rss_drain,
+        }
+    finally:
+        if gw.proc.poll() is None:
+            gw.stop()
+        broker.close()
+
+
+async def bench_ingest(work: Path, n: int, producers: int = 200) -> dict[str, Any]:
+    """Durable commits per second with many concurrent producers (group commit), one event per put."""
+    clock = Clock(assume_synced=True)
+    async with Outbox(work / "ingest.sqlite3", OutboxSection(max_rows=10_000_000, max_bytes=2**31)) as ob:
+        per = n // producers
+
+        async def producer() -> None:
+            for _ in range(per):
+                await ob.put(
+                    [
+                        make_event(
+                            EventDraft("telemetry.vitals", Priority.TELEMETRY, None, {"heart_rate": 70}),
+                            "bench",
+                            clock,
+                        )
+                    ]
+                )
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(producer() for _ in range(producers)))
+        dt = time.perf_counter() - t0
+        return {
+            "events": per * producers,
+            "events_per_s": per * producers / dt,
+            "commits": ob.stats.commits,
+            "events_per_commit": per * producers / ob.stats.commits,
+        }
+
+
+async def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--alarms", type=int, default=500)
+    parser.add_argument("--backlog", type=int, default=100_000)
+    parser.add_argument("--ingest", type=int, default=100_000)
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    parser.add_argument("--only", choices=["latency", "drain", "ingest"], help="run one benchmark")
+    args = parser.parse_args()
+    logging.getLogger("aiomqtt").setLevel(
+        logging.ERROR
+    )  # the raw loop keeps many publishes pending on purpose
+    work = Path(tempfile.mkdtemp(prefix="fbgw-bench-"))
+    try:
+        (work / "a").mkdir()
+        (work / "d").mkdir()
+        results: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}}
+        if args.only in (None, "latency"):
+            results["alarm_latency"] = await bench_alarm_latency(work / "a", args.alarms)
+        if args.only in (None, "drain"):
+            results["backlog_drain"] = await bench_drain(work / "d", args.backlog)
+        if args.only in (None, "ingest"):
+            results["durable_ingest"] = await bench_ingest(work, args.ingest)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    a, d, i = (results.get(k) for k in ("alarm_latency", "backlog_drain", "durable_ingest"))
+    if a:
+        print(
+            f"alarm latency inject->subscriber ({a['alarms']} alarms): p50 {a['p50_ms']:.2f} ms, "
+            f"p99 {a['p99_ms']:.2f} ms, max {a['max_ms']:.2f} ms   [target p99 <= 5 ms]"
+        )
+    if d:
+        print(
+            f"backlog drain ({d['events']} events): gateway {d['gateway_drain_events_per_s']:,.0f} ev/s, "
+            f"raw aiomqtt QoS1 one-event-per-message {d['raw_qos1_events_per_s']:,.0f} ev/s, "
+            f"ratio {d['drain_ratio']:.2f}x   [target >= 1.2x]"
+        )
+    if i:
+        print(
+            f"durable ingest (outbox, {i['events']} events, 200 producers): {i['events_per_s']:,.0f} ev/s, "
+            f"{i['events_per_commit']:.0f} events per fsync   [target >= 20k ev/s]"
+        )
+    if d:
+        print(f"ingest through HTTP inject (batches of 5000): {d['ingest_http_events_per_s']:,.0f} ev/s")
+        print(
+            f"gateway RSS: idle {d['rss_idle_mb']:.1f} MB, with {d['events']} backlog {d['rss_backlog_mb']:.1f} MB, "
+            f"draining {d['rss_draining_mb']:.1f} MB   [target <= 60 MB]"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
