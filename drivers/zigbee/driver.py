@@ -28,6 +28,7 @@ from drivers.zigbee.config import ZigbeeSection, zigpy_config
 from drivers.zigbee.pairing import PairingWindow, clamp_seconds
 from drivers.zigbee.ports import find_stick_async
 from drivers.zigbee.radio import app_class
+from drivers.zigbee.radiolog import RadioLogCounter
 from gateway.registry import Device
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,7 @@ class ZigbeeDriver(Driver):
         self._tasks: set[asyncio.Task[Any]] = set()
         self._events = _AppEvents(self)
         self._backups = BackupWriter(self.state_dir / "network_backup.json", self._spawn)
+        self._radio_log = RadioLogCounter(self.count)
 
     @classmethod
     def from_section(cls, section: dict[str, Any], ctx: DriverContext) -> ZigbeeDriver:
@@ -76,6 +78,7 @@ class ZigbeeDriver(Driver):
     # -- life cycle ----------------------------------------------------------------------------------
     async def start(self) -> None:
         await asyncio.to_thread(self.state_dir.mkdir, parents=True, exist_ok=True)
+        self._radio_log.attach()
         for dev in self.ctx.registry.all("zigbee"):
             self.availability.track(dev.id, mains=dev.params.get("power_source") == "mains")
         self._main_tasks = [
@@ -96,6 +99,7 @@ class ZigbeeDriver(Driver):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._teardown()
+        self._radio_log.detach()
         self._health.state = "stopped"
 
     def health(self) -> DriverHealth:
