@@ -175,7 +175,7 @@ def _parse(info: BluetoothServiceInfoBleak, key: bytes | None) -> BTHomeAdvert:
     for dkey, sval in update.entity_values.items():
         if dkey.key == "packet_id":
             packet_id = int(sval.native_value)  # type: ignore[arg-type]
-        else:
+        elif dkey.key != "signal_strength":  # the library adds the RSSI we already have
             values.append(("sensor", dkey.key, sval.native_value))
     for dkey, bval in update.binary_entity_values.items():
         values.append(("binary", dkey.key, bval.native_value))

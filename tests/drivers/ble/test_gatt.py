@@ -68,7 +68,10 @@ async def test_mattress_in_bed_heart_and_breath_rate(
     assert sink.values(dev.id, "in_bed") == [True, True, False]
     assert sink.values(dev.id, "heart_rate") == [68, 70]
     assert sink.values(dev.id, "breath_rate") == [15]
-    await sink.wait_for(lambda s: driver.health().counters.get("gatt_frames_bad") == 1)
+    async def bad_counted() -> bool:
+        return driver.health().counters.get("gatt_frames_bad") == 1
+
+    await poll_until(bad_counted)
 
 
 async def test_link_loss_offline_reconnect_online(

@@ -21,8 +21,9 @@ def radio(sink: FakeSink) -> list[bool]:
     return [up for _t, up, _r in sink.radio_calls]
 
 
-async def test_adapter_removed_then_back(bluez: BluezControl, make_driver: DriverFactory, sink: FakeSink,
-                                         registry: DeviceRegistry) -> None:
+async def test_adapter_removed_then_back(
+    bluez: BluezControl, make_driver: DriverFactory, sink: FakeSink, registry: DeviceRegistry
+) -> None:
     dev = await add_device(registry, BTN, "call_button")
     driver = await make_driver()
     await scanning(driver)
@@ -41,8 +42,13 @@ async def test_adapter_removed_then_back(bluez: BluezControl, make_driver: Drive
     assert driver.health().counters["radio_lost"] == 1 and driver.health().counters["radio_restored"] == 1
 
 
-async def test_bluez_crash_and_restart(bluez: BluezControl, bluez_procs: MockBluezProcesses,
-                                       make_driver: DriverFactory, sink: FakeSink, registry: DeviceRegistry) -> None:
+async def test_bluez_crash_and_restart(
+    bluez: BluezControl,
+    bluez_procs: MockBluezProcesses,
+    make_driver: DriverFactory,
+    sink: FakeSink,
+    registry: DeviceRegistry,
+) -> None:
     dev = await add_device(registry, BTN, "call_button")
     driver = await make_driver()
     await scanning(driver)
@@ -77,9 +83,9 @@ def no_monitor_bluez(monkeypatch: pytest.MonkeyPatch) -> Iterator[MockBluezProce
         procs.close()
 
 
-async def test_passive_unsupported_falls_back_to_active(no_monitor_bluez: MockBluezProcesses,
-                                                        make_driver: DriverFactory, sink: FakeSink,
-                                                        registry: DeviceRegistry) -> None:
+async def test_passive_unsupported_falls_back_to_active(
+    no_monitor_bluez: MockBluezProcesses, make_driver: DriverFactory, sink: FakeSink, registry: DeviceRegistry
+) -> None:
     dev = await add_device(registry, BTN, "call_button")
     driver = await make_driver(passive=True)
     await scanning(driver)
