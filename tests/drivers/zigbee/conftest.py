@@ -80,9 +80,7 @@ def sink() -> Sink:
 
 
 @pytest.fixture
-def make_driver(
-    tmp_path: Path, sink: Sink, registry: DeviceRegistry
-) -> Iterator[Callable[..., ZigbeeDriver]]:
+def make_driver(tmp_path: Path, sink: Sink, registry: DeviceRegistry) -> Iterator[Callable[..., ZigbeeDriver]]:
     """Build drivers on the simulator's port (stopped by the fixture if the test did not)."""
     made: list[ZigbeeDriver] = []
 

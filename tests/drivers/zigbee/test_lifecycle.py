@@ -48,9 +48,7 @@ async def test_two_gateways_get_different_networks(tmp_path: Path, make_driver) 
             drv.state_dir = tmp_path / f"state{n}"
             await running(drv)
             assert drv.app is not None
-            keys.append(
-                (drv.app.state.network_info.pan_id, bytes(drv.app.state.network_info.network_key.key))
-            )
+            keys.append((drv.app.state.network_info.pan_id, bytes(drv.app.state.network_info.network_key.key)))
             await drv.stop()
     assert keys[0][0] != keys[1][0] or keys[0][1] != keys[1][1]
     assert keys[0][1] != keys[1][1]

@@ -44,9 +44,7 @@ async def test_gas_sensor_mains_fault_and_trouble(sim: ZnpSimulator, make_driver
     await wait_for(lambda: True in sink.values(gas, "gas"), 10, "gas alarm")
 
 
-async def test_offline_after_timeout_by_power_class_and_back(
-    sim: ZnpSimulator, make_driver, sink: Sink
-) -> None:
+async def test_offline_after_timeout_by_power_class_and_back(sim: ZnpSimulator, make_driver, sink: Sink) -> None:
     driver = await running(make_driver(sim.path, offline_after_battery_s=1.0, offline_after_mains_s=30.0))
     door = await pair(driver, sim, sink, "door")
     gas = await pair(driver, sim, sink, "gas")
@@ -78,9 +76,7 @@ async def test_stick_unplugged_and_replugged(sim: ZnpSimulator, make_driver, sin
     assert driver.counters["radio_lost"] == 1
 
 
-async def test_start_returns_promptly_without_stick_and_connects_later(
-    tmp_path: Path, make_driver, sink: Sink
-) -> None:
+async def test_start_returns_promptly_without_stick_and_connects_later(tmp_path: Path, make_driver, sink: Sink) -> None:
     link = tmp_path / "late-tty"
     driver = make_driver(str(link))
     t0 = time.monotonic()
