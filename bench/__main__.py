@@ -53,8 +53,7 @@ class GatewayUnderTest:
         self.port = free_port()
         cfg = work / "gw.toml"
         devices = "\n".join(
-            f'[[drivers.sim.devices]]\nid = "{d["id"]}"\ntype = "{d["type"]}"\nroom = "{d["room"]}"'
-            for d in HOME
+            f'[[drivers.sim.devices]]\nid = "{d["id"]}"\ntype = "{d["type"]}"\nroom = "{d["room"]}"' for d in HOME
         )
         cfg.write_text(
             f'[gateway]\nid = "bench"\nstate_dir = "{work / "state"}"\n[uplink]\nbroker = "{broker_url}"\n'
@@ -110,9 +109,7 @@ class Subscriber:
         self.task: asyncio.Task[None] | None = None
 
     async def run(self) -> None:
-        async with aiomqtt.Client(
-            self.broker.host, self.broker.port, max_queued_incoming_messages=0
-        ) as client:
+        async with aiomqtt.Client(self.broker.host, self.broker.port, max_queued_incoming_messages=0) as client:
             await client.subscribe("fbgw/v1/+/alarms", qos=1)
             await client.subscribe("fbgw/v1/+/events", qos=1)
             await client.subscribe("raw/#", qos=1)
@@ -197,9 +194,7 @@ async def bench_drain(work: Path, n: int) -> dict[str, Any]:
                 rss_drain = gw.rss_mb()
             gw.stop()
             # The raw ceiling: the same events, one per QoS 1 message, same in-flight window, same broker.
-            body = json.dumps(
-                {"kind": "telemetry.vitals", "data": {"heart_rate": 70}, "pad": "x" * 300}
-            ).encode()
+            body = json.dumps({"kind": "telemetry.vitals", "data": {"heart_rate": 70}, "pad": "x" * 300}).encode()
             async with (
                 Subscriber(broker) as sub,
                 aiomqtt.Client("127.0.0.1", port, max_inflight_messages=48) as raw,
@@ -267,18 +262,14 @@ async def bench_ingest(work: Path, n: int, producers: int = 200) -> dict[str, An
 
 
 async def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--alarms", type=int, default=500)
     parser.add_argument("--backlog", type=int, default=100_000)
     parser.add_argument("--ingest", type=int, default=100_000)
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     parser.add_argument("--only", choices=["latency", "drain", "ingest"], help="run one benchmark")
     args = parser.parse_args()
-    logging.getLogger("aiomqtt").setLevel(
-        logging.ERROR
-    )  # the raw loop keeps many publishes pending on purpose
+    logging.getLogger("aiomqtt").setLevel(logging.ERROR)  # the raw loop keeps many publishes pending on purpose
     work = Path(tempfile.mkdtemp(prefix="fbgw-bench-"))
     try:
         (work / "a").mkdir()

@@ -113,8 +113,11 @@ class DriverHealth:
 class DriverSink(Protocol):
     """Where a driver sends what it learns. Implemented by the gateway."""
 
-    async def reading(self, reading: Reading) -> None:
-        """Hand over a reading. Returns once every event it causes is committed to the outbox."""
+    async def reading(self, reading: Reading) -> object:
+        """Hand over a reading. Returns once every event it causes is committed to the outbox.
+
+        Raises ``LookupError`` for a device the registry does not know and ``ValueError`` for a capability or
+        value outside the vocabulary; both are the driver's bug or bad input, to be counted, never fatal."""
 
     async def availability(self, device_id: str, online: bool, reason: str = "") -> None:
         """A device went offline (``online=False``) or came back."""

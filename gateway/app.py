@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import importlib
 import logging
+import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from gateway.outbox import Outbox, Row
 from gateway.registry import DeviceRegistry
 from gateway.rules import RuleEngine
 from gateway.services import Reconfigurable, Service, build_services
+from gateway.storage_recovery import quarantine, recovery_report, salvage_outbox
 from gateway.uplink import Uplink
 
 log = logging.getLogger(__name__)
@@ -43,8 +45,9 @@ class Gateway:
         self.state_dir = Path(config.gateway.state_dir)
         self.clock = clock or Clock(assume_synced=config.clock.assume_synced)
         self.registry = DeviceRegistry(self.state_dir / "devices.json")
-        self.outbox = Outbox(self.state_dir / "outbox.sqlite3", config.outbox,
-                             on_committed=self._committed, on_dropped=self._dropped)
+        self.outbox = Outbox(
+            self.state_dir / "outbox.sqlite3", config.outbox, on_committed=self._committed, on_dropped=self._dropped
+        )
         self.rules = RuleEngine(config.rules, self.clock, self.state_dir)
         self.intake = Intake(self.id, self.clock, self.registry, self.rules, self.outbox)
         self.uplink = Uplink(config.uplink, self.id, self.outbox, on_delivered=self._delivered)
@@ -77,9 +80,10 @@ class Gateway:
 
     async def _start(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        await asyncio.to_thread(self.registry.open)
+        recovered = await self._open_registry()
         self._stack.callback(self.registry.close)
-        await self._stack.enter_async_context(self.outbox)
+        recovered += await self._open_outbox()
+        self._stack.push_async_callback(self.outbox.close)
 
         self._tg = asyncio.TaskGroup()
         await self._tg.__aenter__()
@@ -101,7 +105,47 @@ class Gateway:
         self.web = WebServer(self)
         await self.web.start()
         self._stack.push_async_callback(self.web.stop)
+        if recovered:
+            await self.emit([EventDraft("gateway.storage_recovered", Priority.ALERT, None, r) for r in recovered])
         log.info("gateway %s running (state %s)", self.id, self.state_dir)
+
+    async def _open_registry(self) -> list[dict[str, Any]]:
+        """Open the device registry; a corrupt one is moved aside and the gateway starts with none."""
+        try:
+            await asyncio.to_thread(self.registry.open)
+            return []
+        except (ValueError, OSError) as exc:  # json.JSONDecodeError is a ValueError
+            moved = await asyncio.to_thread(quarantine, self.registry.path)
+            self.registry = DeviceRegistry(self.registry.path)
+            self.intake.registry = self.registry
+            await asyncio.to_thread(self.registry.open)
+            return [
+                recovery_report(
+                    "registry",
+                    self.registry.path,
+                    str(exc),
+                    moved,
+                    lost="paired devices must be re-added (transport drivers re-register what they can)",
+                )
+            ]
+
+    async def _open_outbox(self) -> list[dict[str, Any]]:
+        """Open the outbox; a corrupt one is moved aside, its readable rows salvaged into a fresh one."""
+        try:
+            await self.outbox.open()
+            return []
+        except sqlite3.DatabaseError as exc:
+            path = self.outbox.path
+            moved = await asyncio.to_thread(quarantine, path)
+            rows, salvage_error = await asyncio.to_thread(salvage_outbox, path.with_name(moved[0]))
+            self.outbox = Outbox(path, self.config.outbox, on_committed=self._committed, on_dropped=self._dropped)
+            self.intake.outbox = self.outbox
+            self.uplink.outbox = self.outbox
+            await self.outbox.open()
+            kept = await self.outbox.import_rows(rows)
+            return [
+                recovery_report("outbox", path, str(exc), moved, salvaged_events=kept, salvage_stopped_by=salvage_error)
+            ]
 
     async def _exit_taskgroup(self, *exc: object) -> bool | None:
         tg, self._tg = self._tg, None
@@ -109,7 +153,8 @@ class Gateway:
             return None
         for task in self._tasks:  # by now everything has been told to stop; long-lived loops are cancelled
             task.cancel()
-        return await tg.__aexit__(*exc)  # type: ignore[arg-type]
+        await tg.__aexit__(*exc)  # type: ignore[arg-type]
+        return None
 
     def create_task(self, coro: Any, name: str) -> asyncio.Task[Any]:
         """Run a long-lived task under the gateway's supervision."""
@@ -199,9 +244,12 @@ class Gateway:
         await asyncio.sleep(0)  # let the commit that dropped finish first
         while self._drops:
             counts, self._drops = self._drops, {}
-            draft = EventDraft("gateway.data_dropped", Priority.ALERT, None,
-                               {"dropped": counts, "total": sum(counts.values()),
-                                "outbox": self.outbox.depth()})
+            draft = EventDraft(
+                "gateway.data_dropped",
+                Priority.ALERT,
+                None,
+                {"dropped": counts, "total": sum(counts.values()), "outbox": self.outbox.depth()},
+            )
             try:
                 await self.intake.commit([draft])
             except RuntimeError as exc:
@@ -214,12 +262,19 @@ class Gateway:
         up = self.uplink.stats
         return {
             "gateway": self.id,
-            "uplink": {"state": up.state, "broker": self.config.uplink.broker, "connects": up.connects,
-                       "reconnects": up.reconnects, "last_error": up.last_error,
-                       "published_events": up.published_events},
+            "uplink": {
+                "state": up.state,
+                "broker": self.config.uplink.broker,
+                "connects": up.connects,
+                "reconnects": up.reconnects,
+                "last_error": up.last_error,
+                "published_events": up.published_events,
+            },
             "outbox": self.outbox.depth(),
             "clock": {"synced": self.clock.synced(), "boot": self.clock.boot_id},
-            "drivers": [{"transport": h.transport, "state": h.state, "detail": h.detail, "counters": h.counters}
-                        for h in self.driver_health()],
+            "drivers": [
+                {"transport": h.transport, "state": h.state, "detail": h.detail, "counters": h.counters}
+                for h in self.driver_health()
+            ],
             "devices": len(self.registry),
         }

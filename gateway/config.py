@@ -97,6 +97,9 @@ class OutboxSection(_Section):
     max_batch: int = Field(default=512, ge=1, le=10_000)
     ttl: OutboxTTL = OutboxTTL()
     ttl_check_s: float = Field(default=60.0, gt=0)
+    #: Disk space set aside (a file next to the database) and given back when the disk fills up, so alarms
+    #: can still be committed while everything else is refused.
+    reserve_bytes: int = Field(default=8 * 1024 * 1024, ge=0, le=1024 * 1024 * 1024)
 
 
 class HttpSection(_Section):
@@ -173,7 +176,5 @@ def parse_config(raw: dict[str, Any], source: str = "<config>") -> Config:
     try:
         return Config.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
         raise ConfigError(f"{source}: {problems}") from exc

@@ -52,8 +52,9 @@ class IntakeStats:
 class Intake:
     """Implements :class:`drivers.base.DriverSink` for every driver."""
 
-    def __init__(self, gateway_id: str, clock: Clock, registry: DeviceRegistry, rules: RuleEngine,
-                 outbox: Outbox) -> None:
+    def __init__(
+        self, gateway_id: str, clock: Clock, registry: DeviceRegistry, rules: RuleEngine, outbox: Outbox
+    ) -> None:
         self.gateway_id = gateway_id
         self.clock = clock
         self.registry = registry
@@ -76,7 +77,7 @@ class Intake:
         if not check(reading.value):
             raise BadReading(f"bad value {reading.value!r} for capability {reading.capability!r}")
 
-    async def reading(self, reading: Reading) -> list[Event]:  # type: ignore[override]
+    async def reading(self, reading: Reading) -> list[Event]:
         """Take a reading; returns the events it caused, after they are committed."""
         return await self.commit(self._evaluate(reading))
 

@@ -8,14 +8,21 @@ Rows are deleted only when the uplink reports the broker's PUBACK.
 Bounded: over ``max_rows`` / ``max_bytes`` the lowest-priority oldest rows go first; alarms are never dropped.
 Every drop (cap or TTL) is counted and reported through ``on_dropped``. Nothing but cursors and counters is kept
 in memory, so memory use does not grow with the backlog.
+
+Disk full: a reserve file (``reserve_bytes``) is kept beside the database. When a commit fails for lack of space
+the reserve is given back and the commit retried, so alarms and alerts still get in; telemetry and state events
+are refused (and counted as dropped) until free space returns, when the reserve is re-made.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
 import logging
+import os
+import shutil
 import sqlite3
 import time
 from collections import deque
@@ -71,6 +78,12 @@ class OutboxError(RuntimeError):
     """The outbox could not commit; the event was NOT accepted."""
 
 
+def _is_disk_full(exc: BaseException) -> bool:
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return True
+    return isinstance(exc, sqlite3.Error) and "full" in str(exc).lower()
+
+
 @dataclass(slots=True)
 class _Pending:
     events: list[Event]
@@ -105,6 +118,10 @@ class Outbox:
         self._ttl_task: asyncio.Task[None] | None = None
         self._next_seq = 1
         self._closing = False
+        self.reserve_path = path.with_name(path.name + ".reserve")
+        #: True while the disk is full: only alarms and alerts are accepted.
+        self.disk_full = False
+        self._disk_checked = 0.0
         #: Set whenever new rows of that lane are committed; the uplink waits on these.
         self.alarm_ready = asyncio.Event()
         self.event_ready = asyncio.Event()
@@ -119,9 +136,20 @@ class Outbox:
         await self.close()
 
     async def open(self) -> None:
+        """Open (creating if needed). Raises ``sqlite3.DatabaseError`` for a corrupt file, leaving nothing open."""
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._writer, self._open_writer)
-        await loop.run_in_executor(self._reader, self._open_reader)
+        try:
+            await loop.run_in_executor(self._writer, self._open_writer)
+            await loop.run_in_executor(self._reader, self._open_reader)
+        except BaseException:
+            for conn in (self._wconn, self._rconn):
+                if conn is not None:
+                    conn.close()
+            self._wconn = self._rconn = None
+            self._writer.shutdown(wait=False)
+            self._reader.shutdown(wait=False)
+            raise
+        await loop.run_in_executor(self._writer, self._make_reserve)
         self._task = asyncio.create_task(self._write_loop(), name="outbox-writer")
         self._ttl_task = asyncio.create_task(self._ttl_loop(), name="outbox-ttl")
         if self.stats.alarms:
@@ -190,6 +218,18 @@ class Outbox:
             return batch
         if self._closing:
             raise OutboxError("outbox is closing")
+        if self.disk_full and not self._recheck_space():
+            refused = [e for e in batch if e.priority > Priority.ALERT]
+            if refused:
+                counts: dict[str, int] = {}
+                for e in refused:
+                    key = f"{e.priority.label}_disk_full"
+                    counts[key] = counts.get(key, 0) + 1
+                for key, n in counts.items():
+                    self.stats.dropped[key] = self.stats.dropped.get(key, 0) + n
+                if self.on_dropped:
+                    self.on_dropped(counts)
+                raise OutboxError("storage full: only alarms and alerts are accepted until space returns")
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         pending = _Pending(batch, fut)
         if any(e.priority == Priority.ALARM for e in batch):
@@ -224,8 +264,16 @@ class Outbox:
                 acks, self._acks = self._acks, []
                 events = [e for p in taken for e in p.events]
                 try:
-                    dropped = await loop.run_in_executor(self._writer, self._commit, events, acks)
+                    try:
+                        dropped = await loop.run_in_executor(self._writer, self._commit, events, acks)
+                    except (sqlite3.Error, OSError) as exc:
+                        if not _is_disk_full(exc) or not await loop.run_in_executor(self._writer, self._give_reserve):
+                            raise
+                        log.error("outbox: disk full; reserve released, retrying (%d events)", len(events))
+                        dropped = await loop.run_in_executor(self._writer, self._commit, events, acks)
                 except (sqlite3.Error, OSError) as exc:
+                    if _is_disk_full(exc):
+                        self.disk_full = True
                     self.stats.last_error = f"{type(exc).__name__}: {exc}"
                     log.error("outbox commit failed (%d events not accepted): %s", len(events), exc)
                     for p in taken:
@@ -359,6 +407,94 @@ class Outbox:
             log.warning("outbox over its cap with alarms only (%d rows over): alarms are kept", over_rows)
         return freed_rows, freed_bytes, dropped
 
+    async def import_rows(self, rows: Sequence[tuple[int, int, int, int, bytes]]) -> int:
+        """Put back rows salvaged from a damaged outbox (same seq, same body). Returns how many went in."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._writer, self._import_rows, list(rows))
+
+    def _import_rows(self, rows: list[tuple[int, int, int, int, bytes]]) -> int:
+        conn = self._wconn
+        assert conn is not None
+        if not rows:
+            return 0
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            cur = conn.executemany(
+                "INSERT OR IGNORE INTO outbox (seq, prio, created_ms, size, body) VALUES (?,?,?,?,?)", rows
+            )
+            self._next_seq = max(self._next_seq, max(r[0] for r in rows) + 1)
+            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('next_seq', ?)", (self._next_seq,))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        n = max(cur.rowcount, 0)
+        st = self.stats
+        st.rows, st.bytes, st.alarms = conn.execute(
+            "SELECT COUNT(*), COALESCE(SUM(size),0), COALESCE(SUM(prio=0),0) FROM outbox"
+        ).fetchone()
+        st.oldest_ms = self._oldest(conn)
+        if st.alarms:
+            self.alarm_ready.set()
+        if st.rows > st.alarms:
+            self.event_ready.set()
+        return n
+
+    # ---------------------------------------------------------------- disk space
+
+    def _make_reserve(self) -> None:
+        """Set aside ``reserve_bytes`` of real disk blocks (best effort: a full disk simply has no reserve)."""
+        want = self.settings.reserve_bytes
+        if not want or (self.reserve_path.exists() and self.reserve_path.stat().st_size >= want):
+            return
+        try:
+            fd = os.open(self.reserve_path, os.O_WRONLY | os.O_CREAT, 0o600)
+            try:
+                os.posix_fallocate(fd, 0, want)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                self.reserve_path.unlink()
+            log.warning("outbox: no disk reserve (%s)", exc.strerror)
+
+    def _give_reserve(self) -> bool:
+        """Free the reserve (disk full). Returns False if there was none to give."""
+        self.disk_full = True
+        try:
+            self.reserve_path.unlink()
+        except FileNotFoundError:
+            return False
+        # Make room inside the database too: the oldest telemetry goes, its pages are reused for alarms.
+        with contextlib.suppress(sqlite3.Error):
+            assert self._wconn is not None
+            freed = self._wconn.execute(
+                "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox WHERE prio=? ORDER BY seq LIMIT 1000)",
+                (int(Priority.TELEMETRY),),
+            ).rowcount
+            if freed > 0:
+                self.stats.rows -= freed
+                self.stats.dropped["telemetry_disk_full"] = self.stats.dropped.get("telemetry_disk_full", 0) + freed
+        return True
+
+    def _recheck_space(self) -> bool:
+        """While the disk is full, look (at most every 5 s) whether space is back; re-make the reserve if so."""
+        now = time.monotonic()
+        if now - self._disk_checked < 5.0:
+            return False
+        self._disk_checked = now
+        try:
+            free = shutil.disk_usage(self.path.parent).free
+        except OSError:
+            return False
+        if free < 2 * self.settings.reserve_bytes + 1024 * 1024:
+            return False
+        self.disk_full = False
+        self._writer.submit(self._make_reserve)
+        log.warning("outbox: disk space is back (%d bytes free); accepting everything again", free)
+        return True
+
     # ---------------------------------------------------------------- TTL
 
     async def _ttl_loop(self) -> None:
@@ -437,6 +573,7 @@ class Outbox:
         st = self.stats
         age = None if st.oldest_ms is None else max(0, int(time.time() * 1000) - st.oldest_ms) // 1000
         return {
+            "disk_full": self.disk_full,
             "rows": st.rows,
             "bytes": st.bytes,
             "alarms": st.alarms,

@@ -180,8 +180,10 @@ class Uplink:
             if remaining <= 0:
                 return
             self.outbox.alarm_ready.clear()
-            waiters = [asyncio.ensure_future(self.outbox.alarm_ready.wait()),
-                       asyncio.ensure_future(self._wake_reconnect.wait())]
+            waiters = [
+                asyncio.ensure_future(self.outbox.alarm_ready.wait()),
+                asyncio.ensure_future(self._wake_reconnect.wait()),
+            ]
             try:
                 await asyncio.wait(waiters, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
             finally:
@@ -195,8 +197,9 @@ class Uplink:
         self.stats.online_since = time.time()
         self.stats.last_error = None
         log.info("uplink: connected to %s", self.settings.broker)
-        await client.publish(self.topics.status, self._status("online"), qos=1, retain=True,
-                             timeout=self.settings.puback_timeout_s)
+        await client.publish(
+            self.topics.status, self._status("online"), qos=1, retain=True, timeout=self.settings.puback_timeout_s
+        )
         for topic_filter, _ in self._handlers:
             await client.subscribe(topic_filter, qos=1)
         async with asyncio.TaskGroup() as tg:
@@ -262,6 +265,7 @@ class Uplink:
         client = self._client
         if client is not None and self.stats.state == "online":
             with contextlib.suppress(aiomqtt.MqttError, asyncio.TimeoutError):
-                await client.publish(self.topics.status, self._status("offline", reason="shutdown"),
-                                     qos=1, retain=True, timeout=timeout)
+                await client.publish(
+                    self.topics.status, self._status("offline", reason="shutdown"), qos=1, retain=True, timeout=timeout
+                )
         self._wake_reconnect.set()

@@ -51,8 +51,15 @@ class SimDriver(Driver):
         existing = self.ctx.registry.get(dev.id)
         if existing is not None and existing.transport == "sim":
             return existing
-        device = Device(id=dev.id, type=dev.type, transport="sim", name=dev.name or dev.id, room=dev.room,
-                        capabilities=list(TYPE_CAPABILITIES[dev.type]), address=dev.id)
+        device = Device(
+            id=dev.id,
+            type=dev.type,
+            transport="sim",
+            name=dev.name or dev.id,
+            room=dev.room,
+            capabilities=list(TYPE_CAPABILITIES[dev.type]),
+            address=dev.id,
+        )
         await self.ctx.registry.upsert(device)
         return device
 

@@ -107,6 +107,13 @@ class ImmediateRules:
             was_low = self._last.get((device.id, "battery_low<"), False)
             self._last[(device.id, "battery_low<")] = low
             if low and not was_low:
-                out.append(EventDraft("device.battery_low", Priority.ALERT, ref,
-                                      {"battery": reading.value, "threshold": self.battery_low_pct}, reading.trace))
+                out.append(
+                    EventDraft(
+                        "device.battery_low",
+                        Priority.ALERT,
+                        ref,
+                        {"battery": reading.value, "threshold": self.battery_low_pct},
+                        reading.trace,
+                    )
+                )
         return out

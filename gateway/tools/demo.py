@@ -47,8 +47,20 @@ async def run_demo(args: argparse.Namespace) -> int:
     http = f"127.0.0.1:{args.http_port}"
     log = work / "gateway.log"
     log.write_text("")
-    cmd = [sys.executable, "-m", "gateway.cli", "run", "--config", str(args.config), "--state-dir", str(state),
-           "--broker", broker.url, "--http", http]
+    cmd = [
+        sys.executable,
+        "-m",
+        "gateway.cli",
+        "run",
+        "--config",
+        str(args.config),
+        "--state-dir",
+        str(state),
+        "--broker",
+        broker.url,
+        "--http",
+        http,
+    ]
     gateway = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=open(log, "ab"))
     _say(f"gateway: {' '.join(cmd[2:])}  (log: {log.relative_to(REPO)})")
     code = await _find_signin_code(log)
@@ -91,8 +103,10 @@ async def run_demo(args: argparse.Namespace) -> int:
         broker.close()
     for gw_id, tally in (tallies or {}).items():
         gaps = tally.gaps()
-        _say(f"platform received {len(tally.seen)} events from {gw_id}; "
-             f"gaps: {gaps[:10] if gaps else 'none'}; duplicates dropped: {tally.duplicates}")
+        _say(
+            f"platform received {len(tally.seen)} events from {gw_id}; "
+            f"gaps: {gaps[:10] if gaps else 'none'}; duplicates dropped: {tally.duplicates}"
+        )
     return 0 if gateway.returncode in (0, -15) else 1
 
 

@@ -316,24 +316,16 @@ def _print_json(doc: Any) -> None:
 def add_subcommands(subparsers: Any) -> None:
     """Add ``status``, ``devices`` and ``outbox`` to the ``fbgw`` command's subparsers."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--config", type=Path, default=DEFAULT_CONFIG, help=f"config file (default {DEFAULT_CONFIG})"
-    )
+    common.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help=f"config file (default {DEFAULT_CONFIG})")
     common.add_argument("--state-dir", type=Path, help="state directory (default: from the config)")
     common.add_argument("--url", help="gateway HTTP API base URL (default: from the config's http.listen)")
     common.add_argument("--json", action="store_true", help="machine-readable output")
-    status = subparsers.add_parser(
-        "status", parents=[common], help="is the gateway running, online, keeping up?"
-    )
+    status = subparsers.add_parser("status", parents=[common], help="is the gateway running, online, keeping up?")
     status.set_defaults(func=cmd_status)
-    devices = subparsers.add_parser(
-        "devices", parents=[common], help="paired devices and when they were last heard"
-    )
+    devices = subparsers.add_parser("devices", parents=[common], help="paired devices and when they were last heard")
     devices.set_defaults(func=cmd_devices)
     outbox = subparsers.add_parser("outbox", parents=[common], help="events waiting to reach the platform")
-    outbox.add_argument(
-        "--peek", type=int, default=10, metavar="N", help="show the N oldest events (default 10)"
-    )
+    outbox.add_argument("--peek", type=int, default=10, metavar="N", help="show the N oldest events (default 10)")
     outbox.set_defaults(func=cmd_outbox)
 
 

@@ -43,11 +43,14 @@ def format_event(ev: dict[str, object], colour: bool) -> str:
     where = f"{dev.get('room', '')}/{dev.get('id', '')}" if isinstance(dev, dict) else ""
     clock = ev.get("clock") or {}
     synced = "" if isinstance(clock, dict) and clock.get("synced") else " (clock unsynced)"
-    line = f"#{ev.get('seq'):>6} {prio:<9} {ev.get('kind'):<28} {where:<28} {json.dumps(ev.get('data'), ensure_ascii=False)}{synced}"
+    data = json.dumps(ev.get("data"), ensure_ascii=False)
+    line = f"#{ev.get('seq'):>6} {prio:<9} {ev.get('kind'):<28} {where:<28} {data}{synced}"
     return f"{_COLOURS.get(prio, '')}{line}{_RESET}" if colour else line
 
 
-async def watch(broker: str, gateway: str = "+", out: TextIO = sys.stdout, stop: asyncio.Event | None = None) -> dict[str, Tally]:
+async def watch(
+    broker: str, gateway: str = "+", out: TextIO = sys.stdout, stop: asyncio.Event | None = None
+) -> dict[str, Tally]:
     """Subscribe to every gateway's events and status; print them until cancelled or ``stop`` is set."""
     url = urlsplit(broker)
     tallies: dict[str, Tally] = {}
@@ -63,8 +66,9 @@ async def _watch_loop(url, broker, gateway, out, stop, tallies, colour) -> None:
     unreachable = False
     while stop is None or not stop.is_set():
         try:
-            async with aiomqtt.Client(url.hostname or "127.0.0.1", url.port or 1883,
-                                      identifier="fbgw-platform-view", clean_session=False) as client:
+            async with aiomqtt.Client(
+                url.hostname or "127.0.0.1", url.port or 1883, identifier="fbgw-platform-view", clean_session=False
+            ) as client:
                 await client.subscribe(f"{PREFIX}/{gateway}/#", qos=1)
                 print(f"platform view: subscribed to {PREFIX}/{gateway}/# on {broker}", file=out, flush=True)
                 unreachable = False

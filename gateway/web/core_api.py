@@ -97,8 +97,7 @@ def setup(app: web.Application, gw: Gateway) -> None:
         except OutboxError as exc:
             return _error(503, f"not stored: {exc}")
         return web.json_response(
-            {"accepted": len(readings),
-             "events": [{"id": e.id, "seq": e.seq, "kind": e.kind} for e in events]}
+            {"accepted": len(readings), "events": [{"id": e.id, "seq": e.seq, "kind": e.kind} for e in events]}
         )
 
     app.router.add_get("/api/devices", get_devices)

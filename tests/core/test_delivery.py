@@ -48,7 +48,7 @@ async def test_status_is_retained_online_and_offline_on_shutdown(tmp_path: Path,
     async with Gateway(cfg) as gw:
         async with Collector(broker.host, broker.port) as col:
             await col.wait_for(lambda c: any(t.endswith("/status") for t, _, _ in c.messages))
-            topic, payload, retained = next(m for m in col.messages if m[0].endswith("/status"))
+            _, payload, retained = next(m for m in col.messages if m[0].endswith("/status"))
             assert json.loads(payload)["state"] == "online" and retained
             assert gw.uplink.stats.state == "online"
     async with Collector(broker.host, broker.port) as col:
@@ -63,8 +63,12 @@ async def test_alarm_overtakes_a_50k_backlog(tmp_path: Path, broker: Mosquitto) 
     cfg = make_config(tmp_path / "s", broker.url)
     async with Gateway(cfg) as gw:
         for start in range(0, 50_000, 5_000):
-            await gw.emit([EventDraft("telemetry.vitals", Priority.TELEMETRY, None, {"n": i})
-                           for i in range(start, start + 5_000)])
+            await gw.emit(
+                [
+                    EventDraft("telemetry.vitals", Priority.TELEMETRY, None, {"n": i})
+                    for i in range(start, start + 5_000)
+                ]
+            )
         assert gw.outbox.stats.rows >= 50_000
         broker.start()
         async with Collector(broker.host, broker.port) as col:
@@ -76,7 +80,7 @@ async def test_alarm_overtakes_a_50k_backlog(tmp_path: Path, broker: Mosquitto) 
             backlog_seen = sum(1 for ev in col.events if ev["kind"] == "telemetry.vitals")
             assert backlog_seen < 50_000, "the alarm waited for the whole backlog"
             assert arrived - sent < 1.0, f"alarm took {arrived - sent:.3f}s behind a backlog"
-            await col.wait_for(lambda c: len({e['seq'] for e in c.events}) >= 50_001, timeout=120)
+            await col.wait_for(lambda c: len({e["seq"] for e in c.events}) >= 50_001, timeout=120)
 
 
 async def test_broker_restart_mid_stream_loses_nothing(tmp_path: Path, broker: Mosquitto) -> None:

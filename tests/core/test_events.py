@@ -22,8 +22,13 @@ def test_uuid7_is_version_7_and_sorts_by_time() -> None:
 
 def test_event_json_matches_schema_and_carries_clock_state() -> None:
     clock = Clock(assume_synced=False)
-    draft = EventDraft("alarm.emergency_call", Priority.ALARM, DeviceRef("btn-1", "call_button", "bedroom", "sim"),
-                       {"capability": "press", "value": True}, trace="t-1")
+    draft = EventDraft(
+        "alarm.emergency_call",
+        Priority.ALARM,
+        DeviceRef("btn-1", "call_button", "bedroom", "sim"),
+        {"capability": "press", "value": True},
+        trace="t-1",
+    )
     ev = make_event(draft, "gw-1", clock)
     ev.seq = 17
     body = json.loads(ev.to_bytes())
@@ -41,7 +46,10 @@ def test_schema_rejects_an_event_without_seq() -> None:
 
 
 def test_gateway_event_without_device_is_valid() -> None:
-    ev = make_event(EventDraft("gateway.data_dropped", Priority.ALERT, None, {"dropped": {"telemetry_cap": 3}}),
-                    "gw-1", Clock(assume_synced=True))
+    ev = make_event(
+        EventDraft("gateway.data_dropped", Priority.ALERT, None, {"dropped": {"telemetry_cap": 3}}),
+        "gw-1",
+        Clock(assume_synced=True),
+    )
     ev.seq = 1
     event_validator().validate(json.loads(ev.to_bytes()))

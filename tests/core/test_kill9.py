@@ -28,12 +28,14 @@ async def _inject_until_killed(base_url: str, trial: int, accepted: set[str]) ->
         while True:
             trace = f"k{trial}-{w}-{n}"
             n += 1
-            device, cap, value = random.choice([("btn-1", "press", True), ("pir-1", "motion", True),
-                                                ("bed-1", "heart_rate", 70)])
+            device, cap, value = random.choice(
+                [("btn-1", "press", True), ("pir-1", "motion", True), ("bed-1", "heart_rate", 70)]
+            )
             try:
-                async with session.post(f"{base_url}/api/sim/readings",
-                                        json={"device": device, "capability": cap, "value": value,
-                                              "trace": trace}) as resp:
+                async with session.post(
+                    f"{base_url}/api/sim/readings",
+                    json={"device": device, "capability": cap, "value": value, "trace": trace},
+                ) as resp:
                     if resp.status == 200:
                         accepted.add(trace)
                     sent += 1
@@ -69,5 +71,6 @@ async def test_kill9_at_random_moments_loses_no_accepted_event(tmp_path: Path, b
         finally:
             final.terminate()
     seqs = [ev["seq"] for ev in col.events if ev["gateway"] == "gw-kill"]
-    assert len(set(seqs)) == len({ev["id"] for ev in col.events if ev["gateway"] == "gw-kill"}), \
+    assert len(set(seqs)) == len({ev["id"] for ev in col.events if ev["gateway"] == "gw-kill"}), (
         "a sequence number was reused for a different event"
+    )

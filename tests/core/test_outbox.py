@@ -17,8 +17,15 @@ CLOCK = Clock(assume_synced=True)
 
 
 def ev(prio: Priority = Priority.STATE, kind: str | None = None, **data: object) -> Event:
-    kind = kind or {Priority.ALARM: "alarm.smoke", Priority.ALERT: "device.tamper", Priority.STATE: "state.door",
-                    Priority.TELEMETRY: "telemetry.vitals"}[prio]
+    kind = (
+        kind
+        or {
+            Priority.ALARM: "alarm.smoke",
+            Priority.ALERT: "device.tamper",
+            Priority.STATE: "state.door",
+            Priority.TELEMETRY: "telemetry.vitals",
+        }[prio]
+    )
     return make_event(EventDraft(kind, prio, None, dict(data)), "gw-t", CLOCK)
 
 
@@ -132,6 +139,7 @@ async def test_group_commit_shares_fsyncs(tmp_path: Path) -> None:
 async def test_alarm_is_committed_ahead_of_queued_bulk(tmp_path: Path) -> None:
     order: list[str] = []
     async with Outbox(tmp_path / "o.db", OutboxSection(max_batch=200)) as ob:
+
         async def put(kind: str, e: Event) -> None:
             await ob.put([e])
             order.append(kind)

@@ -37,8 +37,10 @@ async def test_devices_lists_capabilities_and_last_seen(running) -> None:  # typ
 async def test_inject_answers_after_commit_and_events_carry_the_trace(running, broker: Mosquitto) -> None:  # type: ignore[no-untyped-def]
     gw, http, base = running
     async with Collector(broker.host, broker.port) as col:
-        body = [{"device": "btn-1", "capability": "press", "value": True, "trace": "x1"},
-                {"device": "door-1", "capability": "contact", "value": "open", "trace": "x2"}]
+        body = [
+            {"device": "btn-1", "capability": "press", "value": True, "trace": "x1"},
+            {"device": "door-1", "capability": "contact", "value": "open", "trace": "x2"},
+        ]
         async with http.post(f"{base}/api/sim/readings", json=body) as resp:
             assert resp.status == 200
             answer = await resp.json()
@@ -65,27 +67,42 @@ async def test_inject_answers_after_commit_and_events_carry_the_trace(running, b
         (b'[{"device": "btn-1", "capability": "press", "value": true}, 7]', 400, "reading 1"),
     ],
 )
-async def test_malformed_bodies_get_clear_errors_and_store_nothing(running, body: bytes, status: int,  # type: ignore[no-untyped-def]
-                                                                   fragment: str) -> None:
+async def test_malformed_bodies_get_clear_errors_and_store_nothing(
+    running,
+    body: bytes,
+    status: int,  # type: ignore[no-untyped-def]
+    fragment: str,
+) -> None:
     gw, http, base = running
     before = gw.outbox.stats.committed
-    async with http.post(f"{base}/api/sim/readings", data=body,
-                         headers={"Content-Type": "application/json"}) as resp:
+    async with http.post(f"{base}/api/sim/readings", data=body, headers={"Content-Type": "application/json"}) as resp:
         assert resp.status == status
         assert fragment in (await resp.json())["error"]
     assert gw.outbox.stats.committed == before, "a rejected request must not half-apply"
 
 
 async def test_fuzzed_bodies_never_crash_the_server(running) -> None:  # type: ignore[no-untyped-def]
-    gw, http, base = running
-    json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
-                               lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
-                               max_leaves=12)
+    _, http, base = running
+    json_values = st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+        max_leaves=12,
+    )
     seen: list[int] = []
 
     @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
-    @given(st.one_of(json_values, st.fixed_dictionaries({"device": st.sampled_from(["btn-1", "door-1", "x"]),
-                                                         "capability": st.text(max_size=12), "value": json_values})))
+    @given(
+        st.one_of(
+            json_values,
+            st.fixed_dictionaries(
+                {
+                    "device": st.sampled_from(["btn-1", "door-1", "x"]),
+                    "capability": st.text(max_size=12),
+                    "value": json_values,
+                }
+            ),
+        )
+    )
     def check(payload: object) -> None:
         seen.append(0)
         pending.append(payload)

@@ -48,8 +48,9 @@ class Collector:
     async def _run(self) -> None:
         while True:
             try:
-                async with aiomqtt.Client(self.host, self.port, identifier=self.client_id,
-                                          clean_session=self.client_id is None) as client:
+                async with aiomqtt.Client(
+                    self.host, self.port, identifier=self.client_id, clean_session=self.client_id is None
+                ) as client:
                     await client.subscribe(f"fbgw/v1/{self.gateway}/#", qos=1)
                     self._ready.set()
                     async for msg in client.messages:

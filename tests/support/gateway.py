@@ -68,7 +68,11 @@ def write_toml(path: Path, raw: dict[str, Any]) -> Path:
     lines: list[str] = []
 
     def table(prefix: str, d: dict[str, Any]) -> None:
-        simple = {k: v for k, v in d.items() if not isinstance(v, dict) and not (isinstance(v, list) and v and isinstance(v[0], dict))}
+        simple = {
+            k: v
+            for k, v in d.items()
+            if not isinstance(v, dict) and not (isinstance(v, list) and v and isinstance(v[0], dict))
+        }
         nested = {k: v for k, v in d.items() if k not in simple}
         if prefix:
             lines.append(f"[{prefix}]")
@@ -106,9 +110,20 @@ class GatewayProcess:
     def start(self, timeout: float = 20.0) -> None:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "run", "--config", str(self.config_path),
-             "--http", f"127.0.0.1:{self.http_port}"],
-            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=open(self.log_path, "ab"),
+            [
+                sys.executable,
+                "-m",
+                "gateway.cli",
+                "run",
+                "--config",
+                str(self.config_path),
+                "--http",
+                f"127.0.0.1:{self.http_port}",
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.log_path, "ab"),
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
