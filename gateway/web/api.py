@@ -19,7 +19,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from drivers.base import DriverConfigError
 from gateway.events import EventDraft, Priority
 from gateway.outbox import OutboxError
-from gateway.web.guard import json_error
+from gateway.web.guard import json_error, session_of
 from gateway.web.live import TooManyStreams
 from gateway.web.pairing import PairingState
 from gateway.web.service import TechnicianService
@@ -338,6 +338,11 @@ class Api:
 
     async def live(self, request: web.Request) -> web.StreamResponse:
         try:
-            return await self.svc.hub.stream(request, {"window_s": self.svc.window.remaining_s()})
+            token = session_of(request).token
+            return await self.svc.hub.stream(
+                request,
+                {"window_s": self.svc.window.remaining_s()},
+                alive=lambda: self.svc.sessions.get(token) is not None,
+            )
         except TooManyStreams as exc:
             return json_error(503, str(exc))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -55,8 +56,11 @@ class LiveHub:
             q.put_nowait(_END)
         self._subs.clear()
 
-    async def stream(self, request: web.Request, hello: dict[str, Any]) -> web.StreamResponse:
-        """Serve one SSE stream until the client leaves or the hub closes it."""
+    async def stream(
+        self, request: web.Request, hello: dict[str, Any], alive: Callable[[], bool] = lambda: True
+    ) -> web.StreamResponse:
+        """Serve one SSE stream until the client leaves, the hub closes it, or ``alive()`` turns False
+        (checked before every message and keepalive: a signed-out session stops hearing anything)."""
         if len(self._subs) >= MAX_SUBSCRIBERS:
             raise TooManyStreams(f"at most {MAX_SUBSCRIBERS} live views at once")
         q: asyncio.Queue[Any] = asyncio.Queue(QUEUE_LEN)
@@ -76,7 +80,7 @@ class LiveHub:
                     item = await asyncio.wait_for(q.get(), KEEPALIVE_S)
                 except TimeoutError:
                     item = ": keepalive\n\n"
-                if item is _END:
+                if item is _END or not alive():
                     break
                 await resp.write(item.encode())
         except (ConnectionResetError, ConnectionError):

@@ -7,6 +7,7 @@ Command line (for scripts and support staff)::
 
     python -m gateway.web.signin_code hash            # read a code on stdin, print its hash for the config
     python -m gateway.web.signin_code reset --state-dir DIR   # issue a new code, print it once
+    python -m gateway.web.signin_code reset --state-dir DIR --recommission   # ...and reopen on next start
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import sys
 from pathlib import Path
 
 from gateway.atomic import write_atomic
+from gateway.web.window import FIRST_BOOT_MARKER
 
 SCRYPT_N = 2**14
 SCRYPT_R = 8
@@ -121,6 +123,11 @@ def main(argv: list[str] | None = None) -> int:
     reset = sub.add_parser("reset", help="issue a new random code into a state directory and print it once")
     reset.add_argument("--state-dir", type=Path, required=True)
     reset.add_argument("--digits", type=int, default=8)
+    reset.add_argument(
+        "--recommission",
+        action="store_true",
+        help="also forget that the box was commissioned: the next start opens the install window",
+    )
     args = parser.parse_args(argv)
     if args.cmd == "hash":
         code = sys.stdin.readline().strip()
@@ -132,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     code = generate_code(max(6, min(16, args.digits)))
     CodeStore(args.state_dir, None).replace(code)
+    if args.recommission:
+        (args.state_dir / FIRST_BOOT_MARKER).unlink(missing_ok=True)
     print(code)
     return 0
 

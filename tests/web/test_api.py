@@ -344,3 +344,13 @@ async def test_every_endpoint_refuses_garbage_with_4xx(gw, client) -> None:
     assert (await client.get("/api/overview")).status == 200  # still serving
     # gateway-made events are still accepted after all that
     await gw.emit([EventDraft("gateway.test", Priority.STATE, None, {})])
+
+
+async def test_sign_out_ends_the_sessions_live_stream(gw, client) -> None:
+    csrf = await sign_in(client, code_of(gw))
+    resp = await client.get("/api/live")
+    await asyncio.sleep(0.1)
+    assert (await client.post("/logout", data={"_csrf": csrf}, allow_redirects=False)).status == 303
+    await gw.drivers["sim"].inject("btn-1", "press", True)  # the next message is not sent: the stream ends
+    body = await asyncio.wait_for(resp.content.read(), 5)
+    assert b"event: hello" in body and b"event: event" not in body

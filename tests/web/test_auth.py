@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import stat
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ import pytest
 from gateway.config import ConfigError, parse_config
 from gateway.web.signin_code import hash_code
 from tests.support.broker import Mosquitto
-from tests.support.gateway import config_dict
+from tests.support.gateway import REPO, config_dict
 from tests.web.conftest import client_for, code_of, hdr, prelogin, running_gateway, sign_in
 
 pytestmark = pytest.mark.timeout(60)
@@ -218,3 +219,26 @@ async def test_language_switch_and_safe_redirect(gw, client) -> None:
     resp = await client.get("/lang?to=en&next=//evil.example/x", allow_redirects=False)
     assert resp.headers["Location"] == "/"
     assert (await client.get("/lang?to=fr")).status == 400
+
+
+async def test_reset_with_recommission_reopens_the_window(tmp_path: Path, broker: Mosquitto) -> None:
+    state = tmp_path / "state"
+    async with running_gateway(state, broker) as gw:
+        assert gw.service("web").window.is_open
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "gateway.web.signin_code",
+        "reset",
+        "--state-dir",
+        str(state),
+        "--recommission",
+        stdout=asyncio.subprocess.PIPE,
+        cwd=REPO,
+    )
+    out, _ = await proc.communicate()
+    code = out.decode().strip()
+    assert proc.returncode == 0 and len(code) == 8
+    async with running_gateway(state, broker) as gw, client_for(gw) as c:
+        assert gw.service("web").window.is_open and gw.service("web").signin_code_for_console is None
+        assert await sign_in(c, code)
