@@ -50,7 +50,7 @@ class FakeNotifySocket:
     def times(self, line: str) -> list[float]:
         return [t for t, msg in self.snapshot() if line in msg.split("\n")]
 
-    async def wait_for(self, line: str, timeout: float = 10.0, count: int = 1) -> None:  # noqa: ASYNC109
+    async def wait_for(self, line: str, timeout: float = 10.0, count: int = 1) -> None:
         deadline = time.monotonic() + timeout
         while self.count(line) < count:
             if time.monotonic() > deadline:
