@@ -1,0 +1,39 @@
+"""End to end: a Heiman-style smoke detector on the simulated coordinator -> real zigbee driver in a real
+Gateway -> outbox -> Mosquitto: the platform sees ``alarm.smoke`` on the alarms topic."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from drivers.zigbee.znp_sim import ZnpSimulator
+from gateway.app import Gateway
+from tests.drivers.zigbee.conftest import wait_for
+from tests.support.broker import Mosquitto
+from tests.support.collector import Collector
+from tests.support.gateway import make_config
+
+pytestmark = pytest.mark.timeout(90)
+
+
+async def test_smoke_alarm_reaches_broker(tmp_path: Path, broker: Mosquitto) -> None:
+    async with ZnpSimulator(link=tmp_path / "ttyZNP", latency_s=0.002) as sim:
+        zigbee = {"enabled": True, "port": sim.path, "reconnect_min_s": 0.2, "availability_check_s": 1.0}
+        cfg = make_config(tmp_path / "state", broker.url, drivers={"zigbee": zigbee})
+        async with Collector(broker.host, broker.port) as col, Gateway(cfg) as gw:
+            driver = gw.drivers["zigbee"]
+            await wait_for(lambda: driver.health().state == "up", 30, "zigbee network up")
+            await driver.start_pairing(60)
+            dev = sim.join("smoke")
+            device_id = f"zb-{dev.ieee_hex}"
+            await wait_for(lambda: gw.registry.get(device_id) is not None, 20, "smoke detector paired")
+
+            sim.alarm(dev.name)
+            await col.wait_for(
+                lambda c: any(e["kind"] == "alarm.smoke" and e["device"]["id"] == device_id for e in c.events), 20
+            )
+            alarm = next(e for e in col.events if e["kind"] == "alarm.smoke")
+            topic = next(t for _, t, e in col.arrivals if e is alarm)
+            assert topic == f"fbgw/v1/{gw.id}/alarms"
+            assert alarm["device"]["transport"] == "zigbee" and alarm["device"]["type"] == "smoke"
