@@ -122,9 +122,7 @@ def service_info(
     """The library's input type, built from what bleak reported."""
     adv = AdvertisementData(name, {}, dict(service_data), [], -127, rssi, ())
     device = BLEDevice(address, name, {})
-    return BluetoothServiceInfoBleak.from_scan(
-        "ble", device, adv, time.monotonic() if now is None else now, True
-    )
+    return BluetoothServiceInfoBleak.from_scan("ble", device, adv, time.monotonic() if now is None else now, True)
 
 
 def _bindkey_bytes(bindkey: str | None) -> bytes | None:
@@ -196,9 +194,7 @@ def to_capabilities(advert: BTHomeAdvert, device_type: str) -> list[Mapped]:
         meta: dict[str, Any] = {}
         base = key
         m = _POSTFIX.match(key)
-        if (
-            m and (kind, m["base"]) in BTHOME_CAPABILITIES
-        ):  # "button_2": second button of a multi-button remote
+        if m and (kind, m["base"]) in BTHOME_CAPABILITIES:  # "button_2": second button of a multi-button remote
             base = m["base"]
             meta["index"] = int(m["index"])
         entry = TYPE_OVERRIDES.get((device_type, base)) or BTHOME_CAPABILITIES.get((kind, base))

@@ -203,11 +203,7 @@ class BleDriver(Driver):
         profile = profile_for_uuids(adv.uuids)
         if data is not None:
             info = bthome.service_info(adv.address, adv.name, adv.rssi, {bthome.BTHOME_UUID: data}, adv.time)
-            if (
-                device is not None
-                and device.params.get("kind") == "bthome"
-                and adv.address not in self._waiters
-            ):
+            if device is not None and device.params.get("kind") == "bthome" and adv.address not in self._waiters:
                 self._recent.put(
                     Sighting(
                         adv.address,
@@ -247,9 +243,7 @@ class BleDriver(Driver):
         kind = bthome.kind_of(preview)
         if kind == "bthome":
             kind = kind_from_name(adv.name) or kind
-        self._sighted(
-            Sighting(adv.address, adv.name or "", adv.rssi, kind, preview.encrypted, None, info, adv.time)
-        )
+        self._sighted(Sighting(adv.address, adv.name or "", adv.rssi, kind, preview.encrypted, None, info, adv.time))
 
     def _sighted(self, sighting: Sighting) -> None:
         self._recent.put(sighting)
@@ -284,9 +278,7 @@ class BleDriver(Driver):
             meta = {"rssi": adv.rssi, "encrypted": advert.encrypted, **mapped.meta}
             await self._report(device, mapped.capability, mapped.value, meta, adv.time)
 
-    async def _report(
-        self, device: Device, capability: str, value: Any, meta: dict[str, Any], now: float
-    ) -> None:
+    async def _report(self, device: Device, capability: str, value: Any, meta: dict[str, Any], now: float) -> None:
         if device.capabilities and capability not in device.capabilities:
             self._count("readings_unmapped")
             return

@@ -152,9 +152,7 @@ class GattLink:
                 values = self.profile.decode(uuid, data)
             except ProfileDecodeError as exc:
                 self._count("gatt_frames_bad")
-                log.warning(
-                    "ble: %s bad %s notification %s: %s", self.device_id, self.profile.name, data.hex(), exc
-                )
+                log.warning("ble: %s bad %s notification %s: %s", self.device_id, self.profile.name, data.hex(), exc)
                 continue
             if values:
                 await self._on_values(values)

@@ -119,9 +119,7 @@ class AdoptOptions(BaseModel):
         except ValidationError as exc:
             raise DriverConfigError(f"ble: bad pairing options: {exc.errors()[0]['msg']}") from None
         if opts.type is not None and opts.type not in TYPE_CAPABILITIES:
-            raise DriverConfigError(
-                f"ble: unknown device type {opts.type!r}; one of {sorted(TYPE_CAPABILITIES)}"
-            )
+            raise DriverConfigError(f"ble: unknown device type {opts.type!r}; one of {sorted(TYPE_CAPABILITIES)}")
         if opts.secret is not None and not valid_bindkey(opts.secret.strip()):
             raise DriverConfigError("ble: the bindkey must be 32 hexadecimal digits (16 bytes)")
         return opts
@@ -183,6 +181,4 @@ class PairingWindow:
             if not changed or now - at < self.min_repeat_s:
                 return
         self._announced[sighting.address] = (now, sighting.kind, sighting.rssi)
-        self._emit(
-            PairingUpdate("ble", "candidate", device=device_id_for(sighting.address), info=sighting.public())
-        )
+        self._emit(PairingUpdate("ble", "candidate", device=device_id_for(sighting.address), info=sighting.public()))

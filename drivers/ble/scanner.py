@@ -68,9 +68,7 @@ class SharedScanner:
         callback: called (synchronously, on the event loop) for every advert.
     """
 
-    def __init__(
-        self, adapter: str, passive: bool, patterns: list[OrPatternLike], callback: AdvertCallback
-    ) -> None:
+    def __init__(self, adapter: str, passive: bool, patterns: list[OrPatternLike], callback: AdvertCallback) -> None:
         self.adapter = adapter
         self.passive = passive
         self.patterns = patterns

@@ -17,9 +17,7 @@ class ProfileDecodeError(ValueError):
 class GattClient(Protocol):
     """The part of ``bleak.BleakClient`` a profile may use in :meth:`GattProfile.on_connect`."""
 
-    async def write_gatt_char(
-        self, char_specifier: str, data: bytes, response: bool | None = None
-    ) -> None: ...
+    async def write_gatt_char(self, char_specifier: str, data: bytes, response: bool | None = None) -> None: ...
 
     async def read_gatt_char(self, char_specifier: str) -> bytearray: ...
 

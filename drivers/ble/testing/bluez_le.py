@@ -281,9 +281,7 @@ def IsConnected(self: Any, device: str) -> bool:
 @dbus.service.method(BLUEZ_MOCK_IFACE, in_signature="s", out_signature="")
 def RemoveTree(self: Any, root: str) -> None:
     """Remove ``root`` and every object below it, deepest first, announcing each removal."""
-    paths = sorted(
-        (p for p in mockobject.objects if p == root or p.startswith(root + "/")), key=len, reverse=True
-    )
+    paths = sorted((p for p in mockobject.objects if p == root or p.startswith(root + "/")), key=len, reverse=True)
     for path in paths:
         interfaces = [i for i in mockobject.objects[path].props if not i.startswith("org.freedesktop")]
         self.RemoveObject(path)

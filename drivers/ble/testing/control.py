@@ -131,9 +131,7 @@ class BluezControl:
         self, service: str, handle: int, uuid: str, flags: Iterable[str], value: bytes = b""
     ) -> str:
         return str(
-            await self._call(
-                "AddGattCharacteristic", "oqsasay", [service, handle, uuid, list(flags), bytes(value)]
-            )
+            await self._call("AddGattCharacteristic", "oqsasay", [service, handle, uuid, list(flags), bytes(value)])
         )
 
     async def notify(self, characteristic: str, value: bytes) -> bool:
@@ -153,9 +151,7 @@ class BluezControl:
     async def written(self, characteristic: str) -> bytes:
         """The characteristic's current value (what the last write left there)."""
         return bytes(
-            await self._call(
-                "ReadValue", "a{sv}", [{}], interface="org.bluez.GattCharacteristic1", path=characteristic
-            )
+            await self._call("ReadValue", "a{sv}", [{}], interface="org.bluez.GattCharacteristic1", path=characteristic)
         )
 
     # -- adapters ---------------------------------------------------------------------------------

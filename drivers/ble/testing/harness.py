@@ -60,9 +60,7 @@ class MockBluezProcesses:
         start_timeout_s: how long to wait for each process to come up.
     """
 
-    def __init__(
-        self, workdir: Path | None = None, *, monitor_api: bool = True, start_timeout_s: float = 10.0
-    ) -> None:
+    def __init__(self, workdir: Path | None = None, *, monitor_api: bool = True, start_timeout_s: float = 10.0) -> None:
         self._own_dir = workdir is None
         self.workdir = Path(tempfile.mkdtemp(prefix="fbgw-bluez-")) if workdir is None else workdir
         self.monitor_api = monitor_api
@@ -142,9 +140,7 @@ class MockBluezProcesses:
         self.start()
         return self
 
-    def __exit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
 
     @property

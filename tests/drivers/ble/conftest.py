@@ -76,9 +76,7 @@ DriverFactory = Callable[..., Awaitable[BleDriver]]
 
 
 @pytest.fixture
-async def make_driver(
-    sink: FakeSink, registry: DeviceRegistry, tmp_path: Path
-) -> AsyncIterator[DriverFactory]:
+async def make_driver(sink: FakeSink, registry: DeviceRegistry, tmp_path: Path) -> AsyncIterator[DriverFactory]:
     """Start a BLE driver with FAST settings plus overrides; stopped at teardown."""
     started: list[BleDriver] = []
 

@@ -49,8 +49,7 @@ class FakeSink:
             await asyncio.wait_for(loop(), within)
         except TimeoutError:
             raise AssertionError(
-                f"timed out; readings={self.readings} availability={self.availability_calls} "
-                f"radio={self.radio_calls}"
+                f"timed out; readings={self.readings} availability={self.availability_calls} radio={self.radio_calls}"
             ) from None
 
 
@@ -58,7 +57,7 @@ async def poll_until(check: Callable[[], Awaitable[bool]], within: float = 5.0, 
     """Poll ``check`` (state held by another process, e.g. the mock) until it is true."""
 
     async def loop() -> None:
-        while not await check():  # noqa: ASYNC110 - the state lives in another process: polling is the way
+        while not await check():
             await asyncio.sleep(every)
 
     await asyncio.wait_for(loop(), within)

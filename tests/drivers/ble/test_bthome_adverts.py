@@ -133,9 +133,7 @@ async def test_encrypted_without_key_is_counted(
     dev = await add_device(registry, BTN, "call_button")
     driver = await make_driver()
     await scanning(driver)
-    await bluez.advertise_bthome(
-        BTN, v.encrypted(v.packet_id(1), v.button(v.PRESS), mac=BTN, key=KEY, counter=1)
-    )
+    await bluez.advertise_bthome(BTN, v.encrypted(v.packet_id(1), v.button(v.PRESS), mac=BTN, key=KEY, counter=1))
     await bluez.advertise_bthome(BTN, v.plain(v.packet_id(2), v.button(v.PRESS)))
     await sink.wait_for(lambda s: len(s.values(dev.id, "press")) == 1)
     assert driver.health().counters["key_missing"] == 1

@@ -26,9 +26,7 @@ KEY = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 
 addresses = st.sampled_from([PLAIN_DEV, ENC_DEV, "3C:2E:F5:00:00:43"])
 info_bytes = st.sampled_from([0x40, 0x41, 0x44, 0x45, 0x00, 0xFF])
-payloads = st.one_of(
-    st.binary(max_size=40), st.builds(lambda i, b: bytes([i]) + b, info_bytes, st.binary(max_size=40))
-)
+payloads = st.one_of(st.binary(max_size=40), st.builds(lambda i, b: bytes([i]) + b, info_bytes, st.binary(max_size=40)))
 
 
 @pytest.mark.timeout(120)

@@ -45,9 +45,7 @@ async def test_heart_rate_notifications_8_and_16_bit(
     await connected_driver(bluez, make_driver, sim)
     assert await bluez.notify(sim.characteristic, heart_rate_measurement(72))
     assert await bluez.notify(sim.characteristic, heart_rate_measurement(260, wide=True))
-    assert await bluez.notify(
-        sim.characteristic, heart_rate_measurement(65, contact=False)
-    )  # strap off: dropped
+    assert await bluez.notify(sim.characteristic, heart_rate_measurement(65, contact=False))  # strap off: dropped
     assert await bluez.notify(sim.characteristic, heart_rate_measurement(66, contact=True))
     assert await bluez.notify(sim.characteristic, b"\x01\x50")  # 16-bit flag but one byte: bad frame
     await sink.wait_for(lambda s: len(s.values(dev.id, "heart_rate")) == 3)
@@ -68,6 +66,7 @@ async def test_mattress_in_bed_heart_and_breath_rate(
     assert sink.values(dev.id, "in_bed") == [True, True, False]
     assert sink.values(dev.id, "heart_rate") == [68, 70]
     assert sink.values(dev.id, "breath_rate") == [15]
+
     async def bad_counted() -> bool:
         return driver.health().counters.get("gatt_frames_bad") == 1
 

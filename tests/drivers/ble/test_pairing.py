@@ -85,12 +85,8 @@ async def test_candidates_stream_and_adopt_plain_and_encrypted(
     # The packets that confirmed the pairing were test presses, not alarms; the next ones are.
     assert sink.values(plain.id, "press") == [] and sink.values(enc.id, "press") == []
     await bluez.advertise_bthome(BTN, v.plain(v.packet_id(2), v.button(v.PRESS)))
-    await bluez.advertise_bthome(
-        ENC, v.encrypted(v.packet_id(2), v.button(v.PRESS), mac=ENC, key=KEY, counter=11)
-    )
-    await sink.wait_for(
-        lambda s: s.values(plain.id, "press") == [True] and s.values(enc.id, "press") == [True]
-    )
+    await bluez.advertise_bthome(ENC, v.encrypted(v.packet_id(2), v.button(v.PRESS), mac=ENC, key=KEY, counter=11))
+    await sink.wait_for(lambda s: s.values(plain.id, "press") == [True] and s.values(enc.id, "press") == [True])
 
 
 async def test_adopt_waits_for_a_packet_or_says_why_not(

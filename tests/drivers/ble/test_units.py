@@ -29,9 +29,7 @@ def parse(data: bytes, key: str | None = None, mac: str = MAC) -> bthome.BTHomeA
 
 def test_spec_encryption_example() -> None:
     # Our encryption helper reproduces the specification's example byte for byte...
-    assert (
-        v.encrypted(v.SPEC_PLAIN, mac=v.SPEC_MAC, key=v.SPEC_KEY, counter=v.SPEC_COUNTER) == v.SPEC_ENCRYPTED
-    )
+    assert v.encrypted(v.SPEC_PLAIN, mac=v.SPEC_MAC, key=v.SPEC_KEY, counter=v.SPEC_COUNTER) == v.SPEC_ENCRYPTED
     # ...and the library decrypts the example to the documented values.
     adv = parse(v.SPEC_ENCRYPTED, v.SPEC_KEY, mac=v.SPEC_MAC)
     assert adv.status == "ok" and adv.encrypted and adv.counter == v.SPEC_COUNTER
@@ -39,9 +37,7 @@ def test_spec_encryption_example() -> None:
     assert bthome.to_capabilities(adv, "door") == []  # temperature is not in the care vocabulary
     assert parse(v.SPEC_ENCRYPTED, "00" * 16, mac=v.SPEC_MAC).status == "decrypt_failed"
     assert parse(v.SPEC_ENCRYPTED, None, mac=v.SPEC_MAC).status == "needs_key"
-    assert (
-        parse(v.SPEC_ENCRYPTED, v.SPEC_KEY, mac="54:48:E6:8F:80:A6").status == "decrypt_failed"
-    )  # other MAC
+    assert parse(v.SPEC_ENCRYPTED, v.SPEC_KEY, mac="54:48:E6:8F:80:A6").status == "decrypt_failed"  # other MAC
 
 
 @pytest.mark.parametrize(
