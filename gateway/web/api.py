@@ -143,10 +143,7 @@ class Api:
         if driver is None:
             raise web.HTTPNotFound(
                 text=json.dumps(
-                    {
-                        "error": f"no running transport {name[:32]!r}; running: "
-                        f"{', '.join(self.gw.drivers) or 'none'}"
-                    }
+                    {"error": f"no running transport {name[:32]!r}; running: {', '.join(self.gw.drivers) or 'none'}"}
                 ),
                 content_type="application/json",
             )
@@ -180,9 +177,7 @@ class Api:
             return json_error(404, f"unknown device {dev_id[:64]!r}")
         driver = self.gw.drivers.get(dev.transport)
         if driver is None:
-            return json_error(
-                409, f"the {dev.transport} radio is not running; cannot remove {dev_id} from it now"
-            )
+            return json_error(409, f"the {dev.transport} radio is not running; cannot remove {dev_id} from it now")
         try:
             await asyncio.wait_for(driver.remove(dev_id), DRIVER_CALL_TIMEOUT_S)
         except (DriverConfigError, LookupError, OSError, RuntimeError) as exc:
@@ -306,14 +301,9 @@ class Api:
         data = {
             "county": chk["county"]["id"],
             "passed": chk["passed"],
-            "items": [
-                {k: i[k] for k in ("key", "ok", "have", "need", "devices", "note")} for i in chk["items"]
-            ],
+            "items": [{k: i[k] for k in ("key", "ok", "have", "need", "devices", "note")} for i in chk["items"]],
             "devices": [
-                {
-                    k: d[k]
-                    for k in ("id", "type", "room", "transport", "tested", "to_outbox_ms", "to_broker_ms")
-                }
+                {k: d[k] for k in ("id", "type", "room", "transport", "tested", "to_outbox_ms", "to_broker_ms")}
                 for d in chk["devices"]
             ],
             "all_tested": chk["all_tested"],

@@ -67,8 +67,7 @@ def page(
     nav_html = ""
     if nav:
         links = "".join(
-            f'<a href="{href}"{" class=on" if key == page_id else ""}>'
-            f"{esc(translate(lang, 'nav.' + key))}</a>"
+            f'<a href="{href}"{" class=on" if key == page_id else ""}>{esc(translate(lang, "nav." + key))}</a>'
             for key, href in NAV
         )
         nav_html = f'<nav class="tabs">{links}</nav>'

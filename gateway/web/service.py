@@ -100,7 +100,12 @@ class TechnicianService:
         self.window.max_s = new.install_window_max_s
         if new.installer_code_hash != old.installer_code_hash:
             self.codes = CodeStore(self.gw.state_dir, new.installer_code_hash)
-            await asyncio.to_thread(self.codes.load_or_create, new.generated_code_digits)
+            code = await asyncio.to_thread(self.codes.load_or_create, new.generated_code_digits)
+            if code:
+                self.signin_code_for_console = code
+                log.warning(
+                    "installer sign-in code for gateway %s: %s (shown once; only its hash is stored)", self.gw.id, code
+                )
             self.sessions.end_all()
         if (new.county, new.counties_dir) != (old.county, old.counties_dir):
             await self._load_profile()

@@ -115,9 +115,7 @@ class CodeStore:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m gateway.web.signin_code", description=__doc__.split("\n")[0]
-    )
+    parser = argparse.ArgumentParser(prog="python -m gateway.web.signin_code", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
     sub.add_parser("hash", help="read a code on stdin, print its hash for [web] installer_code_hash")
     reset = sub.add_parser("reset", help="issue a new random code into a state directory and print it once")

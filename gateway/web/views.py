@@ -105,9 +105,7 @@ class Views:
             else translate(lang, "login.closed")
         )
         error = (
-            f'<p class="error" id="login-error">{esc(translate(lang, error_key, **values))}</p>'
-            if error_key
-            else ""
+            f'<p class="error" id="login-error">{esc(translate(lang, error_key, **values))}</p>' if error_key else ""
         )
         body = fill(
             "login",
@@ -298,9 +296,7 @@ class Views:
         lang = lang_of(request, self.svc)
         chk = self.svc.checklist(lang)
         if chk is None:
-            body = (
-                f'<p class="error">{esc(translate(lang, "acc.no_profile"))}{esc(self.svc.profile_error)}</p>'
-            )
+            body = f'<p class="error">{esc(translate(lang, "acc.no_profile"))}{esc(self.svc.profile_error)}</p>'
             return self._page(request, "acceptance", "acc.title", body)
         items = "".join(
             f'<li class="{"ok" if i["ok"] else "bad"}" id="chk-{esc(i["key"])}">{esc(i["label"])} '

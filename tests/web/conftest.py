@@ -86,9 +86,7 @@ async def prelogin(client: TestClient[Any, Any]) -> str:
 async def sign_in(client: TestClient[Any, Any], code: str) -> str:
     """Sign in through the form (JSON answer); returns the session's CSRF token."""
     token = await prelogin(client)
-    resp = await client.post(
-        "/login", data={"_csrf": token, "code": code}, headers={"Accept": "application/json"}
-    )
+    resp = await client.post("/login", data={"_csrf": token, "code": code}, headers={"Accept": "application/json"})
     body = await resp.json()
     assert resp.status == 200, body
     return str(body["csrf"])

@@ -25,9 +25,7 @@ async def wait_until(predicate: Any, within: float = 5.0) -> None:
 
 async def test_rename_move_remove(gw, client) -> None:
     csrf = await sign_in(client, code_of(gw))
-    resp = await client.patch(
-        "/api/devices/door-1", json={"name": "入户门", "room": "hall"}, headers=hdr(csrf)
-    )
+    resp = await client.patch("/api/devices/door-1", json={"name": "入户门", "room": "hall"}, headers=hdr(csrf))
     assert resp.status == 200
     assert (await resp.json())["device"]["name"] == "入户门"
     resp = await client.patch("/api/devices/door-1", json={"room": "bedroom"}, headers=hdr(csrf))
@@ -133,9 +131,7 @@ async def test_pairing_bad_input(gw, client) -> None:
     resp = await client.post("/api/pairing/zigbee/start", json={}, headers=hdr(csrf))
     assert resp.status == 404 and "running: sim" in (await resp.json())["error"]
     assert (await client.get("/api/pairing/<script>")).status == 404
-    resp = await client.post(
-        "/api/pairing/sim/adopt", json={"address": "x", "type": "call_button"}, headers=hdr(csrf)
-    )
+    resp = await client.post("/api/pairing/sim/adopt", json={"address": "x", "type": "call_button"}, headers=hdr(csrf))
     assert resp.status == 409 and "join by themselves" in (await resp.json())["error"]
 
 
@@ -145,9 +141,7 @@ async def test_zigbee_progress_and_ble_candidates_and_adopt(gw, client) -> None:
     attach(gw, FakeBle)
     transports = {t["name"]: t for t in (await (await client.get("/api/transports")).json())["transports"]}
     assert transports["ble"]["adopt"] and not transports["zigbee"]["adopt"]
-    assert (
-        await client.post("/api/pairing/zigbee/start", json={"seconds": 60}, headers=hdr(csrf))
-    ).status == 200
+    assert (await client.post("/api/pairing/zigbee/start", json={"seconds": 60}, headers=hdr(csrf))).status == 200
     await wait_until(lambda: gw.service("web").pairing["zigbee"].ready == ["zb-00124b0001a2b3c4"])
     state = await (await client.get("/api/pairing/zigbee")).json()
     assert [e["stage"] for e in state["log"]] == ["open", "joined", "interview", "enrolled", "ready"]
@@ -215,8 +209,7 @@ async def test_live_stream_shows_pairing_events_and_delivery(gw, client) -> None
     got = await read_sse(
         resp,
         lambda g: (
-            {"hello", "event", "delivered"} <= set(g)
-            and any(p["stage"] == "ready" for p in g.get("pairing", []))
+            {"hello", "event", "delivered"} <= set(g) and any(p["stage"] == "ready" for p in g.get("pairing", []))
         ),
     )
     ev = next(e for e in got["event"] if e["device"] == "btn-2")
@@ -290,9 +283,7 @@ async def test_acceptance_checklist_goes_green_and_reaches_the_platform(gw, clie
     report = await client.get("/acceptance/report")
     html = await report.text()
     assert report.status == 200 and "验收通过" in html and "SN 2024-0042" in html
-    assert (
-        await client.post("/api/acceptance/submit", json={"technician": "\x07"}, headers=hdr(csrf))
-    ).status == 400
+    assert (await client.post("/api/acceptance/submit", json={"technician": "\x07"}, headers=hdr(csrf))).status == 400
 
 
 async def test_every_endpoint_refuses_garbage_with_4xx(gw, client) -> None:

@@ -58,13 +58,9 @@ async def test_wrong_code_and_missing_prelogin_token(gw, client) -> None:
     assert resp.status == 403
     resp = await client.post("/login", data={"_csrf": "forged", "code": code_of(gw)})
     assert resp.status == 403
-    resp = await client.post(
-        "/login", data={"_csrf": token, "code": "9" * 65}, headers={"Accept": "application/json"}
-    )
+    resp = await client.post("/login", data={"_csrf": token, "code": "9" * 65}, headers={"Accept": "application/json"})
     assert resp.status == 400
-    resp = await client.post(
-        "/login", data=b"\xff\xfe", headers={"Content-Type": "application/x-www-form-urlencoded"}
-    )
+    resp = await client.post("/login", data=b"\xff\xfe", headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert resp.status in (400, 403)
 
 
@@ -121,9 +117,7 @@ async def test_core_api_open_on_loopback_signed_in_elsewhere(gw, client) -> None
     # loopback (rigs, benchmarks): no sign-in, and the sim endpoint needs no CSRF token
     assert (await client.get("/api/devices")).status == 200
     assert (await client.get("/api/status")).status == 200
-    resp = await client.post(
-        "/api/sim/readings", json={"device": "btn-1", "capability": "press", "value": True}
-    )
+    resp = await client.post("/api/sim/readings", json={"device": "btn-1", "capability": "press", "value": True})
     assert resp.status == 200 and (await resp.json())["accepted"] == 1
     async with client_for(gw, peer="192.0.2.7") as lan:
         assert (await lan.get("/api/devices")).status == 401
@@ -133,9 +127,7 @@ async def test_core_api_open_on_loopback_signed_in_elsewhere(gw, client) -> None
         assert (await lan.get("/api/devices")).status == 200
         assert (await lan.get("/api/status")).status == 200
         assert (
-            await lan.post(
-                "/api/sim/readings", json={"device": "btn-1", "capability": "press", "value": True}
-            )
+            await lan.post("/api/sim/readings", json={"device": "btn-1", "capability": "press", "value": True})
         ).status == 403
 
 

@@ -107,9 +107,7 @@ async def test_install_a_home_end_to_end(tmp_path: Path, broker: Mosquitto) -> N
         await page.click("#transports button[data-transport=ble]")
         await page.click("#pair-start")
         await expect(page.locator("#candidates li")).to_have_count(2, timeout=T)
-        await expect(page.locator("#candidates li").first).to_have_attribute(
-            "data-address", "A4:C1:38:33:44:55"
-        )
+        await expect(page.locator("#candidates li").first).to_have_attribute("data-address", "A4:C1:38:33:44:55")
         await page.locator("#candidates li").first.click()
         await expect(page.locator("#adopt-address")).to_have_value("A4:C1:38:33:44:55")
         await page.select_option("#adopt-type", "mattress")
@@ -118,9 +116,7 @@ async def test_install_a_home_end_to_end(tmp_path: Path, broker: Mosquitto) -> N
         await page.fill("#adopt-room", "bedroom")
         await shot(page, "add-ble")
         await page.click("#adopt-submit")
-        await expect(page.locator("#progress li[data-device=ble-a4c138334455]").first).to_be_visible(
-            timeout=T
-        )
+        await expect(page.locator("#progress li[data-device=ble-a4c138334455]").first).to_be_visible(timeout=T)
         ble = gw.registry.get("ble-a4c138334455")
         assert ble is not None and ble.secret == "0123456789abcdef0123456789abcdef" and ble.type == "mattress"
 

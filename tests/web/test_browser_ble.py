@@ -54,9 +54,7 @@ def bluez_bus() -> Iterator[str]:
             os.environ["DBUS_SYSTEM_BUS_ADDRESS"] = old
 
 
-async def test_pair_encrypted_bthome_button_through_the_page(
-    tmp_path: Path, broker: Mosquitto, bluez_bus: str
-) -> None:
+async def test_pair_encrypted_bthome_button_through_the_page(tmp_path: Path, broker: Mosquitto, bluez_bus: str) -> None:
     async with (
         BluezControl(bluez_bus) as bluez,
         running_gateway(tmp_path, broker, drivers={"ble": BLE_FAST}) as gw,
@@ -74,9 +72,7 @@ async def test_pair_encrypted_bthome_button_through_the_page(
         await page.click("#transports button[data-transport=ble]")
         await page.click("#pair-start")
         await expect(page.locator("#countdown")).to_contain_text("配对剩余")
-        await bluez.advertise_bthome(
-            PLAIN_BTN, v.plain(v.packet_id(1), v.button(v.PRESS)), name="SBBT-002C", rssi=-55
-        )
+        await bluez.advertise_bthome(PLAIN_BTN, v.plain(v.packet_id(1), v.button(v.PRESS)), name="SBBT-002C", rssi=-55)
         await bluez.advertise_bthome(
             ENC_BTN,
             v.encrypted(v.packet_id(1), v.button(v.PRESS), mac=ENC_BTN, key=KEY, counter=10),
@@ -98,9 +94,7 @@ async def test_pair_encrypted_bthome_button_through_the_page(
         await page.fill("#adopt-bindkey", KEY.upper())
         await shot(page, "add-ble-real")
         await page.click("#adopt-submit")
-        await expect(page.locator("#progress li[data-device=ble-3c2ef5000002]").first).to_be_visible(
-            timeout=T
-        )
+        await expect(page.locator("#progress li[data-device=ble-3c2ef5000002]").first).to_be_visible(timeout=T)
         dev = gw.registry.get("ble-3c2ef5000002")
         assert dev is not None and dev.secret == KEY and dev.room == "bathroom" and dev.name == "卫生间呼叫"
 

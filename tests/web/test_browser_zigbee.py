@@ -54,9 +54,9 @@ async def test_pair_zigbee_button_through_the_page(tmp_path: Path, broker: Mosqu
         dev = sim.join("button")
         dev_id = f"zb-{dev.ieee_hex}"
         for stage in ("joined", "interview", "enrolled", "ready"):
-            await expect(
-                page.locator(f"#progress li[data-stage={stage}][data-device={dev_id}]")
-            ).to_have_count(1, timeout=20_000)
+            await expect(page.locator(f"#progress li[data-stage={stage}][data-device={dev_id}]")).to_have_count(
+                1, timeout=20_000
+            )
         await shot(page, "add-zigbee-real")
         await page.fill("#new-name", "床头按钮")
         await page.fill("#new-room", "bedroom")

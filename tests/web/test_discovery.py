@@ -25,9 +25,7 @@ async def test_zeroconf_browser_finds_the_gateway(tmp_path: Path, broker: Mosqui
         await asyncio.wait_for(disc.registered.wait(), 15)
         found: asyncio.Queue[str] = asyncio.Queue()
 
-        def on_change(
-            zeroconf: object, service_type: str, name: str, state_change: ServiceStateChange
-        ) -> None:
+        def on_change(zeroconf: object, service_type: str, name: str, state_change: ServiceStateChange) -> None:
             if state_change is ServiceStateChange.Added:
                 found.put_nowait(name)
 

@@ -89,9 +89,7 @@ def test_pairing_state_keeps_strongest_first_and_bounds_candidates() -> None:
     st.apply(PairingUpdate("ble", "open", remaining_s=60))
     for i in range(MAX_CANDIDATES + 20):
         st.apply(
-            PairingUpdate(
-                "ble", "candidate", info={"address": f"AA:{i}", "rssi": -100 + i % 50, "blob": object()}
-            )
+            PairingUpdate("ble", "candidate", info={"address": f"AA:{i}", "rssi": -100 + i % 50, "blob": object()})
         )
     st.apply(PairingUpdate("ble", "candidate", info={"rssi": -1}))  # no address: ignored
     out = st.as_json()
@@ -113,9 +111,7 @@ def test_shipped_county_profiles_load() -> None:
 def test_bad_county_profiles_are_reported(tmp_path: Path) -> None:
     with pytest.raises(acceptance.ProfileError, match="cannot read"):
         acceptance.load_profile("nowhere", tmp_path)
-    (tmp_path / "x.toml").write_text(
-        "id = 'x'\nzh='x'\nen='x'\nitems = [{key='k', zh='k', en='k', oops=1}]\n"
-    )
+    (tmp_path / "x.toml").write_text("id = 'x'\nzh='x'\nen='x'\nitems = [{key='k', zh='k', en='k', oops=1}]\n")
     with pytest.raises(acceptance.ProfileError, match="oops"):
         acceptance.load_profile("x", tmp_path)
     (tmp_path / "y.toml").write_text("id = 'other'\nzh='x'\nen='x'\nitems = [{key='k', zh='k', en='k'}]\n")
