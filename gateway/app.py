@@ -63,6 +63,8 @@ class Gateway:
         self._drops: dict[str, int] = {}
         self._drop_task: asyncio.Task[None] | None = None
         self.stopping = asyncio.Event()
+        #: Set once every part has started (the watchdog says READY=1 only then).
+        self.started = asyncio.Event()
 
     # ------------------------------------------------------------------ lifetime
 
@@ -107,6 +109,7 @@ class Gateway:
         self._stack.push_async_callback(self.web.stop)
         if recovered:
             await self.emit([EventDraft("gateway.storage_recovered", Priority.ALERT, None, r) for r in recovered])
+        self.started.set()
         log.info("gateway %s running (state %s)", self.id, self.state_dir)
 
     async def _open_registry(self) -> list[dict[str, Any]]:
@@ -155,6 +158,15 @@ class Gateway:
             task.cancel()
         await tg.__aexit__(*exc)  # type: ignore[arg-type]
         return None
+
+    def core_tasks(self) -> dict[str, asyncio.Task[Any] | None]:
+        """The tasks without which the gateway is not doing its job (the watchdog checks them)."""
+        by_name = {t.get_name(): t for t in self._tasks}
+        return {
+            "outbox-writer": self.outbox._task,
+            "uplink": by_name.get("uplink"),
+            "rules-tick": by_name.get("rules-tick"),
+        }
 
     def create_task(self, coro: Any, name: str) -> asyncio.Task[Any]:
         """Run a long-lived task under the gateway's supervision."""

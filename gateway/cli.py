@@ -12,16 +12,10 @@ from pathlib import Path
 
 from gateway import __version__
 from gateway.config import ConfigError, load_config
+from gateway.logsetup import set_level, setup_logging
+from gateway.tools.ops_cli import add_subcommands
 
 log = logging.getLogger("fbgw")
-
-
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
 
 
 async def _run(args: argparse.Namespace) -> int:
@@ -32,6 +26,7 @@ async def _run(args: argparse.Namespace) -> int:
     except (ConfigError, ValueError) as exc:
         log.error("%s", exc)
         return 2
+    set_level(args.log_level or cfg.log_level)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -46,7 +41,12 @@ async def _run(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fbgw", description="Home elderly-care bed gateway")
     parser.add_argument("--version", action="version", version=f"fbgw {__version__}")
-    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    parser.add_argument(
+        "--log-level",
+        default=None,
+        choices=["debug", "info", "warning", "error"],
+        help="default: the config's log_level (info)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run the gateway")
@@ -60,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     view.add_argument("--broker", required=True)
     view.add_argument("--gateway", default="+", help="gateway id (default: all)")
     view.set_defaults(func=_platform_view)
+    add_subcommands(sub)  # status, devices, outbox: for a technician on the box
     return parser
 
 
@@ -73,7 +74,7 @@ async def _platform_view(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _setup_logging(args.log_level)
+    setup_logging(args.log_level or "info")
     try:
         return asyncio.run(args.func(args))
     except KeyboardInterrupt:

@@ -19,6 +19,7 @@ from tinydb import TinyDB
 from tinydb.storages import Storage
 
 from gateway.atomic import write_atomic
+from gateway.logsetup import add_secret
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,8 @@ class DeviceRegistry:
         for row in self._db.table("devices").all():
             dev = Device.from_dict(dict(row))
             self._devices[dev.id] = dev
+            if dev.secret:
+                add_secret(dev.secret)
 
     def close(self) -> None:
         if self._db is not None:
@@ -119,6 +122,8 @@ class DeviceRegistry:
 
     async def upsert(self, device: Device) -> None:
         """Add or replace a device; returns after it is on disk."""
+        if device.secret:
+            add_secret(device.secret)  # from now on, masked in every log line
         async with self._lock:
             self._devices[device.id] = device
             await asyncio.to_thread(self._persist)
