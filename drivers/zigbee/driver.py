@@ -244,9 +244,7 @@ class ZigbeeDriver(Driver):
             msg = inbound.decode(packet.cluster_id, data)
         except inbound.MalformedFrame as exc:
             self.count("frames_bad")
-            log.warning(
-                "zigbee: malformed frame from %s cluster 0x%04x: %s", device_id, packet.cluster_id, exc
-            )
+            log.warning("zigbee: malformed frame from %s cluster 0x%04x: %s", device_id, packet.cluster_id, exc)
             return
         if msg is None:
             return

@@ -51,9 +51,7 @@ async def send_enroll_response(cluster: Any, zone_id: int) -> None:
     await cluster.enroll_response(enroll_response_code=IasZone.EnrollResponse.Success, zone_id=zone_id)
 
 
-async def configure(
-    zdev: zigpy.device.Device, cie: t.EUI64, zone_id: int, step_timeout_s: float = 30.0
-) -> Profile:
+async def configure(zdev: zigpy.device.Device, cie: t.EUI64, zone_id: int, step_timeout_s: float = 30.0) -> Profile:
     """Enrol ``zdev`` with the coordinator ``cie`` as zone ``zone_id``; raises :class:`EnrollError`."""
     endpoints = [ep for ep in zdev.endpoints if ep != 0]
     if not endpoints:
@@ -89,9 +87,7 @@ async def configure(
         profile.has_battery = True
         cluster = power[1]
         await step("bind power configuration", cluster.bind(), required=False)
-        await step(
-            "battery reporting", cluster.configure_reporting(BATTERY_PERCENT, 3600, 21600, 2), required=False
-        )
+        await step("battery reporting", cluster.configure_reporting(BATTERY_PERCENT, 3600, 21600, 2), required=False)
     if occupancy is not None:
         profile.has_occupancy = True
         cluster = occupancy[1]

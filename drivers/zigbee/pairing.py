@@ -23,9 +23,7 @@ def clamp_seconds(seconds: int | None) -> int:
 class PairingWindow:
     """Tracks whether pairing is open and posts :class:`PairingUpdate`s (never blocks)."""
 
-    def __init__(
-        self, post: Callable[[PairingUpdate], None], clock: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, post: Callable[[PairingUpdate], None], clock: Callable[[], float] = time.monotonic) -> None:
         self._post = post
         self._clock = clock
         self._until = 0.0

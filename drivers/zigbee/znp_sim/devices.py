@@ -256,9 +256,7 @@ class SimDevice:
         return self._default_rsp(frame, zcl.UNSUP_GENERAL_COMMAND)
 
     def _cluster_command(self, cluster: int, frame: zcl.ZclFrame) -> list[bytes]:
-        if (
-            cluster == IAS_ZONE and frame.command == 0x00 and self.spec.zone_type is not None
-        ):  # enroll response
+        if cluster == IAS_ZONE and frame.command == 0x00 and self.spec.zone_type is not None:  # enroll response
             r = Reader(frame.payload)
             code, zone_id = r.u8(), r.u8()
             if code == 0x00:

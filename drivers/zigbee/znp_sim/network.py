@@ -99,17 +99,13 @@ class Network:
             self.later(lambda: self._started(formed_now=False))
             return
         self.send(Subsystem.ZDO, ZDO_STATE_CHANGE_IND, u8(DEV_STARTING_AS_COORD))
-        self.send(
-            Subsystem.APP_CNF, 0x80, bytes([0x01, 0x04, 0x04])
-        )  # in progress, formation, formation left
+        self.send(Subsystem.APP_CNF, 0x80, bytes([0x01, 0x04, 0x04]))  # in progress, formation, formation left
         self._form()
         self.later(lambda: self._started(formed_now=True), 0.02)
 
     def _form(self) -> None:
         nv = self.nv
-        mask = self.primary_channels or int.from_bytes(
-            nv.osal(nvram.CHANLIST) or b"\x00\x08\x00\x00", "little"
-        )
+        mask = self.primary_channels or int.from_bytes(nv.osal(nvram.CHANLIST) or b"\x00\x08\x00\x00", "little")
         channels = channels_of(mask) or [11]
         pan = int.from_bytes(nv.osal(nvram.PANID) or b"\xff\xff", "little")
         if pan in (0xFFFF, 0xFFFE, 0):
@@ -147,9 +143,7 @@ class Network:
         log.info("znp_sim: permit join %ss", seconds)
 
     # -- host -> air ------------------------------------------------------------------------------
-    def host_send(
-        self, mode: int, addr: int, dst_ep: int, src_ep: int, cluster: int, tsn: int, data: bytes
-    ) -> int:
+    def host_send(self, mode: int, addr: int, dst_ep: int, src_ep: int, cluster: int, tsn: int, data: bytes) -> int:
         """An AF data request from the host. Returns the SRSP status; confirms and replies follow."""
         if not self.started:
             return NWK_INVALID_REQUEST
@@ -200,9 +194,7 @@ class Network:
             self.later(lambda: self._coordinator_zdo(cluster, tsn, payload, broadcast=mode == ADDR_BROADCAST))
         if mode == ADDR_BROADCAST:
             if cluster == 0x0000:  # NWK_addr_req by IEEE: the owner answers
-                for owner in [
-                    d for d in self.devices.values() if payload[:8] == u64(d.ieee) and not d.silent
-                ]:
+                for owner in [d for d in self.devices.values() if payload[:8] == u64(d.ieee) and not d.silent]:
                     self.later(functools.partial(self._device_zdo, owner, cluster, tsn, payload))
             return
         target = self.by_address(mode, addr)
@@ -228,15 +220,7 @@ class Network:
         r = Reader(payload)
         rsp: bytes | None = None
         if cluster == 0x0002:
-            desc = (
-                bytes([0x00, 0x40, 0x8F])
-                + u16(0x0000)
-                + u8(0x50)
-                + u16(0x00A0)
-                + u16(0x2C01)
-                + u16(0x00A0)
-                + u8(0)
-            )
+            desc = bytes([0x00, 0x40, 0x8F]) + u16(0x0000) + u8(0x50) + u16(0x00A0) + u16(0x2C01) + u16(0x00A0) + u8(0)
             rsp = u8(0) + u16(0) + desc
         elif cluster == 0x0005:
             eps = sorted(self.endpoints)
@@ -269,17 +253,8 @@ class Network:
         return u8(0) + u32(mask) + u16(len(channels) * 20) + u16(0) + u8(len(energies)) + energies
 
     # -- air -> host ------------------------------------------------------------------------------
-    def zdo_to_host(
-        self, src: int, cluster: int, tsn: int, payload: bytes, *, broadcast: bool = False
-    ) -> None:
-        data = (
-            u16(src)
-            + u8(1 if broadcast else 0)
-            + u16(cluster)
-            + u8(0)
-            + u8(tsn)
-            + u16(0xFFFF if broadcast else 0)
-        )
+    def zdo_to_host(self, src: int, cluster: int, tsn: int, payload: bytes, *, broadcast: bool = False) -> None:
+        data = u16(src) + u8(1 if broadcast else 0) + u16(cluster) + u8(0) + u8(tsn) + u16(0xFFFF if broadcast else 0)
         self.send(Subsystem.ZDO, ZDO_MSG_CB_INCOMING, data + payload)
 
     def device_zcl(self, dev: SimDevice, cluster: int, data: bytes, *, dst_ep: int = 1) -> None:

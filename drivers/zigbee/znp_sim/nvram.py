@@ -322,9 +322,7 @@ class NvStore:
     def is_formed(self) -> bool:
         nib = self.nib()
         return (
-            bool(nib["nwkLogicalChannel"])
-            and bool(nib["nwkKeyLoaded"])
-            and self.osal(BDBNODEISONANETWORK) == b"\x01"
+            bool(nib["nwkLogicalChannel"]) and bool(nib["nwkKeyLoaded"]) and self.osal(BDBNODEISONANETWORK) == b"\x01"
         )
 
     def coordinator_ieee(self) -> int:

@@ -28,12 +28,7 @@ def register(sim: ZnpSimulator, r: Reader) -> bytes:
     if ep in sim.net.endpoints:
         return u8(DUPLICATE_ENTRY)
     desc = u8(ep) + u16(profile) + u16(device) + u8(version)
-    desc += (
-        u8(len(inputs))
-        + b"".join(u16(c) for c in inputs)
-        + u8(len(outputs))
-        + b"".join(u16(c) for c in outputs)
-    )
+    desc += u8(len(inputs)) + b"".join(u16(c) for c in inputs) + u8(len(outputs)) + b"".join(u16(c) for c in outputs)
     sim.net.endpoints[ep] = desc
     return u8(0)
 
