@@ -210,7 +210,7 @@ class ZigbeeDriver(Driver):
     async def _watch_availability(self) -> None:
         while True:
             await asyncio.sleep(self.settings.availability_check_s)
-            if not self._radio_up and self.app is None:
+            if self.app is None:
                 continue  # the stick is gone: silence proves nothing about the devices
             for device_id in self.availability.expired():
                 limit = self.availability.timeout_of(device_id)
@@ -395,6 +395,8 @@ class ZigbeeDriver(Driver):
         device = self.ctx.registry.get(device_id)
         if device is None or device.transport != "zigbee":
             raise DriverConfigError(f"zigbee: no paired device {device_id!r}")
+        # Forget it first, so its leave indication is not mistaken for a paired device going missing.
+        await self.ctx.registry.remove(device_id)
         app = self.app
         ieee = t.EUI64.convert(device.address)
         if app is not None and ieee in app.devices:
@@ -403,7 +405,6 @@ class ZigbeeDriver(Driver):
                     await app.remove(ieee)
             except (TimeoutError, zigpy.exceptions.ZigbeeException) as exc:
                 log.warning("zigbee: %s did not confirm leaving: %s", device_id, exc)
-        await self.ctx.registry.remove(device_id)
         self.availability.forget(device_id)
         self._zone_status.pop(device_id, None)
 

@@ -135,6 +135,8 @@ async def test_remove_asks_device_to_leave(
     await driver.remove(door)
     assert registry.get(door) is None
     await wait_for(lambda: "door-1" not in sim.devices, 10, "device left the simulated network")
+    await asyncio.sleep(0.2)
+    assert all(d != door for d, _, _ in sink.avail)  # a removed device leaving is not "offline"
 
 
 async def test_permit_join_window(sim: ZnpSimulator, make_driver, sink: Sink) -> None:
