@@ -95,3 +95,27 @@ async def test_pair_each_kind_then_alarm_and_restore(
         await wait_for(lambda: sink.values(device_id, capability)[-1:] == [off], 10, f"{capability}={off}")
     reading = next(r for r in sink.readings if r.device == device_id and r.capability == capability)
     assert reading.meta["lqi"] is not None
+
+
+async def test_replaced_stick_is_restored_from_backup_without_repairing(
+    sim: ZnpSimulator, make_driver, sink: Sink
+) -> None:
+    driver = await running(make_driver(sim.path))
+    smoke = await pair(driver, sim, sink, "smoke")
+    assert driver.app is not None
+    before = driver.app.state.network_info
+    await driver.stop()
+
+    sim.wipe()  # a brand-new stick: empty NV, default key
+    assert not sim.nv.is_formed()
+    again = await running(make_driver(sim.path))
+    assert again.app is not None
+    after = again.app.state.network_info
+    assert (after.pan_id, after.extended_pan_id, after.network_key.key) == (
+        before.pan_id,
+        before.extended_pan_id,
+        before.network_key.key,
+    )
+    assert after.network_key.tx_counter > before.network_key.tx_counter  # restored with a margin
+    sim.alarm("smoke-1")
+    await wait_for(lambda: True in sink.values(smoke, "smoke"), 10, "paired detector still reports")
