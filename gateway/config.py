@@ -99,7 +99,7 @@ class OutboxSection(_Section):
     ttl_check_s: float = Field(default=60.0, gt=0)
     #: Disk space set aside (a file next to the database) and given back when the disk fills up, so alarms
     #: can still be committed while everything else is refused.
-    reserve_bytes: int = Field(default=8 * 1024 * 1024, ge=0, le=1024 * 1024 * 1024)
+    reserve_bytes: int = Field(default=2 * 1024 * 1024, ge=0, le=1024 * 1024 * 1024)
 
 
 class HttpSection(_Section):

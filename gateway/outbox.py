@@ -218,7 +218,7 @@ class Outbox:
             return batch
         if self._closing:
             raise OutboxError("outbox is closing")
-        if self.disk_full and not self._recheck_space():
+        if self.disk_full and not self.recheck_space():
             refused = [e for e in batch if e.priority > Priority.ALERT]
             if refused:
                 counts: dict[str, int] = {}
@@ -478,10 +478,10 @@ class Outbox:
                 self.stats.dropped["telemetry_disk_full"] = self.stats.dropped.get("telemetry_disk_full", 0) + freed
         return True
 
-    def _recheck_space(self) -> bool:
-        """While the disk is full, look (at most every 5 s) whether space is back; re-make the reserve if so."""
+    def recheck_space(self) -> bool:
+        """While the disk is full, look (at most once a second) whether space is back; re-make the reserve if so."""
         now = time.monotonic()
-        if now - self._disk_checked < 5.0:
+        if now - self._disk_checked < 1.0:
             return False
         self._disk_checked = now
         try:

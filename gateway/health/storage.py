@@ -95,7 +95,11 @@ class StorageMonitor:
             log.error("storage: cannot stat %s: %s", self.gw.state_dir, exc)
             disk = None
         self.last = disk
+        if self.gw.outbox.disk_full:
+            self.gw.outbox.recheck_space()
         reasons = self.assess(disk, self.gw.outbox.stats.last_error, self.degraded)
+        if self.gw.outbox.disk_full and "disk_full" not in reasons:  # living on the reserve
+            reasons.append("disk_full")
         if reasons:
             if not self.degraded:
                 await self._report_degraded(reasons, disk)

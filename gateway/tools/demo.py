@@ -9,11 +9,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from gateway.tools.local_broker import Mosquitto, free_port
@@ -26,15 +24,16 @@ def _say(text: str) -> None:
     print(f"\033[1;35m== {text}\033[0m" if sys.stdout.isatty() else f"== {text}", flush=True)
 
 
-async def _find_signin_code(log: Path, timeout: float = 10.0) -> str | None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if log.exists():
-            match = re.search(r"sign-in code for gateway \S+: (\d+)", log.read_text(errors="replace"))
-            if match:
-                return match.group(1)
-        await asyncio.sleep(0.2)
-    return None
+def _issue_signin_code(state: Path) -> str:
+    """A fresh installer code for this demo run (only its hash is stored); reopens the install window."""
+    out = subprocess.run(
+        [sys.executable, "-m", "gateway.web.signin_code", "reset", "--state-dir", str(state), "--recommission"],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return out.stdout.strip()
 
 
 async def run_demo(args: argparse.Namespace) -> int:
@@ -61,10 +60,10 @@ async def run_demo(args: argparse.Namespace) -> int:
         "--http",
         http,
     ]
+    code = _issue_signin_code(state)
     gateway = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=open(log, "ab"))
     _say(f"gateway: {' '.join(cmd[2:])}  (log: {log.relative_to(REPO)})")
-    code = await _find_signin_code(log)
-    _say(f"technician page: http://{http}/" + (f"   sign-in code: {code}" if code else "   (sign-in code: see log)"))
+    _say(f"technician page: http://{http}/   sign-in code: {code}")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

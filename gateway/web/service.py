@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from drivers.base import PairingUpdate
 from gateway.events import Event
+from gateway.logsetup import add_secret
 from gateway.outbox import Row
 from gateway.web import acceptance
 from gateway.web.auth import LoginLimiter, Sessions
@@ -67,12 +69,9 @@ class TechnicianService:
         except (CodeError, OSError) as exc:  # the page stays closed; everything else keeps running
             log.error("installer code unavailable, sign-in disabled: %s", exc)
         if self.signin_code_for_console:
-            log.warning(
-                "installer sign-in code for gateway %s: %s (shown once; only its hash is stored)",
-                self.gw.id,
-                self.signin_code_for_console,
-            )
+            self._announce_code(self.signin_code_for_console)
         await self._load_profile()
+
         self.gw.intake.pairing_listeners.append(self._on_pairing)
         self.gw.committed_listeners.append(self._on_committed)
         self.gw.delivered_listeners.append(self._on_delivered)
@@ -90,6 +89,17 @@ class TechnicianService:
         self.window.close("closed (gateway stopping)")
         self.hub.close_all()
 
+    def _announce_code(self, code: str) -> None:
+        """A new code is never logged (logs leave the box); it is shown only on an interactive terminal.
+
+        Under systemd a technician gets the code from the platform, or makes a new one on the box with
+        ``python -m gateway.web.signin_code reset``.
+        """
+        add_secret(code)
+        log.warning("a new installer sign-in code was generated for gateway %s (only its hash is stored)", self.gw.id)
+        if sys.stdout.isatty():
+            print(f"installer sign-in code for gateway {self.gw.id}: {code}", flush=True)
+
     async def reconfigure(self, config: Config) -> None:
         old, new = self.settings, config.web
         self.settings = new
@@ -103,9 +113,7 @@ class TechnicianService:
             code = await asyncio.to_thread(self.codes.load_or_create, new.generated_code_digits)
             if code:
                 self.signin_code_for_console = code
-                log.warning(
-                    "installer sign-in code for gateway %s: %s (shown once; only its hash is stored)", self.gw.id, code
-                )
+                self._announce_code(code)
             self.sessions.end_all()
         if (new.county, new.counties_dir) != (old.county, old.counties_dir):
             await self._load_profile()

@@ -156,7 +156,7 @@ class RecordingSink:
             if device in (None, r.device)
         ]
 
-    async def wait_for(self, predicate: Callable[[RecordingSink], bool], timeout: float = 2.0) -> None:  # noqa: ASYNC109
+    async def wait_for(self, predicate: Callable[[RecordingSink], bool], timeout: float = 2.0) -> None:
         async with asyncio.timeout(timeout):
             while not predicate(self):
                 self._changed.clear()
