@@ -98,10 +98,7 @@ class CommandService:
         await link.subscribe(self.gw.uplink, self.topics.cmd, self._on_message)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await link.cancel_and_wait(self._task)
         self.logs.detach()
 
     async def idle(self) -> None:

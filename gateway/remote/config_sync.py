@@ -85,10 +85,7 @@ class ConfigSync:
             await self.publish_report()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await link.cancel_and_wait(self._task)
 
     async def idle(self) -> None:
         """Wait until no document is waiting or being applied (tests: wrap in ``asyncio.timeout``)."""

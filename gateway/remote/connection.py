@@ -46,10 +46,14 @@ async def try_connection(uplink: Uplink, new: UplinkSection, deadline_s: float) 
     started = time.monotonic()
     before = uplink.stats.connects
     log.info("remote: trying pushed connection settings (%s) for up to %.0f s", new.broker, deadline_s)
-    uplink.reconnect_now(new)
+    # A connect attempt in progress is not interrupted by a reconnect request: bound it by the deadline, so
+    # the way back to the old settings starts on time.
+    uplink.reconnect_now(new.model_copy(update={"connect_timeout_s": min(new.connect_timeout_s, deadline_s)}))
     if await _wait_connected(uplink, before, deadline_s):
         return TrialResult(True, seconds=time.monotonic() - started)
-    error = uplink.stats.last_error or f"no connection to {new.broker} within {deadline_s:g} s"
+    error = uplink.stats.last_error or ""
+    if not error or "reconnect requested" in error:  # the old session's end, not the new attempt's failure
+        error = f"no connection to {new.broker} within {deadline_s:g} s"
     log.warning("remote: pushed connection settings failed (%s); returning to %s", error, old.broker)
     uplink.reconnect_now(old)
     # Reconnecting with the old settings happens in the background; the result does not depend on it.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import aiomqtt
@@ -35,3 +36,16 @@ async def publish(uplink: Uplink, topic: str, payload: bytes, *, retain: bool = 
         log.info("remote: %s not published now (%s); will be sent on reconnect", topic, exc)
         return False
     return True
+
+
+async def cancel_and_wait(task: asyncio.Task[None] | None) -> None:
+    """Cancel a worker task and wait until it has ended.
+
+    The cancellation is repeated until the task is done: Python 3.11's ``asyncio.wait_for`` (used inside
+    the MQTT client) can swallow a cancellation that arrives just as the awaited operation completes.
+    """
+    if task is None:
+        return
+    while not task.done():
+        task.cancel()
+        await asyncio.wait([task], timeout=0.2)

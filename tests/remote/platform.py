@@ -20,8 +20,9 @@ from tests.support.collector import Collector
 class Platform:
     """Publishes to one gateway's topics and reads what it answers (through a Collector)."""
 
-    def __init__(self, host: str, port: int, gateway: str, col: Collector,
-                 key: Ed25519PrivateKey | None = None) -> None:
+    def __init__(
+        self, host: str, port: int, gateway: str, col: Collector, key: Ed25519PrivateKey | None = None
+    ) -> None:
         self.host, self.port = host, port
         self.topics = Topics(gateway)
         self.gateway = gateway
@@ -42,10 +43,23 @@ class Platform:
         payload = doc if isinstance(doc, bytes) else self.desired_bytes(doc, signed=signed)
         await self.publish(self.topics.config_desired, payload, retain=True)
 
-    def command(self, cmd: str, args: dict[str, Any] | None = None, *, cmd_id: str | None = None,
-                ttl_s: float = 60, signed: bool | None = None, **extra: Any) -> dict[str, Any]:
-        body: dict[str, Any] = {"id": cmd_id or f"c-{uuid.uuid4().hex[:12]}", "cmd": cmd, "args": args or {},
-                                "expires_at": int((time.time() + ttl_s) * 1000), **extra}
+    def command(
+        self,
+        cmd: str,
+        args: dict[str, Any] | None = None,
+        *,
+        cmd_id: str | None = None,
+        ttl_s: float = 60,
+        signed: bool | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "id": cmd_id or f"c-{uuid.uuid4().hex[:12]}",
+            "cmd": cmd,
+            "args": args or {},
+            "expires_at": int((time.time() + ttl_s) * 1000),
+            **extra,
+        }
         if signed or (signed is None and self.key is not None):
             assert self.key is not None
             body.setdefault("gateway", self.gateway)
@@ -69,11 +83,20 @@ class Platform:
         await self.col.wait_for(lambda c: any(pred(r) for r in self.reports()), timeout)
         return [r for r in self.reports() if pred(r)][-1]
 
-    async def report_for(self, version: int | None = None, hash_: str | None = None, timeout: float = 10.0,
-                         state: str | None = None) -> dict[str, Any]:
+    async def report_for(
+        self,
+        version: int | None = None,
+        hash_: str | None = None,
+        timeout: float = 10.0,
+        state: str | None = None,
+    ) -> dict[str, Any]:
         def pred(r: dict[str, Any]) -> bool:
-            return ((version is None or r["version"] == version) and (hash_ is None or r["hash"] == hash_)
-                    and (state is None or r["state"] == state))
+            return (
+                (version is None or r["version"] == version)
+                and (hash_ is None or r["hash"] == hash_)
+                and (state is None or r["state"] == state)
+            )
+
         return await self.report_where(pred, timeout)
 
     async def result(self, cmd_id: str, timeout: float = 10.0, n: int = 1) -> dict[str, Any]:

@@ -45,8 +45,18 @@ def running_values(gw: Gateway) -> tuple[Any, ...]:
     c = gw.config
     btn, door = gw.registry.get("btn-1"), gw.registry.get("door-1")
     assert btn is not None and door is not None
-    return (c.rules, c.health.heartbeat_interval_s, c.uplink.batch_max_events, c.uplink.batch_max_bytes,
-            gw.uplink.settings.batch_max_events, c.log_level, c.web.county, btn.name, btn.room, door.room)
+    return (
+        c.rules,
+        c.health.heartbeat_interval_s,
+        c.uplink.batch_max_events,
+        c.uplink.batch_max_bytes,
+        gw.uplink.settings.batch_max_events,
+        c.log_level,
+        c.web.county,
+        btn.name,
+        btn.room,
+        door.room,
+    )
 
 
 async def test_apply_switches_in_and_reports(broker: Mosquitto, tmp_path: Path) -> None:
@@ -132,13 +142,20 @@ REJECTIONS: list[tuple[Any, str]] = [
     ({"version": 5, "log_level": "verbose"}, "out_of_range"),
     ({"version": 5, "county": "../../etc/passwd"}, "out_of_range"),
     ({"version": 5, "connection": {"broker": "http://example.com"}}, "out_of_range"),
-    ({"version": 5, "connection": {"broker": "mqtt://127.0.0.1:1", "ca_pem": "-----BEGIN CERTIFICATE-----\nAAAA\n"}},
-     "invalid"),
+    (
+        {
+            "version": 5,
+            "connection": {"broker": "mqtt://127.0.0.1:1", "ca_pem": "-----BEGIN CERTIFICATE-----\nAAAA\n"},
+        },
+        "invalid",
+    ),
     ({"version": 1, "heartbeat_interval_s": 60}, "stale_version"),
     ({"version": 2, "heartbeat_interval_s": 61}, "stale_version"),
     ({"version": 5, "gateway": "gw-other"}, "wrong_gateway"),
-    ({"version": 5, "devices": {"btn-1": {"name": "ok"}, "zb-00124b0000000001": {"name": "ghost"}}},
-     "unknown_device"),
+    (
+        {"version": 5, "devices": {"btn-1": {"name": "ok"}, "zb-00124b0000000001": {"name": "ghost"}}},
+        "unknown_device",
+    ),
     ({"version": 5, "county": "atlantis"}, "unknown_county"),
 ]
 
@@ -158,8 +175,10 @@ async def test_every_rejection_changes_nothing(broker: Mosquitto, tmp_path: Path
             await col.wait_for(lambda c, n=n: len(p.reports()) > n)
             await settle(gw)
             report = p.reports()[-1]
-            assert (report["state"], report["reason"]) == ("rejected", reason), (doc if len(str(doc)) < 300 else
-                                                                                 reason, report)
+            assert (report["state"], report["reason"]) == ("rejected", reason), (
+                doc if len(str(doc)) < 300 else reason,
+                report,
+            )
             assert report["detail"]
             assert report["applied"] == applied["applied"], "a rejection must not change what is applied"
             assert running_values(gw) == before, f"{reason}: the running config changed"
