@@ -36,8 +36,9 @@ def _true_only(value: Any) -> bool | None:
     return True if value else None
 
 
-def _percent(value: Any) -> int:
-    return round(value)
+def _percent(value: Any) -> int | None:
+    # a uint8 on air: values above 100 are garbage, not "full"
+    return round(value) if 0 <= value <= 100 else None
 
 
 #: (kind, library key) -> (capability, value converter). ``kind`` is "sensor", "binary" or "event";

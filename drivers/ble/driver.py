@@ -52,6 +52,7 @@ REJECT_COUNTERS: Mapping[str, str] = {
 }
 
 _SIGHTING_FRESH_S = 120.0
+_WARN_EVERY_S = 60.0
 
 #: What makes the radio unusable for now (retried with backoff).
 RADIO_ERRORS: tuple[type[BaseException], ...] = (AdapterUnavailable, *SCAN_ERRORS)
@@ -100,6 +101,7 @@ class BleDriver(Driver):
         self._watch = AdapterWatch(settings.adapter)
         self._tasks: list[asyncio.Task[None]] = []
         self.radio_up: bool | None = None
+        self._warned: dict[tuple[str, str], float] = {}
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -132,6 +134,19 @@ class BleDriver(Driver):
 
     def health(self) -> DriverHealth:
         return self._health
+
+    def _warn(self, device_id: str, what: str, msg: str, *args: Any) -> None:
+        """Log a rejected advert, at most once a minute per device and reason (a flood stays counted)."""
+        now = asyncio.get_running_loop().time()
+        key = (device_id, what)
+        if now - self._warned.get(key, -_WARN_EVERY_S) >= _WARN_EVERY_S:
+            self._warned[key] = now
+            log.warning(
+                "ble: %s " + msg + " [%s so far]",
+                device_id,
+                *args,
+                self._health.counters.get(REJECT_COUNTERS.get(what, "replays"), 0),
+            )
 
     def _count(self, name: str, n: int = 1) -> None:
         self._health.counters[name] = self._health.counters.get(name, 0) + n
@@ -256,9 +271,10 @@ class BleDriver(Driver):
         advert = bthome.parse(info, device.secret)
         if advert.status != "ok":
             self._count(REJECT_COUNTERS[advert.status])
-            log.warning(
-                "ble: %s advert rejected (%s%s)",
+            self._warn(
                 device.id,
+                advert.status,
+                "advert rejected (%s%s)",
                 advert.status,
                 f": {advert.detail}" if advert.detail else "",
             )
@@ -266,7 +282,7 @@ class BleDriver(Driver):
         verdict = self._replay.check(device.id, counter=advert.counter, packet_id=advert.packet_id)
         if verdict == "replay":
             self._count("replays")
-            log.warning("ble: %s replayed advert rejected (counter %s)", device.id, advert.counter)
+            self._warn(device.id, "replay", "replayed advert rejected (counter %s)", advert.counter)
             return
         if self._tracker.seen(device.id, adv.time):
             await self._availability(device.id, True, "advertising again")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -36,24 +35,18 @@ FAST: dict[str, Any] = {
 def bluez_procs() -> Iterator[MockBluezProcesses]:
     procs = MockBluezProcesses()
     procs.start()
-    old = os.environ.get("DBUS_SYSTEM_BUS_ADDRESS")
-    os.environ["DBUS_SYSTEM_BUS_ADDRESS"] = procs.address
     try:
         yield procs
     finally:
         procs.close()
-        if old is None:
-            os.environ.pop("DBUS_SYSTEM_BUS_ADDRESS", None)
-        else:
-            os.environ["DBUS_SYSTEM_BUS_ADDRESS"] = old
 
 
 @pytest.fixture
-async def bluez(bluez_procs: MockBluezProcesses) -> AsyncIterator[BluezControl]:
-    """Control of the mock, reset to one adapter (hci0) and no devices."""
+async def bluez(bluez_procs: MockBluezProcesses, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[BluezControl]:
+    """Control of the mock, reset to one adapter (hci0) and no devices; bleak pointed at it for the test."""
     if not bluez_procs.bluez_running:
         bluez_procs.start_bluez()
-    os.environ["DBUS_SYSTEM_BUS_ADDRESS"] = bluez_procs.address
+    monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", bluez_procs.address)
     async with BluezControl(bluez_procs.address) as ctl:
         await ctl.reset()
         yield ctl

@@ -26,7 +26,20 @@ KEY = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 
 addresses = st.sampled_from([PLAIN_DEV, ENC_DEV, "3C:2E:F5:00:00:43"])
 info_bytes = st.sampled_from([0x40, 0x41, 0x44, 0x45, 0x00, 0xFF])
-payloads = st.one_of(st.binary(max_size=40), st.builds(lambda i, b: bytes([i]) + b, info_bytes, st.binary(max_size=40)))
+# Objects the table maps (and a few awkward ones: timestamp, text) with arbitrary data bytes.
+objects = st.lists(
+    st.builds(
+        lambda i, b: bytes([i]) + b,
+        st.sampled_from([0x00, 0x01, 0x15, 0x1A, 0x20, 0x21, 0x23, 0x2B, 0x2D, 0x3A, 0x50, 0x53]),
+        st.binary(min_size=1, max_size=4),
+    ),
+    max_size=6,
+)
+payloads = st.one_of(
+    st.binary(max_size=40),
+    st.builds(lambda i, b: bytes([i]) + b, info_bytes, st.binary(max_size=40)),
+    st.builds(lambda i, objs: bytes([i]) + b"".join(objs), st.sampled_from([0x40, 0x44]), objects),
+)
 
 
 @pytest.mark.timeout(120)

@@ -57,6 +57,7 @@ def test_spec_encryption_example() -> None:
         ((v.occupancy(True),), "motion", [("motion", True, None)]),
         ((v.occupancy(False),), "mattress", [("in_bed", False, None)]),
         ((v.battery(42),), "door", [("battery", 42, None)]),
+        ((v.battery(255),), "door", []),  # out of range: garbage, not "full"
     ],
 )
 def test_object_table(
