@@ -98,7 +98,8 @@ class GattLink:
                 remaining = offline_at - loop.time()
                 if not self.reported_offline and remaining <= 0:
                     self.reported_offline = True
-                    await self._on_availability(False, "connection lost and not re-established")
+                    reason = "connection lost, not re-established" if self.connections else "never connected"
+                    await self._on_availability(False, reason)
                 delay = backoff.next()
                 if not self.reported_offline:
                     delay = min(delay, max(remaining, 0.05))

@@ -95,3 +95,18 @@ async def test_link_loss_offline_reconnect_online(
     assert await bluez.notify(sim.characteristic, heart_rate_measurement(75))
     await sink.wait_for(lambda s: s.values(dev.id, "heart_rate") == [75])
     assert link.connections == 2
+
+
+async def test_never_reachable_device_goes_offline_after_offline_min(
+    bluez: BluezControl, make_driver: DriverFactory, sink: FakeSink, registry: DeviceRegistry
+) -> None:
+    dev = await add_device(registry, BED, "mattress", profile="mattress")  # paired, but not around
+    driver = await make_driver(offline_min_s=0.3)
+    await scanning(driver)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await sink.wait_for(lambda s: s.availability_calls == [(dev.id, False, "never connected")])
+    assert loop.time() - started >= 0.25
+    sim = await add_bed_sensor(bluez, BED)  # it shows up: connected and online again
+    await sink.wait_for(lambda s: (dev.id, True, "reconnected") in s.availability_calls)
+    await subscribed(bluez, sim)

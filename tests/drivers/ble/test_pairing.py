@@ -120,3 +120,11 @@ async def test_adopt_gatt_heart_rate_strap(
     await poll_until(lambda: bluez.is_notifying(sim.characteristic))
     await bluez.notify(sim.characteristic, heart_rate_measurement(61))
     await sink.wait_for(lambda s: s.values(device.id, "heart_rate") == [61])
+
+    await driver.remove(device.id)
+    assert driver.link(device.id) is None and registry.get(device.id) is None
+
+    async def disconnected() -> bool:
+        return not await bluez.is_connected(sim.path)
+
+    await poll_until(disconnected)  # the link is closed on removal
