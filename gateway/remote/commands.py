@@ -160,9 +160,7 @@ class CommandService:
         self._check_expiry(env)
         first = self.seen.get(env.id)
         if first is not None:
-            raise Rejection(
-                "duplicate", json.dumps({k: first.get(k) for k in ("cmd", "status", "reason", "at")})
-            )
+            raise Rejection("duplicate", json.dumps({k: first.get(k) for k in ("cmd", "status", "reason", "at")}))
         spec = COMMANDS.get(env.cmd)
         if spec is None:
             raise Rejection("unknown_command", f"{env.cmd!r}; known: {', '.join(COMMANDS)}")
@@ -180,9 +178,7 @@ class CommandService:
         if now > env.expires_at + skew:
             raise Rejection("expired", f"expired {(now - env.expires_at) / 1000:.1f} s ago")
         if env.expires_at > now + self.settings.command_max_ttl_s * 1000 + skew:
-            raise Rejection(
-                "expiry_too_far", f"expires_at is more than {self.settings.command_max_ttl_s} s ahead"
-            )
+            raise Rejection("expiry_too_far", f"expires_at is more than {self.settings.command_max_ttl_s} s ahead")
 
     async def _run(self, checked: tuple[CommandEnvelope, Any]) -> dict[str, Any]:
         env, args = checked

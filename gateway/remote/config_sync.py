@@ -34,7 +34,7 @@ from gateway.remote.desired import (
     uplink_differs,
 )
 from gateway.remote.inbound import Rejection, check_gateway, check_signature, parse_object, schema_rejection
-from gateway.remote.report import Applied, Outcome, build_report, document_hash
+from gateway.remote.report import Applied, Outcome, build_report, document_hash, payload_digest
 from gateway.remote.signing import CONTEXT_DESIRED, load_platform_key
 from gateway.remote.store import RemoteStore
 from gateway.topics import Topics
@@ -119,7 +119,8 @@ class ConfigSync:
                 await self._process(payload)
             except Exception as exc:  # a bug must not end remote config; it is logged and reported
                 log.exception("remote: processing a desired document failed")
-                await self._reject(None, document_hash(None, payload), Rejection("internal_error", repr(exc)))
+                rej = Rejection("internal_error", repr(exc))
+                await self._reject(None, document_hash(None, payload), rej, payload)
             finally:
                 if self._inbox.empty():
                     self._idle.set()
@@ -174,18 +175,16 @@ class ConfigSync:
         try:
             doc_obj = parse_object(payload, self.settings.max_document_bytes)
             raw_version = doc_obj.get("version")
-            version = (
-                raw_version if isinstance(raw_version, int) and not isinstance(raw_version, bool) else None
-            )
+            version = raw_version if isinstance(raw_version, int) and not isinstance(raw_version, bool) else None
         except Rejection as rej:
-            await self._reject(None, document_hash(None, payload), rej)
+            await self._reject(None, document_hash(None, payload), rej, payload)
             return
         doc_hash = document_hash(doc_obj, payload)
         if self.applied is not None and doc_hash == self.applied.hash:
             log.debug("remote: desired document %s is the applied one", doc_hash)
             await self.publish_report()  # e.g. the retained document again after a reconnect
             return
-        if self.outcome.state == "rejected" and self.outcome.hash == doc_hash:
+        if self.outcome.state == "rejected" and self.outcome.payload_sha256 == payload_digest(payload):
             log.info(
                 "remote: desired document %s was refused before (%s); not retried",
                 doc_hash,
@@ -196,7 +195,7 @@ class ConfigSync:
         try:
             doc, candidate = await self._validate(payload, doc_obj, fresh=True)
         except Rejection as rej:
-            await self._reject(version, doc_hash, rej)
+            await self._reject(version, doc_hash, rej, payload)
             return
         await self._apply(doc, payload, doc_hash, candidate)
 
@@ -209,9 +208,7 @@ class ConfigSync:
             if doc.connection is not None:
                 await self.store.write_tls(tls_files(doc.connection, self.store.tls_dir))
             if uplink_differs(old_uplink, candidate.uplink, CONNECTION_KEYS):
-                trial = await try_connection(
-                    self.gw.uplink, candidate.uplink, self.settings.connection_trial_s
-                )
+                trial = await try_connection(self.gw.uplink, candidate.uplink, self.settings.connection_trial_s)
                 if not trial.ok:
                     raise Rejection("connection_failed", f"rolled back to {old_uplink.broker}: {trial.error}")
                 connection_tried = True
@@ -219,17 +216,17 @@ class ConfigSync:
         except OSError as exc:
             if connection_tried:
                 self.gw.uplink.reconnect_now(old_uplink)
-            await self._reject(doc.version, doc_hash, Rejection("storage_error", f"cannot store: {exc}"))
+            await self._reject(doc.version, doc_hash, Rejection("storage_error", f"cannot store: {exc}"), payload)
             return
         except Rejection as rej:
-            await self._reject(doc.version, doc_hash, rej)
+            await self._reject(doc.version, doc_hash, rej, payload)
             return
         try:
             await self._switch_in(candidate, doc)
         except (OSError, ValueError, RuntimeError, KeyError) as exc:
             log.error("remote: switching in version %s failed (%s); rolling back", doc.version, exc)
             await self._roll_back(old_cfg, old_uplink, previous_payload)
-            await self._reject(doc.version, doc_hash, Rejection("apply_failed", str(exc)))
+            await self._reject(doc.version, doc_hash, Rejection("apply_failed", str(exc)), payload)
             return
         self.applied = Applied(doc.version, doc_hash)
         self.counters["applied"] += 1
@@ -251,9 +248,7 @@ class ConfigSync:
             if device is None:
                 log.warning("remote: device %s named in the desired config is not paired; skipped", device_id)
                 continue
-            changes = {
-                k: v for k, v in wanted.model_dump(exclude_none=True).items() if getattr(device, k) != v
-            }
+            changes = {k: v for k, v in wanted.model_dump(exclude_none=True).items() if getattr(device, k) != v}
             if changes:
                 await self.gw.registry.update(device_id, **changes)
 
@@ -284,11 +279,14 @@ class ConfigSync:
             doc_obj = parse_object(payload, max(self.settings.max_document_bytes, len(payload)))
             doc, candidate = await self._validate(payload, doc_obj, fresh=False)
         except Rejection as rej:
-            log.error(
-                "remote: the stored desired document no longer validates (%s); running the local config", rej
-            )
+            log.error("remote: the stored desired document no longer validates (%s); running the local config", rej)
             self.outcome = Outcome(
-                "rejected", None, document_hash(None, payload), rej.reason, f"stored document: {rej.detail}"
+                "rejected",
+                None,
+                document_hash(None, payload),
+                rej.reason,
+                f"stored document: {rej.detail}",
+                payload_digest(payload),
             )
             await self.store.save_report(self._report_body())
             return
@@ -305,10 +303,12 @@ class ConfigSync:
 
     # ------------------------------------------------------------------ reporting
 
-    async def _reject(self, version: int | None, doc_hash: str, rej: Rejection) -> None:
+    async def _reject(self, version: int | None, doc_hash: str, rej: Rejection, payload: bytes) -> None:
         self.counters["rejected"] += 1
         log.warning("remote: desired document %s (version %s) rejected: %s", doc_hash, version, rej)
-        await self._report(Outcome("rejected", version, doc_hash, rej.reason, rej.detail[:2000]))
+        await self._report(
+            Outcome("rejected", version, doc_hash, rej.reason, rej.detail[:2000], payload_digest(payload))
+        )
 
     def _report_body(self) -> dict[str, Any]:
         return build_report(self.gw.id, self.outcome, self.applied, self.gw.config, self.gw.registry)

@@ -62,6 +62,9 @@ class Outcome:
     hash: str | None = None
     reason: str | None = None
     detail: str = ""
+    #: sha256 of the exact bytes received (signature included): a refused payload is not evaluated again,
+    #: but the same content sent again with a (new) signature is.
+    payload_sha256: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -70,6 +73,7 @@ class Outcome:
             "hash": self.hash,
             "reason": self.reason,
             "detail": self.detail,
+            "payload_sha256": self.payload_sha256,
         }
 
     @classmethod
@@ -84,6 +88,7 @@ class Outcome:
             raw.get("hash"),
             raw.get("reason"),
             str(raw.get("detail") or ""),
+            raw.get("payload_sha256"),
         )
 
 
@@ -93,6 +98,10 @@ class Applied:
 
     version: int
     hash: str
+
+
+def payload_digest(payload: bytes) -> str:
+    return hashlib.sha256(payload).hexdigest()
 
 
 def build_report(

@@ -61,9 +61,7 @@ def decode_raw_key(text: str) -> bytes:
     """The 32 raw bytes of an Ed25519 public key given as base64 (standard or URL-safe)."""
     cleaned = "".join(text.split())
     try:
-        raw = base64.b64decode(
-            cleaned.replace("-", "+").replace("_", "/") + "=" * (-len(cleaned) % 4), validate=True
-        )
+        raw = base64.b64decode(cleaned.replace("-", "+").replace("_", "/") + "=" * (-len(cleaned) % 4), validate=True)
     except (binascii.Error, ValueError) as exc:
         raise ValueError("platform_key must be the base64 of a 32-byte Ed25519 public key") from exc
     if len(raw) != 32:

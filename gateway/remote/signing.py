@@ -145,9 +145,7 @@ def verify(doc: dict[str, Any], key: Ed25519PublicKey, context: bytes) -> None:
     """Raise :class:`SignatureError` unless ``doc`` carries a valid signature by ``key``."""
     envelope = doc.get(SIGNATURE_MEMBER)
     if envelope is None:
-        raise SignatureError(
-            "signature_missing", "a platform key is configured: the signature member is required"
-        )
+        raise SignatureError("signature_missing", "a platform key is configured: the signature member is required")
     if not isinstance(envelope, dict) or set(envelope) != {"alg", "sig"}:
         raise SignatureError("signature_invalid", 'signature must be {"alg": "ed25519", "sig": "<base64>"}')
     if envelope["alg"] != ALGORITHM:
