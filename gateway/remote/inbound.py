@@ -76,8 +76,28 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+#: Deepest nesting accepted (a real document needs 4); deeper input is refused before anything walks it.
+MAX_DEPTH = 32
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of parsed JSON, without recursion."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, dict | list):
+            deepest = max(deepest, level)
+            if level > MAX_DEPTH:
+                break
+            children = node.values() if isinstance(node, dict) else node
+            stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
 def parse_object(payload: bytes, max_bytes: int) -> dict[str, Any]:
-    """Bytes -> JSON object, refusing oversized payloads unread and ambiguous (duplicate-key) objects."""
+    """Bytes -> JSON object, refusing oversized payloads unread, ambiguous (duplicate-key) and absurdly
+    deep objects."""
     if len(payload) > max_bytes:
         raise Rejection("too_large", f"{len(payload)} bytes, at most {max_bytes} accepted")
     try:
@@ -90,6 +110,8 @@ def parse_object(payload: bytes, max_bytes: int) -> dict[str, Any]:
         raise Rejection("not_json", "nested too deeply") from None
     if not isinstance(doc, dict):
         raise Rejection("not_json", "top level must be a JSON object")
+    if _depth(doc) > MAX_DEPTH:
+        raise Rejection("not_json", f"nested deeper than {MAX_DEPTH} levels")
     return doc
 
 
