@@ -9,10 +9,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
+import shutil
 import signal
 import subprocess
 import sys
+import time
+import tomllib
 from pathlib import Path
+from urllib.parse import urlsplit
+
+import aiomqtt
 
 from gateway.tools.local_broker import Mosquitto, free_port
 from gateway.tools.platform_view import Tally, watch
@@ -36,10 +43,92 @@ def _issue_signin_code(state: Path) -> str:
     return out.stdout.strip()
 
 
+class ZigbeeStick:
+    """The ZNP coordinator simulator on a pty: the real Zigbee driver (zigpy-znp) talks to it."""
+
+    def __init__(self, work: Path) -> None:
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "drivers.zigbee.znp_sim",
+                "--link",
+                str(work / "ttyZNP"),
+                "--control-port",
+                "0",
+                "--no-stdin",
+                "--log-level",
+                "warning",
+            ],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=open(work / "znp_sim.log", "ab"),
+            text=True,
+        )
+        self.port = ""
+        self.control = ("127.0.0.1", 0)
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            key, _, value = line.strip().partition(" ")
+            if key == "PORT":
+                self.port = value
+            elif key == "CONTROL":
+                host, _, port = value.rpartition(":")
+                self.control = (host, int(port))
+            elif key == "READY":
+                break
+
+    async def send(self, command: str) -> str:
+        reader, writer = await asyncio.open_connection(*self.control)
+        writer.write(command.encode() + b"\n")
+        await writer.drain()
+        answer = (await reader.readline()).decode().strip()
+        writer.close()
+        return answer
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(5)
+
+
+async def _zigbee_story(stick: ZigbeeStick, broker_url: str, gateway_id: str) -> None:
+    """Pair a Heiman-style smoke detector over Zigbee (permit-join sent as a platform command), then alarm."""
+    await asyncio.sleep(3)
+    _say("platform command permit_join(60 s, zigbee); a Zigbee smoke detector joins the network")
+    cmd = {
+        "id": f"demo-{int(time.time())}",
+        "gateway": gateway_id,
+        "cmd": "permit_join",
+        "args": {"seconds": 60, "transport": "zigbee"},
+        "expires_at": int(time.time() * 1000) + 60_000,
+    }
+    url = urlsplit(broker_url)
+    async with aiomqtt.Client(url.hostname or "127.0.0.1", url.port or 1883) as client:
+        await client.publish(f"fbgw/v1/{gateway_id}/cmd", json.dumps(cmd).encode(), qos=1)
+    await asyncio.sleep(1)
+    _say(f"zigbee: {await stick.send('join smoke')}")
+    await asyncio.sleep(12)
+    _say(f"zigbee: smoke detector alarms: {await stick.send('alarm smoke-1')}")
+    await asyncio.sleep(4)
+    _say(f"zigbee: {await stick.send('restore smoke-1')}")
+
+
 async def run_demo(args: argparse.Namespace) -> int:
     work = REPO / "var" / "demo"
+    shutil.rmtree(work, ignore_errors=True)  # every demo starts from a newly installed box
     work.mkdir(parents=True, exist_ok=True)
     state = work / "state"
+    config = args.config
+    stick = None
+    if args.zigbee:
+        stick = ZigbeeStick(work)
+        _say(f"zigbee: coordinator simulator on {stick.port}")
+        config = work / "demo.toml"
+        config.write_text(
+            args.config.read_text(encoding="utf-8") + f'\n[drivers.zigbee]\nenabled = true\nport = "{stick.port}"\n',
+            encoding="utf-8",
+        )
     broker = Mosquitto(port=args.broker_port or free_port())
     broker.start()
     _say(f"broker: Mosquitto on {broker.url}")
@@ -52,7 +141,7 @@ async def run_demo(args: argparse.Namespace) -> int:
         "gateway.cli",
         "run",
         "--config",
-        str(args.config),
+        str(config),
         "--state-dir",
         str(state),
         "--broker",
@@ -79,6 +168,8 @@ async def run_demo(args: argparse.Namespace) -> int:
         _say("broker is back: the backlog drains, alarms first")
 
     outage_task = asyncio.create_task(outage()) if args.outage_at >= 0 else None
+    gateway_id = tomllib.loads(config.read_text(encoding="utf-8"))["gateway"]["id"]
+    zigbee_task = asyncio.create_task(_zigbee_story(stick, broker.url, gateway_id)) if stick else None
     try:
         if args.duration:
             with contextlib.suppress(TimeoutError):
@@ -87,8 +178,9 @@ async def run_demo(args: argparse.Namespace) -> int:
             await stop.wait()
     finally:
         stop.set()
-        if outage_task:
-            outage_task.cancel()
+        for task in (outage_task, zigbee_task):
+            if task:
+                task.cancel()
         gateway.terminate()
         try:
             gateway.wait(15)
@@ -100,6 +192,8 @@ async def run_demo(args: argparse.Namespace) -> int:
         with contextlib.suppress(asyncio.CancelledError):
             tallies = await viewer
         broker.close()
+        if stick:
+            stick.stop()
     for gw_id, tally in (tallies or {}).items():
         gaps = tally.gaps()
         _say(
@@ -117,6 +211,12 @@ def main() -> int:
     parser.add_argument("--broker-port", type=int, default=0)
     parser.add_argument("--outage-at", type=float, default=35, help="stop the broker after N s (-1: never)")
     parser.add_argument("--outage-for", type=float, default=10)
+    parser.add_argument(
+        "--no-zigbee",
+        dest="zigbee",
+        action="store_false",
+        help="do not run the Zigbee driver on the coordinator simulator",
+    )
     return asyncio.run(run_demo(parser.parse_args()))
 
 

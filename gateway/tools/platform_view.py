@@ -44,6 +44,8 @@ def format_event(ev: dict[str, object], colour: bool) -> str:
     clock = ev.get("clock") or {}
     synced = "" if isinstance(clock, dict) and clock.get("synced") else " (clock unsynced)"
     data = json.dumps(ev.get("data"), ensure_ascii=False)
+    if len(data) > 100:
+        data = data[:97] + "..."
     line = f"#{ev.get('seq'):>6} {prio:<9} {ev.get('kind'):<28} {where:<28} {data}{synced}"
     return f"{_COLOURS.get(prio, '')}{line}{_RESET}" if colour else line
 
@@ -64,6 +66,7 @@ async def watch(
 
 async def _watch_loop(url, broker, gateway, out, stop, tallies, colour) -> None:  # type: ignore[no-untyped-def]
     unreachable = False
+    last_status: dict[str, bytes] = {}
     while stop is None or not stop.is_set():
         try:
             async with aiomqtt.Client(
@@ -76,7 +79,9 @@ async def _watch_loop(url, broker, gateway, out, stop, tallies, colour) -> None:
                     topic = str(msg.topic)
                     payload = bytes(msg.payload) if isinstance(msg.payload, bytes | bytearray) else b""
                     if topic.endswith("/status"):
-                        print(f"[status] {topic}: {payload.decode(errors='replace')}", file=out, flush=True)
+                        if last_status.get(topic) != payload:  # a retained status comes again on resubscribe
+                            print(f"[status] {topic}: {payload.decode(errors='replace')}", file=out, flush=True)
+                        last_status[topic] = payload
                         continue
                     if not (topic.endswith("/alarms") or topic.endswith("/events")):
                         continue
