@@ -86,6 +86,9 @@ class CommandService:
     # ------------------------------------------------------------------ lifetime
 
     async def start(self) -> None:
+        if not self.settings.commands_enabled:
+            log.info("remote: commands disabled ([remote] commands_enabled = false)")
+            return
         try:
             self.key = await asyncio.to_thread(load_platform_key, self.settings)
         except (OSError, ValueError) as exc:  # fail closed

@@ -72,6 +72,9 @@ class ConfigSync:
     # ------------------------------------------------------------------ lifetime
 
     async def start(self) -> None:
+        if not self.settings.config_enabled:
+            log.info("remote: desired config disabled ([remote] config_enabled = false)")
+            return
         try:
             self.key = await asyncio.to_thread(load_platform_key, self.settings)
         except (OSError, ValueError) as exc:  # fail closed: nothing pushed is accepted without the key

@@ -342,3 +342,15 @@ async def test_results_made_offline_are_sent_on_reconnect(broker: Mosquitto, tmp
             got = await p.result("offline-1", timeout=15)
             assert got["status"] == "ok"
         assert not service._pending
+
+
+async def test_disabled_services_do_not_listen(broker: Mosquitto, tmp_path: Path) -> None:
+    cfg = make_config(tmp_path / "state", broker.url, remote={"commands_enabled": False, "config_enabled": False})
+    async with Collector(broker.host, broker.port) as col, Gateway(cfg) as gw:
+        p = Platform(broker.host, broker.port, gw.id, col)
+        await p.push({"version": 1, "heartbeat_interval_s": 33})
+        await p.send(p.command("ping", cmd_id="ignored"))
+        await col.wait_for(lambda c: any(t.endswith("/status") for t, _, _ in c.messages))
+        await asyncio.sleep(0.5)
+        assert p.results() == [] and p.reports() == []
+        assert gw.config.health.heartbeat_interval_s != 33
