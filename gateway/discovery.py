@@ -17,12 +17,13 @@ import socket
 from typing import TYPE_CHECKING, Any
 
 import psutil
-from zeroconf import InterfaceChoice, IPVersion, NonUniqueNameException, ServiceInfo
-from zeroconf.asyncio import AsyncZeroconf
 
 from gateway import __version__
 
 if TYPE_CHECKING:
+    from zeroconf import ServiceInfo
+    from zeroconf.asyncio import AsyncZeroconf
+
     from gateway.app import Gateway
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,8 @@ def plan(listen_host: str, configured: list[str]) -> tuple[Any, list[str]]:
     """(zeroconf ``interfaces`` argument, addresses to publish) for where the page listens."""
     if configured:
         return list(configured), list(configured)
+    from zeroconf import InterfaceChoice
+
     if listen_host in ("0.0.0.0", "", "::"):
         return InterfaceChoice.All, host_addresses()
     try:
@@ -65,6 +68,7 @@ class DiscoveryService:
 
     def __init__(self, gw: Gateway) -> None:
         self.gw = gw
+        self._listen: tuple[str, int] | None = None
         self.enabled = gw.config.web.discovery
         self.configured = list(gw.config.web.discovery_interfaces)
         self.zc: AsyncZeroconf | None = None
@@ -77,11 +81,46 @@ class DiscoveryService:
         """Nothing yet: the port is known only once the web server is up."""
 
     async def http_started(self, host: str, port: int) -> None:
+        """Advertise while the install window is open: the page is usable only then, and a box that does not
+        announce itself the rest of the time is less exposed on the home network (zeroconf loads only then)."""
         if not self.enabled:
             return
-        self._task = asyncio.get_running_loop().create_task(self._register(host, port), name="mdns-register")
+        self._listen = (host, port)
+        web = self.gw.service("web")
+        window = getattr(web, "window", None)
+        listeners = getattr(web, "window_listeners", None)
+        if window is None or listeners is None:  # no technician page: advertise for as long as we run
+            self._advertise(True)
+            return
+        listeners.append(self._advertise)
+        if window.is_open:
+            self._advertise(True)
+
+    def _advertise(self, on: bool) -> None:
+        if self._listen is None:
+            return
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+        job = self._register(*self._listen) if on else self._unregister()
+        self._task = asyncio.get_running_loop().create_task(job, name="mdns-register" if on else "mdns-unregister")
+
+    async def _unregister(self) -> None:
+        zc, self.zc = self.zc, None
+        if zc is None:
+            return
+        with contextlib.suppress(OSError, TimeoutError):
+            if self.registered.is_set() and self.info is not None:
+                await asyncio.wait_for(zc.async_unregister_service(self.info), 3.0)
+        self.registered.clear()
+        await zc.async_close()
+        log.info("mdns: advertisement withdrawn (install window closed)")
 
     async def _register(self, host: str, port: int) -> None:
+        from zeroconf import IPVersion, NonUniqueNameException, ServiceInfo
+        from zeroconf.asyncio import AsyncZeroconf
+
+        if self.zc is not None:
+            return
         interfaces, addresses = plan(host, self.configured)
         if not addresses:
             self.error = "no IPv4 address to advertise"
@@ -112,9 +151,4 @@ class DiscoveryService:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        if self.zc is not None:
-            with contextlib.suppress(OSError, TimeoutError):
-                if self.registered.is_set() and self.info is not None:
-                    await asyncio.wait_for(self.zc.async_unregister_service(self.info), 3.0)
-            await self.zc.async_close()
-            self.zc = None
+        await self._unregister()

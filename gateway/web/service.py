@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from drivers.base import PairingUpdate
@@ -49,6 +49,8 @@ class TechnicianService:
         self.sessions = Sessions(s.session_lifetime_s)
         self.limiter = LoginLimiter(s.login_max_failures, s.login_max_failures_total, s.login_window_s)
         self.window = InstallWindow(s.install_window_max_s, self._window_changed)
+        #: Told ``True``/``False`` when the install window opens/closes (mDNS advertises only while open).
+        self.window_listeners: list[Callable[[bool], None]] = []
         self.hub = LiveHub()
         self.pairing: dict[str, PairingState] = {}
         self.tests = TestTracker()
@@ -163,6 +165,8 @@ class TechnicianService:
     # ------------------------------------------------------------------ listeners (never block)
 
     def _window_changed(self, is_open: bool) -> None:
+        for listener in list(self.window_listeners):
+            listener(is_open)
         if is_open:
             self.tests.reset()
             self.manual.clear()

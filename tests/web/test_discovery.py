@@ -54,3 +54,18 @@ def test_advertise_where_the_page_listens() -> None:
     assert plan("127.0.0.1", ["10.0.0.5"]) == (["10.0.0.5"], ["10.0.0.5"])
     _, addresses = plan("0.0.0.0", [])
     assert "127.0.0.1" not in addresses
+
+
+async def test_advertised_only_while_the_install_window_is_open(tmp_path: Path, broker: Mosquitto) -> None:
+    gw_id = f"gw-mdns-{secrets.token_hex(4)}"
+    async with running_gateway(tmp_path, broker, gateway_id=gw_id, discovery=True) as gw:
+        disc, web = gw.service("discovery"), gw.service("web")
+        await asyncio.wait_for(disc.registered.wait(), 15)  # first boot: the window is open
+        web.close_install_window()
+        for _ in range(100):
+            if disc.zc is None:
+                break
+            await asyncio.sleep(0.05)
+        assert disc.zc is None and not disc.registered.is_set(), "still advertising with the page closed"
+        web.open_install_window(60, by="test")
+        await asyncio.wait_for(disc.registered.wait(), 15)
