@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from gateway.alarms.service import AlarmService
 from gateway.discovery import DiscoveryService
 from gateway.feedback import Feedback
 from gateway.health.heartbeat import HeartbeatService
@@ -43,6 +44,7 @@ def build_services(gw: Gateway) -> list[Service]:
     services: list[Service] = []
     services.append(LoggingService(gw))  # secrets masked in logs; log_level follows config changes
     services.append(Feedback(gw.config.feedback))  # LED / buzzer / voice; the alarm lifecycle signals it
+    services.append(AlarmService(gw))  # alarm lifecycle: sent, acknowledged, escalated, resolved
     services.append(StorageMonitor(gw))  # gateway.storage_degraded / storage_restored
     services.append(HeartbeatService(gw))  # gateway.heartbeat every [health] heartbeat_interval_s
     services.append(TechnicianService(gw))  # technician page: sign-in, install window, pairing, acceptance

@@ -13,6 +13,8 @@ from typing import Any
 from drivers.base import Reading
 from gateway.events import DeviceRef, EventDraft, Priority
 from gateway.registry import Device
+from gateway.rules.settings import RulesSettings
+from gateway.rules.windows import Now
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,19 +79,34 @@ VALUE_CHECKS: Mapping[str, ValueCheck] = {
 
 
 class ImmediateRules:
-    """Turns each reading into zero or more drafts, remembering the last value to detect changes."""
+    """Turns each reading into zero or more drafts, remembering the last value to detect changes.
+
+    The remembered values of on/off conditions (smoke on, tamper open...) are saved with the rule state, so
+    after a restart a repeated "smoke" is not a new alarm and a "smoke cleared" still clears the old one.
+    """
+
+    name = "immediate"
 
     def __init__(self, battery_low_pct: int = 20) -> None:
         self.battery_low_pct = battery_low_pct
+        self.dirty = False
         self._last: dict[tuple[str, str], Any] = {}
 
-    def on_reading(self, reading: Reading, device: Device) -> list[EventDraft]:
+    def reconfigure(self, settings: RulesSettings) -> None:
+        self.battery_low_pct = settings.battery_low_pct
+
+    def tick(self, now: Now) -> list[EventDraft]:
+        return []
+
+    def on_reading(self, reading: Reading, device: Device, now: Now | None = None) -> list[EventDraft]:
         spec = READING_EVENTS.get(reading.capability)
         if spec is None:
             return []
         key = (device.id, reading.capability)
         previous = self._last.get(key)
         self._last[key] = reading.value
+        if not spec.every_report and previous != reading.value:
+            self.dirty = True
         ref = DeviceRef.of(device)
         data: dict[str, Any] = {"capability": reading.capability, "value": reading.value}
         data.update({k: v for k, v in reading.meta.items() if k in ("rssi", "lqi", "event", "battery")})
@@ -106,6 +123,8 @@ class ImmediateRules:
             low = reading.value < self.battery_low_pct
             was_low = self._last.get((device.id, "battery_low<"), False)
             self._last[(device.id, "battery_low<")] = low
+            if low != was_low:
+                self.dirty = True
             if low and not was_low:
                 out.append(
                     EventDraft(
@@ -117,3 +136,17 @@ class ImmediateRules:
                     )
                 )
         return out
+
+    def dump(self) -> dict[str, Any]:
+        """The remembered values worth keeping (conditions and states, not presses or telemetry)."""
+        return {
+            f"{dev}|{cap}": value
+            for (dev, cap), value in self._last.items()
+            if cap == "battery_low<" or not READING_EVENTS[cap].every_report
+        }
+
+    def restore(self, doc: dict[str, Any], saved_boot: str = "", now: Now | None = None) -> None:
+        for key, value in doc.items():
+            dev, sep, cap = key.rpartition("|")
+            if sep and (cap == "battery_low<" or cap in READING_EVENTS):
+                self._last[(dev, cap)] = value

@@ -1,0 +1,187 @@
+"""The alarm lifecycle service: connects the alarm book to the outbox, the uplink, the platform and feedback.
+
+The book (:mod:`gateway.alarms.book`, owned by the rule engine) decides; this service only feeds it what
+happens outside the rules and turns its answers into events and local feedback:
+
+- committed events give each raised alarm its event id (and show "network down" if the uplink is offline);
+- delivered rows (the broker's PUBACK) mark an alarm *sent*: feedback "call_sent";
+- ``alarms/ack`` messages from the platform (and the ``alarm_ack`` command, via :meth:`AlarmService.ack`)
+  acknowledge or close an alarm: ``alarm.acknowledged`` / ``alarm.resolved``, feedback "call_received";
+- ``alarm.escalated`` (made by the engine's tick) shows feedback "escalated"; the last resolved alarm "normal".
+
+Listeners run inside the outbox writer and the uplink: they never raise (a bug is logged and counted).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import aiomqtt
+from pydantic import ValidationError
+
+from gateway.alarms.book import LIFECYCLE_KINDS, AckAction, OpenAlarm, opens_alarm
+from gateway.alarms.messages import MAX_ACK_BYTES, AckMessage
+from gateway.events import Event, Priority
+from gateway.outbox import Row
+from gateway.remote import link
+
+if TYPE_CHECKING:
+    from gateway.app import Gateway
+    from gateway.config import Config
+
+log = logging.getLogger(__name__)
+
+#: Feedback state shown for an open alarm in each lifecycle state (at start, for alarms restored from disk).
+_RESTORED_SIGNAL = {"acknowledged": "call_received", "sent": "call_sent"}
+
+
+class AlarmService:
+    """The ``alarms`` service. ``ack()`` is also what the platform's ``alarm_ack`` command calls."""
+
+    name = "alarms"
+
+    def __init__(self, gw: Gateway) -> None:
+        self.gw = gw
+        self.engine = gw.rules
+        self.book = gw.rules.book
+        self.stats: dict[str, int] = {"acks": 0, "bad_acks": 0, "unknown_acks": 0, "listener_errors": 0}
+        self._started = False
+
+    # ------------------------------------------------------------------ lifetime
+
+    async def start(self) -> None:
+        self.engine.set_default_timezone(self.gw.config.gateway.timezone)
+        self.gw.committed_listeners.append(self._committed)
+        self.gw.delivered_listeners.append(self._delivered)
+        await link.subscribe(self.gw.uplink, self.gw.uplink.topics.alarm_ack, self._on_ack_message)
+        self._started = True
+        for opened in self.book.open.values():  # alarms still open from before a restart
+            self._show(opened)
+
+    async def stop(self) -> None:
+        if not self._started:
+            return
+        self._started = False
+        for listeners, fn in (
+            (self.gw.committed_listeners, self._committed),
+            (self.gw.delivered_listeners, self._delivered),
+        ):
+            if fn in listeners:
+                listeners.remove(fn)  # type: ignore[arg-type]
+        await self.engine.flush()
+
+    async def reconfigure(self, config: Config) -> None:
+        """The rules themselves are reconfigured by the gateway; the zone may come from ``[gateway]``."""
+        self.engine.set_default_timezone(config.gateway.timezone)
+
+    # ------------------------------------------------------------------ the platform
+
+    async def ack(
+        self, alarm_id: str, by: str = "platform", note: str = "", action: AckAction = "ack"
+    ) -> dict[str, Any]:
+        """Acknowledge (``action="ack"``) or close (``"close"``) the alarm with event id ``alarm_id``.
+
+        Returns ``{"state": "acknowledged" | "resolved", ...}`` once the lifecycle event is committed.
+        Raises LookupError when no open or recently resolved alarm has that id.
+        """
+        state, drafts = self.book.ack(alarm_id, action, by, note, self.engine.now())
+        self.stats["acks"] += 1
+        self.engine.persist()
+        if drafts:
+            await self.gw.emit(drafts)
+        opened = self.book.find(alarm_id)
+        return {"state": state, "alarm": opened.event_id if opened else alarm_id}
+
+    async def _on_ack_message(self, message: aiomqtt.Message) -> None:
+        payload = message.payload
+        raw = bytes(payload) if isinstance(payload, bytes | bytearray) else str(payload or "").encode()
+        if len(raw) > MAX_ACK_BYTES:
+            self.stats["bad_acks"] += 1
+            log.warning("alarms: ack message of %d bytes refused", len(raw))
+            return
+        try:
+            msg = AckMessage.model_validate_json(raw)
+        except ValidationError as exc:
+            self.stats["bad_acks"] += 1
+            log.warning("alarms: bad ack message ignored: %s", exc.errors(include_url=False)[:3])
+            return
+        try:
+            result = await self.ack(msg.alarm, by=msg.by, note=msg.note, action=msg.action)
+        except LookupError:
+            self.stats["unknown_acks"] += 1
+            log.warning("alarms: ack for unknown alarm %s ignored", msg.alarm)
+            return
+        log.info("alarms: %s %s by %s -> %s", msg.action, msg.alarm, msg.by, result["state"])
+
+    # ------------------------------------------------------------------ outbox and uplink
+
+    def _committed(self, events: Sequence[Event]) -> None:
+        try:
+            for event in events:
+                self._on_committed(event)
+        except Exception:  # runs inside the outbox writer: never let a bug here stop it
+            self.stats["listener_errors"] += 1
+            log.exception("alarms: committed-event listener failed")
+
+    def _on_committed(self, event: Event) -> None:
+        if opens_alarm(event.kind, event.priority):
+            opened = self.book.bind(event)
+            if opened is not None:
+                self.engine.persist()
+                if not self.gw.uplink.connected:
+                    self._signal("uplink_down", opened)
+            return
+        if event.kind not in LIFECYCLE_KINDS:
+            return
+        opened = self.book.bind(event) if event.kind == "alarm.escalated" else None
+        device_id = event.device.id if event.device else None
+        if event.kind == "alarm.acknowledged":
+            self._signal("call_received", device_id=device_id)
+        elif event.kind == "alarm.escalated":
+            self._signal("escalated", device_id=device_id)
+        elif event.kind == "alarm.resolved" and not self.book.open:
+            self._signal("normal", device_id=None)
+        if opened is not None:
+            self.engine.persist()
+
+    def _delivered(self, rows: Sequence[Row]) -> None:
+        try:
+            for row in rows:
+                if row.prio != Priority.ALARM:
+                    continue
+                body = json.loads(row.body)
+                device = body.get("device") or {}
+                opened = self.book.delivered(str(body.get("id")), str(body.get("kind", "")), device.get("id"))
+                if opened is not None:
+                    self.engine.persist()
+                    self._signal("call_sent", opened)
+        except Exception:  # runs inside the uplink: a bug here must not drop the connection
+            self.stats["listener_errors"] += 1
+            log.exception("alarms: delivered-row listener failed")
+
+    # ------------------------------------------------------------------ feedback
+
+    def _show(self, opened: OpenAlarm) -> None:
+        state = "escalated" if opened.escalations and not opened.acked else _RESTORED_SIGNAL.get(opened.state())
+        if state:
+            self._signal(state, opened)
+
+    def _signal(self, state: str, opened: OpenAlarm | None = None, *, device_id: str | None = None) -> None:
+        feedback = self.gw.service("feedback")
+        signal = getattr(feedback, "signal", None)
+        if signal is None:
+            return
+        if opened is not None and opened.device is not None:
+            device_id = opened.device.id
+        try:
+            signal(state, device_id=device_id)
+        except Exception:  # feedback is someone else's module: its failure must not touch the lifecycle
+            self.stats["listener_errors"] += 1
+            log.exception("alarms: feedback signal %s failed", state)
+
+    def status(self) -> dict[str, Any]:
+        """For pages and the heartbeat."""
+        return {**self.engine.status(), "lifecycle": dict(self.stats)}
