@@ -63,6 +63,8 @@ class Gateway:
         self._drops: dict[str, int] = {}
         self._drop_task: asyncio.Task[None] | None = None
         self.stopping = asyncio.Event()
+        #: Process exit status for ``fbgw run`` (the restart command sets 75, EX_TEMPFAIL, for systemd).
+        self.exit_code = 0
         #: Set once every part has started (the watchdog says READY=1 only then).
         self.started = asyncio.Event()
 

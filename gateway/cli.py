@@ -35,7 +35,7 @@ async def _run(args: argparse.Namespace) -> int:
         print(f"fbgw {__version__}: gateway {gw.id} http://{gw.web.host}:{gw.web.port}/", file=sys.stderr, flush=True)
         await stop.wait()
         log.info("stopping")
-    return 0
+    return gw.exit_code
 
 
 def build_parser() -> argparse.ArgumentParser:

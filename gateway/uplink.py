@@ -78,12 +78,22 @@ class Uplink:
         self._client: aiomqtt.Client | None = None
         self._closing = False
         self._wake_reconnect = asyncio.Event()
+        self._live_subscribes: set[asyncio.Task[None]] = set()
 
     # ------------------------------------------------------------ public API for other modules
 
     def subscribe(self, topic_filter: str, handler: MessageHandler) -> None:
         """Receive messages on ``topic_filter`` (QoS 1) for as long as the gateway runs, across reconnects."""
         self._handlers.append((topic_filter, handler))
+        client = self._client
+        if client is not None and self.connected:  # already online: subscribe this session too
+            task = asyncio.get_running_loop().create_task(self._subscribe_live(client, topic_filter))
+            self._live_subscribes.add(task)
+            task.add_done_callback(self._live_subscribes.discard)
+
+    async def _subscribe_live(self, client: aiomqtt.Client, topic_filter: str) -> None:
+        with contextlib.suppress(aiomqtt.MqttError):  # the next (re)connect subscribes anyway
+            await client.subscribe(topic_filter, qos=1, timeout=self.settings.puback_timeout_s)
 
     def on_connect(self, hook: ConnectHook) -> None:
         """Run ``hook`` after every (re)connect, e.g. to republish a retained report."""
@@ -221,13 +231,13 @@ class Uplink:
                 log.warning("uplink: on-connect hook failed: %s", exc)
 
     async def _lane(self, client: aiomqtt.Client, tg: asyncio.TaskGroup, *, alarms: bool) -> None:
-        s = self.settings
         ready = self.outbox.alarm_ready if alarms else self.outbox.event_ready
         topic = self.topics.alarms if alarms else self.topics.events
-        window = asyncio.Semaphore(_ALARM_SLOTS if alarms else s.max_inflight_messages)
-        limit = 1000 if alarms else s.batch_max_events
+        window = asyncio.Semaphore(_ALARM_SLOTS if alarms else self.settings.max_inflight_messages)
         cursor = 0
         while True:
+            s = self.settings  # batching may be changed remotely while connected
+            limit = 1000 if alarms else s.batch_max_events
             ready.clear()  # clear before reading: a commit after this point wakes us again
             rows = await self.outbox.fetch(alarms, cursor, limit, s.batch_max_bytes)
             if not rows:
