@@ -36,3 +36,15 @@ def test_documented_event_examples_match_the_schema() -> None:
 def test_every_operation_uses_qos_1() -> None:
     for name, op in _asyncapi()["operations"].items():
         assert op["bindings"]["mqtt"]["qos"] == 1, name
+
+
+def test_example_commands_match_the_documented_command_payload() -> None:
+    import json
+
+    import jsonschema
+
+    schema = _asyncapi()["components"]["messages"]["command"]["payload"]
+    examples = sorted((REPO / "config" / "examples").glob("cmd-*.json"))
+    assert examples
+    for path in examples:
+        jsonschema.validate(json.loads(path.read_text()), schema)
