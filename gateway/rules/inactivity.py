@@ -24,7 +24,7 @@ from gateway.registry import Device
 from gateway.rules.base import seconds
 from gateway.rules.settings import InactivitySettings, RulesSettings
 from gateway.rules.state import since_after_restart
-from gateway.rules.windows import Now, in_any
+from gateway.rules.windows import Now, inside_ms
 
 #: Capabilities that are activity, and whether only a change of value counts (a door re-reporting "closed"
 #: is not someone moving).
@@ -75,6 +75,7 @@ class InactivityRule:
         self.accum_ms = 0
         self._saved_accum = 0
         self.last_device, self.last_capability, self.last_mono = device_id, capability, now.mono_ms
+        self._last_tick = now.mono_ms  # count from the activity, not from the tick before it
         self.dirty = True
         cause = {"device": device_id, "capability": capability}
         if self.alarmed:
@@ -109,8 +110,9 @@ class InactivityRule:
             )
         if self.away:
             return out
-        if in_any(self.windows, now.local):
-            self.accum_ms += dt
+        counted = inside_ms(self.windows, now.local, dt)
+        if counted:
+            self.accum_ms += counted
             if self.accum_ms - self._saved_accum >= SAVE_EVERY_MS:
                 self._saved_accum = self.accum_ms
                 self.dirty = True
@@ -152,6 +154,7 @@ class InactivityRule:
         self.armed = bool(doc.get("armed", False))
         self.accum_ms = int(doc.get("accum_ms", 0))
         self._saved_accum = self.accum_ms
+        self._last_tick = now.mono_ms  # the time the gateway was down is not counted (it is unknown)
         self.alarmed = bool(doc.get("alarmed", False))
         self.away = bool(doc.get("away", False))
         self.last_device = doc.get("last_device")

@@ -48,7 +48,10 @@ class Window:
         """True when local time ``local`` is inside the window; False when the time is unknown (None)."""
         if local is None:
             return False
-        t = local.hour * 60 + local.minute
+        return self.contains_minute(local.hour * 60 + local.minute)
+
+    def contains_minute(self, t: int) -> bool:
+        """True when minute ``t`` of the day (0..1439) is inside the window."""
         if self.start < self.end:
             return self.start <= t < self.end
         return t >= self.start or t < self.end
@@ -59,6 +62,28 @@ class Window:
 
 def in_any(windows: tuple[Window, ...], local: datetime | None) -> bool:
     return any(w.contains(local) for w in windows)
+
+
+def inside_ms(windows: tuple[Window, ...], end: datetime | None, span_ms: int) -> int:
+    """How many of the ``span_ms`` milliseconds up to local time ``end`` lie inside any of ``windows``.
+
+    Exact to the millisecond across window edges and midnight, however long the span (ticks may be late),
+    since windows change only on whole minutes. 0 when the local time is unknown.
+    """
+    if end is None or span_ms <= 0:
+        return 0
+    minute_ms = 60_000
+    day_ms = 1440 * minute_ms
+    t1 = ((end.hour * 60 + end.minute) * 60 + end.second) * 1000 + end.microsecond // 1000
+    t = t1 - span_ms
+    total = 0
+    while t < t1:
+        piece_end = min(t1, (t // minute_ms + 1) * minute_ms)
+        minute = (t % day_ms) // minute_ms
+        if any(w.contains_minute(minute) for w in windows):
+            total += piece_end - t
+        t = piece_end
+    return total
 
 
 def zone(name: str | None) -> tzinfo:
