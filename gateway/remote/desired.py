@@ -18,8 +18,6 @@ import hashlib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from gateway.config import Config, UplinkSection
@@ -101,6 +99,11 @@ class ConnectionSettings(_Strict):
             raise ValueError("certificates need an mqtts:// broker")
         if (self.cert_pem is None) != (self.key_pem is None):
             raise ValueError("cert_pem and key_pem go together")
+        if not (self.ca_pem or self.cert_pem or self.key_pem):
+            return self
+        from cryptography import x509  # loaded only when certificates are pushed
+        from cryptography.hazmat.primitives import serialization
+
         try:
             if self.ca_pem:
                 x509.load_pem_x509_certificates(self.ca_pem.encode())

@@ -15,13 +15,12 @@ import binascii
 import json
 import math
 from pathlib import Path
-from typing import Any
-
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from typing import TYPE_CHECKING, Any
 
 from gateway.remote.settings import RemoteSettings, decode_raw_key
+
+if TYPE_CHECKING:  # cryptography is loaded only when a key is used: a few MB less on a box without signing
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 CONTEXT_DESIRED = b"fbgw/v1 desired\n"
 CONTEXT_COMMAND = b"fbgw/v1 cmd\n"
@@ -112,6 +111,11 @@ def signed_bytes(doc: dict[str, Any], context: bytes) -> bytes:
 
 def load_platform_key(settings: RemoteSettings) -> Ed25519PublicKey | None:
     """The configured platform key, or None when pushes need no signature (blocking: may read a file)."""
+    if settings.platform_key is None and settings.platform_key_file is None:
+        return None
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     if settings.platform_key is not None:
         return Ed25519PublicKey.from_public_bytes(decode_raw_key(settings.platform_key))
     if settings.platform_key_file is None:
@@ -126,6 +130,8 @@ def load_platform_key(settings: RemoteSettings) -> Ed25519PublicKey | None:
 
 
 def public_key_b64(key: Ed25519PublicKey) -> str:
+    from cryptography.hazmat.primitives import serialization
+
     raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return base64.b64encode(raw).decode("ascii")
 
@@ -159,6 +165,8 @@ def verify(doc: dict[str, Any], key: Ed25519PublicKey, context: bytes) -> None:
         raise SignatureError("signature_invalid", "sig is not base64") from None
     if len(sig) != 64:
         raise SignatureError("signature_invalid", f"an Ed25519 signature is 64 bytes, not {len(sig)}")
+    from cryptography.exceptions import InvalidSignature
+
     try:
         key.verify(sig, signed_bytes(doc, context))
     except InvalidSignature:
