@@ -28,8 +28,13 @@ class _Section(BaseModel):
 
 
 class GatewaySection(_Section):
+    """Who this gateway is and where it keeps its state."""
+
+    #: Gateway id, unique in the county: part of every MQTT topic and event. Never changed remotely.
     id: str
+    #: Outbox, device registry, radio backups, applied remote config (systemd's StateDirectory).
     state_dir: Path = Path("/var/lib/fbgw")
+    #: Local time zone for day/night windows.
     timezone: str = "Asia/Shanghai"
 
     @field_validator("id")
@@ -41,23 +46,36 @@ class GatewaySection(_Section):
 
 
 class UplinkSection(_Section):
+    """The connection to the county platform's MQTT broker."""
+
+    #: mqtt://host:1883, or mqtts://host:8883 for TLS.
     broker: str = "mqtt://127.0.0.1:1883"
     username: str | None = None
     password: str | None = Field(default=None, repr=False)
+    #: CA bundle that signs the broker's certificate (mqtts); unset: the system's CAs.
     ca_file: Path | None = None
+    #: Client certificate and key for mutual TLS.
     cert_file: Path | None = None
     key_file: Path | None = None
+    #: MQTT protocol version.
     protocol: Literal["3.1.1", "5"] = "3.1.1"
+    #: Default: fbgw-<gateway id>. The session is persistent, so keep it stable.
     client_id: str | None = None
     keepalive_s: int = Field(default=30, ge=5, le=3600)
+    #: MQTT 5: how long the broker keeps the session while the gateway is away.
     session_expiry_s: int = Field(default=7 * 24 * 3600, ge=0)
     connect_timeout_s: float = Field(default=5.0, gt=0, le=120)
+    #: A publish not acknowledged this long means the connection is dead: reconnect and re-send.
     puback_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    #: QoS 1 messages of ordinary events in flight at once (alarms have slots of their own).
     max_inflight_messages: int = Field(default=32, ge=1, le=1000)
+    #: Most events in one message while draining a backlog, and most bytes.
     batch_max_events: int = Field(default=200, ge=1, le=10_000)
     batch_max_bytes: int = Field(default=256 * 1024, ge=1024, le=16 * 1024 * 1024)
+    #: Reconnect backoff: doubles from initial to max, with full jitter.
     backoff_initial_s: float = Field(default=0.5, gt=0, le=60)
     backoff_max_s: float = Field(default=30.0, gt=0, le=3600)
+    #: While an alarm waits, retry this often whatever the backoff (first alarm out within ~1 s).
     alarm_retry_s: float = Field(default=0.5, gt=0, le=1.0)
 
     @field_validator("broker")
@@ -92,10 +110,15 @@ class OutboxTTL(_Section):
 
 
 class OutboxSection(_Section):
+    """The durable queue of events still to reach the platform (SQLite, WAL, synchronous=FULL)."""
+
+    #: Cap on disk and in rows; over it the lowest-priority oldest events are dropped, never an alarm.
     max_bytes: int = Field(default=64 * 1024 * 1024, ge=64 * 1024)
     max_rows: int = Field(default=500_000, ge=100)
+    #: Most events committed in one transaction (one fsync); alarms are committed on their own.
     max_batch: int = Field(default=512, ge=1, le=10_000)
     ttl: OutboxTTL = OutboxTTL()
+    #: How often expired events are purged.
     ttl_check_s: float = Field(default=60.0, gt=0)
     #: Disk space set aside (a file next to the database) and given back when the disk fills up, so alarms
     #: can still be committed while everything else is refused.
@@ -103,6 +126,9 @@ class OutboxSection(_Section):
 
 
 class HttpSection(_Section):
+    """The local web server: the technician's page and the JSON API."""
+
+    #: HOST:PORT. 0.0.0.0:80 on a real box; the simulated-readings hook works only on a loopback address.
     listen: str = "127.0.0.1:8080"
 
     @field_validator("listen")
@@ -123,6 +149,9 @@ class HttpSection(_Section):
 
 
 class ClockSection(_Section):
+    """Wall-clock trust (the Pi has no RTC)."""
+
+    #: Trust the wall clock without NTP (development machines). Otherwise the kernel's NTP state decides.
     assume_synced: bool = False
 
 
@@ -137,6 +166,7 @@ class Config(_Section):
     remote: RemoteSettings = RemoteSettings()
     health: HealthSettings = HealthSettings()
     feedback: FeedbackSettings = FeedbackSettings()
+    #: Log level at start; the platform may change it.
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     drivers: dict[str, dict[str, Any]] = Field(default_factory=dict)
 

@@ -107,7 +107,7 @@ def render() -> str:
     top_notes = _comments(Config)
     for field, info in Config.model_fields.items():
         annotation = info.annotation
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel) or field == "drivers":
+        if (isinstance(annotation, type) and issubclass(annotation, BaseModel)) or field == "drivers":
             continue
         lines.append("")
         lines.extend(f"# {n}" for n in top_notes.get(field, []))
