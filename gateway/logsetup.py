@@ -188,6 +188,9 @@ def _stderr_is_journal(stream: IO[str]) -> bool:
     return want == f"{st.st_dev}:{st.st_ino}"
 
 
+NOISY_LIBRARY_LOGGERS = ("bthome_ble.parser",)
+
+
 def setup_logging(
     level: str = "info", fmt: str | None = None, stream: IO[str] | None = None
 ) -> logging.Handler:
@@ -208,6 +211,10 @@ def setup_logging(
         root.removeHandler(old)
     root.addHandler(handler)
     logging.captureWarnings(True)
+    # Libraries that log every bad radio packet themselves: the drivers count and rate-limit those, so a
+    # flood of forged adverts cannot fill the SD card through the journal.
+    for noisy in NOISY_LIBRARY_LOGGERS:
+        logging.getLogger(noisy).setLevel(logging.ERROR)
     set_level(level)
     return handler
 
