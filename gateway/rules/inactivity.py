@@ -71,18 +71,21 @@ class InactivityRule:
 
     def _activity(self, device_id: str, capability: str, now: Now, trace: str | None) -> list[EventDraft]:
         out: list[EventDraft] = []
+        # Save only what a restart would get wrong: routine motion every few seconds must not wear the SD card.
+        self.dirty |= not self.armed or self._saved_accum > 0 or capability != self.last_capability
         self.armed = True
         self.accum_ms = 0
         self._saved_accum = 0
         self.last_device, self.last_capability, self.last_mono = device_id, capability, now.mono_ms
         self._last_tick = now.mono_ms  # count from the activity, not from the tick before it
-        self.dirty = True
         cause = {"device": device_id, "capability": capability}
         if self.alarmed:
             self.alarmed = False
+            self.dirty = True
             out.append(EventDraft("alarm.inactivity.cleared", Priority.ALERT, None, {"activity": cause}, trace))
         if self.away:
             self.away = False
+            self.dirty = True
             out.append(EventDraft("state.presence", Priority.STATE, None, {"present": True, "activity": cause}, trace))
         return out
 

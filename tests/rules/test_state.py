@@ -1,0 +1,70 @@
+"""Rule state on disk: written off the loop and rarely, survives restarts, a corrupt file is moved aside."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import stat
+from pathlib import Path
+
+import pytest
+
+from gateway.rules.state import STATE_FILE, since_after_restart
+from tests.rules.support import FakeClock, Harness, kinds, local_ms, settings
+
+pytestmark = pytest.mark.timeout(20)
+
+
+async def test_routine_activity_does_not_wear_the_card(tmp_path: Path) -> None:
+    h = Harness(tmp_path, settings(), FakeClock(local_ms(9)))
+    h.read("pir-1", "motion", True)
+    await h.engine.flush()
+    writes = h.engine.state.writes
+    assert writes == 1
+    for _ in range(200):  # someone pottering about: motion every few seconds
+        h.clock.advance(3)
+        h.read("pir-1", "motion", True)
+        h.tick()
+        await asyncio.sleep(0)
+    await h.engine.flush()
+    assert h.engine.state.writes == writes  # nothing a restart would need changed
+    h.read("smoke-1", "smoke", True)
+    await h.engine.flush()
+    assert h.engine.state.writes == writes + 1  # an alarm is saved
+    path = tmp_path / STATE_FILE
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    doc = json.loads(path.read_text())
+    assert doc["version"] == 1 and doc["alarms"]["open"][0]["kind"] == "alarm.smoke"
+
+
+async def test_background_writes_coalesce(tmp_path: Path) -> None:
+    h = Harness(tmp_path, settings(), FakeClock(local_ms(9)))
+    for i in range(50):
+        h.read("door-1", "contact", "open" if i % 2 else "closed")  # every one a change worth saving
+    await h.engine.flush()
+    assert 1 <= h.engine.state.writes <= 3
+    assert Harness(tmp_path, settings(), h.clock).engine.door.doors["door-1"].state == "open"
+
+
+def test_corrupt_state_is_moved_aside(tmp_path: Path) -> None:
+    (tmp_path / STATE_FILE).write_text("{not json")
+    h = Harness(tmp_path, settings(), FakeClock(local_ms(9)))
+    assert (tmp_path / (STATE_FILE + ".corrupt")).exists()
+    assert kinds(h.read("smoke-1", "smoke", True)) == ["alarm.smoke"]  # starts fresh and works
+
+
+def test_state_of_another_version_or_shape_is_not_trusted(tmp_path: Path) -> None:
+    (tmp_path / STATE_FILE).write_text(json.dumps({"version": 99, "alarms": {"open": [{"key": "x"}]}}))
+    assert Harness(tmp_path, settings(), FakeClock()).engine.book.open == {}
+    (tmp_path / STATE_FILE).write_text(
+        json.dumps({"version": 1, "boot": "b", "rules": {"door": {"d": 5}, "vitals": []}, "alarms": {"open": [{}]}})
+    )
+    h = Harness(tmp_path, settings(), FakeClock())
+    assert h.engine.book.open == {} and h.engine.door.doors == {}
+
+
+def test_since_after_restart() -> None:
+    assert since_after_restart(None, "a", 100, "a") is None
+    assert since_after_restart(50, "a", 100, "a") == 50  # same boot: exact
+    assert since_after_restart(50, "a", 100, "b") == 100  # reboot: from now
+    assert since_after_restart(500, "a", 100, "a") == 100  # impossible (clock went back): from now
