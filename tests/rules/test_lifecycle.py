@@ -97,7 +97,7 @@ async def test_no_ack_escalates_once_per_interval(tmp_path: Path, broker: Mosqui
         assert all(e["data"]["alarm"] == leak[0]["id"] for e in esc)
         stamps = [leak[0]["clock"]["mono_ms"]] + [e["clock"]["mono_ms"] for e in esc]
         gaps = [b - a for a, b in itertools.pairwise(stamps)]
-        assert all(INTERVAL * 1000 - 5 <= g <= INTERVAL * 1000 + 1500 for g in gaps), gaps  # once per interval
+        assert all(INTERVAL * 1000 - 50 <= g <= INTERVAL * 1000 + 1500 for g in gaps), gaps  # once per interval
 
         await sim(gw).inject("leak-1", "leak", False, trace="dry")
         await col.wait_for(lambda c: bool(of(c, "alarm.resolved")))
