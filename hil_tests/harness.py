@@ -166,6 +166,10 @@ class RigRunner:
         self.device_ids: dict[str, str] = {}
 
     @property
+    def state_dir(self) -> Path:
+        return self.rig.gateway.state_dir or self.work / "state"
+
+    @property
     def gateway_id(self) -> str:
         return self.rig.gateway.id
 
@@ -197,7 +201,7 @@ class RigRunner:
         if self.rig.ble.mode != "absent":
             drivers["ble"] = {"enabled": True, "adapter": self.rig.ble.adapter}
         raw: dict[str, Any] = {
-            "gateway": {"id": self.gateway_id, "state_dir": str(self.work / "state")},
+            "gateway": {"id": self.gateway_id, "state_dir": str(self.state_dir)},
             "uplink": {"broker": self.broker_url, "backoff_initial_s": 0.2, "backoff_max_s": 2.0},
             "clock": {"assume_synced": True},
             "health": {"heartbeat_interval_s": 0},
@@ -225,7 +229,7 @@ class RigRunner:
         for d in self.rig.devices_on("sim"):
             self.device_ids[d.name] = d.name
         if rows:
-            state = self.work / "state"
+            state = self.state_dir
             state.mkdir(parents=True, exist_ok=True)
             path = state / "devices.json"
             path.write_text(json.dumps({"devices": rows}))

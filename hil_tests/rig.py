@@ -30,6 +30,9 @@ class BrokerSpec(_Model):
 
 class GatewaySpec(_Model):
     id: str = "hil-rig"
+    #: State directory of the gateway under test. Unset: a fresh temporary one. A real rig whose devices
+    #: were paired beforehand points this at the state directory they were paired into.
+    state_dir: Path | None = None
     #: Extra gateway config (TOML tables merged over the generated one), e.g. real driver sections.
     extra: dict[str, Any] = Field(default_factory=dict)
 
