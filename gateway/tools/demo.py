@@ -157,7 +157,7 @@ async def run_demo(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    viewer = asyncio.create_task(watch(broker.url, "+", stop=stop))
+    viewer = asyncio.create_task(watch(broker.url, "+", stop=stop, ack_calls_after_s=args.ack_after))
 
     async def outage() -> None:
         await asyncio.sleep(args.outage_at)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 from dataclasses import dataclass, field
@@ -51,51 +52,87 @@ def format_event(ev: dict[str, object], colour: bool) -> str:
 
 
 async def watch(
-    broker: str, gateway: str = "+", out: TextIO = sys.stdout, stop: asyncio.Event | None = None
+    broker: str,
+    gateway: str = "+",
+    out: TextIO = sys.stdout,
+    stop: asyncio.Event | None = None,
+    ack_calls_after_s: float | None = None,
 ) -> dict[str, Tally]:
-    """Subscribe to every gateway's events and status; print them until cancelled or ``stop`` is set."""
-    url = urlsplit(broker)
-    tallies: dict[str, Tally] = {}
-    colour = out.isatty()
-    try:
-        await _watch_loop(url, broker, gateway, out, stop, tallies, colour)
-    except asyncio.CancelledError:
-        pass
-    return tallies
+    """Subscribe to every gateway's events and status; print them until cancelled or ``stop`` is set.
+
+    ``ack_calls_after_s``: play the operator and acknowledge each emergency call that long after it arrives.
+    """
+    view = PlatformView(broker, gateway, out, ack_calls_after_s)
+    with contextlib.suppress(asyncio.CancelledError):
+        await view.run(stop)
+    return view.tallies
 
 
-async def _watch_loop(url, broker, gateway, out, stop, tallies, colour) -> None:  # type: ignore[no-untyped-def]
-    unreachable = False
-    last_status: dict[str, bytes] = {}
-    while stop is None or not stop.is_set():
+class PlatformView:
+    """The console platform: prints events, counts gaps and duplicates, optionally acknowledges calls."""
+
+    def __init__(self, broker: str, gateway: str, out: TextIO, ack_calls_after_s: float | None) -> None:
+        self.url = urlsplit(broker)
+        self.broker = broker
+        self.gateway = gateway
+        self.out = out
+        self.colour = out.isatty()
+        self.ack_calls_after_s = ack_calls_after_s
+        self.tallies: dict[str, Tally] = {}
+        self._last_status: dict[str, bytes] = {}
+        self._acks: set[asyncio.Task[None]] = set()
+
+    def _print(self, text: str) -> None:
+        print(text, file=self.out, flush=True)
+
+    async def run(self, stop: asyncio.Event | None) -> None:
+        unreachable = False
+        while stop is None or not stop.is_set():
+            try:
+                async with aiomqtt.Client(
+                    self.url.hostname or "127.0.0.1",
+                    self.url.port or 1883,
+                    identifier="fbgw-platform-view",
+                    clean_session=False,
+                ) as client:
+                    await client.subscribe(f"{PREFIX}/{self.gateway}/#", qos=1)
+                    self._print(f"platform view: subscribed to {PREFIX}/{self.gateway}/# on {self.broker}")
+                    unreachable = False
+                    async for msg in client.messages:
+                        payload = bytes(msg.payload) if isinstance(msg.payload, bytes | bytearray) else b""
+                        self._message(client, str(msg.topic), payload)
+            except (aiomqtt.MqttError, OSError) as exc:
+                if not unreachable:
+                    self._print(f"platform view: broker unreachable ({exc}); retrying every second")
+                unreachable = True
+                await asyncio.sleep(1)
+
+    def _message(self, client: aiomqtt.Client, topic: str, payload: bytes) -> None:
+        if topic.endswith("/status"):
+            if self._last_status.get(topic) != payload:  # a retained status comes again on resubscribe
+                self._print(f"[status] {topic}: {payload.decode(errors='replace')}")
+            self._last_status[topic] = payload
+            return
+        if not (topic.endswith("/alarms") or topic.endswith("/events")):
+            return
         try:
-            async with aiomqtt.Client(
-                url.hostname or "127.0.0.1", url.port or 1883, identifier="fbgw-platform-view", clean_session=False
-            ) as client:
-                await client.subscribe(f"{PREFIX}/{gateway}/#", qos=1)
-                print(f"platform view: subscribed to {PREFIX}/{gateway}/# on {broker}", file=out, flush=True)
-                unreachable = False
-                async for msg in client.messages:
-                    topic = str(msg.topic)
-                    payload = bytes(msg.payload) if isinstance(msg.payload, bytes | bytearray) else b""
-                    if topic.endswith("/status"):
-                        if last_status.get(topic) != payload:  # a retained status comes again on resubscribe
-                            print(f"[status] {topic}: {payload.decode(errors='replace')}", file=out, flush=True)
-                        last_status[topic] = payload
-                        continue
-                    if not (topic.endswith("/alarms") or topic.endswith("/events")):
-                        continue
-                    try:
-                        events = json.loads(payload)
-                    except ValueError:
-                        print(f"[bad payload on {topic}]", file=out, flush=True)
-                        continue
-                    for ev in events:
-                        tally = tallies.setdefault(str(ev.get("gateway")), Tally())
-                        if tally.add(int(ev.get("seq", -1))):
-                            print(format_event(ev, colour), file=out, flush=True)
-        except (aiomqtt.MqttError, OSError) as exc:
-            if not unreachable:
-                print(f"platform view: broker unreachable ({exc}); retrying every second", file=out, flush=True)
-            unreachable = True
-            await asyncio.sleep(1)
+            events = json.loads(payload)
+        except ValueError:
+            self._print(f"[bad payload on {topic}]")
+            return
+        for ev in events:
+            tally = self.tallies.setdefault(str(ev.get("gateway")), Tally())
+            if tally.add(int(ev.get("seq", -1))):
+                self._print(format_event(ev, self.colour))
+                if ev.get("kind") == "alarm.emergency_call" and self.ack_calls_after_s is not None:
+                    task = asyncio.create_task(self._ack(client, ev))
+                    self._acks.add(task)
+                    task.add_done_callback(self._acks.discard)
+
+    async def _ack(self, client: aiomqtt.Client, ev: dict[str, object]) -> None:
+        assert self.ack_calls_after_s is not None
+        await asyncio.sleep(self.ack_calls_after_s)
+        body = {"alarm": ev["id"], "action": "ack", "by": "console-operator", "note": "help is on the way"}
+        with contextlib.suppress(aiomqtt.MqttError):
+            await client.publish(f"{PREFIX}/{ev['gateway']}/alarms/ack", json.dumps(body).encode(), qos=1)
+            self._print(f"[platform] operator acknowledges call {ev['id']}")
