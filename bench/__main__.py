@@ -321,7 +321,8 @@ async def main() -> int:
     if d:
         print(f"ingest through HTTP inject (batches of 500): {d['ingest_http_events_per_s']:,.0f} ev/s")
         print(
-            f"gateway RSS in service (install window closed): idle {d['rss_idle_mb']:.1f} MB, half backlog {d['rss_half_backlog_mb']:.1f} MB, "
+            f"gateway RSS in service (install window closed): idle {d['rss_idle_mb']:.1f} MB, "
+            f"half backlog {d['rss_half_backlog_mb']:.1f} MB, "
             f"with {d['events']} backlog {d['rss_backlog_mb']:.1f} MB, "
             f"draining {d['rss_draining_mb']:.1f} MB   [target <= 60 MB]"
         )
