@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 import tomllib
+import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -92,6 +93,17 @@ class ZigbeeStick:
             self.proc.wait(5)
 
 
+async def _wait_up(gateway: subprocess.Popen[bytes], url: str, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and gateway.poll() is None:
+        try:
+            await asyncio.to_thread(urllib.request.urlopen, url, timeout=1)
+            return True
+        except OSError:
+            await asyncio.sleep(0.2)
+    return False
+
+
 async def _zigbee_story(stick: ZigbeeStick, broker_url: str, gateway_id: str) -> None:
     """Pair a Heiman-style smoke detector over Zigbee (permit-join sent as a platform command), then alarm."""
     await asyncio.sleep(3)
@@ -153,6 +165,14 @@ async def run_demo(args: argparse.Namespace) -> int:
     gateway = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=open(log, "ab"))
     _say(f"gateway: {' '.join(cmd[2:])}  (log: {log.relative_to(REPO)})")
     _say(f"technician page: http://{http}/   sign-in code: {code}")
+    if not await _wait_up(gateway, f"http://{http}/api/status"):
+        _say(f"the gateway did not start; last lines of {log}:")
+        print("\n".join(log.read_text(errors="replace").splitlines()[-15:]))
+        gateway.kill()
+        broker.close()
+        if stick:
+            stick.stop()
+        return 1
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -211,6 +231,9 @@ def main() -> int:
     parser.add_argument("--broker-port", type=int, default=0)
     parser.add_argument("--outage-at", type=float, default=35, help="stop the broker after N s (-1: never)")
     parser.add_argument("--outage-for", type=float, default=10)
+    parser.add_argument(
+        "--ack-after", type=float, default=5.0, help="the console operator acknowledges each call after N s"
+    )
     parser.add_argument(
         "--no-zigbee",
         dest="zigbee",
