@@ -48,7 +48,7 @@ class Gateway:
         self.outbox = Outbox(
             self.state_dir / "outbox.sqlite3", config.outbox, on_committed=self._committed, on_dropped=self._dropped
         )
-        self.rules = RuleEngine(config.rules, self.clock, self.state_dir)
+        self.rules = RuleEngine(config.rules, self.clock, self.state_dir, timezone=config.gateway.timezone)
         self.intake = Intake(self.id, self.clock, self.registry, self.rules, self.outbox)
         self.uplink = Uplink(config.uplink, self.id, self.outbox, on_delivered=self._delivered)
         self.drivers: dict[str, Driver] = {}
@@ -96,6 +96,7 @@ class Gateway:
         self._stack.push_async_callback(self.uplink.close)
 
         await self._start_drivers()
+        self._stack.push_async_callback(self.rules.flush)  # after the drivers stop: the last rule state on disk
         self._stack.push_async_callback(self._stop_drivers)
         self.create_task(self._tick_rules(), name="rules-tick")
 
