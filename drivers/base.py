@@ -35,6 +35,7 @@ CAPABILITIES: Mapping[str, str] = {
     "battery_low": "device reports its battery low (true) or fine (false)",
     "trouble": "device reports a fault/trouble condition (true) or cleared (false)",
     "mains_fault": "device reports AC mains lost (true) or restored (false)",
+    "install": "the installer's button (true); a long press (meta event=long_press) opens the install window",
 }
 
 #: Capabilities whose true value is an immediate alarm.

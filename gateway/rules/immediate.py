@@ -45,6 +45,8 @@ READING_EVENTS: Mapping[str, EventSpec] = {
     "heart_rate": EventSpec("telemetry.vitals", Priority.TELEMETRY, every_report=True),
     "breath_rate": EventSpec("telemetry.vitals", Priority.TELEMETRY, every_report=True),
     "battery": EventSpec("telemetry.battery", Priority.TELEMETRY, every_report=True),
+    # Only a long press counts (a brush against the button must not open the page); see on_reading.
+    "install": EventSpec("install.window_requested", Priority.ALERT, every_report=True),
 }
 
 #: Capabilities whose value is a state carried in ``data`` rather than an on/off condition.
@@ -75,6 +77,7 @@ VALUE_CHECKS: Mapping[str, ValueCheck] = {
     "battery_low": lambda v: isinstance(v, bool),
     "trouble": lambda v: isinstance(v, bool),
     "mains_fault": lambda v: isinstance(v, bool),
+    "install": lambda v: v is True,
 }
 
 
@@ -100,7 +103,7 @@ class ImmediateRules:
 
     def on_reading(self, reading: Reading, device: Device, now: Now | None = None) -> list[EventDraft]:
         spec = READING_EVENTS.get(reading.capability)
-        if spec is None:
+        if spec is None or (reading.capability == "install" and reading.meta.get("event") != "long_press"):
             return []
         key = (device.id, reading.capability)
         previous = self._last.get(key)

@@ -180,6 +180,9 @@ class TechnicianService:
         self.hub.publish("pairing", update_json(update))
 
     def _on_committed(self, events: Sequence[Event]) -> None:
+        for ev in events:
+            if ev.kind == "install.window_requested":  # the install button was held (already on disk)
+                self.open_install_window(by=f"install button {ev.device.id if ev.device else ''}".strip())
         if not self.window.is_open:
             return
         for rec in self.tests.committed(events):

@@ -126,3 +126,25 @@ async def test_missing_line_is_reported_and_the_gateway_keeps_running(
         assert isinstance(sim, SimDriver)
         await sim.inject("btn-1", "press", True, trace="still-works")
         await col.wait_for(lambda c: "still-works" in c.traces())
+
+
+async def test_holding_the_install_button_opens_the_install_window(
+    tmp_path: Path, broker: Mosquitto, lines: FakeLines, outputs: RecordingOutputs
+) -> None:
+    pipe = lines.add(CHIP, 5, level=False)  # normally-open push button, idle
+    button = cord("install", 5, kind="install_button", room="", contact="no", long_press_ms=300)
+    state = tmp_path / "s"
+    (state / "web").mkdir(parents=True)
+    (state / "web" / "commissioned").write_text("0\n")  # a box in service: the page starts closed
+    cfg = make_config(state, broker.url, drivers={"gpio": {"enabled": True, "inputs": [button]}})
+    async with Collector(broker.host, broker.port) as col, Gateway(cfg) as gw:
+        web = gw.service("web")
+        assert web is not None and not web.window.is_open
+        pipe.edges([True, False])  # a short press: nothing
+        await asyncio.sleep(0.6)
+        assert not web.window.is_open
+        pipe.edges([True])  # held down past long_press_ms
+        await col.wait_for(lambda c: "install.window_requested" in c.kinds())
+        assert web.window.is_open and web.window.opened_by == "install button gpio-install"
+        assert "alarm.emergency_call" not in col.kinds()
+        pipe.edges([False])
