@@ -307,6 +307,7 @@ async def main() -> int:
             f"alarm latency inject->subscriber ({a['alarms']} alarms): p50 {a['p50_ms']:.2f} ms, "
             f"p99 {a['p99_ms']:.2f} ms, max {a['max_ms']:.2f} ms   [target p99 <= 5 ms]"
         )
+        print(f"gateway RSS at first boot (install window open, mDNS advertising): {a['rss_first_boot_mb']:.1f} MB")
     if d:
         print(
             f"backlog drain ({d['events']} events): gateway {d['gateway_drain_events_per_s']:,.0f} ev/s, "
