@@ -77,7 +77,8 @@ class BleDriver(Driver):
         super().__init__(ctx)
         self.settings = settings
         self._health = DriverHealth("ble", "starting")
-        self._replay = ReplayGuard()
+        self._replay = ReplayGuard(ctx.state_dir / "ble" / "replay_counters.json")
+        self._counter_save: asyncio.Task[None] | None = None
         self._tracker = IntervalTracker(
             settings.offline_interval_multiple,
             settings.offline_min_s,
@@ -130,6 +131,11 @@ class BleDriver(Driver):
         self._links.clear()
         await self._scanner.stop()
         await self._watch.close()
+        if self._counter_save is not None:
+            await self._counter_save
+        if self._replay.dirty:
+            with contextlib.suppress(OSError):
+                await asyncio.to_thread(self._replay.save)
         self._health.state = "stopped"
 
     def health(self) -> DriverHealth:
@@ -290,6 +296,7 @@ class BleDriver(Driver):
             self._count("duplicates")
             return
         self._replay.accept(device.id, counter=advert.counter, packet_id=advert.packet_id)
+        self._save_counters()
         for mapped in bthome.to_capabilities(advert, device.type):
             meta = {"rssi": adv.rssi, "encrypted": advert.encrypted, **mapped.meta}
             await self._report(device, mapped.capability, mapped.value, meta, adv.time)
@@ -318,6 +325,22 @@ class BleDriver(Driver):
             reason,
         )
         await self.ctx.sink.availability(device_id, online, reason)
+
+    def _save_counters(self) -> None:
+        """Persist changed encryption counters off the event loop, one write at a time."""
+        if not self._replay.dirty or (self._counter_save is not None and not self._counter_save.done()):
+            return
+
+        async def save() -> None:
+            while self._replay.dirty:
+                try:
+                    await asyncio.to_thread(self._replay.save)
+                except OSError as exc:
+                    self._count("counter_save_failed")
+                    log.error("ble: replay counters not saved: %s", exc)
+                    return
+
+        self._counter_save = asyncio.get_running_loop().create_task(save(), name="ble-replay-counters")
 
     async def _sweep(self) -> None:
         loop = asyncio.get_running_loop()
@@ -469,11 +492,13 @@ class BleDriver(Driver):
         # The confirming packet was the technician's test press: remember it so it is not an alarm.
         self._replay.forget(device_id)
         self._replay.accept(device_id, counter=advert.counter, packet_id=advert.packet_id)
+        self._save_counters()
         return dev_type, {"kind": "bthome"}, TYPE_CAPABILITIES[dev_type]
 
     async def remove(self, device_id: str) -> None:
         await self._stop_link(device_id)
         self._tracker.forget(device_id)
         self._replay.forget(device_id)
+        self._save_counters()
         self._throttle.forget(device_id)
         await self.ctx.registry.remove(device_id)

@@ -137,3 +137,24 @@ async def test_encrypted_without_key_is_counted(
     await bluez.advertise_bthome(BTN, v.plain(v.packet_id(2), v.button(v.PRESS)))
     await sink.wait_for(lambda s: len(s.values(dev.id, "press")) == 1)
     assert driver.health().counters["key_missing"] == 1
+
+
+async def test_a_press_recorded_before_a_restart_cannot_be_replayed_after_it(
+    bluez: BluezControl, make_driver: DriverFactory, sink: FakeSink, registry: DeviceRegistry
+) -> None:
+    dev = await add_device(registry, BTN, "call_button", secret=KEY)
+    first = await make_driver()
+    await scanning(first)
+    recorded = v.encrypted(v.packet_id(1), v.button(v.PRESS), mac=BTN, key=KEY, counter=500)
+    await bluez.advertise_bthome(BTN, recorded)
+    await sink.wait_for(lambda s: len(s.values(dev.id, "press")) == 1)
+    await first.stop()  # the gateway restarts (or the power goes)
+
+    second = await make_driver()
+    await scanning(second)
+    await bluez.advertise_bthome(BTN, recorded)  # the attacker plays the recorded press back
+    await bluez.advertise_bthome(BTN, v.encrypted(v.packet_id(2), v.button(v.PRESS), mac=BTN, key=KEY, counter=400))
+    await bluez.advertise_bthome(BTN, v.encrypted(v.packet_id(3), v.button(v.PRESS), mac=BTN, key=KEY, counter=501))
+    await sink.wait_for(lambda s: len(s.values(dev.id, "press")) == 2)  # only the genuine new press
+    counters = second.health().counters
+    assert counters.get("duplicates", 0) + counters.get("replays", 0) == 2, counters
