@@ -3,17 +3,21 @@
 - ``sim``: the simulated home, through the gateway's loopback inject hook (``POST /api/sim/readings``);
 - ``zigbee``: the ZNP coordinator simulator's control port (the real Zigbee driver hears a real frame);
 - ``ble``: the mocked BlueZ's control port (bleak hears a real, encrypted BTHome advert);
-- ``gpio``: a real output line wired to the device's input, pulsed (real rigs).
+- ``gpio``: the contacts of a wired input moved: a real output line through a relay (a real rig), or the
+  gpio driver's pipe-backed fake line (the simulated rig, :mod:`hil_tests.fake_gpio`).
+
+Tables, not chains of ifs: what each device kind reports when it raises, and what each edge sends for it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import aiohttp
 
+from drivers.gpio.config import InputSettings
+from hil_tests.fake_gpio import FakeWiring
 from hil_tests.rig import DeviceSpec
 
 #: What a device kind reports when it raises, as (capability, value), and the event kind the platform sees.
@@ -26,19 +30,47 @@ RAISE: dict[str, tuple[str, Any, str]] = {
     "door": ("contact", "open", "state.door"),
     "motion": ("motion", True, "state.motion"),
 }
-#: How a latched condition is cleared again, so the next sample is a new alarm.
-CLEAR: dict[str, tuple[str, Any]] = {
-    "smoke": ("smoke", False),
-    "gas": ("gas", False),
-    "leak": ("leak", False),
-    "door": ("contact", "closed"),
+#: How a latched condition is cleared again, so the next sample is a new alarm; and the event that says so.
+CLEAR: dict[str, tuple[str, Any, str]] = {
+    "smoke": ("smoke", False, "alarm.smoke.cleared"),
+    "gas": ("gas", False, "alarm.gas.cleared"),
+    "leak": ("leak", False, "alarm.leak.cleared"),
+    "door": ("contact", "closed", "state.door"),
+}
+#: Kinds whose raise is a call the platform must close before the next press opens a new one.
+CALLS = frozenset({"call_button", "pull_cord"})
+#: Mocked BlueZ commands (BTHome objects) for each kind: (raise, clear or None).
+BLE_COMMANDS: dict[str, tuple[str, str | None]] = {
+    "call_button": ("press {mac} press", None),
+    "leak": ("leak {mac} wet", "leak {mac} dry"),
+    "door": ("door {mac} open", "door {mac} closed"),
+    "motion": ("motion {mac}", None),
 }
 
 
 class Edge(Protocol):
+    """How the rig makes a device speak. ``tamper_absent`` says why a device's tamper cannot be driven."""
+
+    name: str
+
     async def trigger(self, device: DeviceSpec, trace: str) -> None: ...
 
     async def clear(self, device: DeviceSpec, trace: str) -> None: ...
+
+    def tamper_absent(self, device: DeviceSpec) -> str | None: ...
+
+    async def tamper(self, device: DeviceSpec, on: bool, trace: str) -> float:
+        """Open (or restore) the device's tamper switch; returns the seconds the gateway needs to see it."""
+        ...
+
+
+@runtime_checkable
+class Radio(Protocol):
+    """A radio the rig can take away and give back (a coordinator stick, a Bluetooth adapter)."""
+
+    async def unplug(self) -> None: ...
+
+    async def replug(self) -> None: ...
 
 
 async def control(address: tuple[str, int], command: str, timeout: float = 10.0) -> str:
@@ -50,21 +82,32 @@ async def control(address: tuple[str, int], command: str, timeout: float = 10.0)
         answer = (await asyncio.wait_for(reader.readline(), timeout)).decode().strip()
     finally:
         writer.close()
+        await writer.wait_closed()
     if not answer.startswith("ok"):
         raise RuntimeError(f"{command!r}: {answer}")
     return answer
 
 
 class SimEdge:
+    name = "sim"
+    TAMPER_KINDS = frozenset({"pull_cord", "door", "smoke", "gas"})  # sim device types with a tamper switch
+
     def __init__(self, gateway_url: str, device_ids: dict[str, str]) -> None:
         self.url = gateway_url + "/api/sim/readings"
         self.ids = device_ids
 
-    async def _post(self, device: DeviceSpec, capability: str, value: Any, trace: str) -> None:
+    async def _post(self, device: DeviceSpec, capability: str, value: Any, trace: str) -> list[str]:
+        """Inject one reading; returns the ids of the events the gateway committed for it (answered 200)."""
         body = {"device": self.ids[device.name], "capability": capability, "value": value, "trace": trace}
-        async with aiohttp.ClientSession() as http, http.post(self.url, json=body) as resp:
+        timeout = aiohttp.ClientTimeout(total=10)
+        async with aiohttp.ClientSession(timeout=timeout) as http, http.post(self.url, json=body) as resp:
             if resp.status != 200:
                 raise RuntimeError(f"inject refused: {resp.status} {await resp.text()}")
+            return [e["id"] for e in (await resp.json())["events"]]
+
+    async def press(self, device: DeviceSpec, trace: str) -> list[str]:
+        """A press whose committed events are known: the ids the gateway answered with."""
+        return await self._post(device, "press", True, trace)
 
     async def trigger(self, device: DeviceSpec, trace: str) -> None:
         capability, value, _ = RAISE[device.kind]
@@ -72,64 +115,159 @@ class SimEdge:
 
     async def clear(self, device: DeviceSpec, trace: str) -> None:
         if device.kind in CLEAR:
-            await self._post(device, *CLEAR[device.kind], trace)
+            capability, value, _ = CLEAR[device.kind]
+            await self._post(device, capability, value, trace)
 
-    async def tamper(self, device: DeviceSpec, on: bool, trace: str) -> None:
+    def tamper_absent(self, device: DeviceSpec) -> str | None:
+        return None if device.kind in self.TAMPER_KINDS else f"a simulated {device.kind} has no tamper switch"
+
+    async def tamper(self, device: DeviceSpec, on: bool, trace: str) -> float:
         await self._post(device, "tamper", on, trace)
+        return 0.0
 
 
 class ZigbeeSimEdge:
-    """Simulated IAS devices; names are the simulator's (``smoke-1``...), mapped from rig names at pairing."""
+    """Simulated IAS devices; names are the simulator's (``smoke-1``...), mapped from rig names on joining."""
+
+    name = "zigbee"
 
     def __init__(self, address: tuple[str, int]) -> None:
         self.address = address
         self.sim_names: dict[str, str] = {}
 
-    async def trigger(self, device: DeviceSpec, trace: str) -> None:
-        await control(self.address, f"alarm {self.sim_names[device.name]}")
-
-    async def clear(self, device: DeviceSpec, trace: str) -> None:
-        await control(self.address, f"restore {self.sim_names[device.name]}")
-
     async def send(self, command: str) -> str:
         return await control(self.address, command)
 
+    async def trigger(self, device: DeviceSpec, trace: str) -> None:
+        await self.send(f"alarm {self.sim_names[device.name]}")
+
+    async def clear(self, device: DeviceSpec, trace: str) -> None:
+        await self.send(f"restore {self.sim_names[device.name]}")
+
+    def tamper_absent(self, device: DeviceSpec) -> str | None:
+        return None  # every simulated IAS zone has the tamper bit
+
+    async def tamper(self, device: DeviceSpec, on: bool, trace: str) -> float:
+        await self.send(f"tamper {self.sim_names[device.name]} {'on' if on else 'off'}")
+        return 0.0
+
+    async def unplug(self) -> None:
+        await self.send("unplug")
+
+    async def replug(self) -> None:
+        await self.send("replug")
+
 
 class BleSimEdge:
+    """BTHome adverts sent by the mocked BlueZ (encrypted with the device's bindkey when it has one)."""
+
+    name = "ble"
+
     def __init__(self, address: tuple[str, int]) -> None:
         self.address = address
 
-    async def trigger(self, device: DeviceSpec, trace: str) -> None:
+    async def _send(self, template: str, device: DeviceSpec) -> None:
         key = f" key={device.bindkey}" if device.bindkey else ""
-        await control(self.address, f"press {device.mac} press{key}")
-
-    async def clear(self, device: DeviceSpec, trace: str) -> None:
-        return None
-
-
-class GpioEdge:
-    """A real output line wired across the device's contacts (relay), pulsed like a finger on a button."""
+        await control(self.address, template.format(mac=device.mac) + key)
 
     async def trigger(self, device: DeviceSpec, trace: str) -> None:
-        await asyncio.to_thread(self._pulse, device)
+        await self._send(BLE_COMMANDS[device.kind][0], device)
 
     async def clear(self, device: DeviceSpec, trace: str) -> None:
+        if (command := BLE_COMMANDS[device.kind][1]) is not None:
+            await self._send(command, device)
+
+    def tamper_absent(self, device: DeviceSpec) -> str | None:
+        return "BTHome adverts of the mocked BlueZ carry no tamper object"
+
+    async def tamper(self, device: DeviceSpec, on: bool, trace: str) -> float:
+        raise NotImplementedError
+
+    async def unplug(self) -> None:
+        await control(self.address, "adapter remove")
+
+    async def replug(self) -> None:
+        await control(self.address, "adapter add")
+
+
+class Contacts(Protocol):
+    """What moves a wired input's contacts: a relay on a real output line, or a fake line's pipe."""
+
+    async def set(self, device: DeviceSpec, spec: InputSettings, asserted: bool) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class FakeContacts:
+    def __init__(self, wiring: FakeWiring) -> None:
+        self.wiring = wiring
+
+    async def set(self, device: DeviceSpec, spec: InputSettings, asserted: bool) -> None:
+        await self.wiring.set(spec.name, asserted)
+
+    def close(self) -> None:
         return None
 
-    @staticmethod
-    def _pulse(device: DeviceSpec) -> None:
-        import time
 
+class RelayContacts:
+    """Real output lines (libgpiod v2), each driving a relay across the contacts of one input."""
+
+    def __init__(self) -> None:
+        self._requests: dict[str, Any] = {}
+
+    def _set(self, device: DeviceSpec, asserted: bool) -> None:
         import gpiod
         from gpiod.line import Direction, Value
 
         assert device.chip is not None and device.line is not None
-        settings = gpiod.LineSettings(direction=Direction.OUTPUT, output_value=Value.INACTIVE)
-        with gpiod.request_lines(device.chip, consumer="fbgw-hil", config={device.line: settings}) as req:
-            req.set_value(device.line, Value.ACTIVE)
-            time.sleep(device.pulse_ms / 1000)
-            req.set_value(device.line, Value.INACTIVE)
+        request = self._requests.get(device.name)
+        if request is None:
+            settings = gpiod.LineSettings(direction=Direction.OUTPUT, output_value=Value.INACTIVE)
+            request = gpiod.request_lines(device.chip, consumer="fbgw-hil", config={device.line: settings})
+            self._requests[device.name] = request
+        request.set_value(device.line, Value.ACTIVE if asserted else Value.INACTIVE)
+
+    async def set(self, device: DeviceSpec, spec: InputSettings, asserted: bool) -> None:
+        await asyncio.to_thread(self._set, device, asserted)
+
+    def close(self) -> None:
+        for request in self._requests.values():
+            request.release()
+        self._requests.clear()
 
 
-def dump(obj: Any) -> bytes:
-    return json.dumps(obj).encode()
+class GpioEdge:
+    """A wired input: a press is the contacts moved for ``pulse_ms`` and back; a state input is held."""
+
+    name = "gpio"
+
+    def __init__(self, contacts: Contacts, inputs: dict[str, InputSettings]) -> None:
+        self.contacts = contacts
+        self.inputs = inputs  # rig device name -> the gateway input it is wired to
+
+    async def trigger(self, device: DeviceSpec, trace: str) -> None:
+        spec = self.inputs[device.name]
+        await self.contacts.set(device, spec, True)
+        if spec.spec.momentary:
+            await asyncio.sleep(device.pulse_ms / 1000)
+            await self.contacts.set(device, spec, False)
+
+    async def clear(self, device: DeviceSpec, trace: str) -> None:
+        spec = self.inputs[device.name]
+        if not spec.spec.momentary:
+            await self.contacts.set(device, spec, False)
+
+    def tamper_absent(self, device: DeviceSpec) -> str | None:
+        spec = self.inputs[device.name]
+        if spec.supervision_ms == 0:
+            return f"gpio input {spec.name} is not a supervised normally-closed loop (contact nc, cut_after_ms > 0)"
+        return None
+
+    async def tamper(self, device: DeviceSpec, on: bool, trace: str) -> float:
+        """A cut loop: the contacts held open past the supervision window (and closed again)."""
+        spec = self.inputs[device.name]
+        await self.contacts.set(device, spec, on)
+        return spec.supervision_ms / 1000 if on else 0.0
+
+    def close(self) -> None:
+        self.contacts.close()

@@ -1,154 +1,49 @@
-"""Bringing a rig up: broker, radio simulators, the gateway under test as a real `fbgw run` process.
+"""Bringing a rig up: broker, radio simulators, fake wiring, the gateway under test with a generated config.
 
-The gateway runs as its own process so scenarios can kill it with SIGKILL and start it again, exactly as a
-power cut would. Stimuli go in at the rig's edges (:mod:`hil_tests.edges`); the platform side is watched on
-the broker by a subscriber.
+Everything is started in order and stopped in reverse. Stimuli go in at the rig's edges
+(:mod:`hil_tests.edges`); the platform side is watched on the broker by a subscriber.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
+import asyncio
+import shutil
 import tempfile
-import time
-import urllib.error
-import urllib.request
+import threading
 from pathlib import Path
 from typing import Any
 
-from gateway.tools.local_broker import Mosquitto, free_port
+from drivers.ble.config import TYPE_CAPABILITIES as BLE_TYPE_CAPABILITIES
+from drivers.gpio.config import InputSettings
+from gateway.registry import Device, DeviceRegistry
+from gateway.tools.local_broker import Mosquitto
+from hil_tests.fake_gpio import FakeWiring
+from hil_tests.processes import BluezMock, GatewayUnderTest, ZnpSim
 from hil_tests.rig import DeviceSpec, Rig
 from tests.support.gateway import write_toml
 
-REPO = Path(__file__).resolve().parents[1]
-
-#: Simulated-home device type and capabilities for each rig device kind (sim edge).
-SIM_TYPES = {
-    "call_button": "call_button",
-    "pull_cord": "pull_cord",
+#: Simulated-home device type for each rig device kind (sim edge): the same names.
+SIM_TYPES = {kind: kind for kind in ("call_button", "pull_cord", "smoke", "gas", "leak", "door", "motion", "mattress")}
+#: The ZNP simulator's device kinds for each rig kind.
+ZIGBEE_KINDS = {
     "smoke": "smoke",
     "gas": "gas",
     "leak": "leak",
     "door": "door",
     "motion": "motion",
-    "mattress": "mattress",
+    "call_button": "button",
 }
-#: The ZNP simulator's device kinds for each rig kind.
-ZIGBEE_KINDS = {"smoke": "smoke", "gas": "gas", "leak": "leak", "door": "door", "motion": "motion",
-                "call_button": "button"}
-#: BLE registry entries made ahead of the run (a device paired earlier, with its bindkey).
-BLE_TYPES = {"call_button": ("call_button", ["press", "battery"])}
 
 
-class Line:
-    """Reads ``KEY value`` lines from a child's stdout until ``READY``."""
-
-    @staticmethod
-    def read(proc: subprocess.Popen[str], until: str = "READY", timeout: float = 30.0) -> dict[str, str]:
-        assert proc.stdout is not None
-        found: dict[str, str] = {}
-        deadline = time.monotonic() + timeout
-        for raw in proc.stdout:
-            line = raw.strip()
-            if line == until:
-                return found
-            key, sep, value = line.partition("=") if "=" in line.split(" ")[0] else line.partition(" ")
-            if sep:
-                found[key] = value
-            if time.monotonic() > deadline:
-                break
-        raise RuntimeError(f"child did not say {until}: {found}")
-
-
-class ZnpSim:
-    def __init__(self, work: Path) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "drivers.zigbee.znp_sim", "--link", str(work / "ttyZNP"), "--control-port", "0",
-             "--no-stdin", "--log-level", "warning"],
-            cwd=REPO, stdout=subprocess.PIPE, stderr=open(work / "znp_sim.log", "ab"), text=True,
-        )
-        info = Line.read(self.proc)
-        self.port = info["PORT"]
-        host, _, port = info["CONTROL"].rpartition(":")
-        self.control = (host, int(port))
-
-    def close(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-
-
-class BluezMock:
-    def __init__(self, work: Path) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "drivers.ble.testing", "--port", "0", "--no-stdin", "--workdir", str(work)],
-            cwd=REPO, stdout=subprocess.PIPE, stderr=open(work / "bluez_mock.log", "ab"), text=True,
-        )
-        info = Line.read(self.proc)
-        self.bus = info["DBUS_SYSTEM_BUS_ADDRESS"]
-        self.control = ("127.0.0.1", int(info["CONTROL_PORT"]))
-
-    def close(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-
-
-class GatewayUnderTest:
-    """`fbgw run` with a config generated from the rig."""
-
-    def __init__(self, config: Path, work: Path, env: dict[str, str]) -> None:
-        self.config = config
-        self.work = work
-        self.env = env
-        self.http_port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
-
-    def start(self, timeout: float = 30.0) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "run", "--config", str(self.config),
-             "--http", f"127.0.0.1:{self.http_port}"],
-            cwd=REPO, env={**os.environ, **self.env, "PYTHONUNBUFFERED": "1"},
-            stdout=subprocess.DEVNULL, stderr=open(self.work / "gateway.log", "ab"),
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"gateway exited {self.proc.returncode}; see {self.work / 'gateway.log'}")
-            try:
-                with urllib.request.urlopen(self.url + "/api/status", timeout=1):
-                    return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                time.sleep(0.05)
-        raise RuntimeError("gateway did not come up")
-
-    def kill9(self) -> None:
-        assert self.proc is not None
-        self.proc.kill()
-        self.proc.wait()
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-
-    def devices(self) -> list[dict[str, Any]]:
-        with urllib.request.urlopen(self.url + "/api/devices", timeout=5) as resp:
-            return list(json.loads(resp.read())["devices"])
+def device_id(device: DeviceSpec) -> str | None:
+    """The gateway's id for a rig device, where it follows from the rig file (zigbee: known after joining)."""
+    ids = {
+        "sim": lambda d: d.name,
+        "ble": lambda d: "ble-" + (d.mac or "").replace(":", "").lower(),
+        "gpio": lambda d: "gpio-" + d.input_name,
+        "zigbee": lambda d: f"zb-{d.ieee}" if d.ieee else None,
+    }
+    return ids[device.edge](device)
 
 
 class RigRunner:
@@ -161,9 +56,13 @@ class RigRunner:
         self.broker_url = rig.broker.url or ""
         self.znp: ZnpSim | None = None
         self.bluez: BluezMock | None = None
+        self.wiring: FakeWiring | None = None
         self.gateway: GatewayUnderTest | None = None
-        #: rig device name -> the gateway's device id (zigbee ids are known only after pairing)
+        #: rig device name -> the gateway's device id (zigbee ids are known only after joining)
         self.device_ids: dict[str, str] = {}
+        for d in rig.devices:
+            if (dev_id := device_id(d)) is not None:
+                self.device_ids[d.name] = dev_id
 
     @property
     def state_dir(self) -> Path:
@@ -172,6 +71,9 @@ class RigRunner:
     @property
     def gateway_id(self) -> str:
         return self.rig.gateway.id
+
+    def gpio_input(self, device: DeviceSpec) -> InputSettings:
+        return self.rig.gpio.input(device.input_name)
 
     def start(self) -> None:
         if self.rig.broker.start:
@@ -182,16 +84,20 @@ class RigRunner:
             self.znp = ZnpSim(self.work)
         if self.rig.ble.mode == "mock":
             self.bluez = BluezMock(self.work)
-        config = write_toml(self.work / "gateway.toml", self._gateway_config())
+        fifo_dir = None
+        if self.rig.gpio.mode == "fake" and self.rig.gpio.inputs:
+            fifo_dir = self.work / "gpio"
+            inputs = [InputSettings.model_validate(raw) for raw in self.rig.gpio.inputs]
+            self.wiring = FakeWiring(fifo_dir, inputs)
+        config = write_toml(self.work / "gateway.toml", self.gateway_config())
         self._seed_registry()
         env = {"DBUS_SYSTEM_BUS_ADDRESS": self.bluez.bus} if self.bluez else {}
-        self.gateway = GatewayUnderTest(config, self.work, env)
+        self.gateway = GatewayUnderTest(config, self.work, env, fifo_dir)
         self.gateway.start()
 
-    def _gateway_config(self) -> dict[str, Any]:
-        sim_devices = [
-            {"id": d.name, "type": SIM_TYPES[d.kind], "room": d.room} for d in self.rig.devices_on("sim")
-        ]
+    def gateway_config(self) -> dict[str, Any]:
+        """The gateway's TOML config, generated from the rig (``[gateway] extra`` merged over it)."""
+        sim_devices = [{"id": d.name, "type": SIM_TYPES[d.kind], "room": d.room} for d in self.rig.devices_on("sim")]
         drivers: dict[str, Any] = {}
         if sim_devices:
             drivers["sim"] = {"enabled": True, "devices": sim_devices}
@@ -200,6 +106,8 @@ class RigRunner:
             drivers["zigbee"] = {"enabled": True, "port": port, "offline_after_battery_s": 3600}
         if self.rig.ble.mode != "absent":
             drivers["ble"] = {"enabled": True, "adapter": self.rig.ble.adapter}
+        if self.rig.gpio.mode != "absent" and self.rig.gpio.inputs:
+            drivers["gpio"] = {"enabled": True, "retry_s": 2, "inputs": list(self.rig.gpio.inputs)}
         raw: dict[str, Any] = {
             "gateway": {"id": self.gateway_id, "state_dir": str(self.state_dir)},
             "uplink": {"broker": self.broker_url, "backoff_initial_s": 0.2, "backoff_max_s": 2.0},
@@ -208,34 +116,31 @@ class RigRunner:
             "rules": {"alarms": {"cancel_window_s": 0}},
             "drivers": drivers,
         }
-        for key, value in self.rig.gateway.extra.items():
-            if isinstance(value, dict) and isinstance(raw.get(key), dict):
-                raw[key] = _merge(raw[key], value)
-            else:
-                raw[key] = value
-        return raw
+        return _merge(raw, self.rig.gateway.extra)
 
     def _seed_registry(self) -> None:
-        """BLE devices of the rig are taken as paired before the run (with their bindkeys)."""
-        rows: dict[str, Any] = {}
-        for i, d in enumerate(self.rig.devices_on("ble"), start=1):
-            assert d.mac
-            dev_id = "ble-" + d.mac.replace(":", "").lower()
-            dev_type, caps = BLE_TYPES[d.kind]
-            rows[str(i)] = {"id": dev_id, "type": dev_type, "transport": "ble", "name": d.name, "room": d.room,
-                            "capabilities": caps, "address": d.mac.upper(), "params": {"kind": "bthome"},
-                            "secret": d.bindkey, "added_at": time.time()}
-            self.device_ids[d.name] = dev_id
-        for d in self.rig.devices_on("sim"):
-            self.device_ids[d.name] = d.name
-        if rows:
-            state = self.state_dir
-            state.mkdir(parents=True, exist_ok=True)
-            path = state / "devices.json"
-            path.write_text(json.dumps({"devices": rows}))
-            path.chmod(0o600)
+        """The rig's BLE devices are taken as paired before the run (with their bindkeys), as a technician
+        would have paired them; written through the gateway's own registry, before the gateway starts.
+        A device already in the registry (a real rig's state directory) is left as it is."""
+        devices = [
+            Device(
+                id=self.device_ids[d.name],
+                type=d.kind,
+                transport="ble",
+                name=d.name,
+                room=d.room,
+                capabilities=list(BLE_TYPE_CAPABILITIES[d.kind]),
+                address=(d.mac or "").upper(),
+                params={"kind": "bthome"},
+                secret=d.bindkey,
+            )
+            for d in self.rig.devices_on("ble")
+        ]
+        if devices:
+            _run_in_thread(_upsert_all(self.state_dir / "devices.json", devices))
 
     def close(self) -> None:
+        """Stop everything that was started, in reverse order; the work directory stays only on failure."""
         if self.gateway:
             self.gateway.stop()
         if self.bluez:
@@ -245,13 +150,40 @@ class RigRunner:
         if self.broker:
             self.broker.close()
 
+    def remove_work(self) -> None:
+        shutil.rmtree(self.work, ignore_errors=True)
+
+
+async def _upsert_all(path: Path, devices: list[Device]) -> None:
+    registry = DeviceRegistry(path)
+    registry.open()
+    try:
+        for device in devices:
+            if registry.get(device.id) is None:
+                await registry.upsert(device)
+    finally:
+        registry.close()
+
+
+def _run_in_thread(coro: Any) -> None:
+    """Run a coroutine to completion on a loop of its own (the caller may be inside a running loop)."""
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            asyncio.run(coro)
+        except BaseException as exc:  # handed back to the caller below
+            errors.append(exc)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
+
 
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in extra.items():
         out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
     return out
-
-
-def device_spec(rig: Rig, name: str) -> DeviceSpec:
-    return next(d for d in rig.devices if d.name == name)

@@ -1,23 +1,35 @@
-"""The HIL report: one row per scenario (pass / fail / skipped with its reason, latency p50/p99, samples),
+"""The HIL report: one row per scenario (passed / failed / skipped with its reason, latency p50/p99, samples),
 written as report.json and report.md — what a lab files with a hardware release."""
 
 from __future__ import annotations
 
 import json
+import math
 import platform
 import statistics
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from gateway import __version__
+
+Outcome = Literal["passed", "failed", "skipped"]
+
+
+def percentile(samples: list[float], q: float) -> float | None:
+    """Nearest-rank percentile (the value below which ``q`` of the samples lie); None without samples."""
+    if not samples:
+        return None
+    ordered = sorted(samples)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
 
 @dataclass
 class ScenarioResult:
     scenario: str
-    outcome: Literal["passed", "failed", "skipped"] = "passed"
+    outcome: Outcome = "passed"
+    #: Skipped or failed: why. Passed: what the latency measures, when it is not "stimulus -> event".
     reason: str = ""
     latencies_ms: list[float] = field(default_factory=list)
 
@@ -27,41 +39,69 @@ class ScenarioResult:
 
     @property
     def p99_ms(self) -> float | None:
-        if not self.latencies_ms:
-            return None
-        ordered = sorted(self.latencies_ms)
-        return ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+        return percentile(self.latencies_ms, 0.99)
+
+    def row(self) -> dict[str, Any]:
+        def r(v: float | None) -> float | None:
+            return None if v is None else round(v, 1)
+
+        return {
+            "scenario": self.scenario,
+            "outcome": self.outcome,
+            "reason": self.reason,
+            "p50_ms": r(self.p50_ms),
+            "p99_ms": r(self.p99_ms),
+            "samples": len(self.latencies_ms),
+            "latencies_ms": [round(v, 2) for v in self.latencies_ms],
+        }
 
 
 class Report:
-    def __init__(self, rig_name: str) -> None:
+    def __init__(self, rig_name: str, rig_file: str = "") -> None:
         self.rig = rig_name
         self.started = time.time()
         self.results: dict[str, ScenarioResult] = {}
+        self.meta: dict[str, Any] = {"rig": rig_name, "rig_file": rig_file}
 
     def result(self, scenario: str) -> ScenarioResult:
         return self.results.setdefault(scenario, ScenarioResult(scenario))
 
+    def any_failed(self) -> bool:
+        return any(r.outcome == "failed" for r in self.results.values())
+
+    def counts(self) -> dict[str, int]:
+        return {k: sum(1 for r in self.results.values() if r.outcome == k) for k in ("passed", "failed", "skipped")}
+
     def write(self, directory: Path) -> tuple[Path, Path]:
         directory.mkdir(parents=True, exist_ok=True)
-        rows = []
-        for r in self.results.values():
-            row = asdict(r)
-            row.update(p50_ms=r.p50_ms, p99_ms=r.p99_ms, samples=len(r.latencies_ms))
-            rows.append(row)
-        meta = {"rig": self.rig, "fbgw": __version__, "host": platform.node(), "python": platform.python_version(),
-                "started": self.started, "duration_s": round(time.time() - self.started, 1)}
+        meta = {
+            **self.meta,
+            "fbgw": __version__,
+            "host": platform.node(),
+            "python": platform.python_version(),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(self.started)),
+            "duration_s": round(time.time() - self.started, 1),
+            "counts": self.counts(),
+        }
         json_path = directory / "report.json"
-        json_path.write_text(json.dumps({"meta": meta, "scenarios": rows}, indent=2))
-        counts = {k: sum(1 for r in self.results.values() if r.outcome == k) for k in ("passed", "failed", "skipped")}
+        doc = {"meta": meta, "scenarios": [r.row() for r in self.results.values()]}
+        json_path.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        md_path = directory / "report.md"
+        md_path.write_text(self.markdown(meta), encoding="utf-8")
+        return json_path, md_path
+
+    def markdown(self, meta: dict[str, Any]) -> str:
+        counts = meta["counts"]
         lines = [
             f"# fbgw hardware-in-the-loop report: rig `{self.rig}`",
             "",
-            f"fbgw {__version__} on {meta['host']}, {time.strftime('%Y-%m-%d %H:%M', time.localtime(self.started))}, "
-            f"{meta['duration_s']} s: {counts['passed']} passed, {counts['failed']} failed, "
-            f"{counts['skipped']} skipped.",
+            f"fbgw {meta['fbgw']} on {meta['host']} (Python {meta['python']}), {meta['started']}, "
+            f"{meta['duration_s']} s: **{counts['passed']} passed, {counts['failed']} failed, "
+            f"{counts['skipped']} skipped**. Rig file: `{meta['rig_file']}`.",
             "",
-            "Latency: from the stimulus at the rig's edge to the event's arrival at the platform-side subscriber.",
+            "Latency: from the stimulus at the rig's edge to the event's arrival at the platform-side subscriber "
+            "on the rig's broker, unless the notes say otherwise. p99 is nearest-rank: with fewer than 100 "
+            "samples it is the largest one.",
             "",
             "| scenario | result | latency p50 (ms) | latency p99 (ms) | samples | notes |",
             "|---|---|---|---|---|---|",
@@ -69,7 +109,7 @@ class Report:
         for r in self.results.values():
             p50 = f"{r.p50_ms:.1f}" if r.p50_ms is not None else "–"
             p99 = f"{r.p99_ms:.1f}" if r.p99_ms is not None else "–"
-            lines.append(f"| {r.scenario} | {r.outcome} | {p50} | {p99} | {len(r.latencies_ms)} | {r.reason} |")
-        md_path = directory / "report.md"
-        md_path.write_text("\n".join(lines) + "\n")
-        return json_path, md_path
+            result = r.outcome if r.outcome == "passed" else f"**{r.outcome}**"
+            notes = r.reason.replace("|", "\\|").replace("\n", " ")
+            lines.append(f"| {r.scenario} | {result} | {p50} | {p99} | {len(r.latencies_ms)} | {notes} |")
+        return "\n".join(lines) + "\n"

@@ -9,7 +9,9 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from drivers.gpio.config import GpioSection, InputSettings
 
 RIGS = Path(__file__).resolve().parent / "rigs"
 SIMULATED = RIGS / "simulated.toml"
@@ -27,13 +29,19 @@ class BrokerSpec(_Model):
     start: bool = True
     url: str | None = None
 
+    @model_validator(mode="after")
+    def _url_when_not_started(self) -> BrokerSpec:
+        if not self.start and not self.url:
+            raise ValueError("broker: give url (mqtt://host:port) when start = false")
+        return self
+
 
 class GatewaySpec(_Model):
-    id: str = "hil-rig"
+    id: str = Field(default="hil-rig", pattern=r"^[A-Za-z0-9_-]{1,64}$")
     #: State directory of the gateway under test. Unset: a fresh temporary one. A real rig whose devices
     #: were paired beforehand points this at the state directory they were paired into.
     state_dir: Path | None = None
-    #: Extra gateway config (TOML tables merged over the generated one), e.g. real driver sections.
+    #: Extra gateway config (TOML tables merged over the generated one), e.g. real driver options.
     extra: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -42,11 +50,44 @@ class ZigbeeSpec(_Model):
     mode: Literal["simulator", "serial", "absent"] = "absent"
     port: str | None = None
 
+    @model_validator(mode="after")
+    def _port_for_serial(self) -> ZigbeeSpec:
+        if self.mode == "serial" and not self.port:
+            raise ValueError("zigbee: mode 'serial' needs port (e.g. /dev/serial/by-id/...)")
+        return self
+
 
 class BleSpec(_Model):
     #: "mock": bleak on a mocked BlueZ on a private bus; "adapter": the real adapter; "absent": none.
     mode: Literal["mock", "adapter", "absent"] = "absent"
     adapter: str = "hci0"
+
+
+class GpioSpec(_Model):
+    """The gateway's wired inputs and how the rig drives them.
+
+    ``mode = "lines"`` (a real rig): each gpio device names a real output line wired (through a relay) to
+    its input. ``mode = "fake"`` (the simulated rig): the gateway under test reads its inputs from the gpio
+    driver's pipe-backed fake line source, and the suite writes the edges into those pipes.
+    ``inputs`` are the gateway's ``[[drivers.gpio.inputs]]``, exactly as on an installed gateway.
+    """
+
+    mode: Literal["lines", "fake", "absent"] = "lines"
+    inputs: list[dict[str, Any]] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _inputs_valid(self) -> GpioSpec:
+        try:  # the gpio driver's own model: a rig cannot describe an input the gateway would refuse
+            GpioSection.model_validate({"inputs": self.inputs})
+        except ValidationError as exc:
+            raise ValueError(f"gpio.inputs: {exc}") from exc
+        return self
+
+    def input(self, name: str) -> InputSettings:
+        for raw in self.inputs:
+            if raw.get("name") == name:
+                return InputSettings.model_validate(raw)
+        raise KeyError(name)
 
 
 class DeviceSpec(_Model):
@@ -56,24 +97,29 @@ class DeviceSpec(_Model):
     kind: Kind
     edge: Edge
     room: str = "rig"
-    #: sim: the simulated device id (defaults to ``name``).
-    #: zigbee (simulator): the simulator's device kind is derived from ``kind``.
+    #: zigbee on a real rig: the device's IEEE address (16 hex digits), as paired. The simulated rig's
+    #: Zigbee devices join during the run and get theirs then.
+    ieee: str | None = Field(default=None, pattern=r"^[0-9a-f]{16}$")
     #: ble: the device's MAC and bindkey (hex) for encrypted BTHome.
     mac: str | None = None
     bindkey: str | None = None
-    #: gpio (real rigs): the output line wired to the device's input (a relay across a pull cord or a
+    #: gpio: the gateway input it is wired to (``[[gpio.inputs]]`` name; default: ``name`` without "gpio-").
+    input: str | None = None
+    #: gpio on a real rig: the output line wired to the device's input (a relay across a pull cord or a
     #: detector's test button), pulsed for ``pulse_ms``.
     chip: str | None = None
     line: int | None = None
-    pulse_ms: int = 300
+    pulse_ms: int = Field(default=300, ge=10, le=60_000)
 
     @model_validator(mode="after")
     def _edge_needs(self) -> DeviceSpec:
         if self.edge == "ble" and not self.mac:
             raise ValueError(f"device {self.name}: a ble device needs mac")
-        if self.edge == "gpio" and (self.chip is None or self.line is None):
-            raise ValueError(f"device {self.name}: a gpio device needs chip and line (the wired output)")
         return self
+
+    @property
+    def input_name(self) -> str:
+        return self.input or self.name.removeprefix("gpio-")
 
 
 class Rig(_Model):
@@ -82,9 +128,29 @@ class Rig(_Model):
     gateway: GatewaySpec = GatewaySpec()
     zigbee: ZigbeeSpec = ZigbeeSpec()
     ble: BleSpec = BleSpec()
+    gpio: GpioSpec = GpioSpec()
     devices: list[DeviceSpec] = Field(default_factory=list)
     #: Samples per latency scenario.
     samples: int = Field(default=5, ge=1, le=1000)
+
+    @model_validator(mode="after")
+    def _devices_fit_the_rig(self) -> Rig:
+        names = [d.name for d in self.devices]
+        if len(names) != len(set(names)):
+            raise ValueError("two devices share a name")
+        radio = {"zigbee": self.zigbee.mode != "absent", "ble": self.ble.mode != "absent"}
+        for d in self.devices:
+            if d.edge in radio and not radio[d.edge]:
+                raise ValueError(f"device {d.name}: edge {d.edge} but the rig's [{d.edge}] mode is 'absent'")
+            if d.edge != "gpio":
+                continue
+            if self.gpio.mode == "absent":
+                raise ValueError(f"device {d.name}: edge gpio but the rig's [gpio] mode is 'absent'")
+            if self.gpio.mode == "lines" and (d.chip is None or d.line is None):
+                raise ValueError(f"device {d.name}: a gpio device needs chip and line (the output wired to its input)")
+            if not any(i.get("name") == d.input_name for i in self.gpio.inputs):
+                raise ValueError(f"device {d.name}: no [[gpio.inputs]] named {d.input_name!r} to wire it to")
+        return self
 
     def edges(self) -> set[str]:
         return {d.edge for d in self.devices}
@@ -92,6 +158,10 @@ class Rig(_Model):
     def devices_on(self, edge: str) -> list[DeviceSpec]:
         return [d for d in self.devices if d.edge == edge]
 
+    def device(self, name: str) -> DeviceSpec:
+        return next(d for d in self.devices if d.name == name)
+
 
 def load_rig(path: Path) -> Rig:
+    """Read and validate a rig file; a mistake raises pydantic's ValidationError naming the key."""
     return Rig.model_validate(tomllib.loads(path.read_text(encoding="utf-8")))

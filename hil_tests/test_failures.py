@@ -1,0 +1,162 @@
+"""Things breaking around the gateway: the broker away, the gateway killed, a radio unplugged.
+
+No alarm the gateway accepted may be lost, and everything must work again once the fault is gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import aiohttp
+import pytest
+
+from hil_tests.bringup import RigEdges
+from hil_tests.edges import CALLS, CLEAR, RAISE, Edge, Radio, SimEdge
+from hil_tests.harness import RigRunner
+from hil_tests.observe import Platform, data_is
+from hil_tests.report import ScenarioResult
+from hil_tests.rig import DeviceSpec
+
+pytestmark = [pytest.mark.timeout(150), pytest.mark.asyncio(loop_scope="session")]
+
+
+async def raise_and_settle(
+    rig: RigRunner,
+    platform: Platform,
+    edge: Edge,
+    device: DeviceSpec,
+    trace: str,
+    timeout: float = 60.0,
+    retry_s: float = 3.0,
+) -> float:
+    """Make ``device`` raise until its event arrives (a radio may still be coming up), then clear or close
+    it again; returns the latency of the stimulus that got through, in ms."""
+    dev_id = rig.device_ids[device.name]
+    kind = RAISE[device.kind][2]
+    deadline = time.monotonic() + timeout
+    first = time.monotonic()
+    while True:
+        t0 = time.monotonic()
+        await edge.trigger(device, trace)
+        try:
+            t, _ = await platform.wait(t0, kind, dev_id, timeout=min(retry_s, deadline - t0))
+            break
+        except TimeoutError:
+            if time.monotonic() >= deadline:
+                raise
+    t1 = time.monotonic()
+    if device.kind in CALLS:  # every press that got through opened or repeated the call: close what is open
+        for t_call, _, call in list(platform.col.arrivals):
+            if t_call >= first and call["kind"] == kind and call["device"]["id"] == dev_id:
+                await platform.close_alarm(call["id"], t1)
+    elif device.kind in CLEAR:
+        await edge.clear(device, trace + "-clear")
+        _, value, cleared = CLEAR[device.kind]
+        await platform.wait(t1, cleared, dev_id, where=data_is("value", value))
+    return (t - t0) * 1000
+
+
+async def test_alarm_while_broker_down_then_up(
+    rig: RigRunner, edges: RigEdges, platform: Platform, result: ScenarioResult
+) -> None:
+    """An alarm raised while the broker is away arrives once it is back (latency counted from its return)."""
+    if rig.broker is None:
+        pytest.skip("not on this rig: the rig's broker is not started by the suite, so the suite cannot stop it")
+    device = edges.call_device(rig)
+    edge = edges.get(device.edge)
+    assert edge is not None
+    dev_id = rig.device_ids[device.name]
+    for i in range(min(rig.rig.samples, 3)):
+        await asyncio.to_thread(rig.broker.stop)
+        t_press = time.monotonic()
+        await edge.trigger(device, f"down-{i}")  # the gateway commits it to its outbox while offline
+        await asyncio.sleep(1.0)
+        assert not any(t >= t_press for t, _, _ in platform.col.arrivals), "an event arrived with the broker down"
+        await asyncio.to_thread(rig.broker.start)
+        back = time.monotonic()
+        t, ev = await platform.wait(t_press, "alarm.emergency_call", dev_id, timeout=30)
+        result.latencies_ms.append((t - back) * 1000)
+        await platform.close_alarm(ev["id"], back)
+    result.reason = f"device {device.name}; latency: broker back -> alarm delivered"
+
+
+async def _press_until_killed(sim: SimEdge, device: DeviceSpec, accepted: list[str], killed: asyncio.Event) -> int:
+    """Presses as fast as the gateway answers, until it is killed; returns how many were refused or lost."""
+    lost, i = 0, 0
+    while not killed.is_set():
+        try:
+            accepted.extend(await sim.press(device, f"kill-{i}"))
+        except (aiohttp.ClientError, RuntimeError, TimeoutError):
+            lost += 1
+            await asyncio.sleep(0.05)
+        i += 1
+    return lost
+
+
+async def test_gateway_killed_and_restarted(
+    rig: RigRunner, edges: RigEdges, platform: Platform, result: ScenarioResult
+) -> None:
+    """kill -9 in the middle of a stream of presses: every press the gateway answered (committed) reaches
+    the platform after the restart; then each of the rig's edges works again."""
+    assert rig.gateway is not None
+    notes = []
+    sim_calls = [d for d in rig.rig.devices_on("sim") if d.kind in CALLS]
+    accepted: list[str] = []
+    if edges.sim is not None and sim_calls:
+        killed = asyncio.Event()
+        pressing = asyncio.create_task(_press_until_killed(edges.sim, sim_calls[0], accepted, killed))
+        await asyncio.sleep(1.5)
+        await asyncio.to_thread(rig.gateway.kill9)  # in the middle of a press, as likely as not
+        killed.set()
+        await pressing
+        assert len(accepted) >= 10, f"only {len(accepted)} presses were answered before the kill"
+    else:
+        notes.append("no simulated call device: no press stream during the kill")
+        await asyncio.to_thread(rig.gateway.kill9)
+    t_restart = time.monotonic()
+    startup_s = await asyncio.to_thread(rig.gateway.start)
+    want = set(accepted)
+    await platform.col.wait_for(lambda c: want <= {ev["id"] for ev in c.events}, timeout=30)
+    if accepted:
+        last = max(t for t, _, ev in platform.col.arrivals if ev["id"] in want)
+        result.latencies_ms.append((last - t_restart) * 1000)
+        notes.append(
+            f"{len(accepted)} committed presses, all delivered; latency: restart -> last one delivered "
+            f"(gateway up in {startup_s:.1f} s)"
+        )
+        for _, _, ev in list(platform.col.arrivals):  # close the call the stream opened
+            if ev["id"] in want and ev["kind"] == "alarm.emergency_call":
+                await platform.close_alarm(ev["id"], t_restart)
+    for edge_name in ("gpio", "ble", "zigbee"):  # after the restart, each radio and line works again
+        edge = edges.get(edge_name)
+        devices = [d for d in rig.rig.devices_on(edge_name) if d.kind in RAISE]
+        if edge is None or not devices:
+            continue
+        latency = await raise_and_settle(rig, platform, edge, devices[0], f"after-restart-{edge_name}")
+        notes.append(f"{edge_name} {devices[0].name} delivered after restart ({latency:.0f} ms)")
+    result.reason = "; ".join(notes)
+
+
+async def test_radio_unplugged_and_back(
+    rig: RigRunner, edges: RigEdges, platform: Platform, radio: str, result: ScenarioResult
+) -> None:
+    """The radio disappears: ``gateway.radio_lost``; it returns: ``gateway.radio_restored``; alarms flow."""
+    edge = edges.get(radio)
+    if edge is None or not isinstance(edge, Radio):
+        pytest.skip(edges.absent(radio) or f"the rig cannot unplug its {radio} radio")
+    t0 = time.monotonic()
+    await edge.unplug()
+    t, lost = await platform.wait(t0, "gateway.radio_lost", where=data_is("transport", radio), timeout=60)
+    result.latencies_ms.append((t - t0) * 1000)
+    t1 = time.monotonic()
+    await edge.replug()
+    t2, _ = await platform.wait(t1, "gateway.radio_restored", where=data_is("transport", radio), timeout=90)
+    notes = [
+        f"latency: unplug -> radio_lost ({lost['data']['reason'][:60]}); replug -> restored {(t2 - t1) * 1000:.0f} ms"
+    ]
+    devices = [d for d in rig.rig.devices_on(radio) if d.kind in RAISE]
+    if devices:
+        latency = await raise_and_settle(rig, platform, edge, devices[0], f"after-replug-{radio}")
+        notes.append(f"{devices[0].name} delivered after replug ({latency:.0f} ms)")
+    result.reason = "; ".join(notes)
