@@ -7,11 +7,13 @@ every scenario, torn down at the end. Scenarios run on the session's event loop.
 from __future__ import annotations
 
 import os
+import tomllib
 from collections.abc import AsyncIterator, Generator, Iterator
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from pydantic import ValidationError
 
 from hil_tests.bringup import RigEdges, pair_zigbee
 from hil_tests.edges import RAISE
@@ -37,8 +39,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+_RIG = pytest.StashKey[Rig]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Read the rig file once; a mistake in it stops the run with the key named, before anything starts."""
+    path = Path(config.getoption("--rig"))
+    try:
+        config.stash[_RIG] = load_rig(path)
+    except (OSError, tomllib.TOMLDecodeError, ValidationError) as exc:
+        raise pytest.UsageError(f"rig file {path}: {exc}") from exc
+
+
 def _rig(config: pytest.Config) -> Rig:
-    return load_rig(Path(config.getoption("--rig")))
+    return config.stash[_RIG]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -76,11 +90,16 @@ def rig(request: pytest.FixtureRequest, report: Report) -> Iterator[RigRunner]:
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def platform(rig: RigRunner) -> AsyncIterator[Platform]:
+async def platform(rig: RigRunner, report: Report) -> AsyncIterator[Platform]:
     """The platform side: a subscriber on the rig's broker (every event checked against the JSON Schema)."""
     host, port = broker_address(rig.broker_url)
-    async with Collector(host, port, gateway=rig.gateway_id) as col:
-        yield Platform(rig.broker_url, rig.gateway_id, col)
+    col = Collector(host, port, gateway=rig.gateway_id)
+    try:
+        async with col:
+            yield Platform(rig.broker_url, rig.gateway_id, col)
+    finally:
+        report.meta["events_seen"] = len(col.events)
+        report.meta["events_violating_schema"] = len(col.schema_errors)
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
@@ -109,9 +128,15 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """Every scenario's outcome goes into the report; a skip keeps its reason (never counted as a pass)."""
     rep: pytest.TestReport = yield
-    if _report is None or rep.when not in ("setup", "call"):
-        return rep
+    if _report is None or "rig" not in getattr(item, "fixturenames", ()):
+        return rep  # only scenarios on the rig are rows of the report
     name = item.name.removeprefix("test_")
+    if rep.when == "teardown":
+        if rep.failed:  # e.g. an event that broke the JSON Schema, found when the subscriber closed
+            res = _report.result(f"teardown after {name}")
+            res.outcome = "failed"
+            res.reason = _failure_line(rep)
+        return rep
     if rep.skipped:
         res = _report.result(name)
         res.outcome = "skipped"
@@ -120,8 +145,15 @@ def pytest_runtest_makereport(
     elif rep.failed:
         res = _report.result(name)
         res.outcome = "failed"
-        lines = [ln for ln in rep.longreprtext.strip().splitlines() if ln.startswith("E ")]
-        res.reason = (lines[0] if lines else rep.longreprtext.strip().splitlines()[-1]).removeprefix("E").strip()[:300]
+        res.reason = _failure_line(rep)
     elif rep.when == "call":
         _report.result(name)
     return rep
+
+
+def _failure_line(rep: pytest.TestReport) -> str:
+    """The first ``E`` line of the last exception raised (its type and message), for the report's notes."""
+    text = rep.longreprtext.strip()
+    text = text.split("The above exception was the direct cause of the following exception:")[-1]
+    lines = [ln for ln in text.splitlines() if ln.startswith("E ")]
+    return (lines[0] if lines else (text.splitlines() or [""])[-1]).removeprefix("E").strip()[:300]

@@ -103,6 +103,9 @@ class Report:
             "on the rig's broker, unless the notes say otherwise. p99 is nearest-rank: with fewer than 100 "
             "samples it is the largest one.",
             "",
+            f"Events seen by the platform-side subscriber: {meta.get('events_seen', '–')}, "
+            f"violating config/schema/event.schema.json: {meta.get('events_violating_schema', '–')}.",
+            "",
             "| scenario | result | latency p50 (ms) | latency p99 (ms) | samples | notes |",
             "|---|---|---|---|---|---|",
         ]

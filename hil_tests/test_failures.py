@@ -78,7 +78,9 @@ async def test_alarm_while_broker_down_then_up(
         t, ev = await platform.wait(t_press, "alarm.emergency_call", dev_id, timeout=30)
         result.latencies_ms.append((t - back) * 1000)
         await platform.close_alarm(ev["id"], back)
-    result.reason = f"device {device.name}; latency: broker back -> alarm delivered"
+    result.reason = (
+        f"device {device.name}; latency: broker back -> alarm delivered (includes the uplink reconnect backoff)"
+    )
 
 
 async def _press_until_killed(sim: SimEdge, device: DeviceSpec, accepted: list[str], killed: asyncio.Event) -> int:
@@ -152,9 +154,8 @@ async def test_radio_unplugged_and_back(
     t1 = time.monotonic()
     await edge.replug()
     t2, _ = await platform.wait(t1, "gateway.radio_restored", where=data_is("transport", radio), timeout=90)
-    notes = [
-        f"latency: unplug -> radio_lost ({lost['data']['reason'][:60]}); replug -> restored {(t2 - t1) * 1000:.0f} ms"
-    ]
+    why = lost["data"]["reason"][:80].strip()
+    notes = [f"latency: unplug -> radio_lost ({why}); replug -> restored {(t2 - t1) * 1000:.0f} ms"]
     devices = [d for d in rig.rig.devices_on(radio) if d.kind in RAISE]
     if devices:
         latency = await raise_and_settle(rig, platform, edge, devices[0], f"after-replug-{radio}")

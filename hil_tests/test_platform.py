@@ -62,7 +62,7 @@ async def test_config_push(rig: RigRunner, platform: Platform, result: ScenarioR
 
     try:
         await platform.col.wait_for(lambda c: reported() is not None, timeout=15)
-        result.latencies_ms.append((time.monotonic() - t0) * 1000)
+        latency_ms = (time.monotonic() - t0) * 1000
         report = reported()
         assert report is not None and report["state"] == "applied", report
         kept = await retained(rig.broker_url, platform.topic("config/reported"))
@@ -72,6 +72,7 @@ async def test_config_push(rig: RigRunner, platform: Platform, result: ScenarioR
         if named is not None:  # the document's effect is visible on the gateway itself
             devices = {d["id"]: d for d in await asyncio.to_thread(rig.gateway.devices)}
             assert devices[named]["room"] == f"hil-{version % 10_000}"
+        result.latencies_ms.append(latency_ms)
     finally:
         await platform.send_retained("config/desired", None)  # clear the retained document (ignored by the gateway)
     result.reason = "latency: desired published -> config/reported (state applied) received"

@@ -1,0 +1,63 @@
+"""Every shipped rig file yields a gateway config the gateway accepts, without bringing the rig up.
+
+A lab that copies ``example-pi.toml`` must not find out on the rig that the generated config is refused.
+(These are checks of the suite itself, not scenarios: they are not rows of the report.)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from drivers.ble.config import BleSettings
+from drivers.gpio.config import GpioSection
+from drivers.sim.config import SimSection
+from drivers.zigbee.config import ZigbeeSection
+from gateway.config import load_config
+from hil_tests.harness import RigRunner
+from hil_tests.rig import RIGS, load_rig
+from tests.support.gateway import write_toml
+
+#: Each driver section of the generated config, validated by the driver's own model.
+DRIVER_MODELS: dict[str, type[BaseModel]] = {
+    "sim": SimSection,
+    "zigbee": ZigbeeSection,
+    "ble": BleSettings,
+    "gpio": GpioSection,
+}
+
+pytestmark = pytest.mark.timeout(30)
+
+
+@pytest.mark.parametrize("path", sorted(RIGS.glob("*.toml")), ids=lambda p: p.name)
+def test_generated_gateway_config_is_accepted(path: Path, tmp_path: Path) -> None:
+    rig = load_rig(path)
+    runner = RigRunner(rig)
+    try:
+        runner.broker_url = rig.broker.url or "mqtt://127.0.0.1:1883"
+        raw = runner.gateway_config()
+        config = load_config(write_toml(tmp_path / "gateway.toml", raw))
+        assert config.gateway.id == rig.gateway.id
+        drivers: dict[str, Any] = raw["drivers"]
+        for name, section in drivers.items():
+            DRIVER_MODELS[name].model_validate(section)
+        expected = {"sim"} & rig.edges() | {r for r in ("zigbee", "ble") if getattr(rig, r).mode != "absent"}
+        assert expected <= set(drivers), (expected, set(drivers))
+        if rig.gpio.inputs:
+            assert [i["name"] for i in drivers["gpio"]["inputs"]] == [i["name"] for i in rig.gpio.inputs]
+    finally:
+        runner.remove_work()
+
+
+def test_every_gpio_device_maps_to_its_input_device_id() -> None:
+    rig = load_rig(RIGS / "simulated.toml")
+    runner = RigRunner(rig)
+    try:
+        for device in rig.devices_on("gpio"):
+            assert runner.device_ids[device.name] == f"gpio-{device.input_name}"
+            assert runner.gpio_input(device).name == device.input_name
+    finally:
+        runner.remove_work()
