@@ -24,7 +24,7 @@ from hil_tests.rig import SIMULATED, Rig, load_rig
 from tests.support.collector import Collector
 
 REPO = Path(__file__).resolve().parents[1]
-#: The radios a rig may be able to take away and give back.
+#: The radios a rig may be able to take away and give back, and pair new devices on.
 RADIOS = ("zigbee", "ble")
 _report: Report | None = None
 
@@ -64,6 +64,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("tamper_edge", sorted(rig.edges()))
     if "radio" in metafunc.fixturenames:
         metafunc.parametrize("radio", RADIOS)
+    if "transport" in metafunc.fixturenames:
+        metafunc.parametrize("transport", RADIOS)
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,7 @@ from gateway.tools.local_broker import Mosquitto
 from hil_tests.fake_gpio import FakeWiring
 from hil_tests.processes import BluezMock, GatewayUnderTest, ZnpSim
 from hil_tests.rig import DeviceSpec, Rig
+from hil_tests.technician import installer_code
 from tests.support.gateway import write_toml
 
 #: Simulated-home device type for each rig device kind (sim edge): the same names.
@@ -58,6 +59,8 @@ class RigRunner:
         self.bluez: BluezMock | None = None
         self.wiring: FakeWiring | None = None
         self.gateway: GatewayUnderTest | None = None
+        #: The technician's installer code for the gateway under test (its hash goes into the config).
+        self.installer_code, self._installer_hash = installer_code()
         #: rig device name -> the gateway's device id (zigbee ids are known only after joining)
         self.device_ids: dict[str, str] = {}
         for d in rig.devices:
@@ -114,6 +117,7 @@ class RigRunner:
             "clock": {"assume_synced": True},
             "health": {"heartbeat_interval_s": 0},
             "rules": {"alarms": {"cancel_window_s": 0}},
+            "web": {"installer_code_hash": self._installer_hash, "discovery": False},
             "drivers": drivers,
         }
         return _merge(raw, self.rig.gateway.extra)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -113,6 +115,27 @@ class Platform:
 
     async def send_retained(self, suffix: str, payload: dict[str, Any] | None) -> None:
         await publish(self.broker_url, self.topic(suffix), payload, retain=True)
+
+    async def command(self, cmd: str, args: dict[str, Any], timeout: float = EVENT_TIMEOUT_S) -> dict[str, Any]:
+        """Send a platform command on ``cmd`` and wait for its ``cmd/result``; returns the result document."""
+        command_id = f"hil-{uuid.uuid4().hex[:12]}"
+        expires = int(time.time() * 1000) + 60_000
+        await self.send(
+            "cmd", {"id": command_id, "gateway": self.gateway_id, "cmd": cmd, "args": args, "expires_at": expires}
+        )
+
+        def answer() -> dict[str, Any] | None:
+            for topic, payload, _ in self.col.messages:
+                if topic == self.topic("cmd/result") and payload:
+                    doc = json.loads(payload)
+                    if doc.get("id") == command_id:
+                        return dict(doc)
+            return None
+
+        await self.col.wait_for(lambda c: answer() is not None, timeout=timeout)
+        result = answer()
+        assert result is not None
+        return result
 
     async def ack(self, alarm_id: str, action: str = "ack") -> None:
         """The platform acknowledges (or closes) an alarm on ``alarms/ack``."""

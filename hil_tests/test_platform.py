@@ -5,16 +5,18 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
+import secrets
 import time
 
 import pytest
 
 from hil_tests.bringup import RigEdges, pair_zigbee
-from hil_tests.edges import CLEAR
+from hil_tests.edges import CALLS, CLEAR, RAISE, BleSimEdge, ZigbeeSimEdge
 from hil_tests.harness import RigRunner
 from hil_tests.observe import Platform, data_is, retained
 from hil_tests.report import ScenarioResult
 from hil_tests.rig import DeviceSpec
+from hil_tests.technician import Technician
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.asyncio(loop_scope="session")]
 
@@ -23,20 +25,75 @@ def _landed(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
-async def test_pairing_a_device(rig: RigRunner, edges: RigEdges, platform: Platform, result: ScenarioResult) -> None:
-    """A new Zigbee detector joins through a platform ``permit_join``, is interviewed, enrolled, and alarms."""
-    if edges.zigbee is None:
-        pytest.skip(edges.absent("zigbee") or "")
-    new = DeviceSpec(name="zb-paired-in-run", kind="gas", edge="zigbee")
-    result.latencies_ms.extend(await pair_zigbee(rig, platform, edges.zigbee, [new]))
+async def test_pairing_a_device(
+    rig: RigRunner, edges: RigEdges, platform: Platform, transport: str, result: ScenarioResult
+) -> None:
+    """A new device is added the way it is on site, and its first alarm arrives.
+
+    zigbee: a detector joins after a platform ``permit_join``, is interviewed and enrolled.
+    ble: the platform opens the install window, the technician signs in on the page, starts pairing, the
+    button advertises, and the technician adds it with its bindkey.
+    """
+    edge = edges.get(transport)
+    if edge is None:
+        pytest.skip(edges.absent(transport) or "")
+    if isinstance(edge, ZigbeeSimEdge):
+        new = DeviceSpec(name="zb-paired-in-run", kind="gas", edge="zigbee")
+        result.latencies_ms.extend(await pair_zigbee(rig, platform, edge, [new]))
+        how = "latency: join -> device ready in the gateway"
+    else:
+        assert isinstance(edge, BleSimEdge)
+        new = DeviceSpec(
+            name="ble-paired-in-run",
+            kind="call_button",
+            edge="ble",
+            mac="3C:2E:F5:00:0A:01",
+            bindkey=secrets.token_hex(16),
+        )
+        result.latencies_ms.append(await pair_ble(rig, platform, edge, new))
+        how = "latency: adopt asked on the page -> device added"
     dev_id = rig.device_ids[new.name]
+    _, _, kind = RAISE[new.kind]
     t0 = time.monotonic()
-    await edges.zigbee.trigger(new, "paired")
-    t, _ = await platform.wait(t0, "alarm.gas", dev_id)
+    await edge.trigger(new, "paired")
+    t, ev = await platform.wait(t0, kind, dev_id)
     t1 = time.monotonic()
-    await edges.zigbee.clear(new, "paired-clear")
-    await platform.wait(t1, CLEAR["gas"][2], dev_id)
-    result.reason = f"{dev_id}; latency: join -> device ready in the gateway; its first alarm {(t - t0) * 1000:.0f} ms"
+    if new.kind in CALLS:
+        await platform.close_alarm(ev["id"], t1)
+    else:
+        await edge.clear(new, "paired-clear")
+        await platform.wait(t1, CLEAR[new.kind][2], dev_id)
+    result.reason = f"{dev_id}; {how}; its first alarm {(t - t0) * 1000:.0f} ms"
+
+
+async def pair_ble(rig: RigRunner, platform: Platform, ble: BleSimEdge, new: DeviceSpec) -> float:
+    """The technician's BLE flow on the gateway's page; returns the adopt time in ms."""
+    assert rig.gateway is not None and new.mac and new.bindkey
+    opened = await platform.command("open_install_window", {"seconds": 900})
+    assert opened["status"] == "ok", opened
+    async with Technician(rig.gateway.url, rig.installer_code) as tech:
+        await tech.sign_in()
+        status, body = await tech.post("/api/pairing/ble/start", {"seconds": 60})
+        assert status == 200, body
+        await ble.trigger(new, "pairing-advert")  # the technician presses the new button
+        t0 = time.monotonic()
+        adopt = asyncio.create_task(
+            tech.post(
+                "/api/pairing/ble/adopt",
+                {"address": new.mac, "type": new.kind, "name": new.name, "room": new.room, "bindkey": new.bindkey},
+            )
+        )
+        while not adopt.done():  # and presses it again while the page waits for a fresh advert
+            await asyncio.wait({adopt}, timeout=1.0)
+            if not adopt.done():
+                await ble.trigger(new, "pairing-advert")
+        status, body = await adopt
+        took_ms = (time.monotonic() - t0) * 1000
+        assert status == 200, body
+        assert body["device"]["has_secret"] is True, body
+        await tech.post("/api/pairing/ble/stop", {})
+    rig.device_ids[new.name] = str(body["device"]["id"])
+    return took_ms
 
 
 async def test_config_push(rig: RigRunner, platform: Platform, result: ScenarioResult) -> None:
