@@ -102,6 +102,12 @@ async def platform(rig: RigRunner, report: Report) -> AsyncIterator[Platform]:
     finally:
         report.meta["events_seen"] = len(col.events)
         report.meta["events_violating_schema"] = len(col.schema_errors)
+        schema = report.result("every event matches config/schema/event.schema.json")
+        if col.schema_errors:  # the subscriber's own check fails the run too, but only after the report is written
+            schema.outcome = "failed"
+            schema.reason = f"{len(col.schema_errors)} of {len(col.events)}: " + "; ".join(col.schema_errors[:3])
+        else:
+            schema.reason = f"{len(col.events)} events checked"
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")

@@ -122,7 +122,9 @@ class FakeWiring:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m hil_tests.fake_gpio", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m hil_tests.fake_gpio", description=__doc__.split("\n")[0], allow_abbrev=False
+    )
     parser.add_argument("--lines", required=True, type=Path, help="directory of the FIFOs standing for lines")
     args, rest = parser.parse_known_args(argv)
 

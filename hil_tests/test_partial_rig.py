@@ -85,7 +85,9 @@ def test_absent_edges_are_skipped_with_the_reason(tmp_path: Path) -> None:
     for device in ("sim-call", "sim-smoke"):
         row = rows[f"alarm_end_to_end[{device}]"]
         assert row["outcome"] == "passed" and row["samples"] == 2 and row["p50_ms"] is not None, row
-    assert doc["meta"]["counts"] == {"passed": 3, "failed": 0, "skipped": len(ABSENT)}
+    schema = rows["every event matches config/schema/event.schema.json"]
+    assert schema["outcome"] == "passed" and schema["reason"].endswith("events checked"), schema
+    assert doc["meta"]["counts"] == {"passed": 4, "failed": 0, "skipped": len(ABSENT)}
     markdown = (report_dir / "report.md").read_text(encoding="utf-8")
     assert (
         "| radio_unplugged_and_back[zigbee] | **skipped** | – | – | 0 | not on this rig: the rig has no Zigbee"

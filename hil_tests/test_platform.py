@@ -76,6 +76,10 @@ async def pair_ble(rig: RigRunner, platform: Platform, ble: BleSimEdge, new: Dev
         status, body = await tech.post("/api/pairing/ble/start", {"seconds": 60})
         assert status == 200, body
         await ble.trigger(new, "pairing-advert")  # the technician presses the new button
+        wrong = {"address": new.mac, "type": new.kind, "bindkey": secrets.token_hex(16)}
+        status, body = await tech.post("/api/pairing/ble/adopt", wrong)  # a mistyped bindkey is refused
+        assert status != 200 and "bindkey" in body.get("error", ""), (status, body)
+        await ble.trigger(new, "pairing-advert")
         t0 = time.monotonic()
         adopt = asyncio.create_task(
             tech.post(
