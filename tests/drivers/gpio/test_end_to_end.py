@@ -3,16 +3,13 @@
 The gateway loads the driver by name and calls ``create_driver(section, ctx)`` itself, so the fake lines go in
 through ``drivers.gpio.default_line_factory``; the feedback outputs through ``open_outputs``.
 
-"Call sent" is signalled by the alarm lifecycle when the broker has acknowledged the alarm (issue 6). Until a
-lifecycle service named "alarms" is running in the gateway, this test stands in for that one step with a
-``delivered_listeners`` hook doing exactly that; once it runs, the lifecycle's own signal is what is checked.
+"Call sent" is signalled by the alarm lifecycle service ("alarms") when the broker has acknowledged the alarm.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,7 +20,6 @@ from drivers.sim import SimDriver
 from gateway.app import Gateway
 from gateway.feedback import Feedback
 from gateway.feedback_settings import FeedbackSettings
-from gateway.outbox import Row
 from tests.drivers.gpio.conftest import CHIP, cord
 from tests.drivers.gpio.fakes import FakeLines, RecordingOutputs
 from tests.support.broker import Mosquitto
@@ -48,20 +44,6 @@ def outputs(monkeypatch: pytest.MonkeyPatch) -> RecordingOutputs:
     return rec
 
 
-def lifecycle_stand_in(gw: Gateway, feedback: Feedback) -> None:
-    """Until the alarm lifecycle runs: an alarm acknowledged by the broker (PUBACK) is a call sent."""
-    if gw.service("alarms") is not None:
-        return
-
-    def delivered(rows: Sequence[Row]) -> None:
-        for row in rows:
-            event = json.loads(row.body)
-            if event["kind"].startswith("alarm."):
-                feedback.signal("call_sent", device_id=(event.get("device") or {}).get("id"))
-
-    gw.delivered_listeners.append(delivered)
-
-
 async def test_pull_cord_press_reaches_broker_as_emergency_call_with_call_sent_feedback(
     tmp_path: Path, broker: Mosquitto, lines: FakeLines, outputs: RecordingOutputs
 ) -> None:
@@ -74,7 +56,7 @@ async def test_pull_cord_press_reaches_broker_as_emergency_call_with_call_sent_f
         feedback = gw.service("feedback")
         assert isinstance(feedback, Feedback)
         assert feedback.settings == FeedbackSettings(led_line=22, buzzer_line=23)
-        lifecycle_stand_in(gw, feedback)
+        assert gw.service("alarms") is not None
         assert gw.drivers["gpio"].health().state == "up"
 
         ts_ns = pipe.edges([False, True, False, True, False])[0]  # a pull, with contact bounce
