@@ -91,6 +91,11 @@ class Uplink:
             self._live_subscribes.add(task)
             task.add_done_callback(self._live_subscribes.discard)
 
+    async def subscriptions_settled(self) -> None:
+        """Wait until subscriptions made on the live session are confirmed (or have failed; reconnects retry)."""
+        if self._live_subscribes:
+            await asyncio.wait(list(self._live_subscribes))
+
     async def _subscribe_live(self, client: aiomqtt.Client, topic_filter: str) -> None:
         with contextlib.suppress(aiomqtt.MqttError):  # the next (re)connect subscribes anyway
             await client.subscribe(topic_filter, qos=1, timeout=self.settings.puback_timeout_s)

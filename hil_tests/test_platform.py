@@ -103,7 +103,7 @@ async def pair_ble(rig: RigRunner, platform: Platform, ble: BleSimEdge, new: Dev
 async def test_config_push(rig: RigRunner, platform: Platform, result: ScenarioResult) -> None:
     """A desired document (retained, as the platform publishes it) is applied and reported back retained."""
     if not _landed("gateway.remote.desired"):
-        pytest.skip("remote config (fbgw/v1/{gw}/config/desired) has not landed in this gateway")
+        pytest.skip("remote config (fbgw/v1/{gw}/config/desired) is not running in this gateway")
     assert rig.gateway is not None
     version = int(time.time() * 1000)  # strictly increasing, also across runs on a rig's kept state
     named = next(iter(rig.device_ids.values()), None)
@@ -142,7 +142,7 @@ async def test_config_push(rig: RigRunner, platform: Platform, result: ScenarioR
 async def test_alarm_ack_loop(rig: RigRunner, edges: RigEdges, platform: Platform, result: ScenarioResult) -> None:
     """Alarm -> platform ack -> ``alarm.acknowledged`` -> platform close -> ``alarm.resolved``."""
     if not _landed("gateway.alarms.book"):
-        pytest.skip("the alarm lifecycle (fbgw/v1/{gw}/alarms/ack) has not landed in this gateway")
+        pytest.skip("the alarm lifecycle (fbgw/v1/{gw}/alarms/ack) is not running in this gateway")
     device = edges.call_device(rig)
     edge = edges.get(device.edge)
     assert edge is not None

@@ -13,19 +13,10 @@ log = logging.getLogger(__name__)
 
 
 async def subscribe(uplink: Uplink, topic: str, handler: MessageHandler) -> None:
-    """Register ``handler`` for every future connection, and subscribe at once if already connected.
-
-    ``Uplink.subscribe`` takes effect at the next connection; services start after the uplink may already be
-    online, and must not wait for a reconnect to hear the platform.
-    """
+    """Register ``handler`` for every future connection; if already connected, return once the broker has
+    confirmed the subscription, so a service that has started also hears the platform."""
     uplink.subscribe(topic, handler)
-    # Stopgap until Uplink.subscribe subscribes a live session itself.
-    client = getattr(uplink, "_client", None)
-    if client is not None and uplink.connected:
-        try:
-            await client.subscribe(topic, qos=1)
-        except aiomqtt.MqttError as exc:  # the next connection subscribes anyway
-            log.warning("remote: subscribing to %s failed for now: %s", topic, exc)
+    await uplink.subscriptions_settled()
 
 
 async def publish(uplink: Uplink, topic: str, payload: bytes, *, retain: bool = False) -> bool:
