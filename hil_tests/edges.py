@@ -17,6 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 import aiohttp
 
 from drivers.gpio.config import InputSettings
+from gateway.tools.sim_control import send_line
 from hil_tests.fake_gpio import FakeWiring
 from hil_tests.rig import DeviceSpec
 
@@ -73,19 +74,7 @@ class Radio(Protocol):
     async def replug(self) -> None: ...
 
 
-async def control(address: tuple[str, int], command: str, timeout: float = 10.0) -> str:
-    """One line to a simulator's control port; its one-line answer (``ok ...``), else an error."""
-    reader, writer = await asyncio.wait_for(asyncio.open_connection(*address), timeout)
-    try:
-        writer.write(command.encode() + b"\n")
-        await writer.drain()
-        answer = (await asyncio.wait_for(reader.readline(), timeout)).decode().strip()
-    finally:
-        writer.close()
-        await writer.wait_closed()
-    if not answer.startswith("ok"):
-        raise RuntimeError(f"{command!r}: {answer}")
-    return answer
+control = send_line  # one command to a simulator's control port
 
 
 class SimEdge:

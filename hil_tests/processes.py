@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.tools.local_broker import free_port
+from gateway.tools.sim_control import ZnpSimulatorProcess, read_banner, stop_child
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -30,61 +30,7 @@ def _spawn(argv: list[str], log: Path, env: dict[str, str] | None = None, banner
         return subprocess.Popen(argv, cwd=REPO, env=env, stdout=stdout, stderr=err, text=True)
 
 
-def read_banner(proc: subprocess.Popen[str], name: str, until: str = "READY", timeout: float = 30.0) -> dict[str, str]:
-    """``KEY=value`` / ``KEY value`` lines from a child's stdout until its ``READY`` line."""
-    assert proc.stdout is not None
-    found: dict[str, str] = {}
-    deadline = time.monotonic() + timeout
-    for raw in proc.stdout:
-        line = raw.strip()
-        if line == until:
-            return found
-        key, sep, value = line.partition("=") if "=" in line.split(" ")[0] else line.partition(" ")
-        if sep:
-            found[key] = value
-        if time.monotonic() > deadline:
-            break
-    raise RuntimeError(f"{name} did not say {until} (exit {proc.poll()}); said {found}")
-
-
-def _stop(proc: subprocess.Popen[str], timeout: float) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    if proc.stdout is not None:
-        proc.stdout.close()
-
-
-class ZnpSim:
-    """``python -m drivers.zigbee.znp_sim``: a ZNP coordinator on a pty, devices driven on a control port."""
-
-    def __init__(self, work: Path) -> None:
-        self.proc = _spawn(
-            [
-                sys.executable,
-                "-m",
-                "drivers.zigbee.znp_sim",
-                "--link",
-                str(work / "ttyZNP"),
-                "--control-port",
-                "0",
-                "--no-stdin",
-                "--log-level",
-                "warning",
-            ],
-            work / "znp_sim.log",
-        )
-        info = read_banner(self.proc, "the ZNP simulator")
-        self.port = info["PORT"]
-        host, _, port = info["CONTROL"].rpartition(":")
-        self.control = (host, int(port))
-
-    def close(self) -> None:
-        _stop(self.proc, 5)
+ZnpSim = ZnpSimulatorProcess
 
 
 class BluezMock:
@@ -100,7 +46,7 @@ class BluezMock:
         self.control = ("127.0.0.1", int(info["CONTROL_PORT"]))
 
     def close(self) -> None:
-        _stop(self.proc, 10)
+        stop_child(self.proc, 10)
 
 
 class GatewayUnderTest:
@@ -152,7 +98,7 @@ class GatewayUnderTest:
 
     def stop(self) -> None:
         if self.proc is not None:
-            _stop(self.proc, 20)
+            stop_child(self.proc, 20)
 
     def get(self, path: str) -> dict[str, Any]:
         """A GET on the gateway's core API (blocking: call through ``asyncio.to_thread``)."""
