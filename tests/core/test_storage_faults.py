@@ -17,6 +17,7 @@ from gateway.clock import Clock
 from gateway.config import OutboxSection
 from gateway.events import EventDraft, Priority, make_event
 from gateway.outbox import Outbox, OutboxError
+from tests.support import require_root
 from tests.support.broker import Mosquitto
 from tests.support.collector import Collector
 from tests.support.gateway import make_config
@@ -85,8 +86,7 @@ async def test_corrupt_registry_is_moved_aside_and_reported(tmp_path: Path, brok
 @pytest.fixture
 def tiny_fs() -> Iterator[Path]:
     """A 4 MiB tmpfs: a disk that really fills up."""
-    if os.geteuid() != 0:
-        pytest.fail("this test needs root to mount a small tmpfs (CI and the dev machines run as root)")
+    require_root("mounting a small tmpfs is the point of the test")
     mnt = Path(tempfile.mkdtemp(prefix="fbgw-tinyfs-"))
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mnt)], check=True)
     try:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.ops.notify_socket import FakeNotifySocket
+from tests.support import require_root
 
 
 @pytest.fixture
@@ -80,8 +81,7 @@ class SmallDisk:
 @pytest.fixture
 def small_disk(short_dir: Path) -> Iterator[SmallDisk]:
     """An 8 MB tmpfs (root only: mounting is the point; without root the test cannot be meaningful)."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root to mount a small tmpfs")
+    require_root("mounting a small tmpfs is the point of the test")
     mount_point = short_dir / "disk"
     mount_point.mkdir()
     size = 8 * 1024 * 1024

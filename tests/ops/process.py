@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -13,55 +10,11 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from tests.support.gateway import REPO, GatewayProcess, config_dict, write_toml
+from tests.support.gateway import GatewayProcess, config_dict, write_toml
 
 
 class OpsGateway(GatewayProcess):
-    """A :class:`GatewayProcess` that can take global CLI options (``--log-level debug``) and extra env."""
-
-    def __init__(
-        self,
-        config_path: Path,
-        log_path: Path,
-        global_args: list[str] | None = None,
-        env: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(config_path, log_path)
-        self.global_args = global_args or []
-        self.env = env or {}
-
-    def start(self, timeout: float = 20.0) -> None:
-        env = dict(os.environ, PYTHONUNBUFFERED="1", **self.env)
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "gateway.cli",
-                    *self.global_args,
-                    "run",
-                    "--config",
-                    str(self.config_path),
-                    "--http",
-                    f"127.0.0.1:{self.http_port}",
-                ],
-                cwd=REPO,
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=log,
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"gateway exited {self.proc.returncode}: {self.log_path.read_text()[-3000:]}"
-                )
-            try:
-                with urllib.request.urlopen(self.base_url + "/api/status", timeout=1):
-                    return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                time.sleep(0.05)
-        raise RuntimeError("gateway did not come up")
+    """A :class:`GatewayProcess` whose ``stop`` is a SIGKILL that tolerates an already-dead process."""
 
     def stop(self) -> None:
         if self.alive():

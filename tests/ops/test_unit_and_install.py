@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from gateway.config import load_config
+from tests.support import require_root
 from tests.support.gateway import REPO
 
 UNIT = REPO / "systemd" / "fbgw.service"
@@ -178,8 +179,7 @@ def members(root: Path, group: str) -> list[str]:
 
 @pytest.mark.timeout(300)
 def test_install_twice_uninstall_keeps_data_purge_removes(root: Path, wheel: Path) -> None:
-    if os.geteuid() != 0:
-        pytest.skip("scripts/install must run as root (it chowns into the staged root)")
+    require_root("scripts/install chowns into the staged root")
     run_install(root, "--gateway-id", "gw-pi-1", source=wheel)
 
     (fbgw_user,) = passwd_entry(root, "fbgw")

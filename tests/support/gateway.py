@@ -97,10 +97,19 @@ def write_toml(path: Path, raw: dict[str, Any]) -> Path:
 class GatewayProcess:
     """`fbgw run` as a child process (so tests can SIGKILL it), with its HTTP API on a known port."""
 
-    def __init__(self, config_path: Path, log_path: Path, http_port: int | None = None) -> None:
+    def __init__(
+        self,
+        config_path: Path,
+        log_path: Path,
+        http_port: int | None = None,
+        global_args: list[str] | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.config_path = config_path
         self.log_path = log_path
         self.http_port = http_port or free_port()
+        self.global_args = global_args or []  # e.g. ["--log-level", "debug"]
+        self.env = env or {}
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -108,12 +117,13 @@ class GatewayProcess:
         return f"http://127.0.0.1:{self.http_port}"
 
     def start(self, timeout: float = 20.0) -> None:
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **self.env)
         self.proc = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
                 "gateway.cli",
+                *self.global_args,
                 "run",
                 "--config",
                 str(self.config_path),
