@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+import uuid
 from collections.abc import AsyncIterator, Generator, Iterator
 from pathlib import Path
 
@@ -95,7 +96,9 @@ def rig(request: pytest.FixtureRequest, report: Report) -> Iterator[RigRunner]:
 async def platform(rig: RigRunner, report: Report) -> AsyncIterator[Platform]:
     """The platform side: a subscriber on the rig's broker (every event checked against the JSON Schema)."""
     host, port = broker_address(rig.broker_url)
-    col = Collector(host, port, gateway=rig.gateway_id)
+    # A persistent session, so a call the gateway delivers in the instant after a broker restart is not missed
+    # while this subscriber is still reconnecting.
+    col = Collector(host, port, gateway=rig.gateway_id, client_id=f"hil-platform-{uuid.uuid4().hex[:12]}")
     try:
         async with col:
             yield Platform(rig.broker_url, rig.gateway_id, col)

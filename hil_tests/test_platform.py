@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import secrets
 import time
@@ -19,10 +18,6 @@ from hil_tests.rig import DeviceSpec
 from hil_tests.technician import Technician
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.asyncio(loop_scope="session")]
-
-
-def _landed(module: str) -> bool:
-    return importlib.util.find_spec(module) is not None
 
 
 async def test_pairing_a_device(
@@ -102,8 +97,6 @@ async def pair_ble(rig: RigRunner, platform: Platform, ble: BleSimEdge, new: Dev
 
 async def test_config_push(rig: RigRunner, platform: Platform, result: ScenarioResult) -> None:
     """A desired document (retained, as the platform publishes it) is applied and reported back retained."""
-    if not _landed("gateway.remote.desired"):
-        pytest.skip("remote config (fbgw/v1/{gw}/config/desired) is not running in this gateway")
     assert rig.gateway is not None
     version = int(time.time() * 1000)  # strictly increasing, also across runs on a rig's kept state
     named = next(iter(rig.device_ids.values()), None)
@@ -141,8 +134,6 @@ async def test_config_push(rig: RigRunner, platform: Platform, result: ScenarioR
 
 async def test_alarm_ack_loop(rig: RigRunner, edges: RigEdges, platform: Platform, result: ScenarioResult) -> None:
     """Alarm -> platform ack -> ``alarm.acknowledged`` -> platform close -> ``alarm.resolved``."""
-    if not _landed("gateway.alarms.book"):
-        pytest.skip("the alarm lifecycle (fbgw/v1/{gw}/alarms/ack) is not running in this gateway")
     device = edges.call_device(rig)
     edge = edges.get(device.edge)
     assert edge is not None

@@ -16,7 +16,12 @@ from tests.support.schema import event_validator
 
 
 class Collector:
-    """Subscribes to ``fbgw/v1/<gateway>/#`` and keeps events and other messages, with arrival times."""
+    """Subscribes to ``fbgw/v1/<gateway>/#`` and keeps events and other messages, with arrival times.
+
+    With a ``client_id`` the subscription is a persistent session: across a broker restart (Mosquitto keeps
+    sessions on disk) nothing published while this subscriber was reconnecting is missed, as for a real
+    platform. The session is discarded on exit.
+    """
 
     def __init__(self, host: str, port: int, gateway: str = "+", client_id: str | None = None) -> None:
         self.host, self.port, self.gateway = host, port, gateway
@@ -40,6 +45,10 @@ class Collector:
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
+        if self.client_id is not None:  # leave no queue behind on the broker for a subscriber that is gone
+            with contextlib.suppress(aiomqtt.MqttError, OSError):
+                async with aiomqtt.Client(self.host, self.port, identifier=self.client_id, clean_session=True):
+                    pass
         # Every event any test sees on the broker must match the published JSON Schema.
         assert not self.schema_errors, "events violating config/schema/event.schema.json:\n" + "\n".join(
             self.schema_errors[:10]
