@@ -117,6 +117,7 @@ class Outbox:
         self._task: asyncio.Task[None] | None = None
         self._ttl_task: asyncio.Task[None] | None = None
         self._next_seq = 1
+        self._synchronous = "FULL"
         self._closing = False
         self.reserve_path = path.with_name(path.name + ".reserve")
         #: True while the disk is full: only alarms and alerts are accepted.
@@ -187,6 +188,7 @@ class Outbox:
         if mode != "wal":
             raise OutboxError(f"{self.path}: cannot switch to WAL mode (got {mode})")
         conn.execute("PRAGMA synchronous=FULL")
+        self._synchronous = "FULL"
         conn.execute("PRAGMA wal_autocheckpoint=2000")
         conn.executescript(_SCHEMA)
         check = conn.execute("PRAGMA quick_check").fetchone()[0]
@@ -310,6 +312,7 @@ class Outbox:
             body = e.to_bytes()
             rows.append((e.seq, int(e.priority), now, len(body), body))
         dropped: dict[str, int] = {}
+        self._set_synchronous(conn, "FULL" if rows else "NORMAL")
         conn.execute("BEGIN IMMEDIATE")
         try:
             if rows:
@@ -348,6 +351,15 @@ class Outbox:
         for key, n in dropped.items():
             st.dropped[key] = st.dropped.get(key, 0) + n
         return dropped
+
+    def _set_synchronous(self, conn: sqlite3.Connection, level: str) -> None:
+        """``FULL`` for a transaction that accepts events (the caller is told only after the fsync);
+        ``NORMAL`` for one that only deletes delivered rows: no fsync of its own, so it never holds up the next
+        alarm's commit. WAL stays consistent either way; a power cut may only undo deletes (the rows are sent
+        again, and the platform drops duplicates by id), and the next ``FULL`` commit makes them durable."""
+        if self._synchronous != level:
+            conn.execute(f"PRAGMA synchronous={level}")
+            self._synchronous = level
 
     @staticmethod
     def _oldest(conn: sqlite3.Connection) -> int | None:
@@ -417,6 +429,7 @@ class Outbox:
         assert conn is not None
         if not rows:
             return 0
+        self._set_synchronous(conn, "FULL")
         conn.execute("BEGIN IMMEDIATE")
         try:
             cur = conn.executemany(
@@ -515,6 +528,7 @@ class Outbox:
         assert conn is not None
         now_ms = int(time.time() * 1000) if now_ms is None else now_ms
         dropped: dict[str, int] = {}
+        self._set_synchronous(conn, "NORMAL")  # only deletes
         conn.execute("BEGIN IMMEDIATE")
         try:
             for prio in Priority:

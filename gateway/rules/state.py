@@ -3,7 +3,11 @@
 One small JSON file (``rules-state.json`` in the state directory), replaced atomically
 (:func:`gateway.atomic.write_atomic`): a power cut leaves the old or the new state, never a mix. It is read
 once when the engine is built, before any reading arrives (a few KB), and written off the event loop, at most
-one write at a time: changes made during a write are picked up by the next one.
+one write at a time: changes made during a write are picked up by the next one. A write starts ``settle_s``
+after the change that asked for it, so it never competes for the disk with the outbox commit of the very alarm
+that changed the state, and a burst of changes is one write. The alarm itself is already durable in the
+outbox; what a power cut in that moment can lose is only the book's note of it, and a repeated press then opens
+a new alarm (more calls, never fewer).
 
 Timers are saved as monotonic milliseconds with the boot id. After a restart in the same boot the monotonic
 clock has kept running, so a timer continues exactly; after a reboot the time in between is unknown and
@@ -14,6 +18,7 @@ without cause).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Callable
@@ -26,6 +31,8 @@ log = logging.getLogger(__name__)
 
 STATE_FILE = "rules-state.json"
 VERSION = 1
+#: Delay between a change and its write (see the module docstring).
+SETTLE_S = 0.2
 
 
 def since_after_restart(saved_ms: int | None, saved_boot: str, now_ms: int, now_boot: str) -> int | None:
@@ -40,12 +47,14 @@ def since_after_restart(saved_ms: int | None, saved_boot: str, now_ms: int, now_
 class StateFile:
     """Loads and saves the rule state document."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, settle_s: float = SETTLE_S) -> None:
         self.path = path
+        self.settle_s = settle_s
         self.writes = 0
         self.errors = 0
         self._dirty = False
         self._task: asyncio.Task[None] | None = None
+        self._write_now = asyncio.Event()
 
     def load(self) -> dict[str, Any]:
         """The saved document, or ``{}`` when there is none or it is unreadable (then moved aside)."""
@@ -91,6 +100,8 @@ class StateFile:
         self._task = loop.create_task(self._writer(snapshot), name="rules-state-writer")
 
     async def _writer(self, snapshot: Callable[[], dict[str, Any]]) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._write_now.wait(), self.settle_s)
         while self._dirty:
             self._dirty = False
             data = self.encode(snapshot())
@@ -104,9 +115,13 @@ class StateFile:
                 return
 
     async def flush(self, snapshot: Callable[[], dict[str, Any]]) -> None:
-        """Wait for a pending write, then write the current state once more if anything changed."""
+        """Write a pending change at once (no settling), then once more if anything changed meanwhile."""
         if self._task is not None:
-            await asyncio.shield(self._task)
+            self._write_now.set()
+            try:
+                await asyncio.shield(self._task)
+            finally:
+                self._write_now.clear()
         if self._dirty:
             self._dirty = False
             try:

@@ -152,6 +152,35 @@ async def test_alarm_is_committed_ahead_of_queued_bulk(tmp_path: Path) -> None:
         assert position <= 400, f"alarm committed after {position} bulk events"
 
 
+async def test_accepting_commits_are_full_sync_delete_only_commits_are_not(tmp_path: Path) -> None:
+    """An event is accepted only by a ``synchronous=FULL`` commit (fsynced); a transaction that only deletes
+    delivered rows skips its own fsync, so it never holds up the next alarm."""
+    async with Outbox(tmp_path / "o.db", OutboxSection()) as ob:
+        statements: list[str] = []
+        assert ob._wconn is not None
+        ob._wconn.set_trace_callback(statements.append)
+        stored = await ob.put([ev(Priority.ALARM), ev()])
+        ob.ack(e.seq for e in stored if e.seq)
+        for _ in range(100):  # the delete-only commit happens in the background
+            if ob.stats.rows == 0:
+                break
+            await asyncio.sleep(0.01)
+        assert ob.stats.rows == 0
+        await ob.put([ev()])
+        ob._wconn.set_trace_callback(None)
+    level = "FULL"
+    seen = {"insert": set(), "delete": set()}
+    for sql in statements:
+        if sql.startswith("PRAGMA synchronous="):
+            level = sql.split("=", 1)[1]
+        elif sql.startswith("INSERT INTO outbox"):
+            seen["insert"].add(level)
+        elif sql.startswith("DELETE FROM outbox"):
+            seen["delete"].add(level)
+    assert seen["insert"] == {"FULL"}, statements
+    assert seen["delete"] == {"NORMAL"}, statements
+
+
 async def test_corrupt_database_is_reported_not_silently_used(tmp_path: Path) -> None:
     path = tmp_path / "o.db"
     path.write_bytes(b"this is not a database" * 100)

@@ -68,3 +68,20 @@ def test_since_after_restart() -> None:
     assert since_after_restart(50, "a", 100, "a") == 50  # same boot: exact
     assert since_after_restart(50, "a", 100, "b") == 100  # reboot: from now
     assert since_after_restart(500, "a", 100, "a") == 100  # impossible (clock went back): from now
+
+
+async def test_a_change_is_written_after_it_settles_and_at_once_on_flush(tmp_path: Path) -> None:
+    """The write waits ``settle_s`` (the alarm's own outbox commit goes first), or not at all on flush."""
+    h = Harness(tmp_path, settings(), FakeClock(local_ms(9)))
+    state = h.engine.state
+    h.read("smoke-1", "smoke", True)
+    await asyncio.sleep(state.settle_s / 4)
+    assert state.writes == 0 and state.dirty
+    for _ in range(100):
+        if state.writes:
+            break
+        await asyncio.sleep(state.settle_s / 10)
+    assert state.writes == 1
+    h.read("smoke-1", "smoke", False)
+    await asyncio.wait_for(h.engine.flush(), state.settle_s / 2)  # no settling when asked to flush
+    assert state.writes == 2 and not state.dirty
