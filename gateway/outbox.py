@@ -48,6 +48,9 @@ CREATE INDEX IF NOT EXISTS outbox_by_prio ON outbox (prio, seq);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
 
+#: Page cache per connection, in KiB.
+_CACHE_KIB = 256
+
 #: Order in which priorities are sacrificed when the outbox is full. Alarms are absent on purpose.
 _DROP_ORDER = (Priority.TELEMETRY, Priority.STATE, Priority.ALERT)
 
@@ -179,6 +182,9 @@ class Outbox:
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA busy_timeout=5000")
+        # A queue is written at its tail and read from its head once: a big page cache buys nothing, and at
+        # SQLite's default (2 MB per connection) it would be most of the memory a backlog adds.
+        conn.execute(f"PRAGMA cache_size=-{_CACHE_KIB}")
         return conn
 
     def _open_writer(self) -> None:
