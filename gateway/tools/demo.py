@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import re
 import shutil
 import signal
 import subprocess
@@ -72,8 +73,21 @@ async def _zigbee_story(stick: ZnpSimulatorProcess, broker_url: str, gateway_id:
         await client.publish(f"fbgw/v1/{gateway_id}/cmd", json.dumps(cmd).encode(), qos=1)
     await asyncio.sleep(1)
     try:
-        _say(f"zigbee: {await stick.send('join smoke')}")
-        await asyncio.sleep(12)
+        joined = await stick.send("join smoke")
+        _say(f"zigbee: {joined}")
+        ieee = re.search(r"ieee=([0-9a-f]{16})", joined)
+        await asyncio.sleep(8)  # interview and IAS enrolment
+        if ieee:  # the platform names it and puts it in its room, as an operator would after the install
+            _say("platform pushes desired config: the new detector is the kitchen smoke detector")
+            desired = {
+                "version": int(time.time()),
+                "devices": {f"zb-{ieee.group(1)}": {"name": "厨房烟感 (Zigbee)", "room": "kitchen"}},
+            }
+            async with aiomqtt.Client(url.hostname or "127.0.0.1", url.port or 1883) as client:
+                await client.publish(
+                    f"fbgw/v1/{gateway_id}/config/desired", json.dumps(desired).encode(), qos=1, retain=True
+                )
+        await asyncio.sleep(4)
         _say(f"zigbee: smoke detector alarms: {await stick.send('alarm smoke-1')}")
         await asyncio.sleep(4)
         _say(f"zigbee: {await stick.send('restore smoke-1')}")
@@ -82,9 +96,14 @@ async def _zigbee_story(stick: ZnpSimulatorProcess, broker_url: str, gateway_id:
 
 
 async def run_demo(args: argparse.Namespace) -> int:
-    work = REPO / "var" / "demo"
+    work: Path = args.work
+    marker = work / ".fbgw-demo"
+    if work.exists() and any(work.iterdir()) and not marker.exists():
+        _say(f"{work} is not empty and not a demo directory: refusing to empty it")
+        return 2
     shutil.rmtree(work, ignore_errors=True)  # every demo starts from a newly installed box
     work.mkdir(parents=True, exist_ok=True)
+    marker.write_text("scratch directory of ./scripts/demo, emptied at every start\n")
     state = work / "state"
     config = args.config
     stick = None
@@ -118,7 +137,7 @@ async def run_demo(args: argparse.Namespace) -> int:
     ]
     code = _issue_signin_code(state)
     gateway = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=open(log, "ab"))
-    _say(f"gateway: {' '.join(cmd[2:])}  (log: {log.relative_to(REPO)})")
+    _say(f"gateway: {' '.join(cmd[2:])}  (log: {log})")
     _say(f"technician page: http://{http}/   sign-in code: {code}")
     if not await _wait_up(gateway, f"http://{http}/api/status"):
         _say(f"the gateway did not start; last lines of {log}:")
@@ -181,6 +200,9 @@ async def run_demo(args: argparse.Namespace) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description="fbgw demo: simulated home -> gateway -> local broker -> console")
     parser.add_argument("--config", type=Path, default=REPO / "config" / "demo.toml")
+    parser.add_argument(
+        "--work", type=Path, default=REPO / "var" / "demo", help="scratch directory, emptied at start (state, logs)"
+    )
     parser.add_argument("--duration", type=float, default=0, help="seconds to run (default: until Ctrl-C)")
     parser.add_argument("--http-port", type=int, default=8080)
     parser.add_argument("--broker-port", type=int, default=0)

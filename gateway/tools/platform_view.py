@@ -41,7 +41,7 @@ class Tally:
 def format_event(ev: dict[str, object], colour: bool) -> str:
     prio = str(ev.get("priority"))
     dev = ev.get("device") or {}
-    where = f"{dev.get('room', '')}/{dev.get('id', '')}" if isinstance(dev, dict) else ""
+    where = f"{dev.get('room', '')}/{dev.get('id', '')}" if isinstance(dev, dict) and dev else "(home)"
     clock = ev.get("clock") or {}
     synced = "" if isinstance(clock, dict) and clock.get("synced") else " (clock unsynced)"
     data = json.dumps(ev.get("data"), ensure_ascii=False)
@@ -49,6 +49,20 @@ def format_event(ev: dict[str, object], colour: bool) -> str:
         data = data[:97] + "..."
     line = f"#{ev.get('seq'):>6} {prio:<9} {ev.get('kind'):<28} {where:<28} {data}{synced}"
     return f"{_COLOURS.get(prio, '')}{line}{_RESET}" if colour else line
+
+
+def _summary(topic: str, payload: bytes) -> str:
+    """One line for a config report or a command result (what an operator looks at)."""
+    try:
+        doc = json.loads(payload)
+    except ValueError:
+        return f"[bad payload on {topic}]"
+    if not isinstance(doc, dict):
+        return f"[bad payload on {topic}]"
+    reason = f" ({doc.get('reason')})" if doc.get("reason") else ""
+    if topic.endswith("/config/reported"):
+        return f"[config] version {doc.get('version')}: {doc.get('state')}{reason}"
+    return f"[cmd] {doc.get('cmd')} {doc.get('id')}: {doc.get('status')}{reason}"
 
 
 async def watch(
@@ -112,6 +126,9 @@ class PlatformView:
             if self._last_status.get(topic) != payload:  # a retained status comes again on resubscribe
                 self._print(f"[status] {topic}: {payload.decode(errors='replace')}")
             self._last_status[topic] = payload
+            return
+        if topic.endswith("/config/reported") or topic.endswith("/cmd/result"):
+            self._print(_summary(topic, payload))
             return
         if not (topic.endswith("/alarms") or topic.endswith("/events")):
             return
