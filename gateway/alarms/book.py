@@ -11,8 +11,9 @@ occurrence is a new alarm.
 Without an acknowledgement the alarm is escalated ``escalate_after_s`` after it was raised, and again every
 interval: re-sent as ``alarm.escalated`` (alarm priority) naming the original event. A second press of the
 same button within ``cancel_window_s`` becomes ``alarm.cancel_requested`` (the call itself went out at the
-first press); every other press while the call is open is reported as ``alarm.repeated`` (a press is never
-dropped: each one is an event carrying its own trace, but only the first opens an alarm).
+first press; a long press is the first press still held, and never cancels); every other press while the
+call is open is reported as ``alarm.repeated`` (a press is never dropped: each one is an event carrying its
+own trace, but only the first opens an alarm).
 
 Lifecycle steps are events too (``LIFECYCLE_KINDS``); they are never alarms themselves.
 """
@@ -35,6 +36,10 @@ LIFECYCLE_KINDS = frozenset(
 #: Alarms with no "cleared" at the source: closed by the platform (or after their acknowledgement).
 SOURCELESS = frozenset({"alarm.emergency_call"})
 CLEARED = ".cleared"
+#: Gestures that count as a second press (a cancel request inside the window). A long press is the first
+#: press still held — an elder holding the cord in distress — and never cancels; double or other gestures of
+#: a multi-function button are reported as repeats too.
+PLAIN_PRESS = frozenset({None, "press"})
 #: Event ids of recently resolved alarms, so a late or repeated ack is recognised rather than "unknown".
 RECENT = 200
 
@@ -127,6 +132,10 @@ class AlarmBook:
             return []
         self.dirty = True
         data = self._about(opened)
+        gesture = draft.data.get("event")
+        if gesture not in PLAIN_PRESS:  # still held, or another gesture: never read as "cancel"
+            data["event"] = gesture
+            return [EventDraft("alarm.repeated", Priority.ALARM, opened.device, data, draft.trace)]
         window_ms = self.settings.cancel_window_s * 1000
         if window_ms > 0 and now.mono_ms - opened.raised_mono < window_ms and not opened.cancel_requested:
             opened.cancel_requested = True
@@ -293,7 +302,10 @@ class AlarmBook:
         def mono(value: Any) -> int | None:
             return since_after_restart(value if isinstance(value, int) else None, saved_boot, now.mono_ms, now.boot)
 
-        for raw in doc.get("open", []):
+        saved_open, saved_recent = doc.get("open", []), doc.get("recent", [])
+        if not isinstance(saved_open, list) or not isinstance(saved_recent, list):
+            raise TypeError("saved alarm book: 'open' and 'recent' must be lists")
+        for raw in saved_open:
             try:
                 device = ref_of(raw["device"]) if raw["device"] is not None else None
                 opened = OpenAlarm(
@@ -314,7 +326,7 @@ class AlarmBook:
                     repeats=int(raw.get("repeats", 0)),
                     cancel_requested=bool(raw.get("cancel_requested")),
                 )
-            except (KeyError, TypeError, ValueError):
+            except (KeyError, TypeError, ValueError, AttributeError):
                 continue
             self.open[opened.key] = opened
-        self.recent.extend(str(i) for i in doc.get("recent", []))
+        self.recent.extend(str(i) for i in saved_recent if isinstance(i, str))

@@ -188,7 +188,11 @@ class RuleEngine:
                     log.error("rule %s: saved state not usable, starting it fresh: %s", rule.name, exc)
         alarms = doc.get("alarms")
         if isinstance(alarms, dict):
-            self.book.restore(alarms, boot, now)
+            try:
+                self.book.restore(alarms, boot, now)
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                self.book.open.clear()
+                log.error("alarm book: saved state not usable, starting it empty: %s", exc)
         log.info("rules: state restored (%d open alarms)", len(self.book.open))
 
     def status(self) -> dict[str, Any]:

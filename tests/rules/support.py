@@ -87,8 +87,8 @@ class Harness:
         self.engine = RuleEngine(rules or RulesSettings(), self.clock, state_dir)
         self.log: list[EventDraft] = []
 
-    def read(self, device: str, capability: str, value: Any) -> list[EventDraft]:
-        out = self.engine.on_reading(Reading(device, capability, value), DEVICES[device])
+    def read(self, device: str, capability: str, value: Any, **meta: Any) -> list[EventDraft]:
+        out = self.engine.on_reading(Reading(device, capability, value, meta=meta), DEVICES[device])
         self.log += out
         return out
 

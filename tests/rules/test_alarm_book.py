@@ -8,7 +8,7 @@ from typing import cast
 import pytest
 
 from gateway.clock import Clock
-from gateway.events import Event, EventDraft, make_event
+from gateway.events import Event, EventDraft, Priority, make_event
 from tests.rules.support import FakeClock, Harness, kinds, local_ms, only, settings
 
 pytestmark = pytest.mark.timeout(20)
@@ -61,6 +61,21 @@ def test_second_press_asks_to_cancel_never_delays(tmp_path: Path) -> None:
     assert kinds(h.read("btn-1", "press", True)) == ["alarm.repeated"]  # no second alarm while open
     h.engine.book.ack(call.id, "close", "op", "", h.engine.now())
     assert kinds(h.read("btn-1", "press", True)) == ["alarm.emergency_call"]  # closed: a new call
+
+
+def test_holding_the_cord_is_never_a_cancel(tmp_path: Path) -> None:
+    """A long press is the first press still held (the GPIO driver reports it while the cord is down): it is a
+    repeat of the open call, never a request to cancel it, and a later plain press can still cancel."""
+    h = harness(tmp_path)
+    [call] = commit(h, h.read("btn-1", "press", True, event="press"))
+    h.clock.advance(3)
+    held = h.read("btn-1", "press", True, event="long_press")
+    assert kinds(held) == ["alarm.repeated"] and held[0].data["event"] == "long_press"
+    assert held[0].data["alarm"] == call.id and held[0].priority == Priority.ALARM
+    assert not h.engine.book.find(call.id).cancel_requested  # type: ignore[union-attr]
+    h.clock.advance(1)
+    assert kinds(h.read("btn-1", "press", True, event="double_press")) == ["alarm.repeated"]
+    assert kinds(h.read("btn-1", "press", True, event="press")) == ["alarm.cancel_requested"]
 
 
 def test_press_after_the_cancel_window_is_not_a_cancel(tmp_path: Path) -> None:

@@ -5,9 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import stat
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as settings_
+from hypothesis import strategies as st
 
 from gateway.rules.state import STATE_FILE, since_after_restart
 from tests.rules.support import FakeClock, Harness, kinds, local_ms, settings
@@ -61,6 +66,32 @@ def test_state_of_another_version_or_shape_is_not_trusted(tmp_path: Path) -> Non
     )
     h = Harness(tmp_path, settings(), FakeClock())
     assert h.engine.book.open == {} and h.engine.door.doors == {}
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=20,
+)
+BOOK_KEYS = st.sampled_from(["open", "recent", "key", "kind", "device", "data", "raised_mono", "event_id"])
+
+
+@pytest.mark.timeout(120)
+@settings_(max_examples=40, deadline=None)
+@given(
+    alarms=st.dictionaries(BOOK_KEYS, JSON | st.lists(st.dictionaries(BOOK_KEYS, JSON, max_size=8), max_size=3)),
+    rules=st.dictionaries(st.sampled_from(["door", "vitals", "inactivity", "bed_exit", "x"]), JSON, max_size=5),
+)
+def test_any_saved_state_lets_the_gateway_start(alarms: dict[str, Any], rules: dict[str, Any]) -> None:
+    """A state file of the right version but any content (a bug, a bad edit, a half-understood old format)
+    never stops the rules from being built, and an alarm still raises."""
+    with tempfile.TemporaryDirectory() as tmp:
+        state_dir = Path(tmp)
+        doc = {"version": 1, "boot": "b", "rules": rules, "alarms": alarms}
+        (state_dir / STATE_FILE).write_text(json.dumps(doc))
+        h = Harness(state_dir, settings(), FakeClock(local_ms(9)))
+        out = h.read("leak-1", "leak", True)
+        assert "alarm.leak" in kinds(out) or h.engine.book.open  # raised now, or already open from the file
 
 
 def test_since_after_restart() -> None:
