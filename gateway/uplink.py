@@ -75,6 +75,7 @@ class Uplink:
         self.stats = UplinkStats()
         self._handlers: list[tuple[str, MessageHandler]] = []
         self._connect_hooks: list[ConnectHook] = []
+        self._state_listeners: list[Callable[[bool], None]] = []
         self._client: aiomqtt.Client | None = None
         self._closing = False
         self._wake_reconnect = asyncio.Event()
@@ -99,6 +100,23 @@ class Uplink:
     async def _subscribe_live(self, client: aiomqtt.Client, topic_filter: str) -> None:
         with contextlib.suppress(aiomqtt.MqttError):  # the next (re)connect subscribes anyway
             await client.subscribe(topic_filter, qos=1, timeout=self.settings.puback_timeout_s)
+
+    def on_state(self, listener: Callable[[bool], None]) -> None:
+        """Call ``listener(True)`` when a session starts and ``listener(False)`` when it ends (local feedback
+        shows the elder that calls cannot get through). Listeners must not block; errors are logged."""
+        self._state_listeners.append(listener)
+
+    def remove_state_listener(self, listener: Callable[[bool], None]) -> None:
+        if listener in self._state_listeners:
+            self._state_listeners.remove(listener)
+
+    def _tell(self, online: bool) -> None:
+        for listener in list(self._state_listeners):
+            try:
+                listener(online)
+            except Exception:  # another module's callback must never take the connection loop down
+                self.stats.handler_errors += 1
+                log.exception("uplink: state listener failed")
 
     def on_connect(self, hook: ConnectHook) -> None:
         """Run ``hook`` after every (re)connect, e.g. to republish a retained report."""
@@ -174,6 +192,8 @@ class Uplink:
                 was_online = self._client is not None
                 self._client = None
                 self.stats.online_since = None
+            if was_online:
+                self._tell(False)
             if self._closing:
                 break
             self.stats.state = "offline"
@@ -212,6 +232,7 @@ class Uplink:
         self.stats.online_since = time.time()
         self.stats.last_error = None
         log.info("uplink: connected to %s", self.settings.broker)
+        self._tell(True)
         await client.publish(
             self.topics.status, self._status("online"), qos=1, retain=True, timeout=self.settings.puback_timeout_s
         )

@@ -31,7 +31,14 @@ from gateway.rules.state import since_after_restart
 from gateway.rules.windows import Now
 
 LIFECYCLE_KINDS = frozenset(
-    {"alarm.acknowledged", "alarm.resolved", "alarm.escalated", "alarm.cancel_requested", "alarm.repeated"}
+    {
+        "alarm.sent",
+        "alarm.acknowledged",
+        "alarm.resolved",
+        "alarm.escalated",
+        "alarm.cancel_requested",
+        "alarm.repeated",
+    }
 )
 #: Alarms with no "cleared" at the source: closed by the platform (or after their acknowledgement).
 SOURCELESS = frozenset({"alarm.emergency_call"})
@@ -179,6 +186,11 @@ class AlarmBook:
         opened.sent = True
         self.dirty = True
         return opened
+
+    def sent_draft(self, opened: OpenAlarm, now: Now) -> EventDraft:
+        """The ``alarm.sent`` step: the broker has the alarm; how long that took from the rule raising it."""
+        data = {**self._about(opened), "after_ms": max(0, now.mono_ms - opened.raised_mono)}
+        return EventDraft("alarm.sent", Priority.ALERT, opened.device, data)
 
     def find(self, alarm_id: str) -> OpenAlarm | None:
         return next((a for a in self.open.values() if alarm_id in a.ids()), None)

@@ -4,7 +4,9 @@ The book (:mod:`gateway.alarms.book`, owned by the rule engine) decides; this se
 happens outside the rules and turns its answers into events and local feedback:
 
 - committed events give each raised alarm its event id (and show "network down" if the uplink is offline);
-- delivered rows (the broker's PUBACK) mark an alarm *sent*: feedback "call_sent";
+- delivered rows (the broker's PUBACK) mark an alarm *sent*: ``alarm.sent``, feedback "call_sent";
+- the uplink going down shows "uplink_down" (calls cannot get through; unless help is already coming), and
+  coming back shows again where the open alarms stand;
 - ``alarms/ack`` messages from the platform (and the ``alarm_ack`` command, via :meth:`AlarmService.ack`)
   acknowledge or close an alarm: ``alarm.acknowledged`` / ``alarm.resolved``, feedback "call_received";
 - ``alarm.escalated`` (made by the engine's tick) shows feedback "escalated"; the last resolved alarm "normal".
@@ -14,6 +16,7 @@ Listeners run inside the outbox writer and the uplink: they never raise (a bug i
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Sequence
@@ -24,8 +27,8 @@ from pydantic import ValidationError
 
 from gateway.alarms.book import LIFECYCLE_KINDS, AckAction, OpenAlarm, opens_alarm
 from gateway.alarms.messages import MAX_ACK_BYTES, AckMessage
-from gateway.events import Event, Priority
-from gateway.outbox import Row
+from gateway.events import Event, EventDraft, Priority
+from gateway.outbox import OutboxError, Row
 from gateway.remote import link
 
 if TYPE_CHECKING:
@@ -49,6 +52,7 @@ class AlarmService:
         self.book = gw.rules.book
         self.stats: dict[str, int] = {"acks": 0, "bad_acks": 0, "unknown_acks": 0, "listener_errors": 0}
         self._started = False
+        self._emitting: set[asyncio.Task[None]] = set()
 
     # ------------------------------------------------------------------ lifetime
 
@@ -56,6 +60,7 @@ class AlarmService:
         self.engine.set_default_timezone(self.gw.config.gateway.timezone)
         self.gw.committed_listeners.append(self._committed)
         self.gw.delivered_listeners.append(self._delivered)
+        self.gw.uplink.on_state(self._uplink_changed)
         await link.subscribe(self.gw.uplink, self.gw.uplink.topics.alarm_ack, self._on_ack_message)
         self._started = True
         for opened in self.book.open.values():  # alarms still open from before a restart
@@ -71,6 +76,9 @@ class AlarmService:
         ):
             if fn in listeners:
                 listeners.remove(fn)  # type: ignore[arg-type]
+        self.gw.uplink.remove_state_listener(self._uplink_changed)
+        if self._emitting:
+            await asyncio.wait(list(self._emitting), timeout=5)
         await self.engine.flush()
 
     async def reconfigure(self, config: Config) -> None:
@@ -158,9 +166,42 @@ class AlarmService:
                 if opened is not None:
                     self.engine.persist()
                     self._signal("call_sent", opened)
+                    self._emit_soon([self.book.sent_draft(opened, self.engine.now())])
         except Exception:  # runs inside the uplink: a bug here must not drop the connection
             self.stats["listener_errors"] += 1
             log.exception("alarms: delivered-row listener failed")
+
+    def _emit_soon(self, drafts: list[EventDraft]) -> None:
+        """Commit lifecycle drafts from a synchronous listener (the uplink's PUBACK callback)."""
+        task = asyncio.get_running_loop().create_task(self._emit(drafts), name="alarms-emit")
+        self._emitting.add(task)
+        task.add_done_callback(self._emitting.discard)
+
+    async def _emit(self, drafts: list[EventDraft]) -> None:
+        try:
+            await self.gw.emit(drafts)
+        except OutboxError as exc:  # storage refused it (logged by the outbox): the alarm itself is delivered
+            log.error("alarms: %s not stored: %s", ", ".join(d.kind for d in drafts), exc)
+
+    def _uplink_changed(self, online: bool) -> None:
+        feedback = self.gw.service("feedback")
+        shown = getattr(feedback, "current", None)
+        if not online:
+            if shown != "call_received":  # help already on its way stays shown: that has not changed
+                self._signal("uplink_down")
+        elif shown == "uplink_down":
+            self._signal(self._standing())
+
+    def _standing(self) -> str:
+        """The feedback state that says where the open alarms stand ("normal" when none is open)."""
+        opened = list(self.book.open.values())
+        if any(a.escalations and not a.acked for a in opened):
+            return "escalated"
+        if opened and all(a.acked for a in opened):
+            return "call_received"
+        if any(a.sent for a in opened):
+            return "call_sent"
+        return "normal"  # nothing open, or only unsent alarms: their PUBACK signals "call_sent" in a moment
 
     # ------------------------------------------------------------------ feedback
 

@@ -192,3 +192,36 @@ async def test_alarm_raised_while_the_uplink_is_down(tmp_path: Path, broker: Mos
         broker.start()  # the call goes out when the broker is back (the collector may not be listening yet)
         await col.wait_for(lambda c: feedback(gw).current in ("call_sent", "escalated"), 20)
         assert alarms(gw).book.open["alarm.emergency_call|btn-1"].sent
+
+
+async def test_sent_is_reported_and_the_uplink_drives_feedback(tmp_path: Path, broker: Mosquitto) -> None:
+    """PUBACK -> one ``alarm.sent``; losing the uplink shows "uplink down" even with no new alarm, and its return
+    shows where the call stands again; once help is coming, a network blip does not take that back."""
+    cfg = config(tmp_path / "s", broker, escalate_after_s=600)
+    async with Collector(broker.host, broker.port, client_id="platform-sent") as col, Gateway(cfg) as gw:
+        await sim(gw).inject("btn-1", "press", True, trace="call")
+        await col.wait_for(lambda c: bool(of(c, "alarm.sent")), 5)
+        call = of(col, "alarm.emergency_call")[0]
+        sent = of(col, "alarm.sent")[0]
+        assert sent["data"]["alarm"] == call["id"] and sent["data"]["kind"] == "alarm.emergency_call"
+        assert 0 <= sent["data"]["after_ms"] < 5000 and sent["priority"] == "alert"
+        assert sent["device"]["id"] == "btn-1"
+        await sim(gw).inject("btn-1", "press", True, trace="again")  # a repeat is not a second "sent"
+        await col.wait_for(lambda c: "again" in c.traces(), 5)
+        assert feedback(gw).current == "call_sent"
+
+        broker.stop()
+        await col.wait_for(lambda c: feedback(gw).current == "uplink_down", 10)
+        broker.start()
+        await col.wait_for(lambda c: feedback(gw).current == "call_sent", 20)
+
+        await publish_ack(broker, {"alarm": call["id"], "by": "op"})
+        await col.wait_for(lambda c: feedback(gw).current == "call_received", 5)
+        broker.stop()
+        await col.wait_for(lambda c: not gw.uplink.connected, 10)
+        await asyncio.sleep(0.2)
+        assert feedback(gw).current == "call_received"
+        broker.start()
+        await col.wait_for(lambda c: gw.uplink.connected, 20)
+        await asyncio.sleep(1)
+        assert len(of(col, "alarm.sent")) == 1
