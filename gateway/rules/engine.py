@@ -5,7 +5,7 @@ smoke alarm), passes what they return through the alarm book (:mod:`gateway.alar
 condition, cancel/repeat presses, escalation), and saves the state of both when it changed
 (:mod:`gateway.rules.state`). Time comes only from the injected clock.
 
-While the wall clock is not synchronised the rules that use day/night windows pause (see
+While the wall clock is not synchronised the night rules pause and inactivity sets its day windows aside (see
 :mod:`gateway.rules.windows`); ``gateway.clock_unsynced`` says so once, ``gateway.clock_synced`` when the
 clock is back.
 """
@@ -132,8 +132,11 @@ class RuleEngine:
     def _clock_warning(self, now: Now) -> list[EventDraft]:
         if not now.synced and not self.clock_warned:
             self.clock_warned = True
-            data = {"paused": ["inactivity day windows", "bed exit at night", "door opened at night"]}
-            log.warning("rules: wall clock not synchronised; day/night windows paused")
+            data = {
+                "paused": ["bed exit at night", "door opened at night"],
+                "changed": ["inactivity counts around the clock (not while in bed) until the clock is set"],
+            }
+            log.warning("rules: wall clock not synchronised; night rules paused, inactivity ignores day windows")
             return [EventDraft("gateway.clock_unsynced", Priority.ALERT, None, data)]
         if now.synced and self.clock_warned:
             self.clock_warned = False

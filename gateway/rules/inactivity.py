@@ -8,7 +8,9 @@ bed sensors never raises it.
 
 While the elder is out (the last activity was a door, then nothing moved for ``away_after_s``) the rule is
 suspended and ``state.presence`` says so; any activity resumes it. With the clock not synchronised the day
-windows are unknown and the count pauses.
+windows are unknown, so they are set aside: the rule keeps counting around the clock, except while a mattress
+says the elder is in bed (the night's sleep cannot be told from the clock then). A fall must not go unnoticed
+because the box booted without network time.
 
 Events: ``alarm.inactivity`` (no device: the whole home), cleared by the next activity with
 ``alarm.inactivity.cleared``; ``state.presence`` ``{"present": false|true}`` when the elder goes out or is back.
@@ -113,7 +115,10 @@ class InactivityRule:
             )
         if self.away:
             return out
-        counted = inside_ms(self.windows, now.local, dt)
+        if now.local is None:  # clock unknown: no windows (see the module docstring)
+            counted = 0 if self._in_bed() else dt
+        else:
+            counted = inside_ms(self.windows, now.local, dt)
         if counted:
             self.accum_ms += counted
             if self.accum_ms - self._saved_accum >= SAVE_EVERY_MS:
@@ -125,11 +130,15 @@ class InactivityRule:
             data = {
                 "inactive_s": seconds(self.accum_ms),
                 "threshold_s": self.settings.after_s,
-                "day_windows": [str(w) for w in self.windows],
+                "day_windows": [str(w) for w in self.windows] if now.local is not None else [],
+                "clock_synced": now.local is not None,
                 "last_activity": {"device": self.last_device, "capability": self.last_capability},
             }
             out.append(EventDraft("alarm.inactivity", Priority.ALARM, None, data))
         return out
+
+    def _in_bed(self) -> bool:
+        return any(value is True for key, value in self.values.items() if key.endswith("|in_bed"))
 
     def _went_out(self, now: Now) -> bool:
         return (

@@ -112,15 +112,29 @@ def test_away_detection_can_be_turned_off(tmp_path: Path) -> None:
     assert kinds(h.run(2 * HOUR)) == ["alarm.inactivity"]
 
 
-def test_unsynchronised_clock_pauses_windows_and_warns_once(tmp_path: Path) -> None:
-    clock = FakeClock(local_ms(8), synced=False)
+def test_unsynchronised_clock_sets_windows_aside_and_warns_once(tmp_path: Path) -> None:
+    """Without network time the windows are unknown: the rule still works, around the clock."""
+    clock = FakeClock(local_ms(22), synced=False)  # 22:00 is outside every day window
     h = harness(tmp_path, clock)
     h.read("pir-1", "motion", True)
-    out = h.run(HOUR, step=60)
-    assert kinds(out) == ["gateway.clock_unsynced"]  # once, and no inactivity alarm
-    clock.is_synced = True
-    out = h.run(2 * HOUR)
-    assert kinds(out) == ["gateway.clock_synced", "alarm.inactivity"]
+    out = h.run(2 * HOUR - 60, step=60)
+    assert kinds(out) == ["gateway.clock_unsynced"]  # once
+    alarm = h.run(60, step=60)
+    assert kinds(alarm) == ["alarm.inactivity"]
+    assert alarm[0].data["clock_synced"] is False and alarm[0].data["day_windows"] == []
+    h.read("pir-1", "motion", True)
+    clock.is_synced = True  # synced at 00:00: outside the windows again, so nothing counts until 06:00
+    assert kinds(h.run(6 * HOUR, step=60)) == ["gateway.clock_synced"]
+    assert kinds(h.run(2 * HOUR, step=60)) == ["alarm.inactivity"]
+
+
+def test_unsynchronised_clock_does_not_count_the_night_in_bed(tmp_path: Path) -> None:
+    clock = FakeClock(local_ms(22), synced=False)
+    h = harness(tmp_path, clock)
+    h.read("bed-1", "in_bed", True)  # gone to bed: asleep, not lying on the floor
+    assert kinds(h.run(8 * HOUR, step=60)) == ["gateway.clock_unsynced"]
+    h.read("bed-1", "in_bed", False)  # up; then nothing moves
+    assert kinds(h.run(2 * HOUR, step=60)) == ["alarm.inactivity"]
 
 
 def test_disabled(tmp_path: Path) -> None:
