@@ -9,16 +9,18 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from drivers.base import DriverConfigError
 
-#: Capabilities a BLE device of each type may report (the registry's ``capabilities``).
+#: Capabilities a BLE device of each type may report (the registry's ``capabilities``). Every BTHome
+#: device may send the generic objects (battery 0x01, battery low 0x15, problem 0x26 -> ``trouble``), so
+#: every type a BTHome device can be adopted as lists them; ``heart_rate`` comes from GATT straps only.
 TYPE_CAPABILITIES: Mapping[str, tuple[str, ...]] = {
-    "call_button": ("press", "battery", "battery_low"),
-    "pull_cord": ("press", "battery", "battery_low", "tamper"),
-    "door": ("contact", "battery", "battery_low", "tamper"),
-    "motion": ("motion", "battery", "battery_low"),
-    "leak": ("leak", "battery", "battery_low"),
-    "smoke": ("smoke", "battery", "battery_low", "tamper"),
-    "gas": ("gas", "battery", "battery_low"),
-    "mattress": ("in_bed", "heart_rate", "breath_rate", "battery"),
+    "call_button": ("press", "battery", "battery_low", "trouble"),
+    "pull_cord": ("press", "battery", "battery_low", "tamper", "trouble"),
+    "door": ("contact", "battery", "battery_low", "tamper", "trouble"),
+    "motion": ("motion", "battery", "battery_low", "trouble"),
+    "leak": ("leak", "battery", "battery_low", "trouble"),
+    "smoke": ("smoke", "battery", "battery_low", "tamper", "trouble"),
+    "gas": ("gas", "battery", "battery_low", "trouble"),
+    "mattress": ("in_bed", "heart_rate", "breath_rate", "battery", "battery_low", "trouble"),
     "heart_rate": ("heart_rate", "battery"),
 }
 

@@ -4,6 +4,8 @@ Flow of an advert: bleak callback -> bounded queue -> :meth:`BleDriver.handle_ad
 with the device's bindkey (:mod:`drivers.ble.bthome`) -> freshness (:mod:`drivers.ble.replay`) ->
 availability (:mod:`drivers.ble.availability`) -> capability table -> throttle -> ``ctx.sink.reading``.
 Anything wrong with an advert is counted in :meth:`health` and logged (never with a key), never raised.
+A failure while handling one advert, reading or device (a bug, or the gateway's intake failing) is logged
+with the device, counted, and the loops go on: one bad reading must not stop the radio.
 """
 
 from __future__ import annotations
@@ -58,6 +60,25 @@ _WARN_EVERY_S = 60.0
 RADIO_ERRORS: tuple[type[BaseException], ...] = (AdapterUnavailable, *SCAN_ERRORS)
 
 
+async def _end(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel tasks and wait for them; one that had died already was reported by its done callback."""
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+@dataclass(slots=True)
+class BleHealth(DriverHealth):
+    """:class:`DriverHealth` plus, per device, what the technician has to act on.
+
+    ``devices`` maps a device id to its problems; today ``replays_refused`` (distinct counters refused
+    since its last accepted advert) and ``needs_readoption`` (its encryption counter restarted, so every
+    real press is refused until it is adopted again).
+    """
+
+    devices: dict[str, dict[str, int | bool]] = field(default_factory=dict)
+
+
 @dataclass(frozen=True, slots=True)
 class Advert:
     """One advert as bleak reported it, stamped with the loop's monotonic time."""
@@ -76,7 +97,7 @@ class BleDriver(Driver):
     def __init__(self, settings: BleSettings, ctx: DriverContext) -> None:
         super().__init__(ctx)
         self.settings = settings
-        self._health = DriverHealth("ble", "starting")
+        self._health = BleHealth("ble", "starting")
         self._replay = ReplayGuard(ctx.state_dir / "ble" / "replay_counters.json")
         self._counter_save: asyncio.Task[None] | None = None
         self._tracker = IntervalTracker(
@@ -118,15 +139,21 @@ class BleDriver(Driver):
             loop.create_task(self._work(), name="ble-adverts"),
             loop.create_task(self._sweep(), name="ble-availability"),
         ]
+        for task in self._tasks:
+            task.add_done_callback(self._task_ended)
+
+    def _task_ended(self, task: asyncio.Task[None]) -> None:
+        """A long-lived task must only end by :meth:`stop`; if one dies anyway, say so loudly."""
+        if task.cancelled() or task.exception() is None:
+            return
+        self._count("tasks_failed")
+        self._health.state, self._health.detail = "degraded", f"{task.get_name()} stopped: {task.exception()!r}"
+        log.error("ble: task %s stopped", task.get_name(), exc_info=task.exception())
 
     async def stop(self) -> None:
         await self._pairing.aclose()
         tasks = self._tasks + [task for _link, task in self._links.values()]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await _end(tasks)
         self._tasks.clear()
         self._links.clear()
         await self._scanner.stop()
@@ -138,7 +165,12 @@ class BleDriver(Driver):
                 await asyncio.to_thread(self._replay.save)
         self._health.state = "stopped"
 
-    def health(self) -> DriverHealth:
+    def health(self) -> BleHealth:
+        """Health and counters; ``devices`` lists devices whose adverts are being refused as replays."""
+        self._health.devices = {
+            device_id: {"replays_refused": r.counters, "needs_readoption": r.restarted}
+            for device_id, r in self._replay.refusals().items()
+        }
         return self._health
 
     def _warn(self, device_id: str, what: str, msg: str, *args: Any) -> None:
@@ -153,6 +185,16 @@ class BleDriver(Driver):
                 *args,
                 self._health.counters.get(REJECT_COUNTERS.get(what, "replays"), 0),
             )
+
+    def _failed(self, counter: str, subject: str, msg: str, *args: Any) -> None:
+        """Count a failure of our own or the intake's (from an ``except``), and log it with its traceback,
+        at most once a minute per subject and counter (a failure on every advert must not flood the log)."""
+        self._count(counter)
+        now = asyncio.get_running_loop().time()
+        key = (subject, counter)
+        if now - self._warned.get(key, -_WARN_EVERY_S) >= _WARN_EVERY_S:
+            self._warned[key] = now
+            log.error("ble: " + msg + " [%s: %s so far]", *args, counter, self._health.counters[counter], exc_info=True)
 
     def _count(self, name: str, n: int = 1) -> None:
         self._health.counters[name] = self._health.counters.get(name, 0) + n
@@ -207,7 +249,11 @@ class BleDriver(Driver):
 
     async def _work(self) -> None:
         while True:
-            await self.handle_advert(await self._queue.get())
+            adv = await self._queue.get()
+            try:
+                await self.handle_advert(adv)
+            except Exception:  # deliberately broad: a bug with one advert must not stop all BLE intake
+                self._failed("adverts_failed", adv.address, "advert from %s could not be handled", adv.address)
 
     async def handle_advert(self, adv: Advert) -> None:
         """Take one advert. Never raises for anything the advert contains."""
@@ -289,6 +335,15 @@ class BleDriver(Driver):
         if verdict == "replay":
             self._count("replays")
             self._warn(device.id, "replay", "replayed advert rejected (counter %s)", advert.counter)
+            if advert.counter is not None and self._replay.refuse(device.id, advert.counter):
+                self._count("counter_restarts")
+                log.error(
+                    "ble: %s (%s) sends rising counters below the one last accepted (now %s): its encryption "
+                    "counter restarted (battery change?); its presses are refused until it is adopted again",
+                    device.id,
+                    device.address,
+                    advert.counter,
+                )
             return
         if self._tracker.seen(device.id, adv.time):
             await self._availability(device.id, True, "advertising again")
@@ -312,6 +367,16 @@ class BleDriver(Driver):
         except (LookupError, ValueError) as exc:
             self._count("readings_rejected")
             log.warning("ble: reading %s=%r from %s refused: %s", capability, value, device.id, exc)
+        except Exception:  # deliberately broad: the intake failing on one reading must not stop the others
+            self._failed(
+                "readings_failed",
+                device.id,
+                "reading %s=%r from %s (%s) failed",
+                capability,
+                value,
+                device.id,
+                device.address,
+            )
         else:
             self._count("readings")
 
@@ -324,7 +389,12 @@ class BleDriver(Driver):
             "online" if online else "offline",
             reason,
         )
-        await self.ctx.sink.availability(device_id, online, reason)
+        try:
+            await self.ctx.sink.availability(device_id, online, reason)
+        except Exception:  # deliberately broad: called from the advert, sweep and GATT loops, which must go on
+            self._failed(
+                "availability_failed", device_id, "%s %s not reported", device_id, "online" if online else "offline"
+            )
 
     def _save_counters(self) -> None:
         """Persist changed encryption counters off the event loop, one write at a time."""
@@ -347,12 +417,18 @@ class BleDriver(Driver):
         while True:
             await asyncio.sleep(self.settings.availability_check_s)
             for device_id, silent in self._tracker.due(loop.time()):
-                if self.ctx.registry.get(device_id) is None:
-                    self._tracker.forget(device_id)
-                    continue
-                interval = self._tracker.interval(device_id)
-                learned = f"learned interval {interval:.1f}s" if interval else "interval not learned yet"
-                await self._availability(device_id, False, f"no advert for {silent:.0f}s ({learned})")
+                try:
+                    await self._went_silent(device_id, silent)
+                except Exception:  # deliberately broad: one device must not stop the watch over the others
+                    self._failed("availability_failed", device_id, "offline check of %s failed", device_id)
+
+    async def _went_silent(self, device_id: str, silent: float) -> None:
+        if self.ctx.registry.get(device_id) is None:
+            self._tracker.forget(device_id)
+            return
+        interval = self._tracker.interval(device_id)
+        learned = f"learned interval {interval:.1f}s" if interval else "interval not learned yet"
+        await self._availability(device_id, False, f"no advert for {silent:.0f}s ({learned})")
 
     # -- GATT devices ---------------------------------------------------------------------------
 
@@ -373,6 +449,7 @@ class BleDriver(Driver):
             count=self._count,
         )
         task = asyncio.get_running_loop().create_task(link.run(), name=f"ble-gatt-{device.id}")
+        task.add_done_callback(self._task_ended)
         self._links[device.id] = (link, task)
 
     async def _gatt_values(self, device_id: str, values: list[tuple[str, Any]]) -> None:
@@ -386,9 +463,7 @@ class BleDriver(Driver):
     async def _stop_link(self, device_id: str) -> None:
         entry = self._links.pop(device_id, None)
         if entry is not None:
-            entry[1].cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await entry[1]
+            await _end([entry[1]])
 
     def link(self, device_id: str) -> GattLink | None:
         """The GATT link of a device (status pages, tests)."""

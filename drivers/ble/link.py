@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 CONNECT_ERRORS: tuple[type[BaseException], ...] = (BleakError, *DBUS_ERRORS)
 
+_FAILURE_LOG_EVERY_S = 60.0
+
 ValuesHandler = Callable[[list[tuple[str, Any]]], Awaitable[None]]
 AvailabilityHandler = Callable[[bool, str], Awaitable[None]]
 
@@ -70,6 +72,7 @@ class GattLink:
         self.connected = False
         self.reported_offline = False
         self.connections = 0
+        self._failure_logged = -_FAILURE_LOG_EVERY_S
 
     def advert_seen(self) -> None:
         """The scanner heard the device: a good moment to retry a connection."""
@@ -154,6 +157,15 @@ class GattLink:
             except ProfileDecodeError as exc:
                 self._count("gatt_frames_bad")
                 log.warning("ble: %s bad %s notification %s: %s", self.device_id, self.profile.name, data.hex(), exc)
+                continue
+            except Exception:  # deliberately broad: a profile bug on one notification must not end this intake
+                self._count("gatt_decode_failed")
+                now = asyncio.get_running_loop().time()
+                if now - self._failure_logged >= _FAILURE_LOG_EVERY_S:  # vitals notify every second
+                    self._failure_logged = now
+                    log.exception(
+                        "ble: %s (%s) %s notification %s not decoded", self.device_id, self.address, uuid, data.hex()
+                    )
                 continue
             if values:
                 await self._on_values(values)

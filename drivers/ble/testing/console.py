@@ -3,7 +3,7 @@
 One command per line, one reply line: ``ok ...`` or ``error ...``. MAC addresses as AA:BB:CC:DD:EE:FF;
 an optional trailing ``key=<32 hex>`` makes a BTHome device encrypted (remembered per MAC).
 
-    press MAC [press|double|triple|long] [key=HEX]  BTHome button event
+    press MAC [EVENT] [key=HEX]                    button EVENT press|double|triple|long|long_double|long_triple|hold
     door MAC open|closed [key=HEX]                 BTHome door contact
     window MAC open|closed [key=HEX]
     motion MAC [key=HEX]                           BTHome motion detected

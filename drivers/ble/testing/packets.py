@@ -17,7 +17,16 @@ ENCRYPTED = 0x41
 TRIGGER_BASED = 0x04
 
 #: Button event codes (object 0x3A).
-BUTTON_EVENTS: Mapping[str, int] = {"none": 0x00, "press": 0x01, "double": 0x02, "triple": 0x03, "long": 0x04}
+BUTTON_EVENTS: Mapping[str, int] = {
+    "none": 0x00,
+    "press": 0x01,
+    "double": 0x02,
+    "triple": 0x03,
+    "long": 0x04,
+    "long_double": 0x05,
+    "long_triple": 0x06,
+    "hold": 0x80,
+}
 
 
 def obj(object_id: int, *data: int) -> bytes:
@@ -33,8 +42,28 @@ def battery(pct: int) -> bytes:
     return obj(0x01, pct)
 
 
+def opening(is_open: bool) -> bytes:
+    return obj(0x11, int(is_open))
+
+
+def battery_low(low: bool) -> bytes:
+    return obj(0x15, int(low))
+
+
+def carbon_monoxide(detected: bool) -> bytes:
+    return obj(0x17, int(detected))
+
+
 def door(is_open: bool) -> bytes:
     return obj(0x1A, int(is_open))
+
+
+def garage_door(is_open: bool) -> bytes:
+    return obj(0x1B, int(is_open))
+
+
+def gas(detected: bool) -> bytes:
+    return obj(0x1C, int(detected))
 
 
 def moisture(wet: bool) -> bytes:
@@ -49,12 +78,33 @@ def occupancy(occupied: bool) -> bytes:
     return obj(0x23, int(occupied))
 
 
+def presence(present: bool) -> bytes:
+    return obj(0x25, int(present))
+
+
+def problem(has_problem: bool) -> bytes:
+    return obj(0x26, int(has_problem))
+
+
+def smoke(detected: bool) -> bytes:
+    return obj(0x29, int(detected))
+
+
+def tamper(tampered: bool) -> bytes:
+    return obj(0x2B, int(tampered))
+
+
 def window(is_open: bool) -> bytes:
     return obj(0x2D, int(is_open))
 
 
 def button(event: int) -> bytes:
     return obj(0x3A, event)
+
+
+def buttons(*events: int) -> bytes:
+    """A multi-button device: one 0x3A object per button, in button order (0x00 = that button idle)."""
+    return b"".join(button(event) for event in events)
 
 
 def plain(*objects: bytes, info: int = PLAIN) -> bytes:

@@ -12,17 +12,34 @@ from drivers.base import PairingUpdate, Reading
 
 @dataclass
 class FakeSink:
+    """Records what the driver hands over.
+
+    ``reading_errors`` / ``availability_errors``: exceptions raised, in order, by the next calls (an
+    intake that fails); the call that raised is kept in ``failed`` and not recorded as delivered.
+    """
+
     readings: list[Reading] = field(default_factory=list)
     availability_calls: list[tuple[str, bool, str]] = field(default_factory=list)
     radio_calls: list[tuple[str, bool, str]] = field(default_factory=list)
     pairing_updates: list[PairingUpdate] = field(default_factory=list)
+    reading_errors: list[BaseException] = field(default_factory=list)
+    availability_errors: list[BaseException] = field(default_factory=list)
+    failed: list[Any] = field(default_factory=list)
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
+    def _fail(self, errors: list[BaseException], call: object) -> None:
+        if errors:
+            self.failed.append(call)
+            self._changed.set()
+            raise errors.pop(0)
+
     async def reading(self, reading: Reading) -> None:
+        self._fail(self.reading_errors, reading)
         self.readings.append(reading)
         self._changed.set()
 
     async def availability(self, device_id: str, online: bool, reason: str = "") -> None:
+        self._fail(self.availability_errors, (device_id, online, reason))
         self.availability_calls.append((device_id, online, reason))
         self._changed.set()
 
@@ -49,7 +66,8 @@ class FakeSink:
             await asyncio.wait_for(loop(), within)
         except TimeoutError:
             raise AssertionError(
-                f"timed out; readings={self.readings} availability={self.availability_calls} radio={self.radio_calls}"
+                f"timed out; readings={self.readings} availability={self.availability_calls} "
+                f"radio={self.radio_calls} failed={self.failed}"
             ) from None
 
 

@@ -10,7 +10,7 @@ from drivers.ble.testing import BluezControl
 from gateway.registry import DeviceRegistry
 from tests.drivers.ble import vectors as v
 from tests.drivers.ble.conftest import DriverFactory, add_device, scanning
-from tests.drivers.ble.fakes import FakeSink
+from tests.drivers.ble.fakes import FakeSink, poll_until
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -158,3 +158,49 @@ async def test_a_press_recorded_before_a_restart_cannot_be_replayed_after_it(
     await sink.wait_for(lambda s: len(s.values(dev.id, "press")) == 2)  # only the genuine new press
     counters = second.health().counters
     assert counters.get("duplicates", 0) + counters.get("replays", 0) == 2, counters
+
+
+async def test_a_restarted_counter_is_shown_as_needing_readoption(
+    bluez: BluezControl,
+    make_driver: DriverFactory,
+    sink: FakeSink,
+    registry: DeviceRegistry,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A battery change restarts the counter: presses stay refused, and health names the device to re-adopt."""
+    dev = await add_device(registry, BTN, "call_button", secret=KEY)
+    driver = await make_driver()
+    await scanning(driver)
+
+    def enc(counter: int) -> bytes:
+        return v.encrypted(v.packet_id(counter), v.button(v.PRESS), mac=BTN, key=KEY, counter=counter)
+
+    await bluez.advertise_bthome(BTN, enc(7000))
+    await sink.wait_for(lambda s: len(s.values(dev.id, "press")) == 1)
+
+    await bluez.advertise_bthome(BTN, enc(40))  # one old press played back: a replay, not (yet) a restart
+    await bluez.advertise_bthome(BTN, enc(7001))  # the genuine next press clears it
+    await sink.wait_for(lambda s: len(s.values(dev.id, "press")) == 2)
+    assert driver.health().devices == {}
+
+    # new battery: the device counts from 1 again, each press sent three times
+    for counter in (1, 2):
+        for _ in range(3):
+            await bluez.advertise_bthome(BTN, enc(counter))
+
+    async def all_refused() -> bool:
+        return driver.health().counters.get("replays") == 7  # the one played back, and all six copies
+
+    await poll_until(all_refused)
+    health = driver.health()
+    assert health.devices == {dev.id: {"replays_refused": 2, "needs_readoption": True}}
+    assert health.counters["counter_restarts"] == 1
+    assert len(sink.values(dev.id, "press")) == 2  # still refused: rejection is not weakened
+    notes = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR and dev.id in r.getMessage()]
+    assert len(notes) == 1 and "adopted again" in notes[0]
+
+    # the technician re-adopts it (its latest advert, counter 2, is the test press) and it works again
+    await driver.adopt(BTN, {"type": "call_button", "secret": KEY})
+    assert driver.health().devices == {}
+    await bluez.advertise_bthome(BTN, enc(3))
+    await sink.wait_for(lambda s: len(s.values(dev.id, "press")) == 3)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
 from drivers.ble.driver import BleDriver
+from drivers.ble.profiles.heart_rate import HeartRateProfile
 from drivers.ble.profiles.mattress import encode_status
 from drivers.ble.testing import BluezControl
 from drivers.ble.testing.devices import (
@@ -71,6 +73,33 @@ async def test_mattress_in_bed_heart_and_breath_rate(
         return driver.health().counters.get("gatt_frames_bad") == 1
 
     await poll_until(bad_counted)
+
+
+async def test_a_profile_bug_on_one_notification_does_not_end_the_device_intake(
+    bluez: BluezControl,
+    make_driver: DriverFactory,
+    sink: FakeSink,
+    registry: DeviceRegistry,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    decode = HeartRateProfile.decode
+
+    def decode_with_a_bug(self: HeartRateProfile, char_uuid: str, data: bytes) -> list[tuple[str, Any]]:
+        if data == heart_rate_measurement(99):
+            raise IndexError("a profile bug")
+        return decode(self, char_uuid, data)
+
+    monkeypatch.setattr(HeartRateProfile, "decode", decode_with_a_bug)
+    sim = await add_heart_rate_sensor(bluez, HRM)
+    dev = await add_device(registry, HRM, "heart_rate", profile="heart_rate")
+    driver = await connected_driver(bluez, make_driver, sim)
+    sink.reading_errors.append(RuntimeError("outbox on fire"))  # and the intake fails on the first reading
+    for bpm in (70, 99, 71, 72):
+        assert await bluez.notify(sim.characteristic, heart_rate_measurement(bpm))
+    await sink.wait_for(lambda s: s.values(dev.id, "heart_rate") == [71, 72])
+    assert [r.value for r in sink.failed] == [70]
+    counters = driver.health().counters
+    assert counters["gatt_decode_failed"] == 1 and counters["readings_failed"] == 1
 
 
 async def test_link_loss_offline_reconnect_online(

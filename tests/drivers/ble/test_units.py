@@ -9,11 +9,12 @@ import pytest
 from drivers.base import DriverConfigError, DriverContext
 from drivers.ble import bthome, create_driver
 from drivers.ble.backoff import Backoff
+from drivers.ble.config import TYPE_CAPABILITIES
 from drivers.ble.pairing import device_id_for, normalise_address
 from drivers.ble.profiles import PROFILES, ProfileDecodeError, profile_for_uuids
 from drivers.ble.profiles.heart_rate import HEART_RATE_MEASUREMENT, HeartRateProfile
 from drivers.ble.profiles.mattress import BED_STATUS, MattressProfile, encode_status
-from drivers.ble.replay import ReplayGuard
+from drivers.ble.replay import Refusals, ReplayGuard
 from drivers.ble.scanner import or_patterns
 from drivers.ble.testing.devices import heart_rate_measurement
 from gateway.registry import DeviceRegistry
@@ -56,6 +57,20 @@ def test_spec_encryption_example() -> None:
         ((v.moisture(False),), "leak", [("leak", False, None)]),
         ((v.occupancy(True),), "motion", [("motion", True, None)]),
         ((v.occupancy(False),), "mattress", [("in_bed", False, None)]),
+        ((v.button(v.TRIPLE_PRESS),), "call_button", [("press", True, "triple_press")]),
+        ((v.button(v.LONG_DOUBLE_PRESS),), "call_button", [("press", True, "long_double_press")]),
+        ((v.button(v.LONG_TRIPLE_PRESS),), "call_button", [("press", True, "long_triple_press")]),
+        ((v.button(v.HOLD_PRESS),), "call_button", [("press", True, "hold_press")]),
+        ((v.opening(True),), "door", [("contact", "open", None)]),
+        ((v.garage_door(False),), "door", [("contact", "closed", None)]),
+        ((v.battery_low(True),), "call_button", [("battery_low", True, None)]),
+        ((v.carbon_monoxide(True),), "gas", [("gas", True, None)]),
+        ((v.gas(False),), "gas", [("gas", False, None)]),
+        ((v.presence(True),), "motion", [("motion", True, None)]),
+        ((v.presence(False),), "motion", []),
+        ((v.problem(True),), "smoke", [("trouble", True, None)]),
+        ((v.smoke(True),), "smoke", [("smoke", True, None)]),
+        ((v.tamper(True),), "pull_cord", [("tamper", True, None)]),
         ((v.battery(42),), "door", [("battery", 42, None)]),
         ((v.battery(255),), "door", []),  # out of range: garbage, not "full"
     ],
@@ -70,6 +85,29 @@ def test_object_table(
         assert adv.status == "ok" and adv.packet_id == 3
         got = [(m.capability, m.value, m.meta.get("event")) for m in bthome.to_capabilities(adv, dev_type)]
         assert got == expected
+
+
+def test_object_builders_match_the_specification() -> None:
+    """The builders give the bytes of the BTHome v2 object table (id, then the little-endian value)."""
+    assert v.opening(True) == bytes.fromhex("1101")
+    assert v.battery_low(True) == bytes.fromhex("1501")
+    assert v.carbon_monoxide(False) == bytes.fromhex("1700")
+    assert v.garage_door(True) == bytes.fromhex("1b01")
+    assert v.gas(True) == bytes.fromhex("1c01")
+    assert v.presence(True) == bytes.fromhex("2501")
+    assert v.problem(True) == bytes.fromhex("2601")
+    assert v.smoke(True) == bytes.fromhex("2901")
+    assert v.tamper(False) == bytes.fromhex("2b00")
+    assert v.buttons(v.HOLD_PRESS, v.NO_EVENT, v.LONG_TRIPLE_PRESS) == bytes.fromhex("3a803a003a06")
+    assert v.plain(v.packet_id(7), v.problem(True), info=v.PLAIN_SLEEPY) == bytes.fromhex("4400072601")
+
+
+def test_every_capability_the_objects_map_to_is_listed_for_some_device_type() -> None:
+    """A capability no device type lists is dropped as unmapped for every adopted device."""
+    listed = {cap for caps in TYPE_CAPABILITIES.values() for cap in caps}
+    mapped = {cap for cap, _convert in bthome.BTHOME_CAPABILITIES.values()}
+    mapped |= {cap for cap, _convert in bthome.TYPE_OVERRIDES.values()}
+    assert mapped <= listed, mapped - listed
 
 
 def test_bad_frames_and_downgrade() -> None:
@@ -93,6 +131,40 @@ def test_replay_guard() -> None:
     assert g.check("p", counter=None, packet_id=None) == "fresh"
     g.forget("d")
     assert g.check("d", counter=1, packet_id=None) == "fresh"
+
+
+def test_replay_guard_tells_a_restarted_counter_from_one_replay() -> None:
+    g = ReplayGuard()
+    g.accept("d", counter=5000, packet_id=None)
+    # an attacker replays one old press (sent three times, as devices do): refused, remembered, not a restart
+    for _ in range(3):
+        assert g.check("d", counter=4000, packet_id=None) == "replay"
+        assert g.refuse("d", 4000) is False
+    assert g.refusals()["d"] == Refusals(packets=3, counters=1, rising=1, last_counter=4000, restarted=False)
+    g.accept("d", counter=5001, packet_id=None)  # the genuine next press: in step again
+    assert g.refusals() == {}
+
+    # after a battery change the device counts up from 1: rising counters below the kept one
+    assert g.refuse("d", 1) is False
+    assert g.refuse("d", 2) is True  # said once...
+    assert g.refuse("d", 2) is False
+    assert g.refuse("d", 3) is False  # ...not again for every further press
+    assert g.refuse("d", 0) is False  # a lower one in between does not clear it
+    assert g.refusals()["d"].restarted and g.refusals()["d"].counters == 4
+    # rejection is not weakened by knowing this: its presses are still replays until re-adoption
+    assert g.check("d", counter=4, packet_id=None) == "replay"
+    g.forget("d")  # re-adopted
+    assert g.refusals() == {}
+    assert g.check("d", counter=4, packet_id=None) == "fresh"
+
+
+def test_replay_refusals_are_not_written_with_the_counters(tmp_path: Path) -> None:
+    g = ReplayGuard(tmp_path / "counters.json")
+    g.accept("d", counter=9, packet_id=None)
+    g.save()
+    g.refuse("d", 1)
+    assert not g.dirty  # nothing on disk changes: the kept counter stays 9
+    assert ReplayGuard(tmp_path / "counters.json").check("d", counter=1, packet_id=None) == "replay"
 
 
 def test_heart_rate_profile() -> None:
