@@ -31,6 +31,10 @@ class ZigbeeSection(BaseModel):
     reconnect_min_s: float = Field(default=1.0, gt=0)
     reconnect_max_s: float = Field(default=60.0, gt=0)
     startup_timeout_s: float = Field(default=120.0, gt=0)
+    # zigpy retries an unanswered descriptor read for minutes; the technician at the bed is told sooner.
+    interview_timeout_s: float = Field(default=90.0, gt=0)
+    enroll_step_timeout_s: float = Field(default=30.0, gt=0)  # each enrolment step (CIE write, zone type...)
+    identify_timeout_s: float = Field(default=30.0, gt=0)  # sleepy devices take their queued frame late
     backup_period_min: int = Field(default=24 * 60, ge=1)
 
     @model_validator(mode="after")

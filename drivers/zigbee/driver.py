@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Coroutine
 from typing import Any
@@ -21,11 +22,11 @@ import zigpy.exceptions
 import zigpy.types as t
 
 from drivers.base import Driver, DriverConfigError, DriverContext, DriverHealth, Reading
-from drivers.zigbee import clusters, enroll, ias, inbound
+from drivers.zigbee import clusters, enroll, ias, identify, inbound
 from drivers.zigbee.availability import Availability
 from drivers.zigbee.backup import BackupWriter
 from drivers.zigbee.config import ZigbeeSection, zigpy_config
-from drivers.zigbee.pairing import PairingWindow, clamp_seconds
+from drivers.zigbee.pairing import Deadlines, PairingWindow, clamp_seconds
 from drivers.zigbee.ports import find_stick_async
 from drivers.zigbee.radio import app_class
 from drivers.zigbee.radiolog import RadioLogCounter
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 HA_PROFILE = 0x0104
 LEAVE_TIMEOUT_S = 10.0
 SHUTDOWN_TIMEOUT_S = 10.0
+IDENTIFY_S = 15  # long enough to walk to the bed and see which sensor blinks
 
 
 def device_id_of(ieee: t.EUI64) -> str:
@@ -44,6 +46,18 @@ def device_id_of(ieee: t.EUI64) -> str:
 
 class RadioUnavailable(Exception):
     """No stick to talk to (absent, unplugged, not found by USB id)."""
+
+
+#: What a missing, busy or slow stick raises while starting; anything else is logged with its traceback.
+EXPECTED_CONNECT_ERRORS = (
+    RadioUnavailable,
+    OSError,
+    TimeoutError,
+    zigpy.exceptions.ZigbeeException,
+    RuntimeError,
+    ValueError,
+    KeyError,
+)
 
 
 class ZigbeeDriver(Driver):
@@ -65,6 +79,7 @@ class ZigbeeDriver(Driver):
         self._readings: asyncio.Queue[Reading] = asyncio.Queue()
         self._zone_status: dict[str, int] = {}
         self._adopting: set[str] = set()
+        self._interviews = Deadlines()
         self._main_tasks: list[asyncio.Task[None]] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._events = _AppEvents(self)
@@ -95,6 +110,7 @@ class ZigbeeDriver(Driver):
                 await task
         self._main_tasks.clear()
         await self.pairing.aclose()
+        self._interviews.clear()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -120,18 +136,12 @@ class ZigbeeDriver(Driver):
         while True:
             try:
                 self.app = await self._connect()
-            except (
-                RadioUnavailable,
-                OSError,
-                TimeoutError,
-                zigpy.exceptions.ZigbeeException,
-                RuntimeError,
-                ValueError,
-                KeyError,
-            ) as exc:
-                self.count("connect_failures")
-                await self._set_radio(False, f"coordinator not available: {type(exc).__name__}: {exc}")
-                await asyncio.sleep(delay)
+            except Exception as exc:
+                # Deliberately broad: the radio libraries raise their own Exception subclasses from startup
+                # (zigpy-znp's CommandNotRecognized and SecurityError, bellows' EZSP errors...). Whatever
+                # the stack throws, the stick must be retried, never left down with the supervisor dead.
+                # CancelledError is a BaseException, so stop() still ends this loop.
+                await self._connect_failed(exc, delay)
                 delay = min(delay * 2, self.settings.reconnect_max_s)
                 continue
             delay = self.settings.reconnect_min_s
@@ -142,6 +152,17 @@ class ZigbeeDriver(Driver):
             self.count("radio_lost")
             await self._teardown()
             await self._set_radio(False, reason)
+
+    async def _connect_failed(self, exc: Exception, delay: float) -> None:
+        """Log, count and report one failed start of the radio, then wait ``delay`` before the next try."""
+        self.count("connect_failures")
+        reason = f"coordinator not available: {type(exc).__name__}: {exc}"
+        if isinstance(exc, EXPECTED_CONNECT_ERRORS):
+            log.info("zigbee: %s; retrying in %g s", reason, delay)
+        else:  # a stack or firmware problem rather than a missing stick: keep the traceback
+            log.warning("zigbee: %s; retrying in %g s", reason, delay, exc_info=exc)
+        await self._set_radio(False, reason)
+        await asyncio.sleep(delay)
 
     async def _connect(self) -> zigpy.application.ControllerApplication:
         port = self.settings.port or await find_stick_async(self.settings.radio)
@@ -176,8 +197,10 @@ class ZigbeeDriver(Driver):
         try:
             async with asyncio.timeout(SHUTDOWN_TIMEOUT_S):
                 await app.shutdown()
-        except (TimeoutError, OSError, zigpy.exceptions.ZigbeeException, RuntimeError) as exc:
-            log.warning("zigbee: radio shutdown incomplete: %s", exc)
+        except Exception as exc:
+            # Deliberately broad, as in _supervise: a lost stick may fail its shutdown with any radio
+            # library error, and that must not stop the reconnect loop or the driver's stop().
+            log.warning("zigbee: radio shutdown incomplete: %s: %s", type(exc).__name__, exc)
 
     def radio_lost(self, exc: BaseException | None) -> None:
         if self._lost is not None and not self._lost.done():
@@ -279,19 +302,22 @@ class ZigbeeDriver(Driver):
         cluster = getattr(ep, "in_clusters", {}).get(clusters.IAS_ZONE) if ep is not None else None
         if cluster is None:
             return
-        zone_id = self._zone_id_for(device_id_of(zdev.ieee))
         try:
+            zone_id = self._zone_id_for(device_id_of(zdev.ieee))
             await enroll.send_enroll_response(cluster, zone_id)
+        except enroll.EnrollError as exc:
+            self.count("enroll_failures")
+            log.warning("zigbee: cannot enroll %s: %s", zdev.ieee, exc)
         except enroll.RADIO_ERRORS as exc:
             self.count("enroll_failures")
             log.warning("zigbee: enroll response to %s failed: %s", zdev.ieee, exc)
 
     def _zone_id_for(self, device_id: str) -> int:
+        """The zone id ``device_id`` has, or a free one; :class:`enroll.EnrollError` when none is left."""
         device = self.ctx.registry.get(device_id)
         if device is not None and "zone_id" in device.params:
             return int(device.params["zone_id"])
-        used = {int(d.params.get("zone_id", -1)) for d in self.ctx.registry.all("zigbee")}
-        return next(i for i in range(0xFF) if i not in used)
+        return enroll.free_zone_id({int(d.params.get("zone_id", -1)) for d in self.ctx.registry.all("zigbee")})
 
     # -- pairing -----------------------------------------------------------------------------------------
     async def start_pairing(self, seconds: int = 120) -> None:
@@ -320,26 +346,46 @@ class ZigbeeDriver(Driver):
         info = {"address": str(zdev.ieee), "nwk": f"0x{zdev.nwk:04x}"}
         self.pairing.post("joined", device_id, "device joined the network", info)
         self.pairing.post("interview", device_id, "reading descriptors and model", info)
+        expired = functools.partial(self._interview_expired, zdev)
+        self._interviews.arm(device_id, self.settings.interview_timeout_s, expired)
 
     def device_initialized(self, zdev: zigpy.device.Device) -> None:
         device_id = device_id_of(zdev.ieee)
+        self._interviews.disarm(device_id)
         if self.ctx.registry.get(device_id) is not None or device_id in self._adopting:
             return
         self._adopting.add(device_id)
         self._spawn(self._adopt(zdev), name=f"zigbee-adopt-{device_id}")
 
     def device_init_failed(self, zdev: zigpy.device.Device) -> None:
-        self.pairing.post("failed", device_id_of(zdev.ieee), "interview failed (device did not answer)")
+        device_id = device_id_of(zdev.ieee)
+        self._interviews.disarm(device_id)
+        self.count("interview_failures")
+        self.pairing.post("failed", device_id, "interview failed (device did not answer)")
+
+    def _interview_expired(self, zdev: zigpy.device.Device) -> None:
+        """zigpy would go on retrying the interview for minutes; give up so the technician hears now."""
+        zdev.cancel_initialization()
+        self.count("interview_failures")
+        if self.app is None:
+            detail = "interview failed: the Zigbee coordinator was lost"
+        else:
+            detail = (
+                f"interview failed: no answer within {self.settings.interview_timeout_s:g} s"
+                " (wake the device or bring it closer, then pair again)"
+            )
+        self.pairing.post("failed", device_id_of(zdev.ieee), detail)
 
     async def _adopt(self, zdev: zigpy.device.Device) -> None:
         device_id = device_id_of(zdev.ieee)
         try:
             app = self.app
             if app is None:
-                return
-            zone_id = self._zone_id_for(device_id)
+                return  # still starting: zigpy reports the coordinator itself initialized before startup ends
             try:
-                profile = await enroll.configure(zdev, app.state.node_info.ieee, zone_id)
+                zone_id = self._zone_id_for(device_id)
+                cie = app.state.node_info.ieee
+                profile = await enroll.configure(zdev, cie, zone_id, self.settings.enroll_step_timeout_s)
             except enroll.EnrollError as exc:
                 self.count("enroll_failures")
                 self.pairing.post("failed", device_id, str(exc))
@@ -382,13 +428,49 @@ class ZigbeeDriver(Driver):
             self.availability.track(device_id, mains=mains)
             self.pairing.post("ready", device_id, f"{device.name} ready", info)
             self._spawn(self._backups.refresh(app))
+        except Exception as exc:
+            # Deliberately broad: this runs as a background task, and however it breaks (a radio library
+            # error outside RADIO_ERRORS, the registry's disk) the technician must see "failed", not silence.
+            self.count("enroll_failures")
+            log.exception("zigbee: pairing %s failed", device_id)
+            self.pairing.post("failed", device_id, f"pairing failed: {type(exc).__name__}: {exc}")
         finally:
             self._adopting.discard(device_id)
 
     def device_left(self, zdev: zigpy.device.Device) -> None:
         device_id = device_id_of(zdev.ieee)
+        self._interviews.disarm(device_id)
         if self.ctx.registry.get(device_id) is not None:
             self._spawn(self.ctx.sink.availability(device_id, False, "device left the network"))
+
+    # -- identify ------------------------------------------------------------------------------------------
+    async def identify(self, device_id: str, seconds: int = IDENTIFY_S) -> bool:
+        """Make a paired device blink/beep for ``seconds`` (ZCL Identify); False when it has no Identify server.
+
+        Raises :class:`DriverConfigError` for a device this driver did not pair, ``ValueError`` for a time
+        outside 1..65535 s and :class:`identify.IdentifyError` (a ``RuntimeError``) when the coordinator is
+        down or the device does not confirm within ``identify_timeout_s``.
+        """
+        device = self.ctx.registry.get(device_id)
+        if device is None or device.transport != "zigbee":
+            raise DriverConfigError(f"zigbee: no paired device {device_id!r}")
+        app = self.app
+        if app is None:
+            raise identify.IdentifyError("Zigbee coordinator is not connected")
+        zdev = app.devices.get(t.EUI64.convert(device.address))
+        if not isinstance(zdev, zigpy.device.Device):
+            raise identify.IdentifyError(f"{device_id} is not in the coordinator's device table")
+        endpoint = device.params.get("endpoint")
+        cluster = identify.identify_cluster(zdev, int(endpoint) if endpoint is not None else None)
+        if cluster is None:
+            return False
+        try:
+            done = await identify.identify(cluster, seconds, self.settings.identify_timeout_s)
+        except identify.IdentifyError as exc:
+            self.count("identify_failures")
+            raise identify.IdentifyError(f"{device_id}: identify failed: {exc}") from exc
+        log.info("zigbee: %s %s", device_id, f"identifying for {seconds} s" if done else "refused identify")
+        return done
 
     # -- removal -------------------------------------------------------------------------------------------
     async def remove(self, device_id: str) -> None:

@@ -24,8 +24,23 @@ log = logging.getLogger(__name__)
 RADIO_ERRORS = (TimeoutError, zigpy.exceptions.ZigbeeException, asyncio.TimeoutError)
 
 
+#: IAS zone ids the CIE hands out; 0xFF is what a zone reports before it is enrolled.
+ZONE_IDS = range(0xFF)
+
+
 class EnrollError(Exception):
     """The device did not accept a step that it needs to work (the message says which)."""
+
+
+def free_zone_id(used: set[int]) -> int:
+    """The lowest zone id not in ``used``; :class:`EnrollError` once all of them are taken.
+
+    The limit is the IAS CIE's (one octet per zone), so it is a pairing failure the technician must see.
+    """
+    for zone_id in ZONE_IDS:
+        if zone_id not in used:
+            return zone_id
+    raise EnrollError(f"no free IAS zone id: all {len(ZONE_IDS)} are in use; remove a device and pair again")
 
 
 @dataclass
@@ -67,7 +82,8 @@ async def configure(zdev: zigpy.device.Device, cie: t.EUI64, zone_id: int, step_
                 return await coro
         except RADIO_ERRORS as exc:
             if required:
-                raise EnrollError(f"{what} failed: {type(exc).__name__} {exc}") from exc
+                why = "no answer (timed out)" if isinstance(exc, TimeoutError) else f"{type(exc).__name__} {exc}"
+                raise EnrollError(f"{what} failed: {why.rstrip()}") from exc
             profile.warnings.append(f"{what}: {type(exc).__name__}")
             log.info("zigbee: %s: %s failed (%s)", zdev.ieee, what, exc)
             return None

@@ -1,4 +1,4 @@
-"""The permit-join window and the live progress of devices joining through it."""
+"""The permit-join window, the live progress of devices joining through it, and per-device deadlines."""
 
 from __future__ import annotations
 
@@ -73,3 +73,35 @@ class PairingWindow:
         info: dict[str, Any] | None = None,
     ) -> None:
         self._post(PairingUpdate("zigbee", stage, device, detail, self.remaining_s, info or {}))
+
+
+class Deadlines:
+    """One timer per key (a device in the middle of pairing); the callback runs once unless disarmed first."""
+
+    def __init__(self) -> None:
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+
+    def arm(self, key: str, seconds: float, expired: Callable[[], None]) -> None:
+        """(Re)start ``key``'s timer: ``expired()`` runs in ``seconds`` unless :meth:`disarm` comes first."""
+        self.disarm(key)
+        self._timers[key] = asyncio.get_running_loop().call_later(seconds, self._fire, key, expired)
+
+    def _fire(self, key: str, expired: Callable[[], None]) -> None:
+        self._timers.pop(key, None)
+        expired()
+
+    def disarm(self, key: str) -> bool:
+        """Cancel ``key``'s timer; True when one was running."""
+        handle = self._timers.pop(key, None)
+        if handle is None:
+            return False
+        handle.cancel()
+        return True
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._timers
+
+    def clear(self) -> None:
+        for handle in self._timers.values():
+            handle.cancel()
+        self._timers.clear()

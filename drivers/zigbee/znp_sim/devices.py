@@ -130,6 +130,14 @@ class SimDevice:
     bindings: set[int] = field(default_factory=set)
     tsn: int = 0
     enroll_pending: bool = False
+    #: False: ZDO requests (the descriptor reads of an interview) go unanswered, as from a sensor that fell
+    #: asleep right after joining. ZCL is still answered.
+    answers_zdo: bool = True
+    #: ZCL clusters whose requests are acknowledged on the air but never answered (a device that ignores the
+    #: CIE address write, say): the host only learns of it by timing out.
+    ignored_clusters: set[int] = field(default_factory=set)
+    #: identify_time of every Identify command received, oldest first.
+    identify_requests: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.attrs:
@@ -265,7 +273,16 @@ class SimDevice:
                 self.attrs[(IAS_ZONE, 0x0000)] = (zcl.T_ENUM8, 1)
                 self.attrs[(IAS_ZONE, 0x0011)] = (zcl.T_UINT8, zone_id)
             return self._default_rsp(frame, zcl.SUCCESS)
-        if cluster == IDENTIFY:
+        if cluster == IDENTIFY and IDENTIFY in self.spec.in_clusters:
+            return self._identify_command(frame)
+        return self._default_rsp(frame, zcl.UNSUP_CLUSTER_COMMAND)
+
+    def _identify_command(self, frame: zcl.ZclFrame) -> list[bytes]:
+        """Identify (0x00, identify_time) and Trigger Effect (0x40); a real sensor would blink or beep."""
+        if frame.command == 0x00:
+            self.identify_requests.append(Reader(frame.payload).u16())
+            return self._default_rsp(frame, zcl.SUCCESS)
+        if frame.command == 0x40:
             return self._default_rsp(frame, zcl.SUCCESS)
         return self._default_rsp(frame, zcl.UNSUP_CLUSTER_COMMAND)
 

@@ -159,6 +159,9 @@ class Network:
         self.later(lambda: self.send(Subsystem.AF, AF_DATA_CONFIRM, bytes([SUCCESS, src_ep, tsn])))
 
         def deliver() -> None:
+            if cluster in dev.ignored_clusters:
+                self.count("zcl_ignored")
+                return
             try:
                 replies = dev.handle_zcl(cluster, data)
             except (ValueError, KeyError) as exc:
@@ -194,12 +197,17 @@ class Network:
             self.later(lambda: self._coordinator_zdo(cluster, tsn, payload, broadcast=mode == ADDR_BROADCAST))
         if mode == ADDR_BROADCAST:
             if cluster == 0x0000:  # NWK_addr_req by IEEE: the owner answers
-                for owner in [d for d in self.devices.values() if payload[:8] == u64(d.ieee) and not d.silent]:
+                owners = [d for d in self.devices.values() if payload[:8] == u64(d.ieee) and self._answers_zdo(d)]
+                for owner in owners:
                     self.later(functools.partial(self._device_zdo, owner, cluster, tsn, payload))
             return
         target = self.by_address(mode, addr)
-        if target is not None and not target.silent:
+        if target is not None and self._answers_zdo(target):
             self.later(lambda: self._device_zdo(target, cluster, tsn, payload), self.latency_s * 2)
+
+    @staticmethod
+    def _answers_zdo(dev: SimDevice) -> bool:
+        return not dev.silent and dev.answers_zdo
 
     def _device_zdo(self, dev: SimDevice, cluster: int, tsn: int, payload: bytes) -> None:
         try:

@@ -1,5 +1,6 @@
 """End to end: a Heiman-style smoke detector on the simulated coordinator -> real zigbee driver in a real
-Gateway -> outbox -> Mosquitto: the platform sees ``alarm.smoke`` on the alarms topic."""
+Gateway -> outbox -> Mosquitto: the platform sees ``alarm.smoke`` on the alarms topic, and its ``identify``
+command makes the detector identify."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 from drivers.zigbee.znp_sim import ZnpSimulator
 from gateway.app import Gateway
 from tests.drivers.zigbee.conftest import wait_for
+from tests.remote.platform import Platform
 from tests.support.broker import Mosquitto
 from tests.support.collector import Collector
 from tests.support.gateway import make_config
@@ -37,3 +39,30 @@ async def test_smoke_alarm_reaches_broker(tmp_path: Path, broker: Mosquitto) -> 
             topic = next(t for _, t, e in col.arrivals if e is alarm)
             assert topic == f"fbgw/v1/{gw.id}/alarms"
             assert alarm["device"]["transport"] == "zigbee" and alarm["device"]["type"] == "smoke"
+
+
+async def test_platform_identify_command_reaches_the_detector(tmp_path: Path, broker: Mosquitto) -> None:
+    async with ZnpSimulator(link=tmp_path / "ttyZNP", latency_s=0.002) as sim:
+        zigbee = {"enabled": True, "port": sim.path, "reconnect_min_s": 0.2, "availability_check_s": 1.0}
+        cfg = make_config(tmp_path / "state", broker.url, drivers={"zigbee": zigbee})
+        async with Collector(broker.host, broker.port) as col, Gateway(cfg) as gw:
+            driver = gw.drivers["zigbee"]
+            await wait_for(lambda: driver.health().state == "up", 30, "zigbee network up")
+            await driver.start_pairing(60)
+            dev = sim.join("smoke")
+            device_id = f"zb-{dev.ieee_hex}"
+            await wait_for(lambda: gw.registry.get(device_id) is not None, 20, "smoke detector paired")
+
+            platform = Platform(broker.host, broker.port, gw.id, col)
+            body = platform.command("identify", {"device": device_id})
+            await platform.send(body)
+            result = await platform.result(body["id"], timeout=20)
+            assert (result["status"], result["result"]) == ("ok", {"device": device_id, "transport": "zigbee"})
+            assert dev.identify_requests == [15]  # the driver's default identify time reached the device
+
+            sim.silence(dev.name)  # out of range now: the platform hears "failed", not "unsupported"
+            body = platform.command("identify", {"device": device_id})
+            await platform.send(body)
+            result = await platform.result(body["id"], timeout=20)
+            assert (result["status"], result["reason"]) == ("error", "failed")
+            assert dev.identify_requests == [15]

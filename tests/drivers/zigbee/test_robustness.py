@@ -4,10 +4,13 @@ removal and the permit-join window: real zigpy-znp against the simulator."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from pathlib import Path
 
 import pytest
+from zigpy_znp.exceptions import CommandNotRecognized, SecurityError
+from zigpy_znp.zigbee.application import ControllerApplication as ZnpApplication
 
 from drivers.zigbee.znp_sim import SimError, ZnpSimulator
 from drivers.zigbee.znp_sim.frames import Subsystem
@@ -89,6 +92,37 @@ async def test_start_returns_promptly_without_stick_and_connects_later(tmp_path:
         await wait_for(lambda: driver.health().state == "up", 20, "connected once the stick appears")
         assert [up for _, up, _ in sink.radios] == [False, True]
         await driver.stop()
+
+
+@pytest.mark.parametrize("error", [CommandNotRecognized, SecurityError])
+async def test_radio_stack_error_at_start_is_logged_reported_and_retried(
+    sim: ZnpSimulator, make_driver, sink: Sink, monkeypatch: pytest.MonkeyPatch, caplog, error: type[Exception]
+) -> None:
+    """zigpy-znp's own exceptions derive from Exception, not from anything the driver expects from a stick."""
+    real_connect = ZnpApplication.connect
+    attempts = 0
+
+    async def connect_failing_once(self: ZnpApplication) -> None:
+        nonlocal attempts
+        attempts += 1
+        await real_connect(self)  # the real MT handshake with the simulated stick, then the stack gives up
+        if attempts == 1:
+            raise error("SYS.Version not recognized by this firmware")
+
+    monkeypatch.setattr(ZnpApplication, "connect", connect_failing_once)
+    caplog.set_level(logging.WARNING, logger="drivers.zigbee.driver")
+    driver = make_driver(sim.path)
+    await driver.start()
+    await wait_for(lambda: driver.health().state == "up", 20, "network up after the retry")
+    assert attempts == 2
+    assert [(transport, up) for transport, up, _ in sink.radios] == [("zigbee", False), ("zigbee", True)]
+    assert f"{error.__name__}: SYS.Version not recognized" in sink.radios[0][2]
+    assert driver.counters["connect_failures"] == 1
+    logged = [r for r in caplog.records if error.__name__ in r.getMessage() and "retrying" in r.getMessage()]
+    assert logged and logged[0].exc_info is not None  # an unexpected stack error keeps its traceback
+    # The network really runs on the stick: pairing opens there.
+    await driver.start_pairing(5)
+    assert sim.permit_open
 
 
 async def test_garbage_and_bad_frames_are_counted_not_fatal(sim: ZnpSimulator, make_driver, sink: Sink) -> None:

@@ -3,6 +3,7 @@ availability clock, and the simulator's own wire formats checked against zigpy-z
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -12,10 +13,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from drivers.base import DriverConfigError
-from drivers.zigbee import clusters, ias, inbound, ports
+from drivers.zigbee import clusters, enroll, ias, inbound, ports
 from drivers.zigbee.availability import Availability
 from drivers.zigbee.config import ZigbeeSection, zigpy_config
-from drivers.zigbee.pairing import clamp_seconds
+from drivers.zigbee.pairing import Deadlines, clamp_seconds
 from drivers.zigbee.radio import app_class, validated_config
 from drivers.zigbee.znp_sim import nvram
 from drivers.zigbee.znp_sim.frames import CmdType, Frame, FrameReader
@@ -99,6 +100,9 @@ def test_config_validation() -> None:
         ZigbeeSection.parse({"reconnect_min_s": 5, "reconnect_max_s": 1})
     defaults = ZigbeeSection.parse({})
     assert defaults.offline_after_mains_s == 7200 and defaults.offline_after_battery_s == 90000
+    assert defaults.interview_timeout_s == 90 and defaults.enroll_step_timeout_s == 30
+    with pytest.raises(DriverConfigError):
+        ZigbeeSection.parse({"interview_timeout_s": 0})
 
 
 @pytest.mark.parametrize(("radio", "module"), [("znp", "zigpy_znp"), ("ezsp", "bellows")])
@@ -144,6 +148,34 @@ def test_availability_clock() -> None:
     av.rebase()
     now[0] = 110
     assert av.expired() == []
+
+
+def test_zone_ids_run_out_with_an_enrolment_error() -> None:
+    assert enroll.free_zone_id(set()) == 0
+    assert enroll.free_zone_id({0, 1, 3}) == 2
+    assert enroll.free_zone_id(set(range(254))) == 0xFE  # the last one a CIE may hand out
+    with pytest.raises(enroll.EnrollError, match="no free IAS zone id"):
+        enroll.free_zone_id(set(range(255)))
+    with pytest.raises(enroll.EnrollError):
+        enroll.free_zone_id({-1, *range(255)})  # devices without a zone id do not free one
+
+
+async def test_deadlines_fire_once_unless_disarmed() -> None:
+    fired: list[str] = []
+    deadlines = Deadlines()
+    deadlines.arm("a", 0.05, lambda: fired.append("a"))
+    deadlines.arm("b", 0.05, lambda: fired.append("b"))
+    deadlines.arm("b", 0.15, lambda: fired.append("b again"))  # re-arming replaces the first timer
+    deadlines.arm("c", 0.05, lambda: fired.append("c"))
+    assert deadlines.disarm("c") is True and deadlines.disarm("c") is False
+    await asyncio.sleep(0.1)
+    assert fired == ["a"] and "a" not in deadlines and "b" in deadlines
+    await asyncio.sleep(0.1)
+    assert fired == ["a", "b again"]
+    deadlines.arm("d", 0.01, lambda: fired.append("d"))
+    deadlines.clear()
+    await asyncio.sleep(0.05)
+    assert fired == ["a", "b again"]
 
 
 def test_permit_seconds_are_clamped() -> None:
