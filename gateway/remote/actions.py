@@ -2,8 +2,8 @@
 
 A handler returns the ``result`` object of a successful command, or raises :class:`CommandFailed` with a
 reason code (``unsupported``, ``unknown_device``, ``out_of_range``, ``failed``). Commands that need a service
-another part of the gateway provides (the install window, alarm acknowledgement) fail cleanly with
-``unsupported`` when that service is not running.
+another part of the gateway provides (the install window, the installer code, alarm acknowledgement) fail
+cleanly with ``unsupported`` when that service is not running.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from gateway import __version__
+from gateway.logsetup import add_secret
 from gateway.remote.logbuffer import LogBuffer
 from gateway.remote.selftest import self_test
 from gateway.remote.settings import RemoteSettings
@@ -32,6 +33,10 @@ log = logging.getLogger(__name__)
 EXIT_RESTART = 75
 
 Restarter = Callable[[], None]
+
+#: A platform-issued installer code: 6-64 ASCII letters, digits and hyphens (typed on a phone; no spaces, so
+#: nothing is lost to trimming, and no look-alike Unicode).
+INSTALLER_CODE_PATTERN = r"^[A-Za-z0-9-]{6,64}$"
 
 
 class CommandFailed(Exception):
@@ -79,6 +84,11 @@ class AlarmAckArgs(_Args):
     #: Who acknowledged it on the platform side (operator id or name).
     by: Annotated[str, StringConstraints(max_length=64)] = "platform"
     note: Annotated[str, StringConstraints(max_length=500)] = ""
+
+
+class InstallerCodeArgs(_Args):
+    #: The new installer sign-in code. Kept out of reprs; never logged, echoed or stored in clear.
+    code: Annotated[str, StringConstraints(pattern=INSTALLER_CODE_PATTERN), Field(repr=False)]
 
 
 class UploadLogsArgs(_Args):
@@ -181,6 +191,23 @@ async def _alarm_ack(ctx: CommandContext, args: AlarmAckArgs) -> dict[str, Any]:
     }
 
 
+async def _set_installer_code(ctx: CommandContext, args: InstallerCodeArgs) -> dict[str, Any]:
+    add_secret(args.code)  # first: from here on it is masked in every log line
+    if ctx.gw.config.web.installer_code_hash is not None:
+        # The configured hash wins again at the next start: accepting would report a code that does not last.
+        raise CommandFailed("unsupported", "the installer code is set by the local config ([web] installer_code_hash)")
+    setter = getattr(ctx.gw.service("web"), "set_installer_code", None)
+    if setter is None:
+        raise CommandFailed("unsupported", "the technician web service is not running on this gateway")
+    try:
+        await setter(args.code)
+    except ValueError:  # CodeError; its message is fixed, but nothing about the code is passed on
+        raise CommandFailed("out_of_range", "code: not accepted as an installer code") from None
+    except OSError as exc:
+        raise CommandFailed("failed", f"cannot store the installer code hash: {exc.strerror or exc}") from None
+    return {"set": True}
+
+
 async def _upload_logs(ctx: CommandContext, args: UploadLogsArgs) -> dict[str, Any]:
     limit = min(args.max_bytes or ctx.settings.log_upload_max_bytes, ctx.settings.log_upload_max_bytes)
     text, truncated = ctx.logs.tail(limit)
@@ -196,7 +223,7 @@ def default_restarter(gw: Gateway) -> Restarter:
     """Stop the gateway as systemd does (SIGTERM: clean shutdown), asking for exit status ``EXIT_RESTART``."""
 
     def restart() -> None:
-        gw.exit_code = EXIT_RESTART  # type: ignore[attr-defined]  # read by `fbgw run` (see docs/remote.md)
+        gw.exit_code = EXIT_RESTART  # returned by `fbgw run` (see docs/remote.md)
         log.warning("remote: restart requested by the platform; exiting with status %d", EXIT_RESTART)
         signal.raise_signal(signal.SIGTERM)
 
@@ -212,15 +239,18 @@ class Command:
     handler: Handler
     #: Runs after its result is published (restart).
     after_result: bool = False
+    #: Changes nothing, so it may run even when its id cannot be stored (a full disk must stay diagnosable).
+    read_only: bool = False
 
 
 COMMANDS: Mapping[str, Command] = {
-    "ping": Command(NoArgs, _ping),
-    "self_test": Command(NoArgs, _self_test),
+    "ping": Command(NoArgs, _ping, read_only=True),
+    "self_test": Command(NoArgs, _self_test, read_only=True),
     "permit_join": Command(PermitJoinArgs, _permit_join),
     "open_install_window": Command(InstallWindowArgs, _open_install_window),
     "identify": Command(IdentifyArgs, _identify),
     "alarm_ack": Command(AlarmAckArgs, _alarm_ack),
-    "upload_logs": Command(UploadLogsArgs, _upload_logs),
+    "set_installer_code": Command(InstallerCodeArgs, _set_installer_code),
+    "upload_logs": Command(UploadLogsArgs, _upload_logs, read_only=True),
     "restart": Command(NoArgs, _restart, after_result=True),
 }

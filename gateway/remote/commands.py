@@ -4,9 +4,10 @@ Each command carries an ``id`` and an ``expires_at``. It is checked in a fixed o
 target gateway, envelope schema, expiry, duplicate id, command name, arguments); a command that passes is
 remembered on disk *before* it runs, so it runs at most once even across restarts, then run, and exactly one
 result is published for it. A repeated id (a QoS 1 redelivery, a replay) is answered with ``duplicate`` and
-the first outcome, and not run again. Results that cannot be published while offline wait (bounded) and go
-out on the next connection. The commands themselves are in :mod:`gateway.remote.actions`; the protocol is in
-docs/remote.md.
+the first outcome, and not run again; what is remembered, and why a replay is refused even before the clock is
+synchronised, is in :mod:`gateway.remote.replay`. Results that cannot be published while offline wait
+(bounded) and go out on the next connection; a ``restart`` happens only once its result is out. The commands
+themselves are in :mod:`gateway.remote.actions`; the protocol is in docs/remote.md.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
 import aiomqtt
@@ -26,6 +28,7 @@ from gateway.remote import link
 from gateway.remote.actions import COMMANDS, CommandContext, CommandFailed, Restarter, default_restarter
 from gateway.remote.inbound import Rejection, check_gateway, check_signature, parse_object, schema_rejection
 from gateway.remote.logbuffer import LogBuffer
+from gateway.remote.replay import CommandMemory
 from gateway.remote.signing import CONTEXT_COMMAND, load_platform_key
 from gateway.remote.store import RemoteStore
 from gateway.topics import Topics
@@ -74,10 +77,18 @@ class CommandService:
         self.restarter = restarter or default_restarter(gw)
         self.key: Ed25519PublicKey | None = None
         self.key_error = ""
-        self.seen: dict[str, dict[str, Any]] = {}
+        s = self.settings
+        self.memory = CommandMemory(
+            s.remembered_commands, int(s.command_clock_skew_s * 1000), s.command_max_ttl_s * 1000
+        )
         self.counters: dict[str, int] = collections.defaultdict(int)
         self._inbox: asyncio.Queue[bytes] = asyncio.Queue(maxsize=INBOX_SIZE)
-        self._pending: collections.deque[bytes] = collections.deque(maxlen=PENDING_RESULTS)
+        #: Results not yet delivered, oldest first, each with what to do once the broker has it (restart).
+        self._pending: collections.deque[tuple[bytes, Callable[[], None] | None]] = collections.deque(
+            maxlen=PENDING_RESULTS
+        )
+        #: One sender at a time (the worker and the on-connect hook), so no result goes out twice.
+        self._sending = asyncio.Lock()
         self._idle = asyncio.Event()
         self._idle.set()
         self._task: asyncio.Task[None] | None = None
@@ -95,7 +106,7 @@ class CommandService:
             self.key_error = f"platform key unusable: {exc}"
             log.error("remote: %s; every command will be rejected", self.key_error)
         self.logs.attach()
-        self.seen = await self.store.load_commands()
+        self.memory.load(await self.store.load_commands())
         self.gw.uplink.on_connect(self._flush)
         self._task = self.gw.create_task(self._worker(), name="remote-commands")
         await link.subscribe(self.gw.uplink, self.topics.cmd, self._on_message)
@@ -107,6 +118,11 @@ class CommandService:
     async def idle(self) -> None:
         """Wait until no command is queued or running (tests: wrap in ``asyncio.timeout``)."""
         await self._idle.wait()
+
+    @property
+    def seen(self) -> dict[str, dict[str, Any]]:
+        """The remembered command ids (id -> first outcome)."""
+        return self.memory.ids
 
     # ------------------------------------------------------------------ intake
 
@@ -160,10 +176,7 @@ class CommandService:
             env = CommandEnvelope.model_validate_json(payload, strict=True)
         except ValidationError as exc:
             raise schema_rejection(exc) from None
-        self._check_expiry(env)
-        first = self.seen.get(env.id)
-        if first is not None:
-            raise Rejection("duplicate", json.dumps({k: first.get(k) for k in ("cmd", "status", "reason", "at")}))
+        self.memory.check(env.id, env.expires_at, self._trusted_now())
         spec = COMMANDS.get(env.cmd)
         if spec is None:
             raise Rejection("unknown_command", f"{env.cmd!r}; known: {', '.join(COMMANDS)}")
@@ -173,20 +186,20 @@ class CommandService:
             raise schema_rejection(exc) from None
         return env, args
 
-    def _check_expiry(self, env: CommandEnvelope) -> None:
-        if not self.gw.clock.synced():
-            return  # an unsynchronised clock cannot judge expiry; the id memory still refuses replays
-        now = self.gw.clock.wall_ms()
-        skew = int(self.settings.command_clock_skew_s * 1000)
-        if now > env.expires_at + skew:
-            raise Rejection("expired", f"expired {(now - env.expires_at) / 1000:.1f} s ago")
-        if env.expires_at > now + self.settings.command_max_ttl_s * 1000 + skew:
-            raise Rejection("expiry_too_far", f"expires_at is more than {self.settings.command_max_ttl_s} s ahead")
+    def _trusted_now(self) -> int | None:
+        """Wall time in UTC ms if the clock is synchronised, else None (it may be off by years)."""
+        return self.gw.clock.wall_ms() if self.gw.clock.synced() else None
 
     async def _run(self, checked: tuple[CommandEnvelope, Any]) -> dict[str, Any]:
         env, args = checked
         spec = COMMANDS[env.cmd]
-        await self._remember(env, "running", None)  # before running: at most once, even across a crash
+        stored = await self._remember(env, "running", None)  # before running: at most once, even across a crash
+        if not stored and not spec.read_only:
+            # Run it now and a redelivery after a restart would find no record and run it again.
+            self.counters["failed"] += 1
+            await self._remember(env, "error", "failed")
+            detail = "the command id could not be stored, so it is not run (it could otherwise run twice)"
+            return await self._publish(self._result(env.id, env.cmd, "error", "failed", detail))
         ctx = CommandContext(self.gw, self.settings, self.logs, self.restarter, self._started)
         try:
             result = await spec.handler(ctx, args)
@@ -197,34 +210,21 @@ class CommandService:
         self.counters["ok"] += 1
         await self._remember(env, "ok", None)
         log.info("remote: command %s (%s) done", env.id, env.cmd)
-        body = await self._publish(self._result(env.id, env.cmd, "ok", None, "", result))
-        if spec.after_result:
-            self.restarter()
-        return body
+        after = self.restarter if spec.after_result else None  # only once the broker has the result
+        return await self._publish(self._result(env.id, env.cmd, "ok", None, "", result), after)
 
     # ------------------------------------------------------------------ memory of ids
 
-    async def _remember(self, env: CommandEnvelope, status: str, reason: str | None) -> None:
-        now = self.gw.clock.wall_ms()
-        self.seen[env.id] = {
-            "cmd": env.cmd,
-            "status": status,
-            "reason": reason,
-            "at": now,
-            "exp": env.expires_at,
-        }
-        if self.gw.clock.synced():  # expired ids would be refused as expired anyway
-            skew = int(self.settings.command_clock_skew_s * 1000)
-            for cid in [c for c, rec in self.seen.items() if rec.get("exp", 0) + skew < now]:
-                del self.seen[cid]
-        excess = len(self.seen) - self.settings.remembered_commands
-        if excess > 0:
-            for cid in sorted(self.seen, key=lambda c: self.seen[c].get("at", 0))[:excess]:
-                del self.seen[cid]
+    async def _remember(self, env: CommandEnvelope, status: str, reason: str | None) -> bool:
+        """Record the id and its outcome so far, in memory and on disk; False if the disk write failed."""
+        record = {"cmd": env.cmd, "status": status, "reason": reason, "at": self.gw.clock.wall_ms()}
+        self.memory.remember(env.id, record, env.expires_at, self._trusted_now())
         try:
-            await self.store.save_commands(self.seen)
-        except OSError as exc:  # the command still runs; only restart-safe replay protection is weaker
+            await self.store.save_commands(self.memory.as_json())
+        except OSError as exc:
             log.error("remote: cannot store seen command ids: %s", exc)
+            return False
+        return True
 
     # ------------------------------------------------------------------ results
 
@@ -255,16 +255,38 @@ class CommandService:
                 body["detail"] = "this command id was already received; it is not run again"
         return body
 
-    async def _publish(self, body: dict[str, Any]) -> dict[str, Any]:
+    async def _publish(self, body: dict[str, Any], after: Callable[[], None] | None = None) -> dict[str, Any]:
+        """Publish a result; ``after`` runs once the broker has acknowledged it (now, or after a reconnect)."""
         payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-        if not await link.publish(self.gw.uplink, self.topics.cmd_result, payload):
-            self._pending.append(payload)
+        async with self._sending:
+            await self._drain()  # results still waiting go first
+            if not self._pending and await link.publish(self.gw.uplink, self.topics.cmd_result, payload):
+                if after is not None:
+                    after()
+            else:
+                self._queue(payload, after)
         return body
+
+    def _queue(self, payload: bytes, after: Callable[[], None] | None) -> None:
+        if len(self._pending) == self._pending.maxlen:
+            dropped = self._pending[0]
+            log.warning(
+                "remote: more than %d command results waiting; the oldest is dropped%s",
+                PENDING_RESULTS,
+                " and the restart it announced will not happen" if dropped[1] is not None else "",
+            )
+        self._pending.append((payload, after))
 
     async def _flush(self) -> None:
         """On-connect hook: send results that were made while offline, oldest first."""
+        async with self._sending:
+            await self._drain()
+
+    async def _drain(self) -> None:
         while self._pending:
-            payload = self._pending[0]
+            payload, after = self._pending[0]
             if not await link.publish(self.gw.uplink, self.topics.cmd_result, payload):
                 return
             self._pending.popleft()
+            if after is not None:
+                after()

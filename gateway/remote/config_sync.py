@@ -4,9 +4,10 @@ One worker handles documents one at a time (only the newest waiting document is 
 signature, target gateway, schema, version, referenced devices and county are checked; the effective config
 (local ⊕ document) is built and validated as a whole; pushed connection settings are tried with a deadline;
 then the raw document is written to the state directory (the commit point) and switched in with
-``gw.reconfigure``. Any failure before the commit point changes nothing; a failure while switching in is
-rolled back. Every outcome is published as the retained ``config/reported``, republished on every
-reconnect. The protocol is in docs/remote.md.
+``gw.reconfigure``. Any failure before the commit point changes nothing; any failure while switching in, of
+whatever kind, is rolled back completely (stored document, every service, uplink, device names and rooms)
+before it is reported, so the report always says what runs. Every outcome is published as the retained
+``config/reported``, republished on every reconnect. The protocol is in docs/remote.md.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import aiomqtt
 from pydantic import ValidationError
 
-from gateway.config import Config
+from gateway.config import Config, UplinkSection
 from gateway.logsetup import add_secret
 from gateway.remote import link
 from gateway.remote.connection import try_connection
@@ -45,6 +47,9 @@ if TYPE_CHECKING:
     from gateway.app import Gateway
 
 log = logging.getLogger(__name__)
+
+#: Name and room of devices, as they were before a switch-in (device id -> (name, room)).
+Names = dict[str, tuple[str, str]]
 
 
 class ConfigSync:
@@ -205,6 +210,7 @@ class ConfigSync:
     async def _apply(self, doc: DesiredDocument, payload: bytes, doc_hash: str, candidate: Config) -> None:
         old_cfg = self.gw.config
         old_uplink = self.gw.uplink.settings
+        old_names = self._names(doc)
         previous_payload = await self.store.load_desired()
         connection_tried = False
         try:
@@ -224,12 +230,22 @@ class ConfigSync:
         except Rejection as rej:
             await self._reject(doc.version, doc_hash, rej, payload)
             return
+        except Exception:  # deliberately broad (a bug): nothing is committed, but a trial connection is in use
+            if connection_tried:
+                self.gw.uplink.reconnect_now(old_uplink)
+            raise  # the worker reports it as internal_error; the gateway runs the old settings
         try:
             await self._switch_in(candidate, doc)
-        except (OSError, ValueError, RuntimeError, KeyError) as exc:
-            log.error("remote: switching in version %s failed (%s); rolling back", doc.version, exc)
-            await self._roll_back(old_cfg, old_uplink, previous_payload)
-            await self._reject(doc.version, doc_hash, Rejection("apply_failed", str(exc)), payload)
+        except Exception as exc:
+            # Deliberately broad: past the commit point desired.json holds the new document and part of the
+            # gateway may already run it. Whatever the failure (a bug in one service's reconfigure included),
+            # everything must go back, or the report would name one version while a mix of two runs.
+            log.error("remote: switching in version %s failed (%r); rolling back", doc.version, exc)
+            problems = await self._roll_back(old_cfg, old_uplink, previous_payload, old_names)
+            detail = str(exc) if isinstance(exc, OSError | ValueError) else f"{type(exc).__name__}: {exc}"
+            if problems:
+                detail += "; rollback incomplete: " + "; ".join(problems)
+            await self._reject(doc.version, doc_hash, Rejection("apply_failed", detail), payload)
             return
         self.applied = Applied(doc.version, doc_hash)
         self.counters["applied"] += 1
@@ -255,17 +271,45 @@ class ConfigSync:
             if changes:
                 await self.gw.registry.update(device_id, **changes)
 
-    async def _roll_back(self, old_cfg: Config, old_uplink: Any, previous_payload: bytes | None) -> None:
-        try:
-            if previous_payload is None:
-                await self.store.remove(self.store.desired_path)
-            else:
-                await self.store.save_desired(previous_payload)
-            await self.gw.reconfigure(old_cfg)
-            if self.gw.uplink.settings != old_uplink:
-                self.gw.uplink.reconnect_now(old_uplink)
-        except (OSError, ValueError, RuntimeError) as exc:
-            log.critical("remote: rollback incomplete: %s", exc)
+    def _names(self, doc: DesiredDocument) -> Names:
+        """Name and room of every device the document renames, to put back if the switch-in fails."""
+        out: Names = {}
+        for device_id in doc.devices or {}:
+            device = self.gw.registry.get(device_id)
+            if device is not None:
+                out[device_id] = (device.name, device.room)
+        return out
+
+    async def _roll_back(
+        self, old_cfg: Config, old_uplink: UplinkSection, previous_payload: bytes | None, old_names: Names
+    ) -> list[str]:
+        """Return to what ran before a failed switch-in: stored document, config and services, uplink, device
+        names and rooms. Every step is tried even if an earlier one fails; returns what could not be undone."""
+        problems: list[str] = []
+        if previous_payload is None:
+            await _undo("desired.json", self.store.remove(self.store.desired_path), problems)
+        else:
+            await _undo("desired.json", self.store.save_desired(previous_payload), problems)
+        if not await _undo("config", self.gw.reconfigure(old_cfg), []):
+            # gw.reconfigure stops at the first service that fails: go back one by one instead, so a broken
+            # service does not leave the services after it on the new config.
+            from gateway.services import Reconfigurable  # gateway.services imports this module
+
+            self.gw.config = old_cfg
+            await _undo("rules", _call(self.gw.rules.reconfigure, old_cfg.rules), problems)
+            for service in self.gw.services:
+                if isinstance(service, Reconfigurable):
+                    await _undo(f"service {service.name}", service.reconfigure(old_cfg), problems)
+        up = self.gw.uplink
+        if uplink_differs(up.settings, old_uplink, CONNECTION_KEYS + BATCHING_KEYS):
+            up.reconnect_now(old_uplink)
+        else:
+            up.settings = old_uplink
+        for device_id, (name, room) in old_names.items():
+            device = self.gw.registry.get(device_id)
+            if device is not None and (device.name, device.room) != (name, room):
+                await _undo(f"device {device_id}", self.gw.registry.update(device_id, name=name, room=room), problems)
+        return problems
 
     # ------------------------------------------------------------------ start-up
 
@@ -328,3 +372,19 @@ class ConfigSync:
         """Publish the retained report (also the on-connect hook: every reconnect republishes it)."""
         body = json.dumps(self._report_body(), ensure_ascii=False, separators=(",", ":")).encode()
         await link.publish(self.gw.uplink, self.topics.config_reported, body, retain=True)
+
+
+async def _undo(what: str, step: Awaitable[object], problems: list[str]) -> bool:
+    """Await one rollback step; a failure is logged and added to ``problems``, and the rollback goes on."""
+    try:
+        await step
+    except Exception as exc:  # deliberately broad: one step that fails must not stop the others
+        log.critical("remote: rollback of %s failed: %r", what, exc)
+        problems.append(f"{what}: {exc!r}")
+        return False
+    return True
+
+
+async def _call(fn: Callable[[Any], None], arg: Any) -> None:
+    """A synchronous rollback step, as an awaitable for :func:`_undo`."""
+    fn(arg)

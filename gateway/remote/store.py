@@ -6,7 +6,8 @@
   the commit point of an apply: a power cut before it leaves the old document, after it the new one, and the
   start-up path re-applies whichever is there, so the gateway never runs a mix.
 - ``reported.json`` — the last report (so a restart republishes it and does not retry a refused document).
-- ``commands.json`` — recently seen command ids (replay and duplicate protection across restarts).
+- ``commands.json`` — accepted command ids and the replay floor (:mod:`gateway.remote.replay`): duplicate and
+  replay protection across restarts, also before the clock is synchronised.
 - ``tls/`` — pushed certificates and keys, content-addressed, mode 0600.
 
 Writes run in a worker thread; nothing here blocks the event loop.

@@ -53,18 +53,10 @@ class Platform:
         signed: bool | None = None,
         **extra: Any,
     ) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "id": cmd_id or f"c-{uuid.uuid4().hex[:12]}",
-            "cmd": cmd,
-            "args": args or {},
-            "expires_at": int((time.time() + ttl_s) * 1000),
-            **extra,
-        }
-        if signed or (signed is None and self.key is not None):
-            assert self.key is not None
-            body.setdefault("gateway", self.gateway)
-            body = sign(body, self.key, CONTEXT_COMMAND)
-        return body
+        key = self.key if signed or signed is None else None
+        if signed:
+            assert key is not None
+        return command_body(self.gateway, cmd, args, cmd_id=cmd_id, ttl_s=ttl_s, key=key, **extra)
 
     async def send(self, body: dict[str, Any] | bytes) -> None:
         payload = body if isinstance(body, bytes) else json.dumps(body).encode()
@@ -102,6 +94,31 @@ class Platform:
     async def result(self, cmd_id: str, timeout: float = 10.0, n: int = 1) -> dict[str, Any]:
         await self.col.wait_for(lambda c: len(self.results(cmd_id)) >= n, timeout)
         return self.results(cmd_id)[n - 1]
+
+
+def command_body(
+    gateway_id: str,
+    cmd: str,
+    args: dict[str, Any] | None = None,
+    *,
+    cmd_id: str | None = None,
+    ttl_s: float = 60,
+    key: Ed25519PrivateKey | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """A command as the platform sends it, expiring ``ttl_s`` from now (signed for ``gateway_id`` with ``key``;
+    ``extra`` members, ``gateway`` among them, are added as given)."""
+    body: dict[str, Any] = {
+        "id": cmd_id or f"c-{uuid.uuid4().hex[:12]}",
+        "cmd": cmd,
+        "args": args or {},
+        "expires_at": int((time.time() + ttl_s) * 1000),
+        **extra,
+    }
+    if key is not None:
+        body.setdefault("gateway", gateway_id)
+        body = sign(body, key, CONTEXT_COMMAND)
+    return body
 
 
 def assert_matches_gateway(report: dict[str, Any], gw: Gateway) -> None:

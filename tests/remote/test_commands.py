@@ -12,14 +12,17 @@ from typing import Any
 
 import pytest
 
+from gateway.alarms.service import AlarmService
 from gateway.app import Gateway
 from gateway.clock import Clock
 from gateway.remote.actions import EXIT_RESTART, default_restarter
 from gateway.remote.commands import CommandService
 from gateway.tools.local_broker import Mosquitto
+from gateway.web.signin_code import hash_code
 from tests.remote.platform import Platform
 from tests.support.collector import Collector
 from tests.support.gateway import GatewayProcess, config_dict, make_config, write_toml
+from tests.web.conftest import client_for, prelogin
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -158,6 +161,105 @@ async def test_alarm_ack(broker: Mosquitto, tmp_path: Path) -> None:
         assert (unknown["status"], unknown["reason"]) == ("error", "unknown_alarm")
 
 
+async def test_alarm_ack_through_the_real_alarm_lifecycle(broker: Mosquitto, tmp_path: Path) -> None:
+    """With the gateway's own alarm service: a real call is acknowledged by the command, the lifecycle event
+    says by whom, a repeat changes nothing and an id the gateway never raised is ``unknown_alarm``."""
+    cfg = make_config(tmp_path / "state", broker.url)
+    async with Collector(broker.host, broker.port) as col, Gateway(cfg) as gw:
+        p = Platform(broker.host, broker.port, gw.id, col)
+        alarms = gw.service("alarms")
+        assert isinstance(alarms, AlarmService)
+        await gw.drivers["sim"].inject("btn-1", "press", True, trace="call")  # type: ignore[attr-defined]
+        await col.wait_for(lambda c: any(e["kind"] == "alarm.emergency_call" for e in c.events))
+        call = next(e for e in col.events if e["kind"] == "alarm.emergency_call")
+
+        done = await run(p, "alarm_ack", {"alarm": call["id"], "by": "op-7", "note": "calling back"})
+        assert (done["status"], done["reason"]) == ("ok", None), done
+        assert done["result"] == {"alarm": call["id"], "ack": {"state": "acknowledged", "alarm": call["id"]}}
+        await col.wait_for(lambda c: any(e["kind"] == "alarm.acknowledged" for e in c.events))
+        acked = [e for e in col.events if e["kind"] == "alarm.acknowledged"]
+        assert len(acked) == 1 and acked[0]["device"]["id"] == "btn-1"
+        assert (acked[0]["data"]["alarm"], acked[0]["data"]["by"], acked[0]["data"]["note"]) == (
+            call["id"],
+            "op-7",
+            "calling back",
+        )
+        assert [a["state"] for a in alarms.status()["open_alarms"]] == ["acknowledged"]
+
+        again = await run(p, "alarm_ack", {"alarm": call["id"]})
+        assert again["status"] == "ok" and again["result"]["ack"]["state"] == "acknowledged"
+        unknown = await run(p, "alarm_ack", {"alarm": "01940c4e-7a11-7c3e-9d5b-2f1c0a9b8e77"})
+        assert (unknown["status"], unknown["reason"]) == ("error", "unknown_alarm")
+        await asyncio.sleep(0.3)
+        assert len([e for e in col.events if e["kind"] == "alarm.acknowledged"]) == 1  # one event for two acks
+
+
+async def sign_in_status(gw: Gateway, code: str) -> int:
+    """HTTP status of a sign-in with ``code`` through the technician page's form, by a new browser (200: in)."""
+    async with client_for(gw) as client:
+        token = await prelogin(client)
+        headers = {"Accept": "application/json"}
+        resp = await client.post("/login", data={"_csrf": token, "code": code}, headers=headers)
+        return int(resp.status)
+
+
+async def test_set_installer_code_replaces_the_sign_in_code(
+    broker: Mosquitto, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The code the platform issues signs in on the real page, the old one no longer does, and the code is
+    nowhere to be read afterwards: not in the result, the logs, the uploaded logs or the state directory."""
+    caplog.set_level(logging.DEBUG)
+    state = tmp_path / "state"
+    cfg = make_config(state, broker.url, web={"discovery": False})
+    new_code = "4821-KX-9930"
+    async with Collector(broker.host, broker.port) as col, Gateway(cfg) as gw:
+        p = Platform(broker.host, broker.port, gw.id, col)
+        web: Any = gw.service("web")
+        old_code = web.signin_code_for_console
+        assert old_code and web.window.is_open  # first boot: generated code, install window open
+        async with client_for(gw) as client:
+            token = await prelogin(client)
+            signed_in = await client.post("/login", data={"_csrf": token, "code": old_code})
+            assert signed_in.status == 200 and (await client.get("/api/overview")).status == 200
+            done = await run(p, "set_installer_code", {"code": new_code})
+            assert (done["status"], done["reason"], done["result"]) == ("ok", None, {"set": True})
+            assert (await client.get("/api/overview")).status == 401  # the old code's session has ended
+        assert await sign_in_status(gw, new_code) == 200
+        assert await sign_in_status(gw, old_code) == 401
+
+        for bad in ("12345", "4821 9930", "密码密码密码", "x" * 65, 48219930):
+            refused = await run(p, "set_installer_code", {"code": bad})
+            assert refused["status"] == "rejected" and refused["reason"] in ("out_of_range", "wrong_type")
+            assert str(bad) not in json.dumps(refused, ensure_ascii=False)
+        assert await sign_in_status(gw, new_code) == 200  # unchanged by the refused ones
+        logs = (await run(p, "upload_logs"))["result"]["logs"]
+        gw.services.remove(web)  # as on a gateway without the technician page
+        absent = await run(p, "set_installer_code", {"code": new_code})
+        assert (absent["status"], absent["reason"]) == ("error", "unsupported") and "web" in absent["detail"]
+        gw.services.append(web)
+    assert "installer code replaced" in logs
+    assert new_code not in logs
+    assert not [r for r in caplog.records if new_code in r.getMessage()]
+    sent_by_gateway = [payload for topic, payload, _ in col.messages if topic != p.topics.cmd]
+    assert sent_by_gateway and all(new_code.encode() not in payload for payload in sent_by_gateway)
+    for path in state.rglob("*"):
+        if path.is_file():
+            assert new_code.encode() not in path.read_bytes(), path
+
+
+async def test_set_installer_code_refused_when_the_local_config_sets_it(broker: Mosquitto, tmp_path: Path) -> None:
+    """A hash in the local config wins at every start, so a platform code would not last: ``unsupported``."""
+    pinned = "pinned-code-1"
+    cfg = make_config(tmp_path / "state", broker.url, web={"installer_code_hash": hash_code(pinned)})
+    async with Collector(broker.host, broker.port) as col, Gateway(cfg) as gw:
+        p = Platform(broker.host, broker.port, gw.id, col)
+        refused = await run(p, "set_installer_code", {"code": "4821-9930"})
+        assert (refused["status"], refused["reason"]) == ("error", "unsupported")
+        assert "installer_code_hash" in refused["detail"]
+        web: Any = gw.service("web")
+        assert await web.check_code(pinned) and not await web.check_code("4821-9930")
+
+
 async def test_upload_logs_bounded_and_redacted(broker: Mosquitto, tmp_path: Path) -> None:
     cfg = make_config(tmp_path / "state", broker.url, remote={"log_upload_max_bytes": 4096})
     async with Collector(broker.host, broker.port) as col, Gateway(cfg) as gw:
@@ -198,6 +300,34 @@ async def test_restart_runs_once_after_its_result(broker: Mosquitto, tmp_path: P
         assert calls == [0]
 
 
+async def test_restart_waits_until_its_result_is_delivered(broker: Mosquitto, tmp_path: Path) -> None:
+    """A restart whose result could only be queued (the connection dropped) happens after the result has gone
+    out on the next connection, not before: the platform always learns that the gateway restarted on request."""
+    cfg = make_config(tmp_path / "state", broker.url)
+    async with Collector(broker.host, broker.port, client_id="platform-restart") as col, Gateway(cfg) as gw:
+        service = commands_of(gw)
+        calls: list[int] = []
+        service.restarter = lambda: calls.append(len(service._pending))
+        broker.stop()
+        for _ in range(100):
+            if not gw.uplink.connected:
+                break
+            await asyncio.sleep(0.05)
+        async with asyncio.timeout(10):
+            result = await service.handle(envelope(id="restart-offline", cmd="restart"))
+        assert result["status"] == "ok" and len(service._pending) == 1
+        await asyncio.sleep(0.3)
+        assert calls == []  # the result is not out: no restart yet
+        broker.start()
+        p = Platform(broker.host, broker.port, gw.id, col)
+        delivered = await p.result("restart-offline", timeout=15)
+        assert delivered["result"] == {"restarting": True, "exit_code": EXIT_RESTART}
+        async with asyncio.timeout(5):
+            while not calls:
+                await asyncio.sleep(0.02)
+        assert calls == [0]  # once, after the result left the queue
+
+
 async def test_default_restarter_requests_a_clean_exit(broker: Mosquitto, tmp_path: Path) -> None:
     cfg = make_config(tmp_path / "state", broker.url)
     async with Gateway(cfg) as gw:
@@ -210,7 +340,7 @@ async def test_default_restarter_requests_a_clean_exit(broker: Mosquitto, tmp_pa
                 await got.wait()
         finally:
             loop.remove_signal_handler(signal.SIGTERM)
-        assert gw.exit_code == EXIT_RESTART  # type: ignore[attr-defined]
+        assert gw.exit_code == EXIT_RESTART
 
 
 async def test_restart_command_stops_a_real_gateway_cleanly(broker: Mosquitto, tmp_path: Path) -> None:
@@ -229,8 +359,8 @@ async def test_restart_command_stops_a_real_gateway_cleanly(broker: Mosquitto, t
             await col.wait_for(
                 lambda c: any(t == "fbgw/v1/gw-test/status" and b'"shutdown"' in m for t, m, _ in c.messages)
             )
-            # EXIT_RESTART once `fbgw run` returns gw.exit_code (see docs/remote.md); 0 before that.
-            assert code in (0, EXIT_RESTART), (tmp_path / "gw.log").read_text()[-2000:]
+            # The documented status, so systemd knows a restart was asked for (docs/remote.md §2.3).
+            assert code == EXIT_RESTART, (tmp_path / "gw.log").read_text()[-2000:]
             # After systemd starts it again, the same command is not run a second time.
             await asyncio.to_thread(proc.start)
             await p.send(body)

@@ -187,3 +187,110 @@ async def test_kill9_while_applying(broker: Mosquitto, tmp_path: Path) -> None:
             if proc.alive():
                 proc.terminate()
     DesiredDocument.model_validate_json((state / "remote" / "desired.json").read_bytes(), strict=True)
+
+
+def stored_version(gw: Gateway) -> int:
+    return int(json.loads(RemoteStore(gw.state_dir).desired_path.read_bytes())["version"])
+
+
+def names_on_disk(gw: Gateway) -> dict[str, tuple[str, str]]:
+    """Device names and rooms as the registry file holds them (what a restart would load)."""
+    rows = json.loads(gw.registry.path.read_text(encoding="utf-8"))["devices"].values()
+    return {row["id"]: (row["name"], row["room"]) for row in rows}
+
+
+async def test_a_bug_in_one_service_is_rolled_back_everywhere(
+    broker: Mosquitto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not only the expected errors: a TypeError from one service's reconfigure, after the services before it
+    already switched, puts every service, the stored document and the report back on the old version."""
+    cfg = make_config(tmp_path / "state", broker.url)
+    async with Collector(broker.host, broker.port) as col, Gateway(cfg) as gw:
+        p = Platform(broker.host, broker.port, gw.id, col)
+        await p.push(doc(1))
+        await p.report_for(1, state="applied")
+        web: Any = gw.service("web")
+        heartbeat: Any = gw.service("heartbeat")
+        real = web.reconfigure
+
+        async def buggy(config: Any) -> None:
+            if config.health.heartbeat_interval_s == 102:  # only the new document trips the bug
+                raise TypeError("unsupported operand type(s) for +: 'int' and 'NoneType'")
+            await real(config)
+
+        monkeypatch.setattr(web, "reconfigure", buggy)
+        await p.push(doc(2))
+        report = await p.report_for(2, state="rejected")
+        assert report["reason"] == "apply_failed" and "TypeError" in report["detail"], report
+        assert "rollback incomplete" not in report["detail"]
+        assert report["applied"]["version"] == 1
+        assert version_running(gw) == 1
+        assert heartbeat.settings.heartbeat_interval_s == 101  # switched before the failing service: back
+        assert gw.rules.settings.battery_low_pct == 21
+        assert web.profile.id == "gaotai"
+        assert stored_version(gw) == 1
+        assert_matches_gateway(report, gw)
+
+        await p.push(doc(3))  # the gateway keeps applying documents afterwards
+        await p.report_for(3, state="applied")
+        assert version_running(gw) == 3 and stored_version(gw) == 3
+
+
+async def test_a_service_that_fails_its_rollback_does_not_stop_the_others(
+    broker: Mosquitto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A service broken for good: the services after it still go back, and the report says what did not."""
+    cfg = make_config(tmp_path / "state", broker.url)
+    async with Collector(broker.host, broker.port) as col, Gateway(cfg) as gw:
+        p = Platform(broker.host, broker.port, gw.id, col)
+        await p.push(doc(1))
+        await p.report_for(1, state="applied")
+        heartbeat: Any = gw.service("heartbeat")
+        storage: Any = gw.service("storage")
+        alarms: Any = gw.service("alarms")
+
+        async def broken(config: Any) -> None:
+            raise AttributeError("'NoneType' object has no attribute 'timezone'")
+
+        monkeypatch.setattr(alarms, "reconfigure", broken)  # before heartbeat and storage in the service list
+        await p.push(doc(2))
+        report = await p.report_for(2, state="rejected")
+        assert report["reason"] == "apply_failed"
+        assert "rollback incomplete" in report["detail"] and "service alarms" in report["detail"], report
+        assert report["applied"]["version"] == 1
+        assert gw.config.health.heartbeat_interval_s == 101
+        assert heartbeat.settings.heartbeat_interval_s == 101
+        assert storage.settings == gw.config.health
+        assert gw.rules.settings.battery_low_pct == 21
+        assert stored_version(gw) == 1
+        assert_matches_gateway(report, gw)
+
+
+@pytest.mark.parametrize("error", [OSError(28, "No space left on device"), TypeError("bad argument")], ids=repr)
+async def test_device_renames_are_undone_when_a_later_step_fails(
+    broker: Mosquitto, tmp_path: Path, error: Exception
+) -> None:
+    """Renames made before the failure are put back, in memory and in the registry file."""
+    cfg = make_config(tmp_path / "state", broker.url)
+    async with Collector(broker.host, broker.port) as col, Gateway(cfg) as gw:
+        p = Platform(broker.host, broker.port, gw.id, col)
+        await p.push(doc(1))
+        await p.report_for(1, state="applied")
+        before = names_on_disk(gw)
+        real = gw.registry.update
+
+        async def failing_update(device_id: str, **changes: Any) -> Any:
+            if device_id == "door-1" and changes.get("name") == "door v2":
+                raise error
+            return await real(device_id, **changes)
+
+        gw.registry.update = failing_update  # type: ignore[method-assign]
+        v2 = doc(2)
+        v2["devices"]["door-1"] = {"name": "door v2"}  # renamed after btn-1, which is renamed first
+        await p.push(v2)
+        report = await p.report_for(2, state="rejected")
+        assert report["reason"] == "apply_failed" and "rollback incomplete" not in report["detail"], report
+        assert version_running(gw) == 1  # btn-1 has its v1 name and room again
+        assert names_on_disk(gw) == before
+        assert stored_version(gw) == 1
+        assert_matches_gateway(report, gw)
