@@ -70,6 +70,9 @@ class InputSettings(_Model):
     debounce_ms: int = Field(default=30, ge=0, le=2_000)
     long_press_ms: int = Field(default=3_000, ge=0, le=60_000)  # momentary kinds; 0 = no long press
     cut_after_ms: int | None = Field(default=None, ge=0, le=3_600_000)  # NC only; None = the kind's default
+    #: ``auto``: the device is added at start. ``manual``: the line is left free until a technician adds it
+    #: on the page (a box whose harness has more terminals than this home uses).
+    pairing: Literal["auto", "manual"] = "auto"
 
     @model_validator(mode="after")
     def _valid_line(self) -> InputSettings:
@@ -77,6 +80,8 @@ class InputSettings(_Model):
             raise ValueError(f"input {self.name!r}: line must be an offset >= 0 or a line name")
         if isinstance(self.line, str) and not self.line.strip():
             raise ValueError(f"input {self.name!r}: line name is empty")
+        if self.kind == "install_button" and self.pairing != "auto":
+            raise ValueError(f"input {self.name!r}: the installer's button is part of the box: pairing must be auto")
         return self
 
     @property

@@ -9,14 +9,20 @@ A line that cannot be requested (no such chip or line, busy) does not make :meth
 the error names the input, chip and line; it is reported as ``sink.radio("gpio", False, reason)``, the
 device is marked offline, the health turns ``degraded`` (or ``down`` if no input works), and the line is
 retried every ``retry_s`` in the background.
+
+Inputs that are not added (``pairing = "manual"`` in the config, or removed on the page) leave their line free
+and are offered by :meth:`GpioDriver.start_pairing`; :meth:`GpioDriver.adopt` adds one with the technician's
+name and room (see :mod:`drivers.gpio.pairing`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +32,7 @@ from drivers.base import Driver, DriverConfigError, DriverContext, DriverHealth,
 from drivers.gpio.channel import Channel
 from drivers.gpio.config import GpioSection, InputSettings
 from drivers.gpio.lines import LineError, LineFactory, LineSource, open_gpiod_line
+from drivers.gpio.pairing import InputStates, PairingSession
 from gateway.registry import Device
 
 log = logging.getLogger(__name__)
@@ -42,7 +49,7 @@ class _Input:
     source: LineSource | None = None
     channel: Channel | None = None
     error: str = ""
-    removed: bool = False
+    added: bool = True  # False: not added (manual pairing, or removed on the page): the line is left free
 
 
 class GpioDriver(Driver):
@@ -65,6 +72,8 @@ class GpioDriver(Driver):
         self._reported_errors: frozenset[str] = frozenset()
         self._offline: set[str] = set()  # inputs whose device was reported offline
         self._stopped = False
+        self._states = InputStates(ctx.state_dir / "gpio" / "inputs.json")
+        self._pairing = PairingSession(ctx.sink.pairing, self._not_added)
 
     @classmethod
     def from_section(
@@ -79,15 +88,22 @@ class GpioDriver(Driver):
     # ------------------------------------------------------------------ lifetime
 
     async def start(self) -> None:
+        await asyncio.to_thread(self._states.load)
         for inp in self._inputs.values():
-            await self._register(inp.spec)
+            inp.added = self._states.added(inp.spec)
+            if inp.added:
+                await self._register(inp.spec)
+            else:
+                await self._forget_device(inp.spec)
         self._sender = asyncio.create_task(self._send_loop(), name="gpio-readings")
         for inp in self._inputs.values():
-            await self._open(inp)
+            if inp.added:
+                await self._open(inp)
         await self._report()
 
     async def stop(self) -> None:
         self._stopped = True
+        await self._pairing.aclose()
         for task in (self._retry, *self._reports):
             if task is not None:
                 task.cancel()
@@ -103,8 +119,10 @@ class GpioDriver(Driver):
                     await task
         self._health.state = "stopped"
 
-    async def _register(self, spec: InputSettings) -> None:
-        """Add the input's device if absent; keep a technician's name/room, refresh the wiring."""
+    async def _register(self, spec: InputSettings, name: str | None = None, room: str | None = None) -> Device:
+        """Add the input's device if absent; keep a technician's name/room, refresh the wiring.
+
+        ``name``/``room`` (a technician adding it on the page) replace whatever the registry had."""
         wiring: dict[str, Any] = {
             "type": spec.spec.device_type,
             "capabilities": spec.capabilities,
@@ -118,26 +136,47 @@ class GpioDriver(Driver):
             },
         }
         existing = self.ctx.registry.get(spec.device_id)
-        if existing is None:
+        if existing is None or name is not None or room is not None:
             device = Device(
-                id=spec.device_id, transport="gpio", name=spec.label or spec.name, room=spec.room, **wiring
+                id=spec.device_id,
+                transport="gpio",
+                name=name or (existing.name if existing else "") or spec.label or spec.name,
+                room=spec.room if room is None else room,
+                **wiring,
             )
             await self.ctx.registry.upsert(device)
-        elif any(getattr(existing, key) != value for key, value in wiring.items()):
-            await self.ctx.registry.update(spec.device_id, **wiring)
+            return device
+        if any(getattr(existing, key) != value for key, value in wiring.items()):
+            return await self.ctx.registry.update(spec.device_id, **wiring)
+        return existing
+
+    async def _forget_device(self, spec: InputSettings) -> None:
+        """An input that is not added has no device (also after a crash between the two writes of a removal)."""
+        existing = self.ctx.registry.get(spec.device_id)
+        if existing is not None and existing.transport == "gpio":
+            await self.ctx.registry.remove(spec.device_id)
 
     # ------------------------------------------------------------------ lines
 
     async def _open(self, inp: _Input) -> bool:
         """Request the input's line and start watching it; on failure remember why."""
         try:
-            source, level = await asyncio.to_thread(self._request, inp.spec)
-        except (OSError, ValueError) as exc:
-            inp.error = str(exc) if isinstance(exc, LineError) else f"{inp.spec.where}: {exc}"
+            return await self._try_open(inp)
+        except LineError as exc:
+            inp.error = str(exc)
             self._count("line_errors")
             log.error("%s", inp.error)
             return False
-        if self._stopped or inp.removed:
+
+    async def _try_open(self, inp: _Input) -> bool:
+        """Request the input's line and start watching it; raises :class:`LineError` naming the line."""
+        try:
+            source, level = await asyncio.to_thread(self._request, inp.spec)
+        except LineError:
+            raise
+        except (OSError, ValueError) as exc:
+            raise LineError(getattr(exc, "errno", None) or errno.EIO, f"{inp.spec.where}: {exc}") from exc
+        if self._stopped or not inp.added:
             source.close()
             return False
         inp.source, inp.error = source, ""
@@ -200,10 +239,12 @@ class GpioDriver(Driver):
 
     async def _report(self) -> None:
         """Bring health, device availability and the radio state in line with which inputs work."""
-        failed = {name: inp.error for name, inp in self._inputs.items() if inp.error and not inp.removed}
+        failed = {name: inp.error for name, inp in self._inputs.items() if inp.error and inp.added}
         working = [inp for inp in self._inputs.values() if inp.source is not None]
         if not failed:
-            self._health.state, self._health.detail = "up", f"{len(working)} input(s)"
+            free = len(self._not_added())
+            self._health.state = "up"
+            self._health.detail = f"{len(working)} input(s)" + (f", {free} line(s) not added" if free else "")
         else:
             self._health.state = "degraded" if working else "down"
             self._health.detail = "; ".join(failed.values())
@@ -230,10 +271,10 @@ class GpioDriver(Driver):
 
     async def _retry_loop(self) -> None:
         """Retry failed lines (a USB GPIO expander plugged in late, a line freed by another program)."""
-        while any(inp.error and not inp.removed for inp in self._inputs.values()):
+        while any(inp.error and inp.added for inp in self._inputs.values()):
             await asyncio.sleep(self.settings.retry_s)
             for inp in self._inputs.values():
-                if inp.error and not inp.removed and inp.source is None:
+                if inp.error and inp.added and inp.source is None:
                     await self._open(inp)
             await self._report()
 
@@ -265,16 +306,86 @@ class GpioDriver(Driver):
         inp = self._inputs.get(name)
         return inp.channel if inp is not None else None
 
+    def _not_added(self) -> list[InputSettings]:
+        return [inp.spec for inp in self._inputs.values() if not inp.added]
+
     async def start_pairing(self, seconds: int) -> None:
-        """Wired inputs are declared in ``[drivers.gpio]``; there is nothing to pair over the air."""
-        self.ctx.sink.pairing(PairingUpdate("gpio", "failed", detail="GPIO inputs are set in [drivers.gpio]"))
-        self.ctx.sink.pairing(PairingUpdate("gpio", "closed"))
+        """Offer the configured lines that are not added yet, for ``seconds`` (they are wired, not radioed)."""
+        if not self._not_added():
+            detail = "every GPIO input is already added; new lines are declared in [drivers.gpio]"
+            self.ctx.sink.pairing(PairingUpdate("gpio", "failed", detail=detail))
+            self.ctx.sink.pairing(PairingUpdate("gpio", "closed"))
+            return
+        self._pairing.open(seconds)
+
+    async def stop_pairing(self) -> None:
+        self._pairing.close()
+
+    def _find(self, address: str) -> _Input | None:
+        """The input named by its ``chip:line`` address, its name, or its device id."""
+        wanted = address.strip()
+        for inp in self._inputs.values():
+            if wanted in (inp.spec.address, inp.spec.name, inp.spec.device_id):
+                return inp
+        return None
+
+    async def adopt(self, address: str, options: Mapping[str, Any]) -> Device:
+        """Add a configured line that is not added yet: request it, then register it with a name and room.
+
+        ``address`` is the line's ``chip:line`` (as offered), or the input's name. ``options["type"]``, when
+        given, must be what the line is wired as. Raises :class:`DriverConfigError` for a line that cannot be
+        added, and :class:`LineError` (the line is left free) when the kernel refuses the request."""
+        inp = self._find(address)
+        if inp is None:
+            free = ", ".join(spec.address for spec in self._not_added()) or "none"
+            raise DriverConfigError(
+                f"gpio: no input at {address[:64]!r} in [drivers.gpio]; lines that can be added: {free}"
+            )
+        spec = inp.spec
+        if inp.added:
+            raise DriverConfigError(f"gpio: {spec.where} is already added as {spec.device_id}")
+        wanted = options.get("type")
+        if wanted and wanted != spec.spec.device_type:
+            raise DriverConfigError(
+                f"gpio: {spec.where} is wired as kind {spec.kind!r}: its type is {spec.spec.device_type}, "
+                f"not {wanted} (the kind is set in [drivers.gpio])"
+            )
+        if options.get("secret"):
+            raise DriverConfigError("gpio: a wired input has no bindkey; leave it empty")
+        name = str(options.get("name") or "").strip() or spec.label or spec.name
+        room = str(options.get("room") or "").strip() or spec.room
+        inp.added = True
+        device = await self._register(spec, name=name, room=room)
+        try:
+            if not await self._try_open(inp):
+                raise DriverConfigError("gpio: the driver is stopping")
+            await self._states.set(spec, True)
+        except (OSError, DriverConfigError):  # the line refused, or the choice could not be kept: leave it free
+            inp.added = False
+            self._release(inp)
+            await self._forget_device(spec)
+            raise
+        await self._report()
+        self.ctx.sink.pairing(
+            PairingUpdate("gpio", "ready", spec.device_id, info={"type": device.type, "address": spec.address})
+        )
+        log.info("%s: added by a technician as %s (%s, room %r)", spec.where, spec.device_id, name, room)
+        return device
 
     async def remove(self, device_id: str) -> None:
-        """Release the line and forget the device (until the input is configured again)."""
+        """Release the line and forget the device; it stays removed across restarts until added again."""
         for inp in self._inputs.values():
-            if inp.spec.device_id == device_id:
-                inp.removed = True
-                self._release(inp)
+            if inp.spec.device_id != device_id:
+                continue
+            if inp.spec.kind == "install_button":
+                raise DriverConfigError(
+                    f"gpio: {inp.spec.where} is the installer's button on the box; take it out of "
+                    "[drivers.gpio] to remove it"
+                )
+            await self._states.set(inp.spec, False)  # first, so a crash now cannot bring the device back
+            inp.added = False
+            self._release(inp)
+            inp.error = ""
+            self._offline.discard(inp.spec.name)
         await self.ctx.registry.remove(device_id)
         await self._report()

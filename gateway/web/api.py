@@ -24,6 +24,7 @@ from gateway.web.live import TooManyStreams
 from gateway.web.pairing import PairingState
 from gateway.web.service import TechnicianService
 from gateway.web.views import ADD_TYPES, can_adopt, lang_of, overview
+from gateway.web.window import WindowLimit
 
 if TYPE_CHECKING:
     from gateway.app import Gateway
@@ -180,7 +181,9 @@ class Api:
             return json_error(409, f"the {dev.transport} radio is not running; cannot remove {dev_id} from it now")
         try:
             await asyncio.wait_for(driver.remove(dev_id), DRIVER_CALL_TIMEOUT_S)
-        except (DriverConfigError, LookupError, OSError, RuntimeError) as exc:
+        except DriverConfigError as exc:  # the driver refuses (e.g. the box's own install button)
+            return json_error(409, str(exc))
+        except (LookupError, OSError, RuntimeError) as exc:
             log.warning("removing %s failed: %s", dev_id, exc)
             return json_error(502, f"the {dev.transport} radio could not remove {dev_id}: {exc}")
         except TimeoutError:
@@ -321,8 +324,13 @@ class Api:
 
     async def extend_window(self, request: web.Request) -> web.StreamResponse:
         body = await parse(request, WindowExtend)
-        granted = self.svc.window.open(body.seconds, by="technician")
-        return web.json_response({"open": True, "seconds": granted})
+        try:
+            granted = self.svc.window.extend(body.seconds, by="technician")
+        except WindowLimit as exc:
+            return json_error(409, str(exc), extendable_s=self.svc.window.extendable_s())
+        return web.json_response(
+            {"open": True, "seconds": granted, "extendable_s": self.svc.window.extendable_s()}
+        )
 
     # ------------------------------------------------------------------ live
 

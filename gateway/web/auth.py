@@ -9,6 +9,7 @@ match).
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import secrets
 import time
@@ -97,7 +98,10 @@ class Sessions:
 class LoginLimiter:
     """Counts failed sign-ins per client and in total over a sliding window.
 
-    ``retry_after(peer)`` is 0 when the client may try again, else the seconds to wait.
+    ``retry_after(peer)`` is 0 when the client may try again, else the seconds to wait. An attempt is counted
+    by :meth:`begin` *before* its code is checked (the check is slow and awaited), so parallel attempts from
+    one client cannot all pass the limit while the first ones are still being checked; :meth:`succeeded`
+    takes a right code's attempt back.
     """
 
     per_peer: int
@@ -129,6 +133,13 @@ class LoginLimiter:
             waits.append(self._all[0] + self.window_s - t)
         return max(waits, default=0.0)
 
+    def begin(self, peer: str) -> float:
+        """Count an attempt as failed until told otherwise; returns its time, for :meth:`succeeded`.
+
+        Call it right after ``retry_after(peer) == 0``, with no ``await`` in between."""
+        self.failed(peer)
+        return self._all[-1]
+
     def failed(self, peer: str) -> None:
         t = self._clock()
         if len(self._peer) > 4096 and peer not in self._peer:  # bounded memory under a spray of addresses
@@ -136,5 +147,9 @@ class LoginLimiter:
         self._peer.setdefault(peer, deque()).append(t)
         self._all.append(t)
 
-    def succeeded(self, peer: str) -> None:
+    def succeeded(self, peer: str, attempt: float | None = None) -> None:
+        """A right code: the client's failures are forgotten and the attempt ``begin`` counted is taken back."""
         self._peer.pop(peer, None)
+        if attempt is not None:
+            with contextlib.suppress(ValueError):  # already slid out of the window
+                self._all.remove(attempt)

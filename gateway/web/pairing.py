@@ -73,6 +73,8 @@ class PairingState:
             return
         if u.stage == "ready" and u.device and u.device not in self.ready:
             self.ready.append(u.device)
+        if u.stage == "ready":  # an adopted candidate is not on offer any more
+            self.candidates.pop(str(u.info.get("address") or ""), None)
         entry = update_json(u)
         entry["at"] = time.time()
         self.log.append(entry)

@@ -1,8 +1,15 @@
-"""Test mode: which device said something during this install window, and how fast it travelled.
+"""Test mode: which device was tested during this install window, and how fast its events travelled.
 
-Fed by the gateway's committed and delivered listeners. For each event about a device it records the
-latency from stamping to the outbox commit and, once the broker acknowledges it (QoS 1 PUBACK), to the
-broker. "Uplink verified" means at least one event of this window reached the broker.
+Fed by the gateway's committed and delivered listeners. For each event it records the latency from stamping
+to the outbox commit and, once the broker acknowledges it (QoS 1 PUBACK), to the broker. "Uplink verified"
+means at least one event of this window reached the broker.
+
+A device counts as *tested* only for an event the technician's hands cause: a press, smoke or gas from a
+test spray, a door opened, a bed lain on, a motion, an enclosure opened (:data:`ACTION_KINDS`). What a device
+says by itself — periodic battery and vital-sign telemetry, online/offline, the state a line has when the
+gateway starts — proves nothing about the device being wired and placed right, so it is shown live but never
+ticks the checklist. A device that can only measure (a heart-rate monitor) is tested by a vital-sign
+reading, since that is the only thing it can be made to say.
 """
 
 from __future__ import annotations
@@ -19,6 +26,41 @@ from gateway.outbox import Row
 PENDING_MAX = 2048
 RECENT_MAX = 100
 
+#: Events a technician's action at the device causes (the immediate rules' table, minus telemetry and health;
+#: the alarm book's repeat/cancel of a press, and the install button's long press).
+ACTION_KINDS = frozenset(
+    {
+        "alarm.emergency_call",
+        "alarm.repeated",
+        "alarm.cancel_requested",
+        "alarm.smoke",
+        "alarm.smoke.cleared",
+        "alarm.gas",
+        "alarm.gas.cleared",
+        "alarm.leak",
+        "alarm.leak.cleared",
+        "alert.wet",
+        "alert.wet.cleared",
+        "state.door",
+        "state.bed",
+        "state.motion",
+        "device.tamper",
+        "device.tamper.cleared",
+        "install.window_requested",
+    }
+)
+#: Device types that can only measure: their vital-sign reading is the test.
+MEASURING_TYPES: dict[str, frozenset[str]] = {"heart_rate": frozenset({"telemetry.vitals"})}
+#: ``data.event`` of readings a driver makes at start (the level a line already had), not from an action.
+AT_START_EVENTS = frozenset({"at_start", "loop_open_at_start", "stuck_at_start"})
+
+
+def is_test_action(ev: Event) -> bool:
+    """Whether ``ev`` shows a technician's action at its device (see the module docstring)."""
+    if ev.device is None or ev.data.get("event") in AT_START_EVENTS:
+        return False
+    return ev.kind in ACTION_KINDS or ev.kind in MEASURING_TYPES.get(ev.device.type, frozenset())
+
 
 def _mono_ms() -> int:
     return time.monotonic_ns() // 1_000_000
@@ -34,6 +76,7 @@ class TestRecord:
     stamp_mono_ms: int
     to_outbox_ms: int
     to_broker_ms: int | None = None
+    action: bool = False  # a technician's action at the device: it counts as tested
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -44,6 +87,7 @@ class TestRecord:
             "at": self.at,
             "to_outbox_ms": self.to_outbox_ms,
             "to_broker_ms": self.to_broker_ms,
+            "action": self.action,
         }
 
 
@@ -74,8 +118,9 @@ class TestTracker:
                 time.time(),
                 stamp_ms,
                 max(0, now - stamp_ms),
+                action=is_test_action(ev),
             )
-            if rec.device is not None:
+            if rec.device is not None and rec.action:
                 self.tested[rec.device] = rec
             if ev.seq is not None:
                 self.recent[ev.seq] = rec

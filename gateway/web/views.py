@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 ADD_TYPES = (*DEVICE_TYPES, "voice_video", "nursing_bed")
 FULL = "%Y-%m-%d %H:%M:%S"
 TRANSPORT_NAMES = {"zigbee": "Zigbee", "ble": "BLE 蓝牙", "gpio": "GPIO", "sim": "Sim"}
+#: Transports whose devices may need a key when added (the add form shows the bindkey field only for these).
+KEYED_TRANSPORTS = frozenset({"ble"})
 
 
 def lang_of(request: web.Request, svc: TechnicianService) -> str:
@@ -138,18 +140,19 @@ class Views:
             return self._login_response(request, lang, "login.bad_form", 403)
         if not self.svc.window.is_open:
             return self._login_response(request, lang, "login.closed", 403)
+        code = form.get("code")
+        if not isinstance(code, str) or not code.strip() or len(code) > 64:
+            return self._login_response(request, lang, "login.bad_code", 400)
         wait = self.svc.limiter.retry_after(peer)
         if wait > 0:
             limited = self._login_response(request, lang, "login.too_many", 429, s=int(wait) + 1)
             limited.headers["Retry-After"] = str(int(wait) + 1)
             return limited
-        code = form.get("code")
-        if not isinstance(code, str) or not code.strip() or len(code) > 64:
-            return self._login_response(request, lang, "login.bad_code", 400)
+        # Counted before the slow check is awaited: parallel attempts see each other (no await in between).
+        attempt = self.svc.limiter.begin(peer)
         if not await self.svc.check_code(code.strip()):
-            self.svc.limiter.failed(peer)
             return self._login_response(request, lang, "login.bad_code", 401)
-        self.svc.limiter.succeeded(peer)
+        self.svc.limiter.succeeded(peer, attempt)
         session = self.svc.sessions.create(peer)
         resp: web.Response
         if wants_json(request):
@@ -263,7 +266,8 @@ class Views:
         transports = (
             "".join(
                 f'<button type="button" class="choice" data-transport="{esc(name)}" '
-                f'data-adopt="{1 if can_adopt(drv) else 0}">{esc(TRANSPORT_NAMES.get(name, name))}</button>'
+                f'data-adopt="{1 if can_adopt(drv) else 0}" data-keyed="{1 if name in KEYED_TRANSPORTS else 0}">'
+                f"{esc(TRANSPORT_NAMES.get(name, name))}</button>"
                 for name, drv in self.gw.drivers.items()
             )
             or f'<p class="muted">{esc(translate(lang, "add.no_transports"))}</p>'
@@ -377,6 +381,7 @@ async def overview(gw: Gateway, svc: TechnicianService) -> dict[str, Any]:
     st["window"] = {
         "open": svc.window.is_open,
         "remaining_s": svc.window.remaining_s(),
+        "extendable_s": svc.window.extendable_s(),
         "opened_by": svc.window.opened_by,
     }
     return st

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +12,11 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+import drivers.gpio
 from gateway.app import Gateway
 from gateway.web.server import create_app
+from tests.drivers.gpio.conftest import CHIP, cord
+from tests.drivers.gpio.fakes import FakeLines
 from tests.support.broker import Mosquitto
 from tests.support.gateway import make_config
 
@@ -94,3 +97,33 @@ async def sign_in(client: TestClient[Any, Any], code: str) -> str:
 
 def hdr(csrf: str) -> dict[str, str]:
     return {"X-CSRF-Token": csrf}
+
+
+#: The spare call-button terminal of :data:`GPIO_INPUTS`, as the GPIO driver offers it.
+GPIO_SPARE = f"{CHIP}:5"
+#: The bathroom cord is added at start; two spare terminals wait for a technician; the box's install button.
+GPIO_INPUTS = [
+    cord("bath-cord", 17),
+    cord("spare", 5, kind="call_button", room="", contact="no", pairing="manual"),
+    cord("spare-door", 4, kind="door", room="hall", contact="nc", pairing="manual"),
+    cord("install", 6, kind="install_button", room="", contact="no"),
+]
+
+
+@pytest.fixture
+def gpio_lines(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeLines]:
+    fake = FakeLines()
+    fake.add(CHIP, 17, level=True)  # NC loop closed
+    fake.add(CHIP, 5, level=False)  # NO button idle
+    fake.add(CHIP, 4, level=True)  # door shut
+    fake.add(CHIP, 6, level=False)
+    monkeypatch.setattr(drivers.gpio, "default_line_factory", fake)
+    yield fake
+    fake.close()
+
+
+@contextlib.asynccontextmanager
+async def gpio_gateway(state: Path, broker: Mosquitto) -> AsyncIterator[Gateway]:
+    """The simulated home plus :data:`GPIO_INPUTS` (use with the ``gpio_lines`` fixture)."""
+    async with running_gateway(state, broker, drivers={"gpio": {"enabled": True, "inputs": GPIO_INPUTS}}) as gw:
+        yield gw

@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from drivers.base import Driver, DriverConfigError, DriverContext, DriverHealth, PairingUpdate
+from drivers.base import Driver, DriverConfigError, DriverContext, DriverHealth, PairingUpdate, Reading
 from gateway.registry import Device
 
 _MAC = re.compile(r"^([0-9A-F]{2}:){5}[0-9A-F]{2}$")
@@ -44,6 +44,10 @@ class _Scripted(Driver):
 
     def _emit(self, stage: Any, device: str | None = None, **kw: Any) -> None:
         self.ctx.sink.pairing(PairingUpdate(self.transport, stage, device, **kw))
+
+    async def press(self, device_id: str, **meta: Any) -> None:
+        """The technician presses a paired device: the radio reports it as the real driver would."""
+        await self.ctx.sink.reading(Reading(device_id, "press", True, meta={"event": "press", **meta}))
 
 
 class FakeZigbee(_Scripted):

@@ -286,6 +286,39 @@ async def test_acceptance_checklist_goes_green_and_reaches_the_platform(gw, clie
     assert (await client.post("/api/acceptance/submit", json={"technician": "\x07"}, headers=hdr(csrf))).status == 400
 
 
+async def test_only_a_technicians_action_ticks_a_device_off(gw, client) -> None:
+    """Periodic telemetry and online/offline are shown live but leave the checklist red; a press turns it green."""
+    await sign_in(client, code_of(gw))
+    sim = gw.drivers["sim"]
+    await sim.inject("btn-1", "battery", 87)
+    await sim.inject("bed-1", "heart_rate", 70)
+    await sim.inject("bed-1", "breath_rate", 15)
+    await gw.intake.availability("door-1", False, "no signal")
+    await gw.intake.availability("door-1", True, "back")
+    tests = await (await client.get("/api/tests")).json()
+    seen = {(r["device"], r["kind"], r["action"]) for r in tests["log"]}
+    assert {("btn-1", "telemetry.battery", False), ("bed-1", "telemetry.vitals", False)} <= seen
+    assert {("door-1", "device.offline", False), ("door-1", "device.online", False)} <= seen
+    assert tests["tested"] == {}
+    chk = await (await client.get("/api/acceptance")).json()
+    assert not any(d["tested"] for d in chk["devices"])
+    page = await (await client.get("/test")).text()
+    assert 'data-device="btn-1"' not in page
+
+    await sim.inject("btn-1", "press", True)
+    await sim.inject("bed-1", "in_bed", True)
+    tests = await (await client.get("/api/tests")).json()
+    assert {k: r["kind"] for k, r in tests["tested"].items()} == {
+        "btn-1": "alarm.emergency_call",
+        "bed-1": "state.bed",
+    }
+    await sim.inject("btn-1", "battery", 86)  # later telemetry does not replace the test record
+    tests = await (await client.get("/api/tests")).json()
+    assert tests["tested"]["btn-1"]["kind"] == "alarm.emergency_call"
+    chk = await (await client.get("/api/acceptance")).json()
+    assert {d["id"] for d in chk["devices"] if d["tested"]} == {"btn-1", "bed-1"}
+
+
 async def test_every_endpoint_refuses_garbage_with_4xx(gw, client) -> None:
     """Nothing a browser sends makes the server answer 5xx, and nothing lands outside the state dir."""
     csrf = await sign_in(client, code_of(gw))

@@ -80,6 +80,34 @@ async def test_login_rate_limit_per_client_and_in_total(gw) -> None:
         assert await sign_in(b, code_of(gw))  # another address still gets in
 
 
+async def test_parallel_wrong_codes_from_one_client_are_counted_before_the_slow_check(gw, monkeypatch) -> None:
+    """30 wrong codes sent at once: only the limit (3) reach scrypt, the rest wait; no right code slips in."""
+    svc = gw.service("web")
+    checked: list[str] = []
+    real_check = svc.codes.check
+
+    def counting_check(code: str) -> bool:
+        checked.append(code)
+        return real_check(code)
+
+    monkeypatch.setattr(svc.codes, "check", counting_check)
+    async with client_for(gw, peer="192.0.2.20") as a, client_for(gw, peer="192.0.2.21") as b:
+        token = await prelogin(a)
+        json_accept = {"Accept": "application/json"}
+        resps = await asyncio.gather(
+            *(a.post("/login", data={"_csrf": token, "code": f"wrong-{i}"}, headers=json_accept) for i in range(30))
+        )
+        statuses = [r.status for r in resps]
+        assert statuses.count(401) == 3 and statuses.count(429) == 27, statuses
+        assert len(checked) == 3
+        limited = next(r for r in resps if r.status == 429)
+        assert int(limited.headers["Retry-After"]) > 0 and "Too many" in (await limited.json())["error"]
+        resp = await a.post("/login", data={"_csrf": token, "code": code_of(gw)}, headers=json_accept)
+        assert resp.status == 429  # still locked out, even with the right code
+        await sign_in(b, code_of(gw))  # another address is not
+    assert svc.limiter.retry_after("192.0.2.21") == 0
+
+
 async def test_total_limit_stops_address_spraying(tmp_path: Path, broker: Mosquitto) -> None:
     async with running_gateway(tmp_path, broker, login_max_failures_total=4) as gw:
         for i in range(4):
@@ -202,6 +230,47 @@ async def test_install_window_opens_first_boot_closes_itself_and_ends_sessions(
     async with running_gateway(tmp_path / "b", broker) as gw:
         assert gw.service("web").window.is_open  # first boot of a fresh box
         assert gw.service("web").window.opened_by == "first boot"
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.t = 5000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+async def test_technician_cannot_keep_extending_the_window(tmp_path: Path, broker: Mosquitto) -> None:
+    """Each grant (platform, install button) allows install_window_max_s; extending never goes past it."""
+    async with running_gateway(tmp_path, broker, install_window_max_s=600) as gw, client_for(gw) as c:
+        svc = gw.service("web")
+        svc.close_install_window()
+        clock = FakeClock()
+        svc.window.now = clock
+        svc.open_install_window(300, by="platform")
+        csrf = await sign_in(c, code_of(gw))
+
+        async def extend(seconds: int) -> tuple[int, dict]:
+            resp = await c.post("/api/window", json={"seconds": seconds}, headers=hdr(csrf))
+            return resp.status, await resp.json()
+
+        assert await extend(600) == (200, {"open": True, "seconds": 600, "extendable_s": 600})
+        clock.t += 300
+        status, body = await extend(600)  # would end 300 s past the allowance: nothing to gain
+        assert status == 409 and "at most 10 minutes" in body["error"] and body["extendable_s"] == 300
+        assert svc.window.remaining_s() == 300
+        assert await extend(120) == (200, {"open": True, "seconds": 120, "extendable_s": 300})  # shorter is fine
+        assert (await extend(3600))[1]["seconds"] == 300  # back up to the allowance, no further
+        clock.t += 299
+        assert (await extend(60))[0] == 409
+        overview = await (await c.get("/api/overview")).json()
+        assert overview["window"]["remaining_s"] == 1 and overview["window"]["extendable_s"] == 1
+        svc.open_install_window(60, by="platform")  # a new grant: a new allowance
+        assert (await extend(600))[1]["seconds"] == 600
+        assert svc.window.opened_by == "platform"
+        for bad in (59, 24 * 3600 + 1, "ten", 1.5, None):
+            resp = await c.post("/api/window", json={"seconds": bad}, headers=hdr(csrf))
+            assert resp.status == 400 and "seconds" in (await resp.json())["error"], bad
 
 
 async def test_language_switch_and_safe_redirect(gw, client) -> None:

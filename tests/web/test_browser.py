@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Page, expect
 
-from drivers.base import Reading
 from gateway.app import Gateway
 from tests.support.broker import Mosquitto
 from tests.support.collector import Collector
@@ -71,8 +70,8 @@ async def test_install_a_home_end_to_end(tmp_path: Path, broker: Mosquitto) -> N
         chromium() as browser,
         phone_page(browser, "install") as page,
     ):
-        attach(gw, FakeZigbee)
-        attach(gw, FakeBle)
+        zigbee_radio = attach(gw, FakeZigbee)
+        ble_radio = attach(gw, FakeBle)
         page.on("dialog", lambda d: asyncio.ensure_future(d.accept()))
         await sign_in(page, gw)
 
@@ -124,11 +123,15 @@ async def test_install_a_home_end_to_end(tmp_path: Path, broker: Mosquitto) -> N
         await page.click("nav.tabs a[href='/test']")
         await expect(page.locator("h1")).to_have_text("测试模式")
         await asyncio.sleep(0.3)  # the page's live stream connects
-        await gw.drivers["sim"].inject("btn-1", "press", True, trace="browser-press")
-        row = page.locator("#events li[data-device=btn-1]")
+        sim = gw.drivers["sim"]
+        await sim.inject("btn-2", "battery", 91)  # the button's periodic battery report: shown, not a test
+        await expect(page.locator("#events li[data-device=btn-2]")).to_have_count(1, timeout=T)
+        await sim.inject("btn-1", "press", True, trace="browser-press")
+        row = page.locator('#events li[data-device=btn-1][data-kind="alarm.emergency_call"]')
         await expect(row).to_have_class("delivered", timeout=T)
         await expect(row.locator(".lat")).to_contain_text("到达平台")
         await expect(page.locator("#tested li[data-device=btn-1]")).to_have_count(1)
+        await expect(page.locator("#tested li[data-device=btn-2]")).to_have_count(0)
         await shot(page, "test")
 
         # --- remove a device from the devices page (and from its radio)
@@ -143,10 +146,31 @@ async def test_install_a_home_end_to_end(tmp_path: Path, broker: Mosquitto) -> N
         await expect(page.locator("#verdict")).to_have_class("verdict bad")
         await expect(page.locator("#chk-call_buttons")).to_have_class("bad")
         await asyncio.sleep(0.3)
-        for dev in gw.registry:
-            cap = dev.capabilities[0]  # press, contact, motion, smoke, in_bed...
-            value = "open" if cap == "contact" else True
-            await gw.intake.reading(Reading(dev.id, cap, value))
+        # what devices say by themselves (battery, vital signs) leaves every device untested
+        async with page.expect_response(lambda r: r.url.endswith("/api/acceptance"), timeout=T):
+            await sim.inject("bed-1", "heart_rate", 72)  # the page refreshes its checklist on each event
+            for dev in gw.registry.all("sim"):
+                if "battery" in dev.capabilities:
+                    await sim.inject(dev.id, "battery", 80)
+        chk = gw.service("web").checklist("zh")
+        assert {d["id"] for d in chk["devices"] if d["tested"]} == {"btn-1"}  # pressed in test mode above
+        await expect(page.locator("#chk-bed_or_vitals")).to_have_class("bad")
+        await expect(page.locator("#chk-devices")).to_have_class("bad")
+        # the technician triggers each device: presses, opens the door, walks past, sprays, lies on the bed
+        actions: dict[str, object] = {
+            "press": True,
+            "contact": "open",
+            "motion": True,
+            "smoke": True,
+            "gas": True,
+            "leak": True,
+            "in_bed": True,
+        }
+        for dev in gw.registry.all("sim"):
+            cap = next(c for c in dev.capabilities if c in actions)
+            await sim.inject(dev.id, cap, actions[cap])
+        await zigbee_radio.press("zb-00124b0001a2b3c4")
+        await ble_radio.press("ble-a4c138334455")
         await expect(page.locator("#chk-call_buttons")).to_have_class("ok", timeout=T)
         await expect(page.locator("#chk-bed_or_vitals")).to_have_class("ok", timeout=T)
         await expect(page.locator("#chk-devices")).to_have_class("ok", timeout=T)

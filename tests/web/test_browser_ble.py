@@ -103,7 +103,7 @@ async def test_pair_encrypted_bthome_button_through_the_page(tmp_path: Path, bro
         await bluez.advertise_bthome(
             ENC_BTN, v.encrypted(v.packet_id(2), v.button(v.PRESS), mac=ENC_BTN, key=KEY, counter=11)
         )
-        row = page.locator("#events li[data-device=ble-3c2ef5000002]")
+        row = page.locator('#events li[data-device=ble-3c2ef5000002][data-kind="alarm.emergency_call"]')
         await expect(row).to_have_class("delivered", timeout=T)
         await expect(row).to_contain_text("alarm.emergency_call")
         await expect(row).to_contain_text("卫生间呼叫")

@@ -68,7 +68,7 @@ async def test_pair_zigbee_button_through_the_page(tmp_path: Path, broker: Mosqu
         await page.click("nav.tabs a[href='/test']")
         await asyncio.sleep(0.3)
         sim.alarm(dev.name)
-        row = page.locator(f"#events li[data-device={dev_id}]")
+        row = page.locator(f'#events li[data-device={dev_id}][data-kind="alarm.emergency_call"]')
         await expect(row).to_have_class("delivered", timeout=T)
         await expect(row).to_contain_text("床头按钮")
 

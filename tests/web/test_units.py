@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from drivers.base import PairingUpdate
-from gateway.web import acceptance
+from gateway.events import DeviceRef, Event, Priority
+from gateway.web import acceptance, testmode
 from gateway.web.auth import LoginLimiter, Sessions
 from gateway.web.i18n import EN, ZH, translate
 from gateway.web.pairing import MAX_CANDIDATES, PairingState
@@ -82,6 +83,69 @@ def test_limiter_window_slides() -> None:
     for peer in "cdefg":
         lim.failed(peer)
     assert lim.retry_after("h") > 0  # total limit
+
+
+def test_limiter_counts_an_attempt_before_its_check_and_a_right_code_takes_it_back() -> None:
+    clock = FakeClock()
+    lim = LoginLimiter(per_peer=2, total=3, window_s=60, now=clock)
+    first = lim.begin("a")  # both checks still running...
+    lim.begin("a")
+    assert lim.retry_after("a") > 0  # ...and a third attempt already waits
+    lim.succeeded("a", first)  # one of them was right
+    assert lim.retry_after("a") == 0
+    for _ in range(2):
+        lim.succeeded("b", lim.begin("b"))  # right codes do not use up the total budget
+    lim.failed("c")
+    assert lim.retry_after("e") == 0
+    lim.failed("d")
+    assert lim.retry_after("e") > 0  # three failures in total: a's second attempt, c and d
+
+
+def _event(kind: str, dev_type: str = "call_button", device: str | None = "d1", **data: object) -> Event:
+    ref = DeviceRef(device, dev_type, "bedroom", "sim") if device else None
+    return Event("id-" + kind, "gw", 0, {}, kind, Priority.STATE, ref, dict(data), seq=None)
+
+
+@pytest.mark.parametrize(
+    ("event", "tested"),
+    [
+        (_event("alarm.emergency_call", event="press"), True),
+        (_event("alarm.cancel_requested"), True),
+        (_event("alarm.smoke", "smoke"), True),
+        (_event("state.door", "door", event="asserted"), True),
+        (_event("state.bed", "mattress"), True),
+        (_event("state.motion", "motion"), True),
+        (_event("device.tamper", "door"), True),
+        (_event("telemetry.battery"), False),
+        (_event("telemetry.vitals", "mattress"), False),  # a mattress is tested by lying on it
+        (_event("telemetry.vitals", "heart_rate"), True),  # a heart-rate monitor can only measure
+        (_event("device.offline"), False),
+        (_event("device.online"), False),
+        (_event("device.battery_low"), False),
+        (_event("alarm.inactivity", "motion"), False),
+        (_event("alarm.escalated"), False),
+        (_event("state.door", "door", event="at_start"), False),  # the level a line had when the gateway started
+        (_event("device.tamper", "pull_cord", event="loop_open_at_start"), False),
+        (_event("gateway.heartbeat", device=None), False),
+    ],
+    ids=lambda v: v.kind + "/" + str(v.data.get("event", "")) if isinstance(v, Event) else str(v),
+)
+def test_only_a_technicians_action_marks_a_device_tested(event: Event, tested: bool) -> None:
+    tracker = testmode.TestTracker()
+    (rec,) = tracker.committed([event])
+    assert rec.action is tested and rec.as_json()["action"] is tested
+    assert ("d1" in tracker.tested) is tested
+    assert tracker.log == [rec]  # shown live either way
+
+
+def test_pairing_state_drops_an_adopted_candidate() -> None:
+    st = PairingState("gpio")
+    st.apply(PairingUpdate("gpio", "open", remaining_s=60))
+    for line in ("5", "6"):
+        st.apply(PairingUpdate("gpio", "candidate", info={"address": f"/dev/gpiochip0:{line}", "line": line}))
+    st.apply(PairingUpdate("gpio", "ready", "gpio-spare", info={"address": "/dev/gpiochip0:5"}))
+    out = st.as_json()
+    assert [c["address"] for c in out["candidates"]] == ["/dev/gpiochip0:6"] and out["ready"] == ["gpio-spare"]
 
 
 def test_pairing_state_keeps_strongest_first_and_bounds_candidates() -> None:

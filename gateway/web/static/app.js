@@ -133,9 +133,11 @@
       $("candidates-box").hidden = false;
       if (!sorted.length) list.append(el("li", { class: "muted" }, t("no_candidates")));
       for (const c of sorted) {
+        // a radio candidate shows its signal; a wired line (GPIO) shows its chip and line
+        const where = c.line != null ? `${c.chip || ""} ${t("line")} ${c.line}` : `${t("rssi")} ${c.rssi ?? "?"} dBm`;
         const li = el("li", { "data-address": c.address },
           el("b", {}, c.name || c.address), el("span", { class: "spacer" }),
-          el("span", { class: "badge" }, `${t("rssi")} ${c.rssi ?? "?"} dBm`));
+          el("span", { class: "badge" }, where));
         if (c.needs_bindkey) li.append(el("span", { class: "badge warn" }, t("needs_key")));
         li.addEventListener("click", () => pick(c, li));
         list.append(li);
@@ -148,7 +150,8 @@
       $("adopt-address").value = c.address;
       if (c.kind) $("adopt-type").value = c.kind;
       $("adopt-name").value = c.name || "";
-      $("adopt-bindkey").focus();
+      if (c.room) $("adopt-room").value = c.room;
+      (c.needs_bindkey ? $("adopt-bindkey") : $("adopt-name")).focus();
     }
     function askName(id, name) {
       $("name-form").hidden = false;
@@ -171,6 +174,8 @@
       box.hidden = false;
       $("pair-transport").textContent = btn.textContent;
       $("adopt-form").hidden = btn.dataset.adopt !== "1";
+      $("adopt-bindkey").closest("label").hidden = btn.dataset.keyed !== "1";
+      if (btn.dataset.keyed !== "1") $("adopt-bindkey").value = "";
       $("candidates-box").hidden = true;
       $("name-form").hidden = true;
       clearInterval(timer);
@@ -197,6 +202,7 @@
       try {
         const r = await api("POST", `/api/pairing/${encodeURIComponent(transport)}/adopt`, d);
         flash(t("saved") + " · " + r.device.id);
+        if (candidates.delete(d.address)) renderCandidates();
         $("progress").append(el("li", { class: "ready", "data-stage": "ready", "data-device": r.device.id },
           `${t("stage.ready")} · ${r.device.id}`));
       } catch (err) { fail(err); }
@@ -244,7 +250,7 @@
           el("span", { class: "lat" }, `${t("to_outbox")} ${r.to_outbox_ms} ms`));
         list.prepend(li);
         while (list.children.length > 50) list.lastChild.remove();
-        if (r.device && !document.querySelector(`#tested li[data-device="${CSS.escape(r.device)}"]`)) {
+        if (r.action && r.device && !document.querySelector(`#tested li[data-device="${CSS.escape(r.device)}"]`)) {
           $("tested").append(el("li", { class: "ok", "data-device": r.device }, el("b", {}, r.name || r.device), " ",
             r.kind));
         }
