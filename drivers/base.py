@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 # One capability vocabulary for every driver. Drivers map their devices onto these names.
 CAPABILITIES: Mapping[str, str] = {
     "press": "call button / pull cord pressed (value true)",
+    "release": "call button / pull cord let go (value true; meta held_ms); a state, never an alarm",
     "contact": 'door/window contact, "open" or "closed"',
     "motion": "motion sensed (value true)",
     "smoke": "smoke detected (true) or cleared (false)",

@@ -5,8 +5,9 @@ quiet for ``debounce_ms``; a burst that ends where it began is a glitch and is d
 the kernel timestamp of the burst's first edge (when the contact actually moved) and of the settling edge.
 
 Momentary inputs (pull cord, call button) report ``press`` when asserted and again, with
-``meta["event"] = "long_press"``, if still held after ``long_press_ms``. A press has no "false" in the
-vocabulary, so a release is logged and counted, not reported.
+``meta["event"] = "long_press"``, if still held after ``long_press_ms``. Letting go is ``release`` (its own
+capability with ``held_ms``, a state event: a press has no "false", and a call is never cleared by its
+button).
 
 Normally-closed loops are supervised: a cut wire opens the loop, which at first looks like a pull (and is
 reported as one: it cannot be told apart and a missed call is worse than a false one), but a loop still open
@@ -51,6 +52,7 @@ class Channel:
         self._long: asyncio.TimerHandle | None = None
         self._cut: asyncio.TimerHandle | None = None
         self._asserted_ns = 0
+        self._pressed = False  # a press was reported and not yet released
         self.tamper = False
         self.trouble = False
         self.last_release_ms: int | None = None  # how long the last press was held
@@ -137,6 +139,7 @@ class Channel:
         ts_ns = meta["ts_ns"]
         self._asserted_ns = ts_ns
         if self.kind.momentary:
+            self._pressed = True
             self._send(self.kind.capability, True, {**meta, "event": "press"}, ts_ns)
             if self.spec.long_press_ms:
                 self._long = self._at(ts_ns, self.spec.long_press_ms, self._long_press)
@@ -155,6 +158,9 @@ class Channel:
             self.last_release_ms = held_ms
             self._count("releases")
             log.info("%s: released (held %s ms, kernel ts %d ns)", self.spec.where, held_ms, ts_ns)
+            self._pressed, pressed = False, self._pressed
+            if self.kind.capability == "press" and pressed:  # only a press it reported (not stuck at start)
+                self._send("release", True, {**meta, "event": "release", "held_ms": held_ms}, ts_ns)
         else:
             self._send(self.kind.capability, self.kind.idle, {**meta, "event": "cleared"}, ts_ns)
         if self.tamper:

@@ -36,7 +36,8 @@ class KindSpec:
     cut_after_ms: int  # default NC supervision: asserted this long is a cut loop (0: never)
 
 
-#: kind -> meaning. Momentary kinds report ``press`` (true only); state kinds report both edges.
+#: kind -> meaning. Momentary kinds report ``press`` and then ``release`` (both true: a release is its own
+#: capability, so it can never be read as the call being cleared); state kinds report both edges.
 KINDS: Mapping[str, KindSpec] = {
     "pull_cord": KindSpec("pull_cord", "press", True, None, momentary=True, cut_after_ms=10_000),
     "call_button": KindSpec("call_button", "press", True, None, momentary=True, cut_after_ms=10_000),
@@ -112,6 +113,8 @@ class InputSettings(_Model):
     @property
     def capabilities(self) -> list[str]:
         caps = [self.spec.capability]
+        if self.spec.capability == "press":
+            caps.append("release")  # let go, with how long it was held (the kernel's timestamps)
         if self.spec.momentary:
             caps.append("trouble")  # a normally-open button found closed at start is stuck
         if self.contact == "nc":

@@ -31,6 +31,7 @@ class EventSpec:
 #: capability -> event mapping. The rules engine adds timed rules on top of this.
 READING_EVENTS: Mapping[str, EventSpec] = {
     "press": EventSpec("alarm.emergency_call", Priority.ALARM, every_report=True),
+    "release": EventSpec("state.button_released", Priority.STATE, every_report=True),
     "smoke": EventSpec("alarm.smoke", Priority.ALARM, "alarm.smoke.cleared"),
     "gas": EventSpec("alarm.gas", Priority.ALARM, "alarm.gas.cleared"),
     "leak": EventSpec("alarm.leak", Priority.ALARM, "alarm.leak.cleared"),
@@ -63,6 +64,7 @@ ValueCheck = Callable[[Any], bool]
 #: What a valid value looks like for each capability (used at every edge that takes readings from outside).
 VALUE_CHECKS: Mapping[str, ValueCheck] = {
     "press": lambda v: v is True,
+    "release": lambda v: v is True,
     "contact": lambda v: v in ("open", "closed"),
     "motion": lambda v: v is True,
     "smoke": lambda v: isinstance(v, bool),
@@ -112,7 +114,7 @@ class ImmediateRules:
             self.dirty = True
         ref = DeviceRef.of(device)
         data: dict[str, Any] = {"capability": reading.capability, "value": reading.value}
-        data.update({k: v for k, v in reading.meta.items() if k in ("rssi", "lqi", "event", "battery")})
+        data.update({k: v for k, v in reading.meta.items() if k in ("rssi", "lqi", "event", "battery", "held_ms")})
         out: list[EventDraft] = []
         if spec.every_report or reading.capability in _VALUE_KEYS:
             if spec.every_report or previous != reading.value:

@@ -78,6 +78,15 @@ def test_holding_the_cord_is_never_a_cancel(tmp_path: Path) -> None:
     assert kinds(h.read("btn-1", "press", True, event="press")) == ["alarm.cancel_requested"]
 
 
+def test_letting_go_is_a_state_and_never_clears_the_call(tmp_path: Path) -> None:
+    h = harness(tmp_path)
+    [call] = commit(h, h.read("btn-1", "press", True, event="press"))
+    released = h.read("btn-1", "release", True, event="release", held_ms=850)
+    assert kinds(released) == ["state.button_released"] and released[0].priority == Priority.STATE
+    assert released[0].data["held_ms"] == 850
+    assert h.engine.book.find(call.id) is not None  # the call stays open until the platform closes it
+
+
 def test_press_after_the_cancel_window_is_not_a_cancel(tmp_path: Path) -> None:
     h = harness(tmp_path)
     commit(h, h.read("btn-1", "press", True))

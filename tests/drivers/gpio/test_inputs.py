@@ -37,9 +37,13 @@ async def test_nc_pull_cord_press_carries_kernel_timestamps(rig: Rig) -> None:
     assert press.mono_ms == ts // 1_000_000
     assert press.meta["chip"] == CHIP and press.meta["line"] == 17
 
-    pipe.edge(True)  # released: a press has no "false" in the vocabulary; nothing more is reported
-    await quiet(0.1)
-    assert rig.sink.values() == [("press", True, "press")]
+    time.sleep(0.05)
+    released = pipe.edge(True)  # let go: its own capability (a press has no "false"), with how long it was held
+    await rig.sink.wait_for(lambda s: len(s.of("release")) == 1)
+    assert rig.sink.values() == [("press", True, "press"), ("release", True, "release")]
+    release = rig.sink.of("release")[0]
+    assert release.meta["ts_ns"] == released and release.meta["held_ms"] == (released - ts) // 1_000_000
+    assert release.meta["held_ms"] >= 50
     assert driver.health().counters["releases"] == 1
     channel = driver.channel("cord")
     assert channel is not None and channel.last_release_ms is not None
@@ -155,7 +159,7 @@ async def test_short_pull_on_supervised_loop_is_no_tamper(rig: Rig) -> None:
     await asyncio.sleep(0.08)
     pipe.edge(True)
     await quiet(0.35)
-    assert rig.sink.values(DEV) == [("press", True, "press")]
+    assert rig.sink.values(DEV) == [("press", True, "press"), ("release", True, "release")]  # no tamper
 
 
 async def test_nc_loop_open_at_start_is_tamper(rig: Rig) -> None:

@@ -45,7 +45,7 @@ async def test_inputs_become_devices_with_config_name_and_room(rig: Rig) -> None
     dev = rig.registry.get("gpio-cord")
     assert dev is not None
     assert (dev.type, dev.transport, dev.name, dev.room) == ("pull_cord", "gpio", "卫生间拉绳", "bathroom")
-    assert dev.capabilities == ["press", "trouble", "tamper"]
+    assert dev.capabilities == ["press", "release", "trouble", "tamper"]
     assert dev.address == f"{CHIP}:17"
     assert dev.params["contact"] == "nc" and dev.params["active_low"] is True
     door = rig.registry.get("gpio-hall-door")
