@@ -14,10 +14,23 @@ import uuid
 
 import pytest
 
-from hil_tests.edges import CALLS, BleSimEdge, Edge, FakeContacts, GpioEdge, RelayContacts, SimEdge, ZigbeeSimEdge
-from hil_tests.harness import ZIGBEE_KINDS, RigRunner
+from hil_tests.edges import (
+    CALLS,
+    ZIGBEE_KINDS,
+    BleSimEdge,
+    Edge,
+    FakeContacts,
+    GpioEdge,
+    RelayContacts,
+    SimEdge,
+    ZigbeeSimEdge,
+)
+from hil_tests.harness import RigRunner
 from hil_tests.observe import Platform
 from hil_tests.rig import DeviceSpec
+
+#: The parameter of a per-device scenario on a rig without such a device (the scenario skips, with the reason).
+NO_DEVICE = "none"
 
 
 class RigEdges:
@@ -48,6 +61,15 @@ class RigEdges:
     def absent(self, edge: str) -> str | None:
         """Why the rig cannot drive ``edge`` ("not on this rig"), or None when it can."""
         return None if self.get(edge) is not None else f"not on this rig: {self.why_absent[edge]}"
+
+    def cannot_drive(self, device: DeviceSpec) -> str | None:
+        """Why the rig cannot make ``device`` raise (its edge absent, or no stimulus for its kind there)."""
+        edge = self.get(device.edge)
+        return self.absent(device.edge) if edge is None else edge.stimulus_absent(device)
+
+    def drivable(self, rig: RigRunner, edge: str) -> list[DeviceSpec]:
+        """The devices on ``edge`` the rig can make raise."""
+        return [d for d in rig.rig.devices_on(edge) if self.cannot_drive(d) is None]
 
     def call_device(self, rig: RigRunner, order: tuple[str, ...] = ("sim", "gpio", "ble", "zigbee")) -> DeviceSpec:
         """A call button or pull cord the rig can press (by edge preference), or skip the scenario."""

@@ -16,8 +16,8 @@ import pytest
 import pytest_asyncio
 from pydantic import ValidationError
 
-from hil_tests.bringup import RigEdges, pair_zigbee
-from hil_tests.edges import RAISE
+from hil_tests.bringup import NO_DEVICE, RigEdges, pair_zigbee
+from hil_tests.edges import BEDS, VITALS, ZIGBEE_KINDS
 from hil_tests.harness import RigRunner
 from hil_tests.observe import Platform, broker_address
 from hil_tests.report import Report, ScenarioResult
@@ -57,10 +57,15 @@ def _rig(config: pytest.Config) -> Rig:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Per-device and per-edge scenarios take their parameters from the rig file."""
+    """Per-device and per-edge scenarios take their parameters from the rig file: every device is a row, one
+    the rig cannot drive is skipped with the reason."""
     rig = _rig(metafunc.config)
     if "rig_device" in metafunc.fixturenames:
-        metafunc.parametrize("rig_device", [d.name for d in rig.devices if d.kind in RAISE])
+        metafunc.parametrize("rig_device", [d.name for d in rig.devices])
+    if "vitals_device" in metafunc.fixturenames:
+        metafunc.parametrize("vitals_device", [d.name for d in rig.devices if d.kind in VITALS] or [NO_DEVICE])
+    if "bed_device" in metafunc.fixturenames:
+        metafunc.parametrize("bed_device", [d.name for d in rig.devices if d.kind in BEDS] or [NO_DEVICE])
     if "tamper_edge" in metafunc.fixturenames:
         metafunc.parametrize("tamper_edge", sorted(rig.edges()))
     if "radio" in metafunc.fixturenames:
@@ -118,7 +123,7 @@ async def edges(rig: RigRunner, platform: Platform, report: Report) -> AsyncIter
     """The rig's edges; the simulated Zigbee devices join first (their ids are known only then)."""
     built = RigEdges(rig)
     if built.zigbee is not None:
-        joining = [d for d in rig.rig.devices_on("zigbee") if d.name not in rig.device_ids]
+        joining = [d for d in rig.rig.devices_on("zigbee") if d.name not in rig.device_ids and d.kind in ZIGBEE_KINDS]
         times = await pair_zigbee(rig, platform, built.zigbee, joining)
         report.meta["zigbee_join_ms"] = [round(t, 1) for t in times]
     try:

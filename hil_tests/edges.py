@@ -30,6 +30,9 @@ RAISE: dict[str, tuple[str, Any, str]] = {
     "leak": ("leak", True, "alarm.leak"),
     "door": ("contact", "open", "state.door"),
     "motion": ("motion", True, "state.motion"),
+    "wet_pad": ("wet", True, "alert.wet"),
+    "mattress": ("in_bed", False, "state.bed"),
+    "heart_rate": ("heart_rate", 72, "telemetry.vitals"),
 }
 #: How a latched condition is cleared again, so the next sample is a new alarm; and the event that says so.
 CLEAR: dict[str, tuple[str, Any, str]] = {
@@ -37,9 +40,23 @@ CLEAR: dict[str, tuple[str, Any, str]] = {
     "gas": ("gas", False, "alarm.gas.cleared"),
     "leak": ("leak", False, "alarm.leak.cleared"),
     "door": ("contact", "closed", "state.door"),
+    "wet_pad": ("wet", False, "alert.wet.cleared"),
+    "mattress": ("in_bed", True, "state.bed"),
 }
 #: Kinds whose raise is a call the platform must close before the next press opens a new one.
 CALLS = frozenset({"call_button", "pull_cord"})
+#: Kinds whose heart rate the vitals rule judges, and kinds that say whether the elder is in bed.
+VITALS = frozenset({"mattress", "heart_rate"})
+BEDS = frozenset({"mattress"})
+#: The ZNP simulator's device kinds for each rig kind.
+ZIGBEE_KINDS = {
+    "smoke": "smoke",
+    "gas": "gas",
+    "leak": "leak",
+    "door": "door",
+    "motion": "motion",
+    "call_button": "button",
+}
 #: Mocked BlueZ commands (BTHome objects) for each kind: (raise, clear or None).
 BLE_COMMANDS: dict[str, tuple[str, str | None]] = {
     "call_button": ("press {mac} press", None),
@@ -49,10 +66,18 @@ BLE_COMMANDS: dict[str, tuple[str, str | None]] = {
 }
 
 
+def kind_absent(device: DeviceSpec) -> str | None:
+    """Why the suite has no stimulus at all for the device's kind, or None."""
+    return None if device.kind in RAISE else f"the suite has no stimulus for a {device.kind} device"
+
+
 class Edge(Protocol):
-    """How the rig makes a device speak. ``tamper_absent`` says why a device's tamper cannot be driven."""
+    """How the rig makes a device speak. ``stimulus_absent`` says why this edge cannot make a device raise,
+    ``tamper_absent`` why it cannot open a device's tamper switch."""
 
     name: str
+
+    def stimulus_absent(self, device: DeviceSpec) -> str | None: ...
 
     async def trigger(self, device: DeviceSpec, trace: str) -> None: ...
 
@@ -85,7 +110,7 @@ class SimEdge:
         self.url = gateway_url + "/api/sim/readings"
         self.ids = device_ids
 
-    async def _post(self, device: DeviceSpec, capability: str, value: Any, trace: str) -> list[str]:
+    async def reading(self, device: DeviceSpec, capability: str, value: Any, trace: str) -> list[str]:
         """Inject one reading; returns the ids of the events the gateway committed for it (answered 200)."""
         body = {"device": self.ids[device.name], "capability": capability, "value": value, "trace": trace}
         timeout = aiohttp.ClientTimeout(total=10)
@@ -96,22 +121,25 @@ class SimEdge:
 
     async def press(self, device: DeviceSpec, trace: str) -> list[str]:
         """A press whose committed events are known: the ids the gateway answered with."""
-        return await self._post(device, "press", True, trace)
+        return await self.reading(device, "press", True, trace)
+
+    def stimulus_absent(self, device: DeviceSpec) -> str | None:
+        return kind_absent(device)  # the simulated home has every device type, each reading injectable
 
     async def trigger(self, device: DeviceSpec, trace: str) -> None:
         capability, value, _ = RAISE[device.kind]
-        await self._post(device, capability, value, trace)
+        await self.reading(device, capability, value, trace)
 
     async def clear(self, device: DeviceSpec, trace: str) -> None:
         if device.kind in CLEAR:
             capability, value, _ = CLEAR[device.kind]
-            await self._post(device, capability, value, trace)
+            await self.reading(device, capability, value, trace)
 
     def tamper_absent(self, device: DeviceSpec) -> str | None:
         return None if device.kind in self.TAMPER_KINDS else f"a simulated {device.kind} has no tamper switch"
 
     async def tamper(self, device: DeviceSpec, on: bool, trace: str) -> float:
-        await self._post(device, "tamper", on, trace)
+        await self.reading(device, "tamper", on, trace)
         return 0.0
 
 
@@ -126,6 +154,12 @@ class ZigbeeSimEdge:
 
     async def send(self, command: str) -> str:
         return await control(self.address, command)
+
+    def stimulus_absent(self, device: DeviceSpec) -> str | None:
+        if device.kind not in ZIGBEE_KINDS:
+            have = ", ".join(sorted(ZIGBEE_KINDS))
+            return f"no stimulus for a {device.kind} on the zigbee edge: the ZNP simulator has none (it has: {have})"
+        return kind_absent(device)
 
     async def trigger(self, device: DeviceSpec, trace: str) -> None:
         await self.send(f"alarm {self.sim_names[device.name]}")
@@ -154,6 +188,12 @@ class BleSimEdge:
 
     def __init__(self, address: tuple[str, int]) -> None:
         self.address = address
+
+    def stimulus_absent(self, device: DeviceSpec) -> str | None:
+        if device.kind not in BLE_COMMANDS:
+            have = ", ".join(sorted(BLE_COMMANDS))
+            return f"no stimulus for a {device.kind} on the ble edge: the suite sends BTHome adverts only for: {have}"
+        return kind_absent(device)
 
     async def _send(self, template: str, device: DeviceSpec) -> None:
         key = f" key={device.bindkey}" if device.bindkey else ""
@@ -233,6 +273,19 @@ class GpioEdge:
     def __init__(self, contacts: Contacts, inputs: dict[str, InputSettings]) -> None:
         self.contacts = contacts
         self.inputs = inputs  # rig device name -> the gateway input it is wired to
+
+    def stimulus_absent(self, device: DeviceSpec) -> str | None:
+        if (why := kind_absent(device)) is not None:
+            return why
+        spec = self.inputs[device.name]
+        capability, value, _ = RAISE[device.kind]
+        if (spec.spec.capability, spec.spec.asserted) != (capability, value):
+            return (
+                f"no stimulus for a {device.kind} on the gpio edge: gpio input {spec.name} is a {spec.kind} input "
+                f"(asserted it reports {spec.spec.capability} = {spec.spec.asserted!r}); a {device.kind} raises "
+                f"{capability} = {value!r}"
+            )
+        return None
 
     async def trigger(self, device: DeviceSpec, trace: str) -> None:
         spec = self.inputs[device.name]

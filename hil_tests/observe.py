@@ -80,7 +80,13 @@ async def wait_event(
     try:
         await col.wait_for(lambda c: arrival(c, since, kind, device_id, trace, where) is not None, timeout=timeout)
     except TimeoutError as exc:
-        raise TimeoutError(f"no {kind} from {device_id or 'the gateway'} within {timeout} s") from exc
+        meanwhile = [
+            ev["kind"]
+            for t, _, ev in col.arrivals
+            if t >= since and (device_id is None or (ev.get("device") or {}).get("id") == device_id)
+        ]
+        seen = f"; arrived meanwhile: {', '.join(meanwhile[-8:])}" if meanwhile else ""
+        raise TimeoutError(f"no {kind} from {device_id or 'the gateway'} within {timeout} s{seen}") from exc
     found = arrival(col, since, kind, device_id, trace, where)
     assert found is not None
     return found

@@ -17,7 +17,10 @@ RIGS = Path(__file__).resolve().parent / "rigs"
 SIMULATED = RIGS / "simulated.toml"
 
 Edge = Literal["sim", "zigbee", "ble", "gpio"]
-Kind = Literal["call_button", "pull_cord", "smoke", "gas", "leak", "door", "motion", "mattress"]
+#: The device types of drivers.base.DEVICE_TYPES.
+Kind = Literal[
+    "call_button", "pull_cord", "door", "motion", "smoke", "gas", "leak", "wet_pad", "mattress", "heart_rate"
+]
 
 
 class _Model(BaseModel):

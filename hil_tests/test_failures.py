@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import aiohttp
 import pytest
@@ -101,43 +102,92 @@ async def _press_until_killed(sim: SimEdge, device: DeviceSpec, accepted: list[s
     return lost
 
 
+async def _back_up(rig: RigRunner) -> None:
+    """Whatever a failed scenario left down (the gateway, the suite's broker) is started again for the next."""
+    assert rig.gateway is not None
+    if rig.gateway.proc is None or rig.gateway.proc.poll() is not None:
+        await asyncio.to_thread(rig.gateway.start)
+    if rig.broker is not None and rig.broker.proc is None:
+        await asyncio.to_thread(rig.broker.start)
+
+
 async def test_gateway_killed_and_restarted(
     rig: RigRunner, edges: RigEdges, platform: Platform, result: ScenarioResult
 ) -> None:
-    """kill -9 in the middle of a stream of presses: every press the gateway answered (committed) reaches
-    the platform after the restart; then each of the rig's edges works again."""
+    """kill -9 in the middle of a stream of presses, while committed presses are still waiting in the outbox
+    (the suite's broker is stopped): the gateway restarts, the broker returns, and every press the gateway
+    answered (committed) reaches the platform, checked by event id; then each of the rig's edges works again.
+
+    On a rig whose broker the suite did not start the presses are delivered as they go: only those not yet
+    seen by the platform at the restart show recovery, and the notes say so."""
     assert rig.gateway is not None
-    notes = []
+    notes: list[str] = []
     sim_calls = [d for d in rig.rig.devices_on("sim") if d.kind in CALLS]
+    broker = rig.broker  # the suite's own: stopped, so that the kill finds committed events undelivered
     accepted: list[str] = []
+    outbox: dict[str, Any] = {}  # the restarted gateway's outbox, before the broker returns
+    try:
+        if broker is not None:
+            await asyncio.to_thread(broker.stop)
+        if edges.sim is not None and sim_calls:
+            killed = asyncio.Event()
+            pressing = asyncio.create_task(_press_until_killed(edges.sim, sim_calls[0], accepted, killed))
+            await asyncio.sleep(1.5)
+            await asyncio.to_thread(rig.gateway.kill9)  # in the middle of a press, as likely as not
+            seen_at_kill = {ev["id"] for ev in platform.col.events}
+            killed.set()
+            await pressing
+        else:
+            notes.append("no simulated call device: no press stream during the kill")
+            await asyncio.to_thread(rig.gateway.kill9)
+            seen_at_kill = set()
+        t_restart = time.monotonic()
+        startup_s = await asyncio.to_thread(rig.gateway.start)
+        if broker is not None:
+            outbox = (await asyncio.to_thread(rig.gateway.get, "/api/status"))["outbox"]
+            t_back = time.monotonic()  # nothing can reach the platform before the broker runs again
+            await asyncio.to_thread(broker.start)
+            pending = [i for i in accepted if i not in seen_at_kill]
+        else:
+            t_back = t_restart
+            seen_at_restart = {ev["id"] for ev in platform.col.events}  # delivered before the gateway died
+            pending = [i for i in accepted if i not in seen_at_restart]
+    finally:
+        await _back_up(rig)
     if edges.sim is not None and sim_calls:
-        killed = asyncio.Event()
-        pressing = asyncio.create_task(_press_until_killed(edges.sim, sim_calls[0], accepted, killed))
-        await asyncio.sleep(1.5)
-        await asyncio.to_thread(rig.gateway.kill9)  # in the middle of a press, as likely as not
-        killed.set()
-        await pressing
         assert len(accepted) >= 10, f"only {len(accepted)} presses were answered before the kill"
-    else:
-        notes.append("no simulated call device: no press stream during the kill")
-        await asyncio.to_thread(rig.gateway.kill9)
-    t_restart = time.monotonic()
-    startup_s = await asyncio.to_thread(rig.gateway.start)
+    if broker is not None:
+        assert len(pending) == len(accepted), f"{len(accepted) - len(pending)} delivered while the broker was down"
+        assert outbox["rows"] >= len(pending), f"the restarted gateway's outbox lacks committed presses: {outbox}"
     want = set(accepted)
     await platform.col.wait_for(lambda c: want <= {ev["id"] for ev in c.events}, timeout=30)
     if accepted:
-        last = max(t for t, _, ev in platform.col.arrivals if ev["id"] in want)
-        result.latencies_ms.append((last - t_restart) * 1000)
+        first_arrival: dict[str, float] = {}
+        for t, _, ev in platform.col.arrivals:
+            first_arrival.setdefault(ev["id"], t)
+        if broker is not None:
+            assert pending, "no committed press was still undelivered at the kill"
+        if pending:
+            latency_ms = (max(first_arrival[i] for i in pending) - t_back) * 1000
+            assert latency_ms > 0, f"the last undelivered press came {-latency_ms:.0f} ms before the gateway was back"
+            result.latencies_ms.append(latency_ms)
+        if broker is not None:
+            how = "the suite's broker was stopped during the presses; latency: broker started -> last one delivered"
+        else:
+            how = "the rig's broker is not the suite's: it stayed up and presses were delivered as they went; " + (
+                "latency: gateway restarted -> last undelivered one delivered" if pending else "no latency sample"
+            )
+        when = "at the kill" if broker is not None else "when the gateway restarted"
         notes.append(
-            f"{len(accepted)} committed presses, all delivered; latency: restart -> last one delivered "
-            f"(gateway up in {startup_s:.1f} s)"
+            f"{len(accepted)} committed presses, {len(pending)} undelivered {when}, all delivered after the "
+            f"restart (gateway up in {startup_s:.1f} s); {how}"
         )
         for _, _, ev in list(platform.col.arrivals):  # close the call the stream opened
             if ev["id"] in want and ev["kind"] == "alarm.emergency_call":
                 await platform.close_alarm(ev["id"], t_restart)
     for edge_name in ("gpio", "ble", "zigbee"):  # after the restart, each radio and line works again
         edge = edges.get(edge_name)
-        devices = [d for d in rig.rig.devices_on(edge_name) if d.kind in RAISE]
+        devices = edges.drivable(rig, edge_name)
         if edge is None or not devices:
             continue
         latency = await raise_and_settle(rig, platform, edge, devices[0], f"after-restart-{edge_name}")
@@ -161,7 +211,7 @@ async def test_radio_unplugged_and_back(
     t2, _ = await platform.wait(t1, "gateway.radio_restored", where=data_is("transport", radio), timeout=90)
     why = lost["data"]["reason"][:80].strip()
     notes = [f"latency: unplug -> radio_lost ({why}); replug -> restored {(t2 - t1) * 1000:.0f} ms"]
-    devices = [d for d in rig.rig.devices_on(radio) if d.kind in RAISE]
+    devices = edges.drivable(rig, radio)
     if devices:
         latency = await raise_and_settle(rig, platform, edge, devices[0], f"after-replug-{radio}")
         notes.append(f"{devices[0].name} delivered after replug ({latency:.0f} ms)")
