@@ -1,11 +1,14 @@
 """Storage monitor: tells the platform when the state disk gets full or read-only, and when it heals.
 
 An SD card fills up (logs, a runaway backlog) or the kernel remounts it read-only after an I/O error.
-The outbox copes (alarms from its reserve, the rest dropped with accounting); this monitor makes the
-condition visible: ``gateway.storage_degraded`` when free space falls under ``storage_min_free_bytes``, the
-filesystem is read-only or the outbox's last commit failed for lack of space; ``gateway.storage_restored``
-once free space is back above ``storage_recover_free_bytes`` (hysteresis, so a disk hovering at the limit
-does not flap). A report that cannot be stored yet (the disk is full, after all) is retried on every check.
+The outbox copes (alarms from its reserve, or held in memory while nothing can be written; the rest dropped
+with accounting); this monitor makes the condition visible: ``gateway.storage_degraded`` when free space falls
+under ``storage_min_free_bytes``, the filesystem is read-only, or the outbox cannot write (full, read-only,
+I/O errors); ``gateway.storage_restored`` once the outbox writes again and free space is back above
+``storage_recover_free_bytes`` (hysteresis, so a disk hovering at the limit does not flap). A reason that
+appears while already degraded is reported again (a disk low on space that then goes read-only). The outbox
+wakes the monitor when it goes degraded or recovers, so neither waits for the next check. A report that cannot
+be stored yet (the disk is full, after all) is retried on every check.
 """
 
 from __future__ import annotations
@@ -100,10 +103,16 @@ class StorageMonitor:
         reasons = self.assess(disk, self.gw.outbox.stats.last_error, self.degraded)
         if self.gw.outbox.disk_full and "disk_full" not in reasons:  # living on the reserve
             reasons.append("disk_full")
+        fault = self.gw.outbox.storage_fault  # alarms held in memory: the first thing to fix
+        if fault is not None and fault not in reasons:
+            reasons.append(fault)
         if reasons:
-            if not self.degraded:
+            # Reported again when a new reason appears: low space is one thing, a read-only card (alarms held
+            # in memory only) is another the platform must hear about.
+            if not self.degraded or not set(reasons) <= set(self.reasons):
                 await self._report_degraded(reasons, disk)
-            self.reasons = reasons if self.degraded else self.reasons
+            else:
+                self.reasons = reasons
             return
         if self._unreported:  # a degraded spell ended before its report could be stored: tell it late
             await self._report_degraded(self._unreported, disk, late=True)
@@ -157,5 +166,8 @@ class StorageMonitor:
 
     async def _run(self) -> None:
         while True:
+            changed = self.gw.outbox.storage_changed  # read each round: a corrupt outbox is replaced at boot
+            changed.clear()
             await self.check()
-            await asyncio.sleep(self.settings.storage_check_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), self.settings.storage_check_s)

@@ -225,7 +225,10 @@ class WatchdogService:
     def status_line(self) -> str:
         """One line for ``systemctl status``: uplink, backlog, devices."""
         depth = self.gw.outbox.depth()
-        return (
+        line = (
             f"uplink {self.gw.uplink.stats.state}, outbox {depth['rows']} events "
             f"({depth['alarms']} alarms), {len(self.gw.registry)} devices"
         )
+        if depth.get("storage_fault"):
+            line += f", storage {depth['storage_fault']}: {depth.get('held')} events held in memory only"
+        return line

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import sqlite3
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import pytest
 from gateway.clock import Clock
 from gateway.config import OutboxSection, OutboxTTL
 from gateway.events import Event, EventDraft, Priority, make_event
-from gateway.outbox import Outbox, bodies_to_payload, decode_payload
+from gateway.outbox import Outbox, OutboxError, bodies_to_payload, decode_payload, is_storage_fault
 
 CLOCK = Clock(assume_synced=True)
 
@@ -187,3 +189,75 @@ async def test_corrupt_database_is_reported_not_silently_used(tmp_path: Path) ->
     ob = Outbox(path, OutboxSection())
     with pytest.raises(sqlite3.DatabaseError):
         await ob.open()
+
+
+def _raised(conn: sqlite3.Connection, sql: str) -> sqlite3.Error:
+    try:
+        conn.execute(sql)
+    except sqlite3.Error as exc:
+        return exc
+    raise AssertionError(f"{sql!r} did not fail")
+
+
+def test_storage_faults_are_told_from_other_failures(tmp_path: Path) -> None:
+    """Only a storage that refuses writes sends the outbox into degraded mode; a busy lock, a full disk (it has
+    its own reserve) or a bad statement do not."""
+    path = tmp_path / "x.db"
+    with (
+        contextlib.closing(sqlite3.connect(path, isolation_level=None)) as a,
+        contextlib.closing(sqlite3.connect(path, isolation_level=None, timeout=0)) as b,
+    ):
+        a.execute("CREATE TABLE t (x INTEGER PRIMARY KEY)")
+        a.execute("INSERT INTO t VALUES (1)")
+        b.execute("PRAGMA query_only=ON")
+        assert is_storage_fault(_raised(b, "INSERT INTO t VALUES (2)")), "SQLITE_READONLY"
+        b.execute("PRAGMA query_only=OFF")
+        a.execute("BEGIN IMMEDIATE")
+        assert not is_storage_fault(_raised(b, "BEGIN IMMEDIATE")), "database is locked: wait, do not degrade"
+        a.execute("ROLLBACK")
+        assert not is_storage_fault(_raised(b, "INSERT INTO t VALUES (1)")), "constraint"
+        assert not is_storage_fault(_raised(b, "SELECT * FROM nowhere")), "no such table"
+    assert is_storage_fault(OSError(errno.EROFS, "Read-only file system"))
+    assert is_storage_fault(OSError(errno.EIO, "Input/output error"))
+    assert not is_storage_fault(OSError(errno.ENOSPC, "No space left on device"))
+
+
+async def _refuse_writes(ob: Outbox) -> None:
+    """SQLite's own read-only refusal (SQLITE_READONLY, as for a read-only file) on the outbox's connection.
+    A fresh connection writes again: the outbox's first retry opens one, so use a long ``retry_s``."""
+    conn = ob._wconn
+    assert conn is not None
+    await asyncio.get_running_loop().run_in_executor(ob._writer, conn.execute, "PRAGMA query_only=ON")
+
+
+async def test_held_rows_follow_stored_ones_without_the_cursor_skipping_any(tmp_path: Path) -> None:
+    async with Outbox(tmp_path / "o.db", OutboxSection(), retry_s=3600) as ob:
+        await ob.put([ev(Priority.STATE, blob="s" * 600) for _ in range(10)])  # seqs 1..10 on disk, big
+        await _refuse_writes(ob)
+        await ob.put([ev(Priority.ALERT), ev(Priority.ALERT)])  # held, small
+        await ob.put([ev(Priority.ALARM)])
+        assert ob.storage_fault == "read_only" and ob.depth()["held"] == 3
+        big = len((await ob.fetch(False, 0, 1, 10**9))[0].body)
+        small = len((await ob.fetch(False, 10, 1, 10**9))[0].body)
+        budget = big + small  # one stored row and one held row fit; two stored rows do not
+        assert 2 * big > budget
+        for limit, max_bytes in ((4, 10**9), (100, budget), (1, 1)):  # cut by count, by bytes, one at a time
+            seqs: list[int] = []
+            while rows := await ob.fetch(False, seqs[-1] if seqs else 0, limit, max_bytes):
+                assert len(rows) <= limit
+                seqs += [r.seq for r in rows]
+            assert seqs == list(range(1, 13)), (limit, max_bytes)
+        assert [r.seq for r in await ob.fetch(True, 0, 100, 10**9)] == [13]
+        assert ob.stats.rows == 13 and ob.stats.alarms == 1
+
+
+async def test_degraded_outbox_writes_held_events_back_when_closing_if_it_can(tmp_path: Path) -> None:
+    path = tmp_path / "o.db"
+    async with Outbox(path, OutboxSection(), retry_s=3600) as ob:
+        await _refuse_writes(ob)
+        (alarm,) = await ob.put([ev(Priority.ALARM)])
+        with pytest.raises(OutboxError):
+            await ob.put([ev(Priority.TELEMETRY)])
+        assert ob.storage_fault == "read_only" and alarm.seq == 1
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("SELECT seq, body FROM outbox").fetchall() == [(1, alarm.to_bytes())]

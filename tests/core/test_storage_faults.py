@@ -1,13 +1,18 @@
-"""Storage faults: corrupt files at boot, a full disk. Real files, a real (tiny) filesystem."""
+"""Storage faults: corrupt files at boot, a full disk, a card the kernel makes read-only. Real files, real
+(tiny) filesystems."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import os
 import shutil
+import sqlite3
 import subprocess
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -17,6 +22,7 @@ from gateway.clock import Clock
 from gateway.config import OutboxSection
 from gateway.events import EventDraft, Priority, make_event
 from gateway.outbox import Outbox, OutboxError
+from tests.ops.disks import BreakableDisk, breakable_disk
 from tests.support import require_root
 from tests.support.broker import Mosquitto
 from tests.support.collector import Collector
@@ -25,9 +31,16 @@ from tests.support.gateway import make_config
 CLOCK = Clock(assume_synced=True)
 
 
+_KINDS = {
+    Priority.ALARM: "alarm.smoke",
+    Priority.ALERT: "device.tamper",
+    Priority.STATE: "state.door",
+    Priority.TELEMETRY: "telemetry.vitals",
+}
+
+
 def _ev(prio: Priority, pad: int = 0):  # type: ignore[no-untyped-def]
-    kind = "alarm.smoke" if prio == Priority.ALARM else "telemetry.vitals"
-    return make_event(EventDraft(kind, prio, None, {"pad": "z" * pad}), "gw-t", CLOCK)
+    return make_event(EventDraft(_KINDS[prio], prio, None, {"pad": "z" * pad}), "gw-t", CLOCK)
 
 
 async def test_garbage_outbox_is_moved_aside_and_reported(tmp_path: Path, broker: Mosquitto) -> None:
@@ -129,3 +142,114 @@ async def test_full_disk_still_takes_alarms_and_recovers(tiny_fs: Path) -> None:
         assert not ob.disk_full
         await asyncio.sleep(0.2)
         assert (tiny_fs / "o.db.reserve").exists(), "the reserve is re-made once space is back"
+
+
+@pytest.fixture
+def card() -> Iterator[BreakableDisk]:
+    """A small ext4 "SD card" the kernel can be made to put read-only under open files (tests/ops/disks.py)."""
+    with breakable_disk() as disk:
+        yield disk
+
+
+def _stored(path: Path) -> dict[int, bytes]:
+    """What is really in the database file, through a connection of its own."""
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+        return {seq: bytes(body) for seq, body in conn.execute("SELECT seq, body FROM outbox ORDER BY seq")}
+
+
+async def _lane(ob: Outbox, alarms: bool, limit: int = 100) -> list[int]:
+    """Every seq one uplink lane would send, read as the uplink reads: by cursor, until nothing is left."""
+    seqs: list[int] = []
+    while rows := await ob.fetch(alarms, seqs[-1] if seqs else 0, limit, 10**9):
+        seqs += [r.seq for r in rows]
+    return seqs
+
+
+async def _until(cond: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+async def test_read_only_card_holds_alarms_in_memory_and_writes_them_back(card: BreakableDisk) -> None:
+    path = card.path / "o.db"
+    dropped: list[dict[str, int]] = []
+    accepted: list[int | None] = []
+    settings = OutboxSection(reserve_bytes=256 * 1024)
+    async with Outbox(
+        path,
+        settings,
+        on_dropped=dropped.append,
+        on_committed=lambda evs: accepted.extend(e.seq for e in evs),
+        retry_s=0.1,
+    ) as ob:
+        delivered, waiting = await ob.put([_ev(Priority.STATE), _ev(Priority.ALARM)])
+        assert (delivered.seq, waiting.seq) == (1, 2)
+        ob.ack([1])
+        await _until(lambda: ob.stats.rows == 1)
+        await ob.put([_ev(Priority.ALARM)])  # seq 3; its fsync also makes the (unsynced) delete of 1 durable
+
+        card.fail()
+        (alarm,) = await ob.put([_ev(Priority.ALARM)])
+        assert alarm.seq == 4, "accepted, with the next seq, although nothing can be written"
+        assert ob.storage_fault == "read_only"
+        assert ob.stats.last_error and ob.stats.last_error.startswith("read-only file system: OperationalError")
+        with pytest.raises(OutboxError, match="read-only"):
+            await ob.put([_ev(Priority.TELEMETRY)])
+        state, alert = await ob.put([_ev(Priority.STATE), _ev(Priority.ALERT)])
+        assert state.seq is None and alert.seq == 5, "the alert of a mixed batch is kept, the state dropped"
+        assert ob.stats.dropped == {"telemetry_read_only": 1, "state_read_only": 1}
+        assert sum(sum(d.values()) for d in dropped) == 2, "every refusal is reported"
+        assert accepted[-2:] == [4, 5], "held events are announced like committed ones (alarm book, feedback)"
+
+        # The uplink sees them like stored rows, after the stored ones, each in its lane.
+        assert await _lane(ob, alarms=True) == [2, 3, 4]
+        assert await _lane(ob, alarms=True, limit=1) == [2, 3, 4]
+        assert await _lane(ob, alarms=False) == [5]
+        assert ob.stats.alarms == 3, "held alarms count, so the uplink retries fast while they wait"
+        assert list(_stored(path)) == [2, 3], "held events are in memory only: the card takes nothing"
+
+        ob.ack([4])  # PUBACK for the held alarm: forgotten at once
+        assert ob.depth()["held"] == 1 and ob.stats.rows == 3
+        await asyncio.sleep(0.5)
+        assert ob.storage_fault == "read_only", "retries keep failing while the card is broken"
+
+        card.repair()
+        await _until(lambda: ob.storage_fault is None)
+        on_disk = _stored(path)
+        assert list(on_disk) == [2, 3, 5], "the undelivered held alert is written back; the delivered alarm is not"
+        assert on_disk[5] == alert.to_bytes(), "written back with its seq and body unchanged"
+        assert ob.depth()["held"] == 0 and ob.stats.rows == 3 and ob.stats.last_error is None
+        (after,) = await ob.put([_ev(Priority.TELEMETRY)])
+        assert after.seq == 6, "accepting everything again; seqs go on"
+        assert await _lane(ob, alarms=False) == [5, 6]
+    async with Outbox(path, settings) as ob:
+        (again,) = await ob.put([_ev(Priority.STATE)])
+        assert again.seq == 7, "a seq handed out while degraded is never given again"
+
+
+async def test_read_only_memory_is_bounded_and_alarms_are_dropped_last(
+    card: BreakableDisk, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = card.path / "o.db"
+    async with Outbox(path, OutboxSection(reserve_bytes=0), held_max=4, retry_s=3600) as ob:
+        card.fail()
+        for prio in (Priority.ALERT, Priority.ALERT, Priority.ALARM, Priority.ALERT):
+            await ob.put([_ev(prio)])
+        assert ob.storage_fault == "read_only" and ob.depth()["held"] == 4
+        with pytest.raises(OutboxError):  # full: an alert is refused...
+            await ob.put([_ev(Priority.ALERT)])
+        for _ in range(3):  # ...an alarm takes the place of the oldest held alert
+            await ob.put([_ev(Priority.ALARM)])
+        assert await _lane(ob, alarms=True) == [3, 5, 6, 7]
+        assert await _lane(ob, alarms=False) == [], "every alert made way for an alarm"
+        with pytest.raises(OutboxError):  # nothing but alarms held: only now is an alarm refused
+            await ob.put([_ev(Priority.ALARM)])
+        assert ob.stats.dropped == {"alert_read_only": 4, "alarm_read_only": 1}
+        assert ob.depth()["held"] == 4 and ob.stats.alarms == 4
+        caplog.set_level(logging.ERROR, logger="gateway.outbox")
+    assert "closing with 4 undelivered events held in memory (4 alarms)" in caplog.text, (
+        "stopping with the card still broken must say what is lost"
+    )
+    assert _stored(path) == {}

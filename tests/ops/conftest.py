@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.ops.disks import BreakableDisk, breakable_disk
 from tests.ops.notify_socket import FakeNotifySocket
 from tests.support import require_root
 
@@ -92,3 +93,10 @@ def small_disk(short_dir: Path) -> Iterator[SmallDisk]:
         yield SmallDisk(mount_point, size)
     finally:
         subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+@pytest.fixture
+def card() -> Iterator[BreakableDisk]:
+    """A small ext4 "SD card" the kernel can be made to put read-only under open files (see tests/ops/disks.py)."""
+    with breakable_disk() as disk:
+        yield disk
