@@ -66,6 +66,10 @@ BLE_COMMANDS: dict[str, tuple[str, str | None]] = {
 }
 
 
+#: Kinds whose BTHome adverts may carry the tamper object (0x2B) the gateway maps to ``tamper``.
+BLE_TAMPER_KINDS = frozenset({"door", "pull_cord", "smoke"})
+
+
 def kind_absent(device: DeviceSpec) -> str | None:
     """Why the suite has no stimulus at all for the device's kind, or None."""
     return None if device.kind in RAISE else f"the suite has no stimulus for a {device.kind} device"
@@ -207,10 +211,13 @@ class BleSimEdge:
             await self._send(command, device)
 
     def tamper_absent(self, device: DeviceSpec) -> str | None:
-        return "BTHome adverts of the mocked BlueZ carry no tamper object"
+        if device.kind not in BLE_TAMPER_KINDS:
+            return f"a BTHome {device.kind} on this rig reports no tamper (BTHome object 0x2B)"
+        return None
 
     async def tamper(self, device: DeviceSpec, on: bool, trace: str) -> float:
-        raise NotImplementedError
+        await self._send(f"tamper {{mac}} {'on' if on else 'off'}", device)
+        return 0.0
 
     async def unplug(self) -> None:
         await control(self.address, "adapter remove")

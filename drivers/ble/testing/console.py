@@ -9,6 +9,7 @@ an optional trailing ``key=<32 hex>`` makes a BTHome device encrypted (remembere
     motion MAC [key=HEX]                           BTHome motion detected
     leak MAC wet|dry [key=HEX]                     BTHome moisture
     occupancy MAC on|off [key=HEX]
+    tamper MAC on|off [key=HEX]                    BTHome tamper (enclosure opened)
     battery MAC PERCENT [key=HEX]
     raw MAC HEX                                    arbitrary BTHome service data
     hr-device MAC | bed-device MAC                 add a heart-rate strap / bed pad (GATT)
@@ -211,6 +212,7 @@ COMMANDS: Mapping[str, Handler] = {
     "motion": _binary(pk.motion, default="on"),
     "leak": _binary(pk.moisture),
     "occupancy": _binary(pk.occupancy),
+    "tamper": _binary(pk.tamper),
     "battery": _battery,
     "raw": _raw,
     "hr-device": _hr_device,
