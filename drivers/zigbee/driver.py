@@ -237,7 +237,11 @@ class ZigbeeDriver(Driver):
                 continue  # the stick is gone: silence proves nothing about the devices
             for device_id in self.availability.expired():
                 limit = self.availability.timeout_of(device_id)
-                await self.ctx.sink.availability(device_id, False, f"not heard for {limit:g} s")
+                try:
+                    await self.ctx.sink.availability(device_id, False, f"not heard for {limit:g} s")
+                except Exception:  # the sink is the gateway; one failed report must not end the watch
+                    self.count("sink_errors")
+                    log.exception("zigbee: offline report for %s failed", device_id)
 
     def _on_packet(self, packet: t.ZigbeePacket) -> None:
         """Every received packet, before zigpy routes it. Must never raise into the radio library."""

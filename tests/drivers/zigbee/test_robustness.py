@@ -62,6 +62,28 @@ async def test_offline_after_timeout_by_power_class_and_back(sim: ZnpSimulator, 
     await wait_for(lambda: (door, True, "heard again") in sink.avail, 10, "door online again")
 
 
+async def test_a_failed_offline_report_does_not_end_the_watch(
+    sim: ZnpSimulator, make_driver, sink: Sink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    driver = await running(make_driver(sim.path, offline_after_battery_s=1.0))
+    door = await pair(driver, sim, sink, "door")
+    leak = await pair(driver, sim, sink, "leak")
+    record = sink.availability
+
+    async def flaky(device_id: str, online: bool, reason: str = "") -> None:
+        if device_id == door and not online:
+            raise RuntimeError("intake bug")
+        await record(device_id, online, reason)
+
+    monkeypatch.setattr(sink, "availability", flaky)
+    sim.silence("door-1")
+    sim.silence("leak-1")
+    await wait_for(lambda: (leak, False) in [(d, up) for d, up, _ in sink.avail], 10, "leak offline")
+    assert driver.counters["sink_errors"] >= 1
+    sim.silence("leak-1", False)
+    await wait_for(lambda: (leak, True, "heard again") in sink.avail, 10, "leak online again")
+
+
 async def test_stick_unplugged_and_replugged(sim: ZnpSimulator, make_driver, sink: Sink) -> None:
     driver = await running(make_driver(sim.path))
     smoke = await pair(driver, sim, sink, "smoke")
