@@ -22,7 +22,7 @@ from gateway.clock import Clock
 from gateway.config import Config
 from gateway.events import Event, EventDraft, Priority
 from gateway.intake import Intake
-from gateway.outbox import Outbox, Row
+from gateway.outbox import Outbox, Row, is_storage_fault
 from gateway.registry import DeviceRegistry
 from gateway.rules import RuleEngine
 from gateway.services import Reconfigurable, Service, build_services
@@ -45,9 +45,7 @@ class Gateway:
         self.state_dir = Path(config.gateway.state_dir)
         self.clock = clock or Clock(assume_synced=config.clock.assume_synced)
         self.registry = DeviceRegistry(self.state_dir / "devices.json")
-        self.outbox = Outbox(
-            self.state_dir / "outbox.sqlite3", config.outbox, on_committed=self._committed, on_dropped=self._dropped
-        )
+        self.outbox = self._new_outbox()
         self.rules = RuleEngine(config.rules, self.clock, self.state_dir, timezone=config.gateway.timezone)
         self.intake = Intake(self.id, self.clock, self.registry, self.rules, self.outbox)
         self.uplink = Uplink(config.uplink, self.id, self.outbox, on_delivered=self._delivered)
@@ -135,23 +133,50 @@ class Gateway:
                 )
             ]
 
+    def _new_outbox(self) -> Outbox:
+        """The outbox in the state directory, with ``[outbox]``'s cap, TTLs, reserve, held-queue bound and retry."""
+        return Outbox(
+            self.state_dir / "outbox.sqlite3",
+            self.config.outbox,
+            on_committed=self._committed,
+            on_dropped=self._dropped,
+        )
+
     async def _open_outbox(self) -> list[dict[str, Any]]:
-        """Open the outbox; a corrupt one is moved aside, its readable rows salvaged into a fresh one."""
+        """Open the outbox; a corrupt one is moved aside, its readable rows salvaged into a fresh one.
+
+        A card that is read-only or failing is not corruption: the outbox opens degraded by itself (alarms and
+        alerts held in memory, the card retried) and nothing is moved aside. A corrupt file on a card that also
+        refuses to let it be moved cannot be used or replaced: the outbox starts degraded without it, and it is
+        moved aside at the first start after the card is repaired.
+        """
         try:
             await self.outbox.open()
             return []
         except sqlite3.DatabaseError as exc:
             path = self.outbox.path
-            moved = await asyncio.to_thread(quarantine, path)
+            try:
+                moved = await asyncio.to_thread(quarantine, path)
+            except OSError as refused:
+                if not is_storage_fault(refused):
+                    raise
+                log.error("storage: %s is damaged (%s) and cannot be moved aside (%s)", path.name, exc, refused)
+                self._replace_outbox()
+                await self.outbox.open(unusable=refused)
+                return []
             rows, salvage_error = await asyncio.to_thread(salvage_outbox, path.with_name(moved[0]))
-            self.outbox = Outbox(path, self.config.outbox, on_committed=self._committed, on_dropped=self._dropped)
-            self.intake.outbox = self.outbox
-            self.uplink.outbox = self.outbox
+            self._replace_outbox()
             await self.outbox.open()
             kept = await self.outbox.import_rows(rows)
             return [
                 recovery_report("outbox", path, str(exc), moved, salvaged_events=kept, salvage_stopped_by=salvage_error)
             ]
+
+    def _replace_outbox(self) -> None:
+        """A new outbox object (one that failed to open cannot be opened again), wired where the old one was."""
+        self.outbox = self._new_outbox()
+        self.intake.outbox = self.outbox
+        self.uplink.outbox = self.outbox
 
     async def _exit_taskgroup(self, *exc: object) -> bool | None:
         tg, self._tg = self._tg, None

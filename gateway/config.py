@@ -123,6 +123,11 @@ class OutboxSection(_Section):
     #: Disk space set aside (a file next to the database) and given back when the disk fills up, so alarms
     #: can still be committed while everything else is refused.
     reserve_bytes: int = Field(default=2 * 1024 * 1024, ge=0, le=1024 * 1024 * 1024)
+    #: Storage that cannot be written (read-only card, I/O errors): most alarms and alerts held in memory
+    #: meanwhile (NOT durable: a power cut loses them; about 1 KB each). When full, an alarm replaces an alert.
+    held_max_events: int = Field(default=1000, ge=10, le=100_000)
+    #: Seconds between two attempts to write to such storage again (the held events are written back then).
+    retry_s: float = Field(default=2.0, ge=0.1, le=300)
 
 
 class HttpSection(_Section):

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from typing import Any
 
 from pydantic import ValidationError
@@ -13,9 +14,13 @@ from pydantic import ValidationError
 from drivers.base import Driver, DriverConfigError, DriverContext, DriverHealth, PairingUpdate, Reading
 from drivers.sim.config import TYPE_CAPABILITIES, SimDevice, SimSection, SimStep
 from drivers.sim.scenario import DEMO_STEPS
+from gateway.outbox import OutboxError
 from gateway.registry import Device
 
 log = logging.getLogger(__name__)
+
+#: Least seconds between two log lines about vital signs the outbox refused (a read-only card refuses them all).
+VITALS_LOG_INTERVAL_S = 60.0
 
 
 class SimDriver(Driver):
@@ -94,15 +99,33 @@ class SimDriver(Driver):
             await asyncio.sleep(5)
 
     async def _vitals(self) -> None:
-        """Background heart and breathing rate from every simulated mattress."""
+        """Background heart and breathing rate from every simulated mattress.
+
+        Readings the outbox refuses (telemetry, while the disk is full or the card read-only) are counted
+        (``vitals_not_stored``) and logged at most once a minute; the next round tries again."""
         rng = random.Random(7)
+        logged_at: float | None = None
         while True:
             await asyncio.sleep(self.settings.vitals_every_s)
             for dev in self.settings.devices:
                 if dev.type == "mattress":
-                    with contextlib.suppress(LookupError, ValueError):
+                    try:
                         await self.inject(dev.id, "heart_rate", rng.randint(62, 78))
                         await self.inject(dev.id, "breath_rate", rng.randint(13, 18))
+                    except (LookupError, ValueError):
+                        pass  # a reading the intake does not take (device removed): skipped, as ever
+                    except OutboxError as exc:
+                        counters = self._health.counters
+                        counters["vitals_not_stored"] = counters.get("vitals_not_stored", 0) + 1
+                        now = time.monotonic()
+                        if logged_at is None or now - logged_at >= VITALS_LOG_INTERVAL_S:
+                            logged_at = now
+                            log.warning(
+                                "sim: vital signs of %s not stored (%d so far; logged at most once a minute): %s",
+                                dev.id,
+                                counters["vitals_not_stored"],
+                                exc,
+                            )
 
     async def start_pairing(self, seconds: int) -> None:
         """A simulated device 'joins' a moment after pairing opens, so pages can be exercised end to end."""

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import errno
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from gateway.clock import Clock
 from gateway.config import OutboxSection, OutboxTTL
 from gateway.events import Event, EventDraft, Priority, make_event
 from gateway.outbox import Outbox, OutboxError, bodies_to_payload, decode_payload, is_storage_fault
+from gateway.outbox.faults import CorruptOutbox
 
 CLOCK = Clock(assume_synced=True)
 
@@ -220,6 +222,38 @@ def test_storage_faults_are_told_from_other_failures(tmp_path: Path) -> None:
     assert is_storage_fault(OSError(errno.EROFS, "Read-only file system"))
     assert is_storage_fault(OSError(errno.EIO, "Input/output error"))
     assert not is_storage_fault(OSError(errno.ENOSPC, "No space left on device"))
+
+
+async def test_corruption_is_never_taken_for_a_storage_fault(tmp_path: Path) -> None:
+    """A corrupt file is moved aside and salvaged by the gateway, a read-only card is not: neither may pass for
+    the other. Not a database (SQLITE_NOTADB), a torn header (the integrity check fails), a bad block
+    (SQLITE_CORRUPT): all raised from open, none a storage fault."""
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"not a database at all " * 200)
+    with pytest.raises(sqlite3.DatabaseError, match="not a database") as raised:
+        await Outbox(garbage, OutboxSection()).open()
+    assert not is_storage_fault(raised.value)
+
+    async def damaged(name: str, at: Callable[[int], int], data: bytes) -> Path:
+        """An outbox of a few dozen pages, closed cleanly, then ``data`` written at ``at(file size)``."""
+        path = tmp_path / name
+        async with Outbox(path, OutboxSection()) as ob:
+            await ob.put([ev(blob="b" * 100) for _ in range(500)])
+        with open(path, "r+b") as f:
+            f.seek(at(path.stat().st_size))
+            f.write(data)
+        return path
+
+    torn = await damaged("torn.db", lambda _: 36, (7).to_bytes(4, "big"))  # freelist count: 7 pages that do not exist
+    with pytest.raises(CorruptOutbox, match="integrity check failed") as corrupt:
+        await Outbox(torn, OutboxSection()).open()
+    assert not is_storage_fault(corrupt.value)
+    assert not is_storage_fault(CorruptOutbox("o.db: integrity check failed: disk I/O error on page 7"))
+
+    bad_block = await damaged("bad.db", lambda size: 4096 * (size // 4096 // 2), b"\xff" * 4096)
+    with pytest.raises(sqlite3.DatabaseError, match="malformed") as malformed:
+        await Outbox(bad_block, OutboxSection()).open()
+    assert not is_storage_fault(malformed.value)
 
 
 async def _refuse_writes(ob: Outbox) -> None:

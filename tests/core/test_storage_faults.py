@@ -10,6 +10,7 @@ import os
 import shutil
 import sqlite3
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -22,11 +23,12 @@ from gateway.clock import Clock
 from gateway.config import OutboxSection
 from gateway.events import EventDraft, Priority, make_event
 from gateway.outbox import Outbox, OutboxError
+from gateway.outbox.store import UNKNOWN_SEQ_FLOOR
 from tests.ops.disks import BreakableDisk, breakable_disk
 from tests.support import require_root
 from tests.support.broker import Mosquitto
 from tests.support.collector import Collector
-from tests.support.gateway import make_config
+from tests.support.gateway import REPO, make_config
 
 CLOCK = Clock(assume_synced=True)
 
@@ -253,3 +255,126 @@ async def test_read_only_memory_is_bounded_and_alarms_are_dropped_last(
         "stopping with the card still broken must say what is lost"
     )
     assert _stored(path) == {}
+
+
+# A gateway killed (kill -9, power cut) right after committing a door event and an alarm: both are in the WAL only.
+_KILLED_AFTER_COMMIT = """
+import asyncio, os, sys
+from pathlib import Path
+from gateway.clock import Clock
+from gateway.config import OutboxSection
+from gateway.events import EventDraft, Priority, make_event
+from gateway.outbox import Outbox
+
+async def main() -> None:
+    ob = Outbox(Path(sys.argv[1]), OutboxSection(reserve_bytes=0))
+    await ob.open()
+    drafts = [EventDraft("state.door", Priority.STATE, None, {}), EventDraft("alarm.smoke", Priority.ALARM, None, {})]
+    await ob.put([make_event(d, "gw-t", Clock(assume_synced=True)) for d in drafts])
+    os._exit(0)
+
+asyncio.run(main())
+"""
+
+
+def _killed_after_commit(path: Path) -> None:
+    subprocess.run([sys.executable, "-c", _KILLED_AFTER_COMMIT, str(path)], cwd=REPO, check=True, timeout=60)
+
+
+def _beside(path: Path, suffix: str) -> Path:
+    return path.with_name(path.name + suffix)
+
+
+@pytest.mark.parametrize("before", ["stopped", "killed"])
+async def test_card_read_only_before_open_starts_degraded_on_what_is_stored(card: BreakableDisk, before: str) -> None:
+    """The card turned read-only before the outbox opened (the gateway restarted on it): the outbox opens degraded
+    instead of failing, the events stored before still go out, seqs continue after them, and once the card is
+    repaired it writes again by itself. Stopped cleanly, no WAL is left and SQLite cannot open the file on the
+    read-only card at all; killed, the WAL and its index are there and SQLite opens it as if it were writable."""
+    path = card.path / "o.db"
+    settings = OutboxSection(reserve_bytes=256 * 1024)
+    if before == "stopped":
+        async with Outbox(path, settings) as ob:
+            await ob.put([_ev(Priority.STATE), _ev(Priority.ALARM)])
+        assert not _beside(path, "-wal").exists()
+    else:
+        _killed_after_commit(path)
+        assert _beside(path, "-wal").stat().st_size > 0, "the two events are in the WAL only"
+    os.sync()  # all of it is on the card when the card fails
+    card.fail()
+    dropped: list[dict[str, int]] = []
+    async with Outbox(path, settings, on_dropped=dropped.append, retry_s=0.1) as ob:
+        assert ob.storage_fault == "read_only"
+        assert ob.stats.last_error and ob.stats.last_error.startswith("read-only file system")
+        assert (ob.stats.rows, ob.stats.alarms) == (2, 1)
+        assert await _lane(ob, alarms=False) == [1] and await _lane(ob, alarms=True) == [2]
+        (alarm,) = await ob.put([_ev(Priority.ALARM)])
+        assert alarm.seq == 3, "seqs continue after the highest stored one"
+        assert await _lane(ob, alarms=True) == [2, 3]
+        with pytest.raises(OutboxError, match="read-only"):
+            await ob.put([_ev(Priority.TELEMETRY)])
+        assert ob.stats.dropped == {"telemetry_read_only": 1} and dropped == [{"telemetry_read_only": 1}]
+        ob.ack([1])  # delivered; deleted once the card takes writes
+        await asyncio.sleep(0.3)
+        assert ob.storage_fault == "read_only", "retries keep failing while the card is broken"
+
+        card.repair()
+        await _until(lambda: ob.storage_fault is None)
+        await _until(lambda: ob.stats.rows == 2)
+        on_disk = _stored(path)
+        assert list(on_disk) == [2, 3], "the delivered row is deleted, the held alarm written back"
+        assert on_disk[3] == alarm.to_bytes()
+        (after,) = await ob.put([_ev(Priority.TELEMETRY)])
+        assert after.seq == 4
+    async with Outbox(path, settings) as ob:
+        assert ob.storage_fault is None
+        (again,) = await ob.put([_ev(Priority.STATE)])
+        assert again.seq == 5
+
+
+async def test_outbox_unreadable_on_a_read_only_card_holds_alarms_under_seqs_no_stored_event_has(
+    card: BreakableDisk,
+) -> None:
+    """The WAL holds events but its index is gone, and a read-only card cannot rebuild it: nothing stored can be
+    read, not even the main file alone (it lacks what the WAL holds). The stored events wait for the repair; the
+    held alarm gets a seq above any the file can hold, so writing it back collides with none."""
+    path = card.path / "o.db"
+    async with Outbox(path, OutboxSection(reserve_bytes=0)) as ob:
+        await ob.put([_ev(Priority.STATE), _ev(Priority.ALARM)])  # 1, 2: checkpointed into the main file
+    _killed_after_commit(path)  # 3, 4: in the WAL only
+    _beside(path, "-shm").unlink()
+    os.sync()
+    card.fail()
+    async with Outbox(path, OutboxSection(reserve_bytes=0), retry_s=0.1) as ob:
+        assert ob.storage_fault == "read_only" and ob.stats.rows == 0
+        assert await _lane(ob, alarms=True) == []
+        (alarm,) = await ob.put([_ev(Priority.ALARM)])
+        assert alarm.seq is not None and alarm.seq >= UNKNOWN_SEQ_FLOOR
+        assert await _lane(ob, alarms=True) == [alarm.seq]
+
+        card.repair()
+        await _until(lambda: ob.storage_fault is None)
+        on_disk = _stored(path)
+        assert list(on_disk) == [1, 2, 3, 4, alarm.seq], "the stored events are all kept, the held alarm beside them"
+        assert on_disk[alarm.seq] == alarm.to_bytes()
+        assert (ob.stats.rows, ob.stats.alarms) == (5, 3)
+        assert await _lane(ob, alarms=True) == [2, 4, alarm.seq], "what was stored before can go out now"
+        (after,) = await ob.put([_ev(Priority.STATE)])
+        assert after.seq == alarm.seq + 1
+
+
+async def test_held_bound_and_retry_interval_are_outbox_settings(card: BreakableDisk) -> None:
+    path = card.path / "o.db"
+    settings = OutboxSection(reserve_bytes=0, held_max_events=10, retry_s=300)
+    async with Outbox(path, settings) as ob:
+        assert (ob.held_max, ob.retry_s) == (10, 300)
+        card.fail()
+        for _ in range(10):
+            await ob.put([_ev(Priority.ALERT)])
+        with pytest.raises(OutboxError):
+            await ob.put([_ev(Priority.ALERT)])
+        assert ob.depth()["held"] == 10 and ob.stats.dropped == {"alert_read_only": 1}
+        card.repair()
+        await asyncio.sleep(2.5)
+        assert ob.storage_fault == "read_only", "the next attempt is retry_s (300 s) away, not the default 2 s"
+    assert list(_stored(path)) == list(range(1, 11)), "closing tries once more, and the repaired card takes them"
