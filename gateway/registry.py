@@ -92,6 +92,8 @@ class DeviceRegistry:
         self._devices: dict[str, Device] = {}
         self._lock = asyncio.Lock()
         self._db: TinyDB | None = None
+        #: Changes kept in memory because the card refused them (see :meth:`upsert`).
+        self.unsaved = 0
 
     def open(self) -> None:
         """Load from disk (blocking; called once at start before the loop is busy)."""
@@ -120,24 +122,54 @@ class DeviceRegistry:
     def __len__(self) -> int:
         return len(self._devices)
 
-    async def upsert(self, device: Device) -> None:
-        """Add or replace a device; returns after it is on disk."""
+    async def upsert(self, device: Device, *, must_persist: bool = True) -> None:
+        """Add or replace a device; returns after it is on disk.
+
+        ``must_persist=False`` is for what a driver knows from its own config at start (a wired input and its
+        wiring): if the card refuses the write, the device is still used from memory (and the write retried
+        with the next change), so a read-only card never silences a pull cord. A technician's pairing keeps
+        the default and sees the error.
+        """
         if device.secret:
             add_secret(device.secret)  # from now on, masked in every log line
         async with self._lock:
+            before = self._devices.get(device.id)
             self._devices[device.id] = device
-            await asyncio.to_thread(self._persist)
+            try:
+                await self._save(device.id, must_persist)
+            except OSError:  # not saved, so not paired: memory goes back to what is on disk
+                if before is None:
+                    self._devices.pop(device.id, None)
+                else:
+                    self._devices[device.id] = before
+                raise
 
-    async def update(self, device_id: str, **changes: Any) -> Device:
-        """Change some fields (name, room, params...) of a known device."""
+    async def update(self, device_id: str, *, must_persist: bool = True, **changes: Any) -> Device:
+        """Change some fields (name, room, params...) of a known device (``must_persist``: see :meth:`upsert`)."""
         async with self._lock:
             dev = self._devices[device_id]
-            for key, value in changes.items():
+            for key in changes:
                 if key not in Device.__dataclass_fields__ or key == "id":
                     raise KeyError(key)
+            before = {key: getattr(dev, key) for key in changes}
+            for key, value in changes.items():
                 setattr(dev, key, value)
-            await asyncio.to_thread(self._persist)
+            try:
+                await self._save(device_id, must_persist)
+            except OSError:  # not saved: the change did not happen
+                for key, value in before.items():
+                    setattr(dev, key, value)
+                raise
             return dev
+
+    async def _save(self, device_id: str, must_persist: bool) -> None:
+        try:
+            await asyncio.to_thread(self._persist)
+        except OSError as exc:
+            if must_persist:
+                raise
+            self.unsaved += 1
+            log.error("registry: %s kept in memory, not saved (%s); retried with the next change", device_id, exc)
 
     async def remove(self, device_id: str) -> Device | None:
         async with self._lock:

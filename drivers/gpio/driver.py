@@ -144,10 +144,11 @@ class GpioDriver(Driver):
                 room=spec.room if room is None else room,
                 **wiring,
             )
-            await self.ctx.registry.upsert(device)
+            # From config alone (no technician), the device must work even if the card refuses the write.
+            await self.ctx.registry.upsert(device, must_persist=name is not None or room is not None)
             return device
         if any(getattr(existing, key) != value for key, value in wiring.items()):
-            return await self.ctx.registry.update(spec.device_id, **wiring)
+            return await self.ctx.registry.update(spec.device_id, must_persist=False, **wiring)
         return existing
 
     async def _forget_device(self, spec: InputSettings) -> None:

@@ -65,7 +65,7 @@ class SimDriver(Driver):
             capabilities=list(TYPE_CAPABILITIES[dev.type]),
             address=dev.id,
         )
-        await self.ctx.registry.upsert(device)
+        await self.ctx.registry.upsert(device, must_persist=False)  # from config: usable even on a read-only card
         return device
 
     async def stop(self) -> None:

@@ -120,5 +120,8 @@ def first_boot(state_dir: Path) -> bool:
     marker = state_dir / FIRST_BOOT_MARKER
     if marker.exists():
         return False
-    write_atomic(marker, f"{time.time():.0f}\n".encode(), mode=0o600)
+    try:
+        write_atomic(marker, f"{time.time():.0f}\n".encode(), mode=0o600)
+    except OSError as exc:  # a card that is read-only from the start: still a first boot, just not remembered
+        log.error("install window: first-boot marker not saved (%s); the window opens again at the next boot", exc)
     return True
