@@ -128,7 +128,9 @@ class PlatformView:
             self._last_status[topic] = payload
             return
         if topic.endswith("/config/reported") or topic.endswith("/cmd/result"):
-            self._print(_summary(topic, payload))
+            if self._last_status.get(topic) != payload:  # a retained report comes again on every reconnect
+                self._print(_summary(topic, payload))
+            self._last_status[topic] = payload
             return
         if not (topic.endswith("/alarms") or topic.endswith("/events")):
             return
