@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
@@ -171,7 +171,12 @@ class BleDriver(Driver):
             device_id: {"replays_refused": r.counters, "needs_readoption": r.restarted}
             for device_id, r in self._replay.refusals().items()
         }
-        return self._health
+        stale = sorted(d for d, problems in self._health.devices.items() if problems["needs_readoption"])
+        if not stale:
+            return self._health
+        # The status page shows ``detail``: name the devices whose presses are refused until adopted again.
+        note = "needs adopting again (encryption counter restarted): " + ", ".join(stale)
+        return replace(self._health, detail=f"{self._health.detail}; {note}" if self._health.detail else note)
 
     def _warn(self, device_id: str, what: str, msg: str, *args: Any) -> None:
         """Log a rejected advert, at most once a minute per device and reason (a flood stays counted)."""

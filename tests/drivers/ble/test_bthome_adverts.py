@@ -194,6 +194,7 @@ async def test_a_restarted_counter_is_shown_as_needing_readoption(
     await poll_until(all_refused)
     health = driver.health()
     assert health.devices == {dev.id: {"replays_refused": 2, "needs_readoption": True}}
+    assert f"needs adopting again (encryption counter restarted): {dev.id}" in health.detail  # on the status page
     assert health.counters["counter_restarts"] == 1
     assert len(sink.values(dev.id, "press")) == 2  # still refused: rejection is not weakened
     notes = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR and dev.id in r.getMessage()]
