@@ -292,6 +292,8 @@ async def test_restart_runs_once_after_its_result(broker: Mosquitto, tmp_path: P
         await p.send(body)
         result = await p.result(body["id"])
         assert (result["status"], result["result"]) == ("ok", {"restarting": True, "exit_code": EXIT_RESTART})
+        # The subscriber can see the result before the gateway has handled the broker's PUBACK for it.
+        await col.wait_for(lambda c: bool(calls), 5)
         assert calls == [0]  # once, after the result was acknowledged by the broker
         await p.send(body)  # redelivered / replayed
         again = await p.result(body["id"], n=2)
