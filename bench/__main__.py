@@ -27,9 +27,9 @@ import aiohttp
 import aiomqtt
 import psutil
 
-from gateway.clock import Clock
+from core.clock import Clock
+from core.events import EventDraft, Priority, make_event
 from gateway.config import OutboxSection
-from gateway.events import EventDraft, Priority, make_event
 from gateway.outbox import Outbox
 from gateway.tools.local_broker import Mosquitto, free_port
 

@@ -8,58 +8,15 @@ pairing and removal, and reports its health.
 from __future__ import annotations
 
 import abc
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from core.clock import monotonic_ms
+from core.devices import Device
+
 if TYPE_CHECKING:
     from pathlib import Path
-
-    from gateway.registry import Device, DeviceRegistry
-
-# One capability vocabulary for every driver. Drivers map their devices onto these names.
-CAPABILITIES: Mapping[str, str] = {
-    "press": "call button / pull cord pressed (value true)",
-    "release": "call button / pull cord let go (value true; meta held_ms); a state, never an alarm",
-    "contact": 'door/window contact, "open" or "closed"',
-    "motion": "motion sensed (value true)",
-    "smoke": "smoke detected (true) or cleared (false)",
-    "gas": "gas / CO detected (true) or cleared (false)",
-    "leak": "water leak detected (true) or cleared (false)",
-    "wet": "urine-wet pad wet (true) or dry (false)",
-    "in_bed": "occupant in bed (true) or out of bed (false)",
-    "heart_rate": "heart rate, beats per minute",
-    "breath_rate": "breathing rate, breaths per minute",
-    "battery": "battery level, percent",
-    "tamper": "enclosure opened / wire cut (true) or restored (false)",
-    "battery_low": "device reports its battery low (true) or fine (false)",
-    "trouble": "device reports a fault/trouble condition (true) or cleared (false)",
-    "mains_fault": "device reports AC mains lost (true) or restored (false)",
-    "install": "the installer's button (true); a long press (meta event=long_press) opens the install window",
-}
-
-#: Capabilities whose true value is an immediate alarm.
-ALARM_CAPABILITIES = frozenset({"press", "smoke", "gas", "leak"})
-
-#: Device types, the ``type`` field of a device. Free-form beyond these, but these are understood everywhere.
-DEVICE_TYPES = (
-    "call_button",
-    "pull_cord",
-    "door",
-    "motion",
-    "smoke",
-    "gas",
-    "leak",
-    "wet_pad",
-    "mattress",
-    "heart_rate",
-)
-
-
-def monotonic_ms() -> int:
-    """Milliseconds on the monotonic clock (durations; never jumps when the wall clock is set)."""
-    return time.monotonic_ns() // 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +76,8 @@ class DriverSink(Protocol):
         """Hand over a reading. Returns once every event it causes is committed to the outbox.
 
         Raises ``LookupError`` for a device the registry does not know and ``ValueError`` for a capability or
-        value outside the vocabulary; both are the driver's bug or bad input, to be counted, never fatal."""
+        value outside the vocabulary; both are the driver's bug or bad input, to be counted, never fatal.
+        Raises :class:`ReadingRefused` when the reading could not be stored."""
 
     async def availability(self, device_id: str, online: bool, reason: str = "") -> None:
         """A device went offline (``online=False``) or came back."""
@@ -131,6 +89,46 @@ class DriverSink(Protocol):
         """Live pairing progress (never blocks)."""
 
 
+@dataclass(frozen=True, slots=True)
+class SupportedDevice:
+    """One row of ``docs/devices.md``: a device family a driver knows, generated from the driver's own tables.
+
+    Each driver package lists these in ``drivers/<transport>/supported.py`` as ``SUPPORTED``, built from the
+    mapping tables the driver uses, so the page and the code cannot disagree.
+    """
+
+    transport: str
+    vendor: str
+    models: tuple[str, ...]
+    device_type: str
+    reports: tuple[str, ...]  # capabilities, from core.vocabulary
+    pairing: str  # what the technician does, in plain words
+
+
+class ReadingRefused(RuntimeError):
+    """The gateway could not store what a driver handed over (the card refused the write); the reading was NOT
+    accepted. The gateway has logged why; a driver counts it and carries on."""
+
+
+class DeviceStore(Protocol):
+    """The paired devices, as a driver sees them (the gateway's registry implements it)."""
+
+    def get(self, device_id: str) -> Device | None:
+        """The device with that id, or None."""
+
+    def all(self, transport: str | None = None) -> list[Device]:
+        """Every device, or those of one transport."""
+
+    async def upsert(self, device: Device, *, must_persist: bool = True) -> None:
+        """Add or replace a device; returns after it is on disk (``must_persist=False``: memory is enough)."""
+
+    async def update(self, device_id: str, *, must_persist: bool = True, **changes: Any) -> Device:
+        """Change some fields of a known device; ``KeyError`` for an unknown device or field."""
+
+    async def remove(self, device_id: str) -> Device | None:
+        """Forget a device; returns it, or None if it was not known."""
+
+
 @dataclass(slots=True)
 class DriverContext:
     """Everything a driver may use from the gateway."""
@@ -138,7 +136,7 @@ class DriverContext:
     gateway_id: str
     state_dir: Path
     sink: DriverSink
-    registry: DeviceRegistry
+    registry: DeviceStore
 
 
 class Driver(abc.ABC):

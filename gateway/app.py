@@ -17,10 +17,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from core.clock import Clock
+from core.events import Event, EventDraft, Priority
 from drivers.base import Driver, DriverConfigError, DriverContext, DriverHealth
-from gateway.clock import Clock
 from gateway.config import Config
-from gateway.events import Event, EventDraft, Priority
 from gateway.intake import Intake
 from gateway.outbox import Outbox, Row, is_storage_fault
 from gateway.registry import DeviceRegistry

@@ -12,9 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.clock import Clock
+from core.events import Event, EventDraft, make_event
 from drivers.base import PairingUpdate, Reading
-from gateway.clock import Clock
-from gateway.events import Event, EventDraft, make_event
 from gateway.outbox import Outbox
 from gateway.registry import DeviceRegistry
 from gateway.rules import RuleEngine

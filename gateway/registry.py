@@ -9,17 +9,17 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from tinydb import TinyDB
 from tinydb.storages import Storage
 
-from gateway.atomic import write_atomic
-from gateway.logsetup import add_secret
+from core.atomic import write_atomic
+from core.devices import Device
+from core.secrets import add_secret
 
 log = logging.getLogger(__name__)
 
@@ -47,41 +47,6 @@ class AtomicJSONStorage(Storage):
 
     def close(self) -> None:
         pass
-
-
-@dataclass(slots=True)
-class Device:
-    """A paired device.
-
-    ``address`` is the radio address (Zigbee IEEE, BLE MAC, GPIO ``chip:line``, sim id). ``params`` holds
-    transport details (zone type, GATT profile, active-low...). ``secret`` (e.g. a BTHome bindkey) is
-    never shown back in full: use :meth:`public`.
-    """
-
-    id: str
-    type: str
-    transport: str
-    name: str = ""
-    room: str = ""
-    capabilities: list[str] = field(default_factory=list)
-    address: str = ""
-    params: dict[str, Any] = field(default_factory=dict)
-    secret: str | None = None
-    added_at: float = field(default_factory=time.time)
-
-    def public(self) -> dict[str, Any]:
-        """The device as pages and APIs may show it: the secret masked."""
-        out = asdict(self)
-        out.pop("secret")
-        out["has_secret"] = self.secret is not None
-        if self.secret:
-            out["secret_hint"] = "…" + self.secret[-4:]
-        return out
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> Device:
-        known = {k: raw[k] for k in cls.__dataclass_fields__ if k in raw}
-        return cls(**known)
 
 
 class DeviceRegistry:

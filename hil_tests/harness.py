@@ -14,9 +14,10 @@ import threading
 from pathlib import Path
 from typing import Any, get_args
 
+from core.devices import Device
 from drivers.ble.config import TYPE_CAPABILITIES as BLE_TYPE_CAPABILITIES
 from drivers.gpio.config import InputSettings
-from gateway.registry import Device, DeviceRegistry
+from gateway.registry import DeviceRegistry
 from gateway.tools.local_broker import Mosquitto
 from hil_tests.fake_gpio import FakeWiring
 from hil_tests.processes import BluezMock, GatewayUnderTest, ZnpSim

@@ -34,11 +34,11 @@ ZnpSim = ZnpSimulatorProcess
 
 
 class BluezMock:
-    """``python -m drivers.ble.testing``: BlueZ mocked on a private system bus, adverts sent on a control port."""
+    """``python -m sims.bluez``: BlueZ mocked on a private system bus, adverts sent on a control port."""
 
     def __init__(self, work: Path) -> None:
         self.proc = _spawn(
-            [sys.executable, "-m", "drivers.ble.testing", "--port", "0", "--no-stdin", "--workdir", str(work)],
+            [sys.executable, "-m", "sims.bluez", "--port", "0", "--no-stdin", "--workdir", str(work)],
             work / "bluez_mock.log",
         )
         info = read_banner(self.proc, "the mocked BlueZ")

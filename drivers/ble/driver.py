@@ -21,6 +21,7 @@ from typing import Any
 from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
 
+from core.devices import Device
 from drivers.base import Driver, DriverConfigError, DriverContext, DriverHealth, PairingUpdate, Reading
 from drivers.ble import bthome
 from drivers.ble.adapter import AdapterUnavailable, AdapterWatch
@@ -41,7 +42,6 @@ from drivers.ble.profiles import PROFILES, profile_for_uuids
 from drivers.ble.replay import ReplayGuard
 from drivers.ble.scanner import SCAN_ERRORS, SharedScanner, or_patterns
 from drivers.ble.throttle import ReportFilter
-from gateway.registry import Device
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-from gateway.atomic import write_atomic
+from core.atomic import write_atomic
 
 log = logging.getLogger(__name__)
 

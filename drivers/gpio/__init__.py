@@ -14,9 +14,7 @@ from drivers.gpio.lines import Edge, LineError, LineFactory, LineSource, open_gp
 default_line_factory: LineFactory = open_gpiod_line
 
 
-def create_driver(
-    section: dict[str, Any], ctx: DriverContext, line_factory: LineFactory | None = None
-) -> GpioDriver:
+def create_driver(section: dict[str, Any], ctx: DriverContext, line_factory: LineFactory | None = None) -> GpioDriver:
     """Validate ``[drivers.gpio]`` (raises ``DriverConfigError``) and build it; lines open at start."""
     return GpioDriver.from_section(section, ctx, line_factory or default_line_factory)
 

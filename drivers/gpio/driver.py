@@ -28,12 +28,20 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from drivers.base import Driver, DriverConfigError, DriverContext, DriverHealth, PairingUpdate, Reading
+from core.devices import Device
+from drivers.base import (
+    Driver,
+    DriverConfigError,
+    DriverContext,
+    DriverHealth,
+    PairingUpdate,
+    Reading,
+    ReadingRefused,
+)
 from drivers.gpio.channel import Channel
 from drivers.gpio.config import GpioSection, InputSettings
 from drivers.gpio.lines import LineError, LineFactory, LineSource, open_gpiod_line
 from drivers.gpio.pairing import InputStates, PairingSession
-from gateway.registry import Device
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +65,7 @@ class GpioDriver(Driver):
 
     transport = "gpio"
 
-    def __init__(
-        self, settings: GpioSection, ctx: DriverContext, line_factory: LineFactory | None = None
-    ) -> None:
+    def __init__(self, settings: GpioSection, ctx: DriverContext, line_factory: LineFactory | None = None) -> None:
         super().__init__(ctx)
         self.settings = settings
         self._factory: LineFactory = line_factory or open_gpiod_line
@@ -265,7 +271,7 @@ class GpioDriver(Driver):
                 await self.ctx.sink.radio("gpio", False, self._health.detail)
             else:
                 await self.ctx.sink.radio("gpio", True, "all inputs requested")
-        except (RuntimeError, LookupError, ValueError) as exc:  # the outbox refused: logged there; keep going
+        except (ReadingRefused, LookupError, ValueError) as exc:  # the outbox refused: logged there; keep going
             log.error("gpio: could not report line state: %s", exc)
         if errors and self.settings.retry_s and (self._retry is None or self._retry.done()):
             self._retry = asyncio.create_task(self._retry_loop(), name="gpio-retry")
@@ -288,7 +294,7 @@ class GpioDriver(Driver):
             except (LookupError, ValueError) as exc:  # unknown device / not in the vocabulary (removed?)
                 self._count("readings_rejected")
                 log.warning("gpio: reading %s/%s rejected: %s", reading.device, reading.capability, exc)
-            except RuntimeError as exc:  # the outbox could not commit; it has logged why
+            except ReadingRefused as exc:  # the outbox could not commit; it has logged why
                 self._count("readings_failed")
                 log.error("gpio: reading %s/%s not stored: %s", reading.device, reading.capability, exc)
             finally:

@@ -153,6 +153,4 @@ def _offset(chip: object, line: int | str, where: str) -> int:
     except ValueError as exc:
         raise LineError(errno.ENOENT, f"{where}: no such line (the chip has {num_lines} lines)") from exc
     except OSError as exc:
-        raise LineError(
-            errno.ENOENT, f"{where}: no line named {line!r} (the chip has {num_lines} lines)"
-        ) from exc
+        raise LineError(errno.ENOENT, f"{where}: no line named {line!r} (the chip has {num_lines} lines)") from exc

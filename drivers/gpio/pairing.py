@@ -17,9 +17,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from core.atomic import write_atomic
 from drivers.base import PairingUpdate
 from drivers.gpio.config import InputSettings
-from gateway.atomic import write_atomic
 
 log = logging.getLogger(__name__)
 

@@ -11,11 +11,18 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from drivers.base import Driver, DriverConfigError, DriverContext, DriverHealth, PairingUpdate, Reading
+from core.devices import Device
+from drivers.base import (
+    Driver,
+    DriverConfigError,
+    DriverContext,
+    DriverHealth,
+    PairingUpdate,
+    Reading,
+    ReadingRefused,
+)
 from drivers.sim.config import TYPE_CAPABILITIES, SimDevice, SimSection, SimStep
 from drivers.sim.scenario import DEMO_STEPS
-from gateway.outbox import OutboxError
-from gateway.registry import Device
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +121,7 @@ class SimDriver(Driver):
                         await self.inject(dev.id, "breath_rate", rng.randint(13, 18))
                     except (LookupError, ValueError):
                         pass  # a reading the intake does not take (device removed): skipped, as ever
-                    except OutboxError as exc:
+                    except ReadingRefused as exc:
                         counters = self._health.counters
                         counters["vitals_not_stored"] = counters.get("vitals_not_stored", 0) + 1
                         now = time.monotonic()

@@ -18,7 +18,7 @@ import zigpy.application
 import zigpy.backups
 import zigpy.exceptions
 
-from gateway.atomic import write_atomic
+from core.atomic import write_atomic
 
 log = logging.getLogger(__name__)
 

@@ -21,6 +21,7 @@ import zigpy.device
 import zigpy.exceptions
 import zigpy.types as t
 
+from core.devices import Device
 from drivers.base import Driver, DriverConfigError, DriverContext, DriverHealth, Reading
 from drivers.zigbee import clusters, enroll, ias, identify, inbound
 from drivers.zigbee.availability import Availability
@@ -30,7 +31,6 @@ from drivers.zigbee.pairing import Deadlines, PairingWindow, clamp_seconds
 from drivers.zigbee.ports import find_stick_async
 from drivers.zigbee.radio import app_class
 from drivers.zigbee.radiolog import RadioLogCounter
-from gateway.registry import Device
 
 log = logging.getLogger(__name__)
 

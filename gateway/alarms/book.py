@@ -24,7 +24,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from gateway.events import DeviceRef, Event, EventDraft, Priority
+from core.events import DeviceRef, Event, EventDraft, Priority
 from gateway.rules.base import ref_of
 from gateway.rules.settings import AlarmSettings
 from gateway.rules.state import since_after_restart

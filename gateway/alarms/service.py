@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING, Any
 import aiomqtt
 from pydantic import ValidationError
 
+from core.events import Event, EventDraft, Priority
 from gateway.alarms.book import LIFECYCLE_KINDS, AckAction, OpenAlarm, opens_alarm
 from gateway.alarms.messages import MAX_ACK_BYTES, AckMessage
-from gateway.events import Event, EventDraft, Priority
 from gateway.outbox import OutboxError, Row
 from gateway.remote import link
 

@@ -53,9 +53,7 @@ class GpiodOutputs:
         self._lines: dict[str, tuple[object, int]] = {}  # output -> (line request, offset)
         self.errors = 0
 
-    def add(
-        self, output: str, chip: str, line: Line, active_low: bool, consumer: str = "fbgw-feedback"
-    ) -> None:
+    def add(self, output: str, chip: str, line: Line, active_low: bool, consumer: str = "fbgw-feedback") -> None:
         """Request ``line`` of ``chip`` as an output, initially off. Raises :class:`OutputError`."""
         import gpiod
 

@@ -89,9 +89,7 @@ class Speaker:
             self._failed(f"{self.command} took longer than {self.timeout_s:g} s; cut off")
             return
         if proc.returncode != 0:
-            self._failed(
-                f"{self.command} exited {proc.returncode}: {err.decode(errors='replace').strip()[:200]}"
-            )
+            self._failed(f"{self.command} exited {proc.returncode}: {err.decode(errors='replace').strip()[:200]}")
             return
         self.spoken += 1
         if wav is not None:

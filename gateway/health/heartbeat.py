@@ -14,8 +14,8 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+from core.events import EventDraft, Priority
 from gateway import __version__
-from gateway.events import EventDraft, Priority
 from gateway.health.system import read_system
 
 if TYPE_CHECKING:
@@ -65,16 +65,11 @@ async def snapshot(gw: Gateway, started_mono: float, settings: HealthSettings) -
     data: dict[str, Any] = {
         "version": __version__,
         "uptime_s": int(time.monotonic() - started_mono),
-        "outbox": {
-            k: depth.get(k) for k in ("rows", "bytes", "alarms", "oldest_age_s", "dropped", "last_error")
-        },
-        "uplink": {
-            k: uplink.get(k) for k in ("state", "connects", "reconnects", "published_events", "last_error")
-        },
+        "outbox": {k: depth.get(k) for k in ("rows", "bytes", "alarms", "oldest_age_s", "dropped", "last_error")},
+        "uplink": {k: uplink.get(k) for k in ("state", "connects", "reconnects", "published_events", "last_error")},
         "clock": {"synced": gw.clock.synced()},
         "drivers": [
-            {"transport": d["transport"], "state": d["state"], "detail": d["detail"]}
-            for d in status["drivers"]
+            {"transport": d["transport"], "state": d["state"], "detail": d["detail"]} for d in status["drivers"]
         ],
         **system,
     }

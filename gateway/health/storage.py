@@ -19,7 +19,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from gateway.events import EventDraft, Priority
+from core.events import EventDraft, Priority
 from gateway.health.system import DiskState, disk_state
 
 if TYPE_CHECKING:

@@ -32,9 +32,7 @@ class DiskState:
 def disk_state(path: Path) -> DiskState:
     """Free space for an unprivileged writer (``f_bavail``) and whether the filesystem is read-only."""
     st = os.statvfs(path)
-    return DiskState(
-        str(path), st.f_bavail * st.f_frsize, st.f_blocks * st.f_frsize, bool(st.f_flag & os.ST_RDONLY)
-    )
+    return DiskState(str(path), st.f_bavail * st.f_frsize, st.f_blocks * st.f_frsize, bool(st.f_flag & os.ST_RDONLY))
 
 
 def cpu_temperature_c(root: Path = THERMAL_ROOT) -> float | None:

@@ -134,9 +134,7 @@ class WatchdogService:
 
     name = "watchdog"
 
-    def __init__(
-        self, gw: Gateway, notifier: SdNotifier | None = None, env: Mapping[str, str] | None = None
-    ) -> None:
+    def __init__(self, gw: Gateway, notifier: SdNotifier | None = None, env: Mapping[str, str] | None = None) -> None:
         self.gw = gw
         self.settings = gw.config.health
         self.notifier = notifier if notifier is not None else SdNotifier.from_env(env)

@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 import sqlite3
 
+from core.events import Priority
 from gateway.config import OutboxSection
-from gateway.events import Priority
 
 log = logging.getLogger("gateway.outbox")  # one logger for the whole outbox: the journal is filtered by it
 

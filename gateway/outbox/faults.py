@@ -18,8 +18,10 @@ import os
 import sqlite3
 from pathlib import Path
 
+from drivers.base import ReadingRefused
 
-class OutboxError(RuntimeError):
+
+class OutboxError(ReadingRefused):
     """The outbox could not commit; the event was NOT accepted."""
 
 

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from gateway.events import Event, Priority
+from core.events import Event, Priority
 from gateway.outbox.faults import FAULT_TEXT
 from gateway.outbox.rows import Row
 from gateway.outbox.store import OutboxStats

@@ -25,8 +25,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.events import Event, Priority
 from gateway.config import OutboxSection
-from gateway.events import Event, Priority
 from gateway.outbox.faults import FAULT_TEXT, OutboxError, dir_read_only, fault_reason, is_disk_full, is_storage_fault
 from gateway.outbox.held import HeldQueue
 from gateway.outbox.reserve import make_reserve, release_reserve, space_is_back

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
+from core.events import Event, Priority
 from gateway.config import OutboxSection
-from gateway.events import Event, Priority
 from gateway.outbox.bounds import drop_expired, drop_over_cap, free_telemetry
 from gateway.outbox.faults import CorruptOutbox, OutboxError
 from gateway.outbox.rows import Row

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from core.secrets import add_secret
 from gateway import __version__
-from gateway.logsetup import add_secret
 from gateway.remote.logbuffer import LogBuffer
 from gateway.remote.selftest import self_test
 from gateway.remote.settings import RemoteSettings

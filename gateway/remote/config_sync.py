@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 import aiomqtt
 from pydantic import ValidationError
 
+from core.secrets import add_secret
 from gateway.config import Config, UplinkSection
-from gateway.logsetup import add_secret
 from gateway.remote import link
 from gateway.remote.connection import try_connection
 from gateway.remote.desired import (

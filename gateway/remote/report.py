@@ -14,8 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from core.devices import Device
 from gateway.config import Config
-from gateway.registry import Device
 from gateway.remote.desired import BATCHING_KEYS
 from gateway.remote.signing import canonical_json
 

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gateway import atomic
+from core import atomic
 
 if TYPE_CHECKING:
     from gateway.app import Gateway

@@ -21,7 +21,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from gateway import atomic
+from core import atomic
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from core.devices import Device
+from core.events import DeviceRef, EventDraft
 from drivers.base import Reading
-from gateway.events import DeviceRef, EventDraft
-from gateway.registry import Device
 from gateway.rules.settings import RulesSettings
 from gateway.rules.windows import Now
 

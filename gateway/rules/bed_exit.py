@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from core.devices import Device
+from core.events import DeviceRef, EventDraft, Priority
 from drivers.base import Reading
-from gateway.events import DeviceRef, EventDraft, Priority
-from gateway.registry import Device
 from gateway.rules.base import ref_of, seconds
 from gateway.rules.settings import RulesSettings
 from gateway.rules.state import since_after_restart

@@ -17,10 +17,10 @@ from datetime import tzinfo
 from pathlib import Path
 from typing import Any
 
+from core.devices import Device
+from core.events import EventDraft, Priority
 from drivers.base import Reading
 from gateway.alarms.book import AlarmBook
-from gateway.events import EventDraft, Priority
-from gateway.registry import Device
 from gateway.rules.base import Rule
 from gateway.rules.bed_exit import BedExitRule
 from gateway.rules.device_health import DeviceHealthRule
@@ -40,7 +40,7 @@ class RuleEngine:
 
     Arguments:
         settings: the ``[rules]`` section.
-        clock: anything with ``stamp()`` like :class:`gateway.clock.Clock`.
+        clock: anything with ``stamp()`` like :class:`core.clock.Clock`.
         state_dir: where ``rules-state.json`` is kept (read here, once, before any reading).
         timezone: the zone used when ``settings.timezone`` is unset (the ``[gateway] timezone``).
     """

@@ -6,13 +6,14 @@ A change of ``contact``, ``in_bed`` or an alarm capability always yields an even
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from core.devices import Device
+from core.events import DeviceRef, EventDraft, Priority
+from core.vocabulary import VALUE_CHECKS as VALUE_CHECKS
 from drivers.base import Reading
-from gateway.events import DeviceRef, EventDraft, Priority
-from gateway.registry import Device
 from gateway.rules.settings import RulesSettings
 from gateway.rules.windows import Now
 
@@ -57,29 +58,6 @@ _VALUE_KEYS: Mapping[str, str] = {
     "heart_rate": "heart_rate",
     "breath_rate": "breath_rate",
     "battery": "battery",
-}
-
-ValueCheck = Callable[[Any], bool]
-
-#: What a valid value looks like for each capability (used at every edge that takes readings from outside).
-VALUE_CHECKS: Mapping[str, ValueCheck] = {
-    "press": lambda v: v is True,
-    "release": lambda v: v is True,
-    "contact": lambda v: v in ("open", "closed"),
-    "motion": lambda v: v is True,
-    "smoke": lambda v: isinstance(v, bool),
-    "gas": lambda v: isinstance(v, bool),
-    "leak": lambda v: isinstance(v, bool),
-    "wet": lambda v: isinstance(v, bool),
-    "in_bed": lambda v: isinstance(v, bool),
-    "heart_rate": lambda v: isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= 300,
-    "breath_rate": lambda v: isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= 120,
-    "battery": lambda v: isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= 100,
-    "tamper": lambda v: isinstance(v, bool),
-    "battery_low": lambda v: isinstance(v, bool),
-    "trouble": lambda v: isinstance(v, bool),
-    "mains_fault": lambda v: isinstance(v, bool),
-    "install": lambda v: v is True,
 }
 
 

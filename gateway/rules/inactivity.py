@@ -20,9 +20,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.devices import Device
+from core.events import EventDraft, Priority
 from drivers.base import Reading
-from gateway.events import EventDraft, Priority
-from gateway.registry import Device
 from gateway.rules.base import seconds
 from gateway.rules.settings import InactivitySettings, RulesSettings
 from gateway.rules.state import since_after_restart

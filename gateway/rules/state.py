@@ -1,7 +1,7 @@
 """Rule state on disk, so an alarm active before a restart is still active after it.
 
 One small JSON file (``rules-state.json`` in the state directory), replaced atomically
-(:func:`gateway.atomic.write_atomic`): a power cut leaves the old or the new state, never a mix. It is read
+(:func:`core.atomic.write_atomic`): a power cut leaves the old or the new state, never a mix. It is read
 once when the engine is built, before any reading arrives (a few KB), and written off the event loop, at most
 one write at a time: changes made during a write are picked up by the next one. A write starts ``settle_s``
 after the change that asked for it, so it never competes for the disk with the outbox commit of the very alarm
@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from gateway.atomic import write_atomic
+from core.atomic import write_atomic
 
 log = logging.getLogger(__name__)
 

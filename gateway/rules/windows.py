@@ -17,7 +17,7 @@ from datetime import datetime, tzinfo
 from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from gateway.clock import ClockStamp
+from core.clock import ClockStamp
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 _WINDOW_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]|24):([0-5]\d)$")
@@ -112,6 +112,6 @@ class Now:
 
 
 class ClockLike(Protocol):
-    """What rules need from a clock: :class:`gateway.clock.Clock`, or a fake in tests."""
+    """What rules need from a clock: :class:`core.clock.Clock`, or a fake in tests."""
 
     def stamp(self) -> ClockStamp: ...

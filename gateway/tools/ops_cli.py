@@ -24,9 +24,9 @@ from typing import Any
 
 import aiohttp
 
+from core.devices import Device
+from core.events import Priority
 from gateway.config import ConfigError, load_config
-from gateway.events import Priority
-from gateway.registry import Device
 
 DEFAULT_CONFIG = Path("/etc/fbgw/fbgw.toml")
 DEFAULT_STATE = Path("/var/lib/fbgw")

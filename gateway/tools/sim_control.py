@@ -1,6 +1,6 @@
 """The radio simulators as child processes, shared by the demo and the hardware-in-the-loop rig.
 
-Both standalone simulators (``python -m drivers.zigbee.znp_sim``, ``python -m drivers.ble.testing``) print
+Both standalone simulators (``python -m sims.znp``, ``python -m sims.bluez``) print
 ``KEY value`` / ``KEY=value`` lines, then ``READY``, and take one command per line on a loopback control port,
 answering ``ok ...`` or ``error ...``.
 """
@@ -69,7 +69,7 @@ class ZnpSimulatorProcess:
         argv = [
             sys.executable,
             "-m",
-            "drivers.zigbee.znp_sim",
+            "sims.znp",
             "--link",
             str(work / "ttyZNP"),
             "--control-port",

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from gateway.registry import Device
+from core.devices import Device
 from gateway.web.testmode import TestTracker
 
 #: Shipped profiles: <repo>/config/counties (fbgw runs from its source tree on the box).

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 from aiohttp import web
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
+from core.events import EventDraft, Priority
 from drivers.base import DriverConfigError
-from gateway.events import EventDraft, Priority
 from gateway.outbox import OutboxError
 from gateway.web.guard import json_error, session_of
 from gateway.web.live import TooManyStreams
@@ -88,7 +88,7 @@ class BadRequest(Exception):
         self.message = message
 
 
-async def parse(request: web.Request, model: type[M]) -> M:
+async def parse[M: BaseModel](request: web.Request, model: type[M]) -> M:
     """The request's JSON body as ``model``, or :class:`BadRequest` with a readable message."""
     if request.content_type != "application/json":
         raise BadRequest("send a JSON body (Content-Type: application/json)")
@@ -328,9 +328,7 @@ class Api:
             granted = self.svc.window.extend(body.seconds, by="technician")
         except WindowLimit as exc:
             return json_error(409, str(exc), extendable_s=self.svc.window.extendable_s())
-        return web.json_response(
-            {"open": True, "seconds": granted, "extendable_s": self.svc.window.extendable_s()}
-        )
+        return web.json_response({"open": True, "seconds": granted, "extendable_s": self.svc.window.extendable_s()})
 
     # ------------------------------------------------------------------ live
 

@@ -18,9 +18,9 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from core.events import Event
+from core.secrets import add_secret
 from drivers.base import PairingUpdate
-from gateway.events import Event
-from gateway.logsetup import add_secret
 from gateway.outbox import Row
 from gateway.web import acceptance
 from gateway.web.auth import LoginLimiter, Sessions

@@ -20,7 +20,7 @@ import secrets
 import sys
 from pathlib import Path
 
-from gateway.atomic import write_atomic
+from core.atomic import write_atomic
 from gateway.web.window import FIRST_BOOT_MARKER
 
 SCRYPT_N = 2**14

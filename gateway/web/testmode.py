@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.events import Event
+from core.events import Event
 from gateway.outbox import Row
 
 PENDING_MAX = 2048

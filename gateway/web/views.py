@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import web
 
-from drivers.base import DEVICE_TYPES, Driver
+from core.vocabulary import DEVICE_TYPES
+from drivers.base import Driver
 from gateway.web.auth import LANG_COOKIE, PRELOGIN_COOKIE, SESSION_COOKIE, new_token, tokens_match
 from gateway.web.guard import session_of
 from gateway.web.i18n import LANGS, ROOM_NAMES, ROOMS, room_name, translate

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from gateway.atomic import write_atomic
+from core.atomic import write_atomic
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ import json
 import time
 from pathlib import Path
 
+from core.events import EventDraft, Priority
 from gateway.app import Gateway
-from gateway.events import EventDraft, Priority
 from tests.support.broker import Mosquitto
 from tests.support.collector import Collector
 from tests.support.gateway import make_config

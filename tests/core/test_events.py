@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import uuid
 
-from gateway.clock import Clock
-from gateway.events import DeviceRef, EventDraft, Priority, make_event, uuid7
+from core.clock import Clock
+from core.events import DeviceRef, EventDraft, Priority, make_event, uuid7
 from tests.support.schema import event_validator
 
 

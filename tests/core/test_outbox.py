@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway.clock import Clock
+from core.clock import Clock
+from core.events import Event, EventDraft, Priority, make_event
 from gateway.config import OutboxSection, OutboxTTL
-from gateway.events import Event, EventDraft, Priority, make_event
 from gateway.outbox import Outbox, OutboxError, bodies_to_payload, decode_payload, is_storage_fault
 from gateway.outbox.faults import CorruptOutbox
 

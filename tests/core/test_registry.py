@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.registry import Device, DeviceRegistry
+from core.devices import Device
+from gateway.registry import DeviceRegistry
 
 
 def _refuse() -> None:

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from core.clock import Clock
+from core.events import EventDraft, Priority, make_event
 from gateway.app import Gateway
-from gateway.clock import Clock
 from gateway.config import OutboxSection
-from gateway.events import EventDraft, Priority, make_event
 from gateway.outbox import Outbox, OutboxError
 from gateway.outbox.store import UNKNOWN_SEQ_FLOOR
 from tests.ops.disks import BreakableDisk, breakable_disk
@@ -261,9 +261,9 @@ async def test_read_only_memory_is_bounded_and_alarms_are_dropped_last(
 _KILLED_AFTER_COMMIT = """
 import asyncio, os, sys
 from pathlib import Path
-from gateway.clock import Clock
+from core.clock import Clock
 from gateway.config import OutboxSection
-from gateway.events import EventDraft, Priority, make_event
+from core.events import EventDraft, Priority, make_event
 from gateway.outbox import Outbox
 
 async def main() -> None:

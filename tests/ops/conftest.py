@@ -86,9 +86,7 @@ def small_disk(short_dir: Path) -> Iterator[SmallDisk]:
     mount_point = short_dir / "disk"
     mount_point.mkdir()
     size = 8 * 1024 * 1024
-    subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "fbgw-test", str(mount_point)], check=True
-    )
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "fbgw-test", str(mount_point)], check=True)
     try:
         yield SmallDisk(mount_point, size)
     finally:

@@ -45,11 +45,7 @@ async def test_heartbeat_every_interval_with_health_data(tmp_path: Path, broker:
     assert [d["transport"] for d in data["drivers"]] == ["sim"]
     devices = {d["id"]: d for d in data["devices"]}
     assert set(devices) == {d["id"] for d in SIM_HOME}
-    assert (
-        devices["btn-1"]["battery"] == 17
-        and devices["btn-1"]["rssi"] == -71
-        and devices["btn-1"]["lqi"] == 140
-    )
+    assert devices["btn-1"]["battery"] == 17 and devices["btn-1"]["rssi"] == -71 and devices["btn-1"]["lqi"] == 140
     assert devices["door-1"]["last_seen_s"] is not None and devices["door-1"]["online"] is True
     assert devices["smoke-1"]["last_seen_s"] is None  # never heard from: says so, does not invent
     # seq increases: heartbeats go through the outbox like any event

@@ -9,11 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from core.secrets import MASK, Redactor, add_secret
 from gateway.logsetup import (
-    MASK,
-    Redactor,
     StructuredFormatter,
-    add_secret,
     register_config_secrets,
     set_level,
     setup_logging,
@@ -86,9 +84,7 @@ def test_tracebacks_and_extras_redacted(captured: io.StringIO) -> None:
     try:
         raise ValueError(f"bad bindkey {BINDKEY}")
     except ValueError:
-        log.exception(
-            "pairing failed", extra={"device": "ble-1", "bindkey": "ffeeddccbbaa99887766554433221100"}
-        )
+        log.exception("pairing failed", extra={"device": "ble-1", "bindkey": "ffeeddccbbaa99887766554433221100"})
     text = captured.getvalue()
     assert BINDKEY not in text and "ffeeddcc" not in text
     assert "device=ble-1" in text and "Traceback" in text

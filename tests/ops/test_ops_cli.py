@@ -57,9 +57,7 @@ def gateway(tmp_path: Path, broker: Mosquitto) -> Iterator[tuple[OpsGateway, Pat
         gw.stop()
 
 
-def test_status_devices_outbox_live_and_offline(
-    gateway: tuple[OpsGateway, Path, Path], broker: Mosquitto
-) -> None:
+def test_status_devices_outbox_live_and_offline(gateway: tuple[OpsGateway, Path, Path], broker: Mosquitto) -> None:
     gw, cfg, state = gateway
     common = ["--config", str(cfg), "--url", gw.base_url, "--json"]
 
@@ -79,9 +77,7 @@ def test_status_devices_outbox_live_and_offline(
         assert time.monotonic() < deadline, "uplink never noticed the broker was gone"
         time.sleep(0.1)
     for i in range(3):
-        post_readings(
-            gw.base_url, [{"device": "cord-1", "capability": "press", "value": True, "trace": f"q{i}"}]
-        )
+        post_readings(gw.base_url, [{"device": "cord-1", "capability": "press", "value": True, "trace": f"q{i}"}])
     code, doc = ops("status", *common)
     assert code == 1 and doc["live"]["outbox"]["alarms"] >= 3
     code, doc = ops("outbox", *common, "--peek", "2")

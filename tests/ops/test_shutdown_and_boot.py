@@ -37,9 +37,7 @@ def launch(gateways: list[OpsGateway], cfg: Path, log: Path, **kw: object) -> Op
     return gw
 
 
-async def test_sigterm_under_load_loses_nothing(
-    tmp_path: Path, broker: Mosquitto, gateways: list[OpsGateway]
-) -> None:
+async def test_sigterm_under_load_loses_nothing(tmp_path: Path, broker: Mosquitto, gateways: list[OpsGateway]) -> None:
     cfg = write_config(tmp_path / "gw.toml", tmp_path / "state", broker.url)
     log = tmp_path / "gw.log"
     async with Collector(broker.host, broker.port) as col:
@@ -87,13 +85,10 @@ async def test_corrupt_file_at_boot_is_moved_aside(
             gw = launch(gateways, cfg, log)
         except RuntimeError as exc:
             pytest.fail(
-                f"gateway does not start with a corrupt {name} (core: move it aside and start clean): "
-                f"{str(exc)[-800:]}"
+                f"gateway does not start with a corrupt {name} (core: move it aside and start clean): {str(exc)[-800:]}"
             )
         kept = [p for p in state.iterdir() if p.name != name and p.is_file() and p.read_bytes() == garbage]
-        assert kept, (
-            f"the corrupt {name} was not kept for inspection: {sorted(p.name for p in state.iterdir())}"
-        )
+        assert kept, f"the corrupt {name} was not kept for inspection: {sorted(p.name for p in state.iterdir())}"
         await col.wait_for(lambda c: "gateway.storage_recovered" in c.kinds(), timeout=10)
         (event,) = [e for e in col.events if e["kind"] == "gateway.storage_recovered"]
         assert name in json.dumps(event["data"]), event["data"]
@@ -138,9 +133,7 @@ async def test_disk_full_alarms_still_accepted_then_recovers(
         try:
             await col.wait_for(lambda c: "gateway.storage_degraded" in c.kinds(), timeout=10)
         except TimeoutError:
-            pytest.fail(
-                "no gateway.storage_degraded on a full disk (core: the reserve must also take this report)"
-            )
+            pytest.fail("no gateway.storage_degraded on a full disk (core: the reserve must also take this report)")
         for i in range(20):  # low-priority data may be refused or dropped; the gateway must stay up
             post_readings(
                 gw.base_url,
@@ -185,9 +178,7 @@ async def test_secrets_never_in_logs(tmp_path: Path, broker: Mosquitto, gateways
     async with Collector(broker.host, broker.port) as col:
         gw = launch(gateways, cfg, log, global_args=["--log-level", "debug"])
         for i in range(3):
-            post_readings(
-                gw.base_url, [{"device": "btn-1", "capability": "press", "value": True, "trace": f"s{i}"}]
-            )
+            post_readings(gw.base_url, [{"device": "btn-1", "capability": "press", "value": True, "trace": f"s{i}"}])
         post_readings(gw.base_url, [{"device": "ble-a4c138000001", "capability": "battery", "value": 80}])
         post_readings(gw.base_url, [{"device": "nope", "capability": "press", "value": True}])
         await col.wait_for(lambda c: {"s0", "s1", "s2"} <= c.traces(), timeout=10)

@@ -222,9 +222,7 @@ def test_install_twice_uninstall_keeps_data_purge_removes(root: Path, wheel: Pat
 
 @pytest.mark.timeout(60)
 def test_install_refuses_bad_options(root: Path) -> None:
-    res = subprocess.run(
-        [str(INSTALL), "--root", str(root), "--purge"], capture_output=True, text=True, timeout=30
-    )
+    res = subprocess.run([str(INSTALL), "--root", str(root), "--purge"], capture_output=True, text=True, timeout=30)
     assert res.returncode != 0 and "--purge only goes with --uninstall" in res.stderr
     res = subprocess.run([str(INSTALL), "--bogus"], capture_output=True, text=True, timeout=30)
     assert res.returncode != 0 and "unknown option" in res.stderr

@@ -91,9 +91,7 @@ async def test_no_pings_while_the_event_loop_is_blocked(
         time.sleep(PING_S * 5)
         unblocked = time.monotonic()
         assert pings_between(notify_socket, blocked + 0.05, unblocked) == 0
-        await notify_socket.wait_for(
-            "WATCHDOG=1", count=len(notify_socket.times("WATCHDOG=1")) + 2, timeout=3
-        )
+        await notify_socket.wait_for("WATCHDOG=1", count=len(notify_socket.times("WATCHDOG=1")) + 2, timeout=3)
         assert notify_socket.count("WATCHDOG=trigger") == 0  # a slow loop is not a dead task
 
 
@@ -118,9 +116,7 @@ async def test_stalled_outbox_writer_thread_stops_pings(
         assert notify_socket.count("WATCHDOG=trigger") == 0
 
 
-async def test_without_watchdog_usec_only_ready_and_stopping(
-    tmp_path: Path, notify_socket: FakeNotifySocket
-) -> None:
+async def test_without_watchdog_usec_only_ready_and_stopping(tmp_path: Path, notify_socket: FakeNotifySocket) -> None:
     async with running_gateway(tmp_path / "state"):
         await notify_socket.wait_for("READY=1", timeout=5)
         await asyncio.sleep(0.5)

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from core.clock import Clock
 from gateway.alarms.service import AlarmService
 from gateway.app import Gateway
-from gateway.clock import Clock
 from gateway.remote.actions import EXIT_RESTART, default_restarter
 from gateway.remote.commands import CommandService
 from gateway.tools.local_broker import Mosquitto

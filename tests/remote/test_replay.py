@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from core.clock import Clock
 from gateway.app import Gateway
-from gateway.clock import Clock
 from gateway.remote.commands import CommandService
 from gateway.remote.store import RemoteStore
 from gateway.tools.local_broker import Mosquitto

@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from core.clock import ClockStamp
+from core.devices import Device
+from core.events import EventDraft
 from drivers.base import Reading
-from gateway.clock import ClockStamp
-from gateway.events import EventDraft
-from gateway.registry import Device
 from gateway.rules.engine import RuleEngine
 from gateway.rules.settings import RulesSettings
 
@@ -23,7 +23,7 @@ def local_ms(hh: int, mm: int = 0, ss: int = 0, day: int = 2) -> int:
 
 
 class FakeClock:
-    """Implements what gateway.clock.Clock offers rules: wall_ms, mono_ms, synced, stamp."""
+    """Implements what core.clock.Clock offers rules: wall_ms, mono_ms, synced, stamp."""
 
     def __init__(self, wall_ms: int | None = None, *, synced: bool = True, boot: str = "boot-1") -> None:
         self.wall = wall_ms if wall_ms is not None else local_ms(9)

@@ -7,8 +7,8 @@ from typing import cast
 
 import pytest
 
-from gateway.clock import Clock
-from gateway.events import Event, EventDraft, Priority, make_event
+from core.clock import Clock
+from core.events import Event, EventDraft, Priority, make_event
 from tests.rules.support import FakeClock, Harness, kinds, local_ms, only, settings
 
 pytestmark = pytest.mark.timeout(20)

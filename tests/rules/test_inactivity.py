@@ -8,7 +8,7 @@ import pytest
 
 from tests.rules.support import FakeClock, Harness, kinds, local_ms, only, settings
 
-MINE = ("alarm.inactivity", "alarm.resolved", "state.presence", "gateway.clock")
+MINE = ("alarm.inactivity", "alarm.resolved", "state.presence", "core.clock")
 
 pytestmark = pytest.mark.timeout(20)
 

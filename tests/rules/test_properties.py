@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.events import EventDraft, Priority
+from core.events import EventDraft, Priority
 from gateway.rules.settings import RulesSettings
 from gateway.rules.windows import Window
 from tests.rules.support import SHANGHAI, FakeClock, Harness, local_ms

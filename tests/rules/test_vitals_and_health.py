@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from gateway.registry import Device
+from core.devices import Device
 from gateway.rules.settings import RulesSettings
 from tests.rules.support import DEVICES, FakeClock, Harness, kinds, local_ms, only, settings
 

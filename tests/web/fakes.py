@@ -13,8 +13,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from core.devices import Device
 from drivers.base import Driver, DriverConfigError, DriverContext, DriverHealth, PairingUpdate, Reading
-from gateway.registry import Device
 
 _MAC = re.compile(r"^([0-9A-F]{2}:){5}[0-9A-F]{2}$")
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from gateway.events import EventDraft, Priority
+from core.events import EventDraft, Priority
 from tests.support.collector import Collector
 from tests.web.conftest import code_of, hdr, sign_in
 from tests.web.fakes import FakeBle, FakeZigbee, attach

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import expect
 
-from drivers.ble.testing import BluezControl, MockBluezProcesses
+from sims.bluez import BluezControl, MockBluezProcesses
 from tests.drivers.ble import vectors as v
 from tests.support.broker import Mosquitto
 from tests.web.browser import chromium, phone_page, shot

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import expect
 
-from drivers.zigbee.znp_sim import ZnpSimulator
+from sims.znp import ZnpSimulator
 from tests.support.broker import Mosquitto
 from tests.web.browser import chromium, phone_page, shot
 from tests.web.conftest import running_gateway

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from core.events import DeviceRef, Event, Priority
 from drivers.base import PairingUpdate
-from gateway.events import DeviceRef, Event, Priority
 from gateway.web import acceptance, testmode
 from gateway.web.auth import LoginLimiter, Sessions
 from gateway.web.i18n import EN, ZH, translate

@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 
+from core.devices import Device
 from drivers.base import DriverContext
 from drivers.ble import create_driver
 from drivers.ble.driver import BleDriver
-from drivers.ble.testing import BluezControl, MockBluezProcesses
-from gateway.registry import Device, DeviceRegistry
+from gateway.registry import DeviceRegistry
+from sims.bluez import BluezControl, MockBluezProcesses
 from tests.drivers.ble.fakes import FakeSink, poll_until
 
 #: Fast timings so the folder runs in seconds; production defaults are in drivers/ble/config.py.

@@ -7,8 +7,8 @@ import asyncio
 import pytest
 
 from drivers.ble.availability import IntervalTracker
-from drivers.ble.testing import BluezControl
 from gateway.registry import DeviceRegistry
+from sims.bluez import BluezControl
 from tests.drivers.ble import vectors as v
 from tests.drivers.ble.conftest import DriverFactory, add_device, scanning
 from tests.drivers.ble.fakes import FakeSink

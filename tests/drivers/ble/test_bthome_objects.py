@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 
 from drivers.ble.config import TYPE_CAPABILITIES
-from drivers.ble.testing import BluezControl
 from gateway.registry import DeviceRegistry
+from sims.bluez import BluezControl
 from tests.drivers.ble import vectors as v
 from tests.drivers.ble.conftest import DriverFactory, add_device, scanning
 from tests.drivers.ble.fakes import FakeSink

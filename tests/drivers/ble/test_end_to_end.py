@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from drivers.ble.driver import BleDriver
-from drivers.ble.testing import BluezControl
-from drivers.ble.testing.packets import SimBTHomeDevice, button
 from gateway.app import Gateway
+from sims.bluez import BluezControl
+from sims.bluez.packets import SimBTHomeDevice, button
 from tests.drivers.ble.conftest import FAST, scanning
 from tests.support.broker import Mosquitto
 from tests.support.collector import Collector

@@ -13,9 +13,9 @@ from drivers.base import DriverContext
 from drivers.ble import bthome, create_driver
 from drivers.ble.driver import Advert
 from drivers.ble.profiles.heart_rate import HEART_RATE_SERVICE
-from drivers.ble.testing import BluezControl
 from gateway.registry import DeviceRegistry
 from gateway.rules.immediate import VALUE_CHECKS
+from sims.bluez import BluezControl
 from tests.drivers.ble import vectors as v
 from tests.drivers.ble.conftest import DriverFactory, add_device, scanning
 from tests.drivers.ble.fakes import FakeSink, poll_until

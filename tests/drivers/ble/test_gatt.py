@@ -10,14 +10,14 @@ import pytest
 from drivers.ble.driver import BleDriver
 from drivers.ble.profiles.heart_rate import HeartRateProfile
 from drivers.ble.profiles.mattress import encode_status
-from drivers.ble.testing import BluezControl
-from drivers.ble.testing.devices import (
+from gateway.registry import DeviceRegistry
+from sims.bluez import BluezControl
+from sims.bluez.devices import (
     SimGattDevice,
     add_bed_sensor,
     add_heart_rate_sensor,
     heart_rate_measurement,
 )
-from gateway.registry import DeviceRegistry
 from tests.drivers.ble.conftest import DriverFactory, add_device, scanning
 from tests.drivers.ble.fakes import FakeSink, poll_until
 

@@ -7,9 +7,9 @@ import asyncio
 import pytest
 
 from drivers.base import DriverConfigError
-from drivers.ble.testing import BluezControl
-from drivers.ble.testing.devices import add_heart_rate_sensor, heart_rate_measurement
 from gateway.registry import DeviceRegistry
+from sims.bluez import BluezControl
+from sims.bluez.devices import add_heart_rate_sensor, heart_rate_measurement
 from tests.drivers.ble import vectors as v
 from tests.drivers.ble.conftest import DriverFactory, scanning
 from tests.drivers.ble.fakes import FakeSink, poll_until

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from drivers.ble.testing import BluezControl, MockBluezProcesses
 from gateway.registry import DeviceRegistry
+from sims.bluez import BluezControl, MockBluezProcesses
 from tests.drivers.ble import vectors as v
 from tests.drivers.ble.conftest import DriverFactory, add_device, scanning
 from tests.drivers.ble.fakes import FakeSink

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from drivers.ble import bthome
-from drivers.ble.testing import BluezControl
 from gateway.registry import DeviceRegistry
+from sims.bluez import BluezControl
 from tests.drivers.ble import vectors as v
 from tests.drivers.ble.conftest import DriverFactory, add_device, scanning
 from tests.drivers.ble.fakes import FakeSink, poll_until

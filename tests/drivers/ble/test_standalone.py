@@ -1,4 +1,4 @@
-"""``python -m drivers.ble.testing`` as the demo and the rig use it: a child process, a control port."""
+"""``python -m sims.bluez`` as the demo and the rig use it: a child process, a control port."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ async def test_console_over_control_port_drives_a_driver(tmp_path: Path, monkeyp
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "drivers.ble.testing",
+        "sims.bluez",
         "--port",
         "0",
         "--no-stdin",

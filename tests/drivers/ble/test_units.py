@@ -16,8 +16,8 @@ from drivers.ble.profiles.heart_rate import HEART_RATE_MEASUREMENT, HeartRatePro
 from drivers.ble.profiles.mattress import BED_STATUS, MattressProfile, encode_status
 from drivers.ble.replay import Refusals, ReplayGuard
 from drivers.ble.scanner import or_patterns
-from drivers.ble.testing.devices import heart_rate_measurement
 from gateway.registry import DeviceRegistry
+from sims.bluez.devices import heart_rate_measurement
 from tests.drivers.ble import vectors as v
 from tests.drivers.ble.fakes import FakeSink
 

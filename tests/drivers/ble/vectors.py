@@ -1,12 +1,12 @@
 """BTHome v2 test vectors: the specification's encryption example, and the spec's object encodings.
 
-The packet builders live in :mod:`drivers.ble.testing.packets` (the simulator uses them too); the
+The packet builders live in :mod:`sims.bluez.packets` (the simulator uses them too); the
 specification example below pins them (see test_units.test_spec_encryption_example).
 """
 
 from __future__ import annotations
 
-from drivers.ble.testing.packets import (
+from sims.bluez.packets import (
     BUTTON_EVENTS,
     ENCRYPTED,
     PLAIN,

@@ -150,11 +150,7 @@ class RecordingSink:
 
     def values(self, device: str | None = None) -> list[tuple[str, Any, str]]:
         """(capability, value, meta event) of every reading, in order."""
-        return [
-            (r.capability, r.value, r.meta.get("event", ""))
-            for r in self.readings
-            if device in (None, r.device)
-        ]
+        return [(r.capability, r.value, r.meta.get("event", "")) for r in self.readings if device in (None, r.device)]
 
     async def wait_for(self, predicate: Callable[[RecordingSink], bool], timeout: float = 2.0) -> None:
         async with asyncio.timeout(timeout):

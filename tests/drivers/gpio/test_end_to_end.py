@@ -49,9 +49,7 @@ async def test_pull_cord_press_reaches_broker_as_emergency_call_with_call_sent_f
 ) -> None:
     pipe = lines.add(CHIP, 17, level=True)  # NC loop closed
     gpio = {"enabled": True, "inputs": [cord("bathroom-cord", 17, debounce_ms=30, long_press_ms=3000)]}
-    cfg = make_config(
-        tmp_path / "s", broker.url, drivers={"gpio": gpio}, feedback={"led_line": 22, "buzzer_line": 23}
-    )
+    cfg = make_config(tmp_path / "s", broker.url, drivers={"gpio": gpio}, feedback={"led_line": 22, "buzzer_line": 23})
     async with Collector(broker.host, broker.port) as col, Gateway(cfg) as gw:
         feedback = gw.service("feedback")
         assert isinstance(feedback, Feedback)

@@ -42,9 +42,7 @@ def unavailable() -> str | None:
 class SimChip:
     """One simulated chip with one bank of ``num_lines`` lines; named lines and kernel hogs optional."""
 
-    def __init__(
-        self, num_lines: int = 8, names: dict[int, str] | None = None, hogs: dict[int, str] | None = None
-    ):
+    def __init__(self, num_lines: int = 8, names: dict[int, str] | None = None, hogs: dict[int, str] | None = None):
         self.dir = CONFIGFS / f"fbgw-test-{os.getpid()}-{next(_ids)}"
         self.bank = self.dir / "gpio-bank0"
         self.num_lines, self.names, self.hogs = num_lines, names or {}, hogs or {}

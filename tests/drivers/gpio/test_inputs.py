@@ -189,9 +189,7 @@ async def test_no_button_closed_at_start_is_trouble_until_released(rig: Rig) -> 
     ("contact", "idle", "asserted"),
     [("no", False, True), ("nc", True, False)],
 )
-async def test_no_and_nc_assert_on_opposite_levels(
-    rig: Rig, contact: str, idle: bool, asserted: bool
-) -> None:
+async def test_no_and_nc_assert_on_opposite_levels(rig: Rig, contact: str, idle: bool, asserted: bool) -> None:
     pipe = rig.lines.add(CHIP, 3, level=idle)
     driver = rig.build([cord("c", 3, contact=contact)])
     await driver.start()

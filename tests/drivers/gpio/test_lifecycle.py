@@ -7,10 +7,10 @@ import errno
 
 import pytest
 
+from core.devices import Device
 from drivers.base import DriverConfigError
 from drivers.gpio import create_driver
 from drivers.gpio.lines import LineError
-from gateway.registry import Device
 from tests.drivers.gpio.conftest import CHIP, Rig, cord
 
 pytestmark = pytest.mark.timeout(20)
@@ -80,10 +80,7 @@ async def test_missing_chip_is_reported_and_other_inputs_keep_working(rig: Rig) 
 
     health = driver.health()
     assert health.state == "degraded"
-    assert (
-        "gpio input 'bedroom-button' (/dev/gpiochip9 line 27): no such GPIO chip /dev/gpiochip9"
-        in health.detail
-    )
+    assert "gpio input 'bedroom-button' (/dev/gpiochip9 line 27): no such GPIO chip /dev/gpiochip9" in health.detail
     assert health.counters["line_errors"] == 1
     assert len(rig.sink.radio_calls) == 1
     transport, up, reason = rig.sink.radio_calls[0]
@@ -106,9 +103,7 @@ async def test_path_that_is_not_a_gpio_chip(rig: Rig) -> None:
 
 async def test_busy_line_then_freed_is_picked_up_by_retry(rig: Rig) -> None:
     pipe = rig.lines.add(CHIP, 17, level=True)
-    busy = LineError(
-        errno.EBUSY, "gpio input 'cord' (/dev/gpiochip-fake0 line 17): line is busy (used by 'other')"
-    )
+    busy = LineError(errno.EBUSY, "gpio input 'cord' (/dev/gpiochip-fake0 line 17): line is busy (used by 'other')")
     rig.lines.failures[(CHIP, "17")] = busy
     driver = rig.build([cord()], retry_s=0.05)
     await driver.start()

@@ -119,9 +119,7 @@ def test_line_by_name(stand_in: type[StandInChip]) -> None:
 def test_line_out_of_range(stand_in: type[StandInChip]) -> None:
     with pytest.raises(LineError) as info:
         open_gpiod_line(spec(line=40), "fbgw")
-    assert (
-        str(info.value) == "gpio input 'cord' (/dev/gpiochip0 line 40): no such line (the chip has 8 lines)"
-    )
+    assert str(info.value) == "gpio input 'cord' (/dev/gpiochip0 line 40): no such line (the chip has 8 lines)"
 
 
 def test_unknown_line_name(stand_in: type[StandInChip]) -> None:

@@ -16,8 +16,8 @@ import pytest
 
 from drivers.base import DriverContext, PairingUpdate, Reading
 from drivers.zigbee import ZigbeeDriver, create_driver
-from drivers.zigbee.znp_sim import ZnpSimulator
 from gateway.registry import DeviceRegistry
+from sims.znp import ZnpSimulator
 
 
 class Sink:

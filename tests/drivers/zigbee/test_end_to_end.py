@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from drivers.zigbee.znp_sim import ZnpSimulator
-from drivers.zigbee.znp_sim.devices import SimDevice
 from gateway.app import Gateway
+from sims.znp import ZnpSimulator
+from sims.znp.devices import SimDevice
 from tests.drivers.zigbee.conftest import wait_for
 from tests.remote.platform import Platform
 from tests.support.broker import Mosquitto

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 import zigpy.types as t
 
+from core.devices import Device
 from drivers.base import DriverConfigError
 from drivers.zigbee.identify import IdentifyError, identify_cluster
-from drivers.zigbee.znp_sim import ZnpSimulator
-from gateway.registry import Device, DeviceRegistry
+from gateway.registry import DeviceRegistry
+from sims.znp import ZnpSimulator
 from tests.drivers.zigbee.conftest import Sink, pair, running
 
 pytestmark = pytest.mark.timeout(60)

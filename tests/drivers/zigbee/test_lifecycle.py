@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from drivers.zigbee.znp_sim import ZnpSimulator
-from drivers.zigbee.znp_sim.nvram import ZSTACK_DEFAULT_KEY
 from gateway.registry import DeviceRegistry
+from sims.znp import ZnpSimulator
+from sims.znp.nvram import ZSTACK_DEFAULT_KEY
 from tests.drivers.zigbee.conftest import Sink, pair, running, wait_for
 
 pytestmark = pytest.mark.timeout(60)

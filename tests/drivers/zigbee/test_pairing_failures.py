@@ -10,11 +10,12 @@ import time
 import pytest
 from zigpy_znp.exceptions import CommandNotRecognized
 
+from core.devices import Device
 from drivers.base import PairingUpdate
 from drivers.zigbee import ZigbeeDriver, enroll
-from drivers.zigbee.znp_sim import ZnpSimulator
-from drivers.zigbee.znp_sim.devices import IAS_ZONE
-from gateway.registry import Device, DeviceRegistry
+from gateway.registry import DeviceRegistry
+from sims.znp import ZnpSimulator
+from sims.znp.devices import IAS_ZONE
 from tests.drivers.zigbee.conftest import Sink, running, wait_for
 
 pytestmark = pytest.mark.timeout(60)

@@ -12,9 +12,9 @@ import pytest
 from zigpy_znp.exceptions import CommandNotRecognized, SecurityError
 from zigpy_znp.zigbee.application import ControllerApplication as ZnpApplication
 
-from drivers.zigbee.znp_sim import SimError, ZnpSimulator
-from drivers.zigbee.znp_sim.frames import Subsystem
 from gateway.registry import DeviceRegistry
+from sims.znp import SimError, ZnpSimulator
+from sims.znp.frames import Subsystem
 from tests.drivers.zigbee.conftest import Sink, pair, running, wait_for
 
 pytestmark = pytest.mark.timeout(60)

@@ -22,7 +22,7 @@ async def standalone(tmp_path: Path) -> AsyncIterator[tuple[dict[str, str], asyn
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "drivers.zigbee.znp_sim",
+        "sims.znp",
         "--link",
         str(tmp_path / "tty"),
         "--control-port",

@@ -18,8 +18,8 @@ from drivers.zigbee.availability import Availability
 from drivers.zigbee.config import ZigbeeSection, zigpy_config
 from drivers.zigbee.pairing import Deadlines, clamp_seconds
 from drivers.zigbee.radio import app_class, validated_config
-from drivers.zigbee.znp_sim import nvram
-from drivers.zigbee.znp_sim.frames import CmdType, Frame, FrameReader
+from sims.znp import nvram
+from sims.znp.frames import CmdType, Frame, FrameReader
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from drivers.ble.profiles.heart_rate import HEART_RATE_MEASUREMENT, HEART_RATE_SERVICE
 from drivers.ble.profiles.mattress import BED_SERVICE, BED_STATUS, encode_status
-from drivers.ble.testing.control import BluezControl
+from sims.bluez.control import BluezControl
 
 
 @dataclass(frozen=True, slots=True)

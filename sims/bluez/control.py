@@ -1,7 +1,7 @@
 """Async remote control of the mocked BlueZ: adverts, GATT objects, notifications, adapter loss.
 
 Talks D-Bus (dbus-fast, the library bleak itself uses) to the ``org.bluez.Mock`` methods of
-:mod:`drivers.ble.testing.bluez_le` and bluez5. One :class:`BluezControl` per event loop.
+:mod:`sims.bluez.bluez_le` and bluez5. One :class:`BluezControl` per event loop.
 """
 
 from __future__ import annotations

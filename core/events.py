@@ -15,9 +15,10 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from core.devices import DeviceRef as DeviceRef
+
 if TYPE_CHECKING:
-    from gateway.clock import Clock
-    from gateway.registry import Device
+    from core.clock import Clock
 
 
 class Priority(enum.IntEnum):
@@ -60,23 +61,6 @@ def uuid7() -> str:
     rand_b = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
     value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | counter << 64 | 0b10 << 62 | rand_b
     return str(uuid.UUID(int=value))
-
-
-@dataclass(frozen=True, slots=True)
-class DeviceRef:
-    """The device an event is about, as the platform sees it."""
-
-    id: str
-    type: str
-    room: str
-    transport: str
-
-    @classmethod
-    def of(cls, device: Device) -> DeviceRef:
-        return cls(device.id, device.type, device.room, device.transport)
-
-    def as_json(self) -> dict[str, str]:
-        return {"id": self.id, "type": self.type, "room": self.room, "transport": self.transport}
 
 
 @dataclass(frozen=True, slots=True)

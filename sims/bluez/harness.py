@@ -4,7 +4,7 @@ Nothing here touches the machine's real system bus: Debian's ``dbus-daemon`` is 
 written to a private directory, and every client (bleak included) finds it through
 ``DBUS_SYSTEM_BUS_ADDRESS``. Process lifetimes are synchronous (``start`` / ``close``) so pytest fixtures
 of any scope and the standalone entry point can own them; talking to the mock is asynchronous
-(:mod:`drivers.ble.testing.control`).
+(:mod:`sims.bluez.control`).
 """
 
 from __future__ import annotations

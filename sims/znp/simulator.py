@@ -16,15 +16,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from drivers.zigbee.znp_sim import devices as d
-from drivers.zigbee.znp_sim.commands import TABLE
-from drivers.zigbee.znp_sim.commands.sys import VERSION
-from drivers.zigbee.znp_sim.devices import SimDevice
-from drivers.zigbee.znp_sim.frames import CmdType, Frame, FrameReader, Subsystem
-from drivers.zigbee.znp_sim.network import Network, SimError
-from drivers.zigbee.znp_sim.nvram import NvStore
-from drivers.zigbee.znp_sim.port import PtyPort
-from drivers.zigbee.znp_sim.wire import Reader, Truncated, u8
+from sims.znp import devices as d
+from sims.znp.commands import TABLE
+from sims.znp.commands.sys import VERSION
+from sims.znp.devices import SimDevice
+from sims.znp.frames import CmdType, Frame, FrameReader, Subsystem
+from sims.znp.network import Network, SimError
+from sims.znp.nvram import NvStore
+from sims.znp.port import PtyPort
+from sims.znp.wire import Reader, Truncated, u8
 
 log = logging.getLogger(__name__)
 

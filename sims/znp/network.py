@@ -16,10 +16,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from drivers.zigbee.znp_sim import nvram
-from drivers.zigbee.znp_sim.devices import KINDS, SimDevice
-from drivers.zigbee.znp_sim.frames import Subsystem
-from drivers.zigbee.znp_sim.wire import Reader, channels_of, short_bytes, u8, u16, u32, u64
+from sims.znp import nvram
+from sims.znp.devices import KINDS, SimDevice
+from sims.znp.frames import Subsystem
+from sims.znp.wire import Reader, channels_of, short_bytes, u8, u16, u32, u64
 
 log = logging.getLogger(__name__)
 

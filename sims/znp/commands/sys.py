@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from drivers.zigbee.znp_sim import nvram
-from drivers.zigbee.znp_sim.commands.registry import command
-from drivers.zigbee.znp_sim.frames import Subsystem
-from drivers.zigbee.znp_sim.wire import Reader, short_bytes, u8, u16, u32, u64
+from sims.znp import nvram
+from sims.znp.commands.registry import command
+from sims.znp.frames import Subsystem
+from sims.znp.wire import Reader, short_bytes, u8, u16, u32, u64
 
 if TYPE_CHECKING:
-    from drivers.zigbee.znp_sim.simulator import ZnpSimulator
+    from sims.znp.simulator import ZnpSimulator
 
 SYS = Subsystem.SYS
 SUCCESS, FAILURE, INVALID_PARAMETER, NV_ITEM_UNINIT, NV_BAD_ITEM_LEN = 0x00, 0x01, 0x02, 0x09, 0x0C

@@ -11,7 +11,7 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
-from drivers.zigbee.znp_sim.wire import Reader
+from sims.znp.wire import Reader
 
 FC_CLUSTER = 0x01
 FC_MANUF = 0x04

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from drivers.zigbee.znp_sim.commands.registry import command
-from drivers.zigbee.znp_sim.frames import Subsystem
-from drivers.zigbee.znp_sim.network import ADDR_BROADCAST, ZDO_MGMT_PERMIT_JOIN_RSP, SimError
-from drivers.zigbee.znp_sim.wire import Reader, u8, u16
+from sims.znp.commands.registry import command
+from sims.znp.frames import Subsystem
+from sims.znp.network import ADDR_BROADCAST, ZDO_MGMT_PERMIT_JOIN_RSP, SimError
+from sims.znp.wire import Reader, u8, u16
 
 if TYPE_CHECKING:
-    from drivers.zigbee.znp_sim.simulator import ZnpSimulator
+    from sims.znp.simulator import ZnpSimulator
 
 ZDO = Subsystem.ZDO
 ROUTE_SUCCESS, ROUTE_FAILURE = 0x00, 0x01

@@ -11,8 +11,8 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
-from drivers.zigbee.znp_sim import zcl
-from drivers.zigbee.znp_sim.wire import Reader, u8, u16, u64
+from sims.znp import zcl
+from sims.znp.wire import Reader, u8, u16, u64
 
 HA_PROFILE = 0x0104
 BASIC, POWER_CFG, IDENTIFY, ON_OFF, IAS_ZONE, IAS_WD, OCCUPANCY = (

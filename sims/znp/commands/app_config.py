@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from drivers.zigbee.znp_sim.commands.registry import command
-from drivers.zigbee.znp_sim.frames import Subsystem
-from drivers.zigbee.znp_sim.wire import Reader, u8
+from sims.znp.commands.registry import command
+from sims.znp.frames import Subsystem
+from sims.znp.wire import Reader, u8
 
 if TYPE_CHECKING:
-    from drivers.zigbee.znp_sim.simulator import ZnpSimulator
+    from sims.znp.simulator import ZnpSimulator
 
 APP_CNF = Subsystem.APP_CNF
 BDB_NWK_FORMATION = 0x04

@@ -27,10 +27,10 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 
 from drivers.ble.profiles.mattress import encode_status
-from drivers.ble.testing import packets as pk
-from drivers.ble.testing.control import BluezControl, ControlError, device_path
-from drivers.ble.testing.devices import SimGattDevice, add_bed_sensor, add_heart_rate_sensor, heart_rate_measurement
-from drivers.ble.testing.harness import HarnessError, MockBluezProcesses
+from sims.bluez import packets as pk
+from sims.bluez.control import BluezControl, ControlError, device_path
+from sims.bluez.devices import SimGattDevice, add_bed_sensor, add_heart_rate_sensor, heart_rate_measurement
+from sims.bluez.harness import HarnessError, MockBluezProcesses
 
 Handler = Callable[["Console", list[str]], Awaitable[str]]
 

@@ -20,9 +20,9 @@ from __future__ import annotations
 import shlex
 from collections.abc import Callable
 
-from drivers.zigbee.znp_sim.devices import KINDS
-from drivers.zigbee.znp_sim.network import SimError
-from drivers.zigbee.znp_sim.simulator import STATUS_BITS, ZnpSimulator
+from sims.znp.devices import KINDS
+from sims.znp.network import SimError
+from sims.znp.simulator import STATUS_BITS, ZnpSimulator
 
 ON = {"on": True, "1": True, "true": True, "off": False, "0": False, "false": False}
 

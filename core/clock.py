@@ -40,6 +40,11 @@ def _kernel_says_synced() -> bool:
     return state not in (-1, _TIME_ERROR)
 
 
+def monotonic_ms() -> int:
+    """Milliseconds on the monotonic clock (durations; never jumps when the wall clock is set)."""
+    return time.monotonic_ns() // 1_000_000
+
+
 @dataclass(frozen=True, slots=True)
 class ClockStamp:
     """When something happened, with how much to trust it."""

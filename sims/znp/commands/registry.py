@@ -1,6 +1,6 @@
 """The MT command table: one handler per (subsystem, command id), registered by decorator.
 
-A handler gets the simulator and a :class:`~drivers.zigbee.znp_sim.wire.Reader` over the request payload.
+A handler gets the simulator and a :class:`~sims.znp.wire.Reader` over the request payload.
 For a synchronous request (SREQ) it returns the payload of the synchronous response (SRSP); asynchronous
 requests (AREQ) return None. Callbacks the command causes are sent by the handler through the simulator and
 always leave the wire after the SRSP.
@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from drivers.zigbee.znp_sim.wire import Reader
+from sims.znp.wire import Reader
 
 if TYPE_CHECKING:
-    from drivers.zigbee.znp_sim.simulator import ZnpSimulator
+    from sims.znp.simulator import ZnpSimulator
 
 Handler = Callable[["ZnpSimulator", Reader], bytes | None]
 

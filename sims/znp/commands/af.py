@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from drivers.zigbee.znp_sim.commands.registry import command
-from drivers.zigbee.znp_sim.frames import Subsystem
-from drivers.zigbee.znp_sim.network import ADDR_NWK
-from drivers.zigbee.znp_sim.wire import Reader, u8, u16
+from sims.znp.commands.registry import command
+from sims.znp.frames import Subsystem
+from sims.znp.network import ADDR_NWK
+from sims.znp.wire import Reader, u8, u16
 
 if TYPE_CHECKING:
-    from drivers.zigbee.znp_sim.simulator import ZnpSimulator
+    from sims.znp.simulator import ZnpSimulator
 
 AF = Subsystem.AF
 DUPLICATE_ENTRY = 0xB8
