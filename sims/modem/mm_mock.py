@@ -115,7 +115,27 @@ def _modem() -> Any | None:
 
 
 def _update(obj: Any, interface: str, props: dict[str, Any]) -> None:
-    obj.UpdateProperties(interface, props)
+    """Store and announce property changes with their exact D-Bus types (dbusmock's UpdateProperties cannot wrap
+    object paths)."""
+    for name, value in props.items():
+        obj.props.setdefault(interface, {})[name] = value
+    changed = {name: _variant(value) for name, value in props.items()}
+    obj.EmitSignal(
+        dbus.PROPERTIES_IFACE,
+        "PropertiesChanged",
+        "sa{sv}as",
+        [interface, dbus.Dictionary(changed, signature="sv"), dbus.Array([], signature="s")],
+    )
+
+
+def _variant(value: Any) -> Any:
+    if isinstance(value, dbus.ObjectPath):
+        return dbus.ObjectPath(value, variant_level=1)
+    if isinstance(value, dbus.Struct):
+        return dbus.Struct(value, signature=value.signature, variant_level=1)
+    if isinstance(value, dbus.Array):
+        return dbus.Array(value, signature=value.signature, variant_level=1)
+    return type(value)(value, variant_level=1)
 
 
 def _paths(prefix: str) -> list[str]:
@@ -158,13 +178,13 @@ class SmsMock(mockobject.DBusMockObject):  # type: ignore[misc]
         self.log("Send")
         mode = CONFIG["send_mode"]
         props = self.props[SMS]
-        self.UpdateProperties(SMS, {"State": dbus.UInt32(SMS_SENDING)})
+        _update(self, SMS, {"State": dbus.UInt32(SMS_SENDING)})
 
         def finish() -> None:
             if self.path not in mockobject.objects:
                 return  # the modem went away with it: no reply, as when ModemManager loses the device
             if mode == "fail":
-                self.UpdateProperties(SMS, {"State": dbus.UInt32(SMS_UNKNOWN)})
+                _update(self, SMS, {"State": dbus.UInt32(SMS_UNKNOWN)})
                 _record({"kind": "sms", "status": "failed", "number": str(props["Number"]), "text": str(props["Text"])})
                 err(
                     dbus.exceptions.DBusException(
@@ -172,7 +192,7 @@ class SmsMock(mockobject.DBusMockObject):  # type: ignore[misc]
                     )
                 )
                 return
-            self.UpdateProperties(SMS, {"State": dbus.UInt32(SMS_SENT)})
+            _update(self, SMS, {"State": dbus.UInt32(SMS_SENT)})
             _record({"kind": "sms", "status": "sent", "number": str(props["Number"]), "text": str(props["Text"])})
             ok()
 
@@ -185,7 +205,7 @@ class SmsMock(mockobject.DBusMockObject):  # type: ignore[misc]
 
     @dbus.service.method(SMS, in_signature="u", out_signature="")
     def Store(self, _storage: int) -> None:
-        self.UpdateProperties(SMS, {"Storage": dbus.UInt32(2)})
+        _update(self, SMS, {"Storage": dbus.UInt32(2)})
 
 
 def _sms_props(number: str, text: str, state: int) -> dict[str, Any]:
@@ -239,7 +259,7 @@ class CallMock(mockobject.DBusMockObject):  # type: ignore[misc]
         old = int(self.props[CALL]["State"])
         if old == CALL_TERMINATED:
             return
-        self.UpdateProperties(CALL, {"State": dbus.Int32(state), "StateReason": dbus.UInt32(reason)})
+        _update(self, CALL, {"State": dbus.Int32(state), "StateReason": dbus.UInt32(reason)})
         self.EmitSignal(CALL, "StateChanged", "iiu", [dbus.Int32(old), dbus.Int32(state), dbus.UInt32(reason)])
         if state == CALL_TERMINATED:
             self._log_end(reason)
@@ -528,7 +548,7 @@ def InjectSms(self: Any, number: str, text: str, receive_ms: int) -> dbus.Object
         def received() -> None:
             obj = mockobject.objects.get(path)
             if obj is not None:
-                obj.UpdateProperties(SMS, {"State": dbus.UInt32(SMS_RECEIVED)})
+                _update(obj, SMS, {"State": dbus.UInt32(SMS_RECEIVED)})
 
         later(receive_ms, received)
     return dbus.ObjectPath(path)

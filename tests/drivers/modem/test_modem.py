@@ -1,0 +1,238 @@
+"""The modem driver against the mocked ModemManager, through the real dbus-fast client."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+import pytest
+
+from core.cellular import CellularHealth, IncomingSms
+from drivers.modem import ModemDriver
+from sims.modem import ModemControl, MockModemProcesses
+from tests.drivers.ble.fakes import FakeSink
+from tests.drivers.modem.conftest import DriverFactory
+
+GUARDIAN = "+8613800138000"
+CENTRE = "+8610012345678"
+
+
+async def until(driver: ModemDriver, check: Callable[[CellularHealth], bool], within: float = 5.0) -> CellularHealth:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        health = driver.modem.health()
+        if check(health):
+            return health
+        if loop.time() > deadline:
+            raise AssertionError(f"modem health never matched: {health}")
+        await asyncio.sleep(0.02)
+
+
+async def ready(make_driver: DriverFactory, **overrides: object) -> ModemDriver:
+    driver = await make_driver(**overrides)
+    await until(driver, lambda h: h.ready)
+    return driver
+
+
+async def test_health_of_a_registered_modem(mm: ModemControl, make_driver: DriverFactory, sink: FakeSink) -> None:
+    driver = await ready(make_driver)
+    h = driver.modem.health()
+    assert (h.present, h.sim, h.registration, h.registered, h.roaming) == (True, "ok", "home", True, False)
+    assert (h.technology, h.signal_pct, h.operator, h.model) == ("lte", 75, "CHINA MOBILE", "Quectel EC25")
+    await sink.wait_for(lambda s: ("modem", True, "ready") in s.radio_calls)
+    dh = driver.health()
+    assert dh.state == "up" and "signal 75%" in dh.detail and dh.counters["signal_pct"] == 75
+    await mm.set_registration("roaming")
+    await mm.set_signal(31)
+    h = await until(driver, lambda h: h.roaming and h.signal_pct == 31)
+    assert h.ready and h.registration == "roaming"
+
+
+async def test_long_chinese_sms_is_one_send_with_the_text_intact(mm: ModemControl, make_driver: DriverFactory) -> None:
+    driver = await ready(make_driver)
+    text = "【紧急呼叫】张奶奶（卧室）拉绳报警，时间 21:07。请回复“1”或“收到”确认。" * 8  # ~350 chars: 6 UCS-2 parts
+    result = await driver.modem.send_sms(GUARDIAN, text)
+    assert result.ok and result.state == "sent" and result.error == ""
+    sent = mm.records("sms")
+    assert len(sent) == 1
+    assert sent[0] == {**sent[0], "status": "sent", "number": GUARDIAN, "text": text}
+    assert driver.modem.health().last_sms == result
+    assert driver.modem.health().counters["sms_sent"] == 1
+
+
+async def test_incoming_sms_reaches_the_signal_and_is_deleted(mm: ModemControl, make_driver: DriverFactory) -> None:
+    driver = await ready(make_driver)
+    got: list[IncomingSms] = []
+    driver.modem.incoming.connect(got.append)
+    await mm.inject_sms(GUARDIAN, "收到", receive_ms=200)  # multi-part still arriving for 200 ms
+    await until(driver, lambda _h: bool(got))
+    assert [(m.number, m.text) for m in got] == [(GUARDIAN, "收到")]
+    await until(driver, lambda h: h.counters.get("sms_received") == 1)
+    await asyncio.sleep(0.2)
+    assert len(got) == 1
+
+
+async def test_sms_received_while_the_gateway_was_down_is_read_at_start(
+    mm: ModemControl, make_driver: DriverFactory
+) -> None:
+    await mm.inject_sms(CENTRE, "ok", receive_ms=0)
+    driver = await make_driver()
+    got: list[IncomingSms] = []
+    driver.modem.incoming.connect(got.append)
+    await until(driver, lambda h: h.counters.get("sms_received") == 1)
+    # it may have been emitted before we connected: the counter proves it was read; a new one must arrive too
+    await mm.inject_sms(CENTRE, "好", receive_ms=0)
+    await until(driver, lambda _h: any(m.text == "好" for m in got))
+
+
+@pytest.mark.parametrize(
+    ("mode", "answered", "outcome"),
+    [
+        ("answer", True, "answered"),
+        ("busy", False, "busy"),
+        ("no_answer", False, "no_answer"),
+        ("fail", False, "failed"),
+    ],
+)
+async def test_call_outcomes(
+    mm: ModemControl, make_driver: DriverFactory, mode: str, answered: bool, outcome: str
+) -> None:
+    driver = await ready(make_driver)
+    await mm.set_call_mode(mode, after_ms=200)
+    result = await driver.modem.call(CENTRE, ring_timeout_s=1.0)
+    assert (result.answered, result.outcome) == (answered, outcome)
+    if mode == "no_answer":
+        assert 900 <= result.ring_ms < 2500
+    else:
+        assert result.ring_ms < 900
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 3
+    while not mm.records("call") and loop.time() < deadline:  # an answered call ends after hold_s
+        await asyncio.sleep(0.02)
+    calls = mm.records("call")
+    assert [(c["number"], c["outcome"]) for c in calls] == [(CENTRE, outcome)]
+
+
+async def test_modem_removed_mid_send(mm: ModemControl, make_driver: DriverFactory, sink: FakeSink) -> None:
+    driver = await ready(make_driver, send_timeout_s=30)
+    await mm.set_send_mode("remove", delay_ms=100)
+    result = await asyncio.wait_for(driver.modem.send_sms(GUARDIAN, "报警"), 5)
+    assert (result.state, result.error) == ("failed", "modem_removed")
+    assert result.elapsed_ms < 3000
+    h = await until(driver, lambda h: not h.present)
+    assert h.not_ready == "no_modem" and driver.health().state == "down"
+    await sink.wait_for(lambda s: ("modem", False, "no modem (ModemManager sees none)") in s.radio_calls)
+    again = await driver.modem.send_sms(GUARDIAN, "报警")
+    assert (again.state, again.error) == ("not_sent", "no_modem")
+    await mm.add_modem()
+    await until(driver, lambda h: h.ready)
+    await mm.set_send_mode("ok")
+    assert (await driver.modem.send_sms(GUARDIAN, "报警")).ok
+    await sink.wait_for(lambda s: s.radio_calls[-1] == ("modem", True, "ready"))
+
+
+async def test_send_without_reply_times_out(mm: ModemControl, make_driver: DriverFactory) -> None:
+    driver = await ready(make_driver, send_timeout_s=0.5)
+    await mm.set_send_mode("hang")
+    result = await driver.modem.send_sms(GUARDIAN, "报警")
+    assert (result.state, result.error) == ("failed", "timeout")
+
+
+async def test_send_refused_by_the_network(mm: ModemControl, make_driver: DriverFactory) -> None:
+    driver = await ready(make_driver)
+    await mm.set_send_mode("fail")
+    result = await driver.modem.send_sms(GUARDIAN, "报警")
+    assert (result.state, result.error) == ("failed", "MessageError.NetworkTimeout")
+    assert "last SMS failed (MessageError.NetworkTimeout)" in driver.health().detail
+    assert driver.modem.health().counters["sms_failed"] == 1
+
+
+async def test_sim_missing(mm: ModemControl, make_driver: DriverFactory, sink: FakeSink) -> None:
+    driver = await ready(make_driver)
+    await mm.set_sim("missing")
+    h = await until(driver, lambda h: not h.ready)
+    assert (h.present, h.sim, h.not_ready, h.state) == (True, "missing", "sim_missing", "failed")
+    assert driver.health().state == "degraded"
+    await sink.wait_for(lambda s: ("modem", False, "SIM card missing") in s.radio_calls)
+    result = await driver.modem.send_sms(GUARDIAN, "报警")
+    assert (result.state, result.error) == ("not_sent", "sim_missing")
+    call = await driver.modem.call(CENTRE, 1)
+    assert (call.answered, call.outcome, call.reason) == (False, "not_placed", "sim_missing")
+    assert mm.records("sms") == [] and mm.records("call") == []
+
+
+async def test_sim_locked(mm: ModemControl, make_driver: DriverFactory, sink: FakeSink) -> None:
+    driver = await ready(make_driver)
+    await mm.set_sim("pin")
+    h = await until(driver, lambda h: not h.ready)
+    assert (h.sim, h.not_ready) == ("locked:sim-pin", "sim_locked")
+    await sink.wait_for(lambda s: ("modem", False, "SIM locked (PIN/PUK required)") in s.radio_calls)
+    await mm.set_sim("ok")
+    await until(driver, lambda h: h.ready)
+
+
+@pytest.mark.parametrize("state", ["denied", "searching", "idle"])
+async def test_not_registered(mm: ModemControl, make_driver: DriverFactory, sink: FakeSink, state: str) -> None:
+    driver = await ready(make_driver)
+    await mm.set_registration(state)
+    h = await until(driver, lambda h: not h.ready)
+    assert (h.registration, h.registered, h.not_ready) == (state, False, "not_registered")
+    result = await driver.modem.send_sms(GUARDIAN, "报警")
+    assert (result.state, result.error) == ("not_sent", "not_registered")
+    await sink.wait_for(lambda s: ("modem", False, "not registered on the cellular network") in s.radio_calls)
+    await mm.set_registration("home")
+    await until(driver, lambda h: h.ready)
+    assert mm.records("sms") == []
+
+
+async def test_no_modem_at_start_then_plugged_in(mm: ModemControl, make_driver: DriverFactory, sink: FakeSink) -> None:
+    await mm.remove_modem()
+    driver = await make_driver()
+    await sink.wait_for(lambda s: ("modem", False, "no modem (ModemManager sees none)") in s.radio_calls)
+    assert driver.health().state == "down"
+    await mm.add_modem(registration="searching")
+    h = await until(driver, lambda h: h.present)
+    assert not h.ready and h.not_ready == "not_registered"
+    await mm.set_registration("home")
+    await until(driver, lambda h: h.ready)
+
+
+async def test_modem_manager_restart(
+    mm_procs: MockModemProcesses, mm: ModemControl, make_driver: DriverFactory
+) -> None:
+    driver = await ready(make_driver)
+    mm_procs.stop_mm()
+    await until(driver, lambda h: not h.present)
+    mm_procs.start_mm()
+    await until(driver, lambda h: h.ready)
+    async with ModemControl(mm_procs.address, mm_procs.record) as ctl:
+        assert (await driver.modem.send_sms(GUARDIAN, "恢复")).ok
+        assert [r["text"] for r in ctl.records("sms")] == ["恢复"]
+
+
+async def test_no_bus_is_reported_and_retried(tmp_path: object, make_driver: DriverFactory, sink: FakeSink) -> None:
+    driver = await make_driver(bus_address="unix:path=/nonexistent/fbgw-test-bus")
+    await until(driver, lambda _h: driver.modem.bus_error != "")
+    await sink.wait_for(lambda s: any(c[0] == "modem" and not c[1] and "system bus" in c[2] for c in s.radio_calls))
+    assert driver.health().state == "down"
+    assert (await driver.modem.send_sms(GUARDIAN, "x")).state == "not_sent"
+
+
+async def test_phone_numbers_never_reach_the_log(
+    mm: ModemControl, make_driver: DriverFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    driver = await ready(make_driver)
+    await driver.modem.send_sms(GUARDIAN, "报警")
+    await mm.set_send_mode("fail")
+    await driver.modem.send_sms(GUARDIAN, "报警")
+    await mm.set_call_mode("busy", 50)
+    await driver.modem.call(CENTRE, 1)
+    got: list[IncomingSms] = []
+    driver.modem.incoming.connect(got.append)
+    await mm.inject_sms(GUARDIAN, "1")
+    await until(driver, lambda _h: bool(got))
+    assert "modem" in caplog.text
+    assert GUARDIAN not in caplog.text and CENTRE not in caplog.text and "13800138000" not in caplog.text
