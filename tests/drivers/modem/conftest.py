@@ -11,7 +11,7 @@ import pytest
 from drivers.base import DriverContext
 from drivers.modem import ModemDriver, create_driver
 from gateway.registry import DeviceRegistry
-from sims.modem import ModemControl, MockModemProcesses
+from sims.modem import MockModemProcesses, ModemControl
 from tests.drivers.ble.fakes import FakeSink
 
 #: Fast timings so the folder runs in seconds; production defaults are in drivers/modem/config.py.

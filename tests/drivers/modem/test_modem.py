@@ -10,7 +10,7 @@ import pytest
 
 from core.cellular import CellularHealth, IncomingSms
 from drivers.modem import ModemDriver
-from sims.modem import ModemControl, MockModemProcesses
+from sims.modem import MockModemProcesses, ModemControl
 from tests.drivers.ble.fakes import FakeSink
 from tests.drivers.modem.conftest import DriverFactory
 
