@@ -70,9 +70,9 @@ async def execute(sim: Rf433Simulator, line: str) -> str:
             plugged = "plugged" if sim.port.is_open else "unplugged"
             return f"ok {plugged} format={sim.format} frames_sent={sim.frames_sent}"
         if cmd == "help":
-            return "ok " + " | ".join(
-                ln.split("  ")[0].strip() for ln in (__doc__ or "").splitlines()[9:] if ln.strip()
-            )
+            doc = (__doc__ or "").splitlines()
+            cmds = [ln.strip().split("  ")[0] for ln in doc if ln.startswith("    ") and "python -m" not in ln]
+            return "ok " + " | ".join(cmds)
     except (IndexError, ValueError) as exc:
         return f"error {exc}"
     return f"error unknown command {cmd!r} (try help)"
