@@ -28,6 +28,9 @@ class ModemSection(BaseModel):
     receive_timeout_s: float = Field(default=120.0, gt=0, le=3600)
     #: Delete received SMS from the modem/SIM once read (the SIM holds only a few dozen).
     delete_received: bool = True
+    #: ModemManager takes tens of seconds to probe a modem after boot: a modem not ready yet is reported as a
+    #: fault only after this long (a modem that is ready is reported at once).
+    startup_grace_s: float = Field(default=60.0, ge=0, le=600)
     #: D-Bus method reply timeout for everything except Send.
     call_timeout_s: float = Field(default=10.0, gt=0, le=120)
     #: Reconnect backoff when the system bus is unreachable.

@@ -46,6 +46,8 @@ class ModemDriver(Driver):
         self._reporter: asyncio.Task[None] | None = None
         self._radio_up: bool | None = None
         self._stopped = False
+        self._grace_end = 0.0
+        self._grace: asyncio.TimerHandle | None = None
 
     @classmethod
     def from_section(cls, section: dict[str, Any], ctx: DriverContext) -> ModemDriver:
@@ -56,12 +58,19 @@ class ModemDriver(Driver):
         return cls(settings, ctx)
 
     async def start(self) -> None:
+        self._grace_end = asyncio.get_running_loop().time() + self.settings.startup_grace_s
         self._reporter = asyncio.create_task(self._report_loop(), name="modem-report")
         await self.modem.start()
+        if self.settings.startup_grace_s:
+            self._grace = asyncio.get_running_loop().call_later(
+                self.settings.startup_grace_s, lambda: self._on_change(self.modem.health())
+            )
 
     async def stop(self) -> None:
         self._stopped = True
         self._unsubscribe()
+        if self._grace is not None:
+            self._grace.cancel()
         await self.modem.stop()
         if self._reporter is not None:
             self._reporter.cancel()
@@ -79,8 +88,8 @@ class ModemDriver(Driver):
             up = health.ready
             if up == self._radio_up:
                 continue
-            if self._radio_up is None and not up and health.not_ready == "no_modem" and not self._reports.empty():
-                continue  # still starting: the next report says more
+            if self._radio_up is None and not up and asyncio.get_running_loop().time() < self._grace_end:
+                continue  # ModemManager may still be probing the modem: report after the grace period
             self._radio_up = up
             reason = "ready" if up else self._reason(health)
             try:

@@ -43,7 +43,7 @@ class Rf433Section(BaseModel):
     #: Frames of the same code closer than this belong to one press (a pendant repeats its code for ~1 s).
     burst_gap_ms: int = Field(default=600, ge=50, le=10_000)
     #: A smoke sensor repeats its code while in alarm; this long without it and the alarm is reported cleared.
-    smoke_clear_s: float = Field(default=120.0, ge=5, le=3_600)
+    smoke_clear_s: float = Field(default=120.0, ge=0.2, le=3_600)
     #: Reopen the port after it was lost, with backoff between these bounds.
     retry_min_s: float = Field(default=1.0, gt=0, le=60)
     retry_max_s: float = Field(default=30.0, gt=0, le=600)

@@ -194,9 +194,11 @@ class Rf433Driver(Driver):
         if spec is None:
             return
         if spec.capabilities == ("smoke",):
-            if device.id not in self._smoke:
+            if device.id in self._smoke:
+                self._smoke[device.id] = now  # still in alarm
+            elif new:  # (the rest of the burst that paired it is not an alarm)
                 self._emit(device, "smoke", True, frame)
-            self._smoke[device.id] = now
+                self._smoke[device.id] = now
         elif new and spec.capabilities == ("press",):
             self._emit(device, "press", True, frame)
         elif new and spec.capabilities == ("contact",):

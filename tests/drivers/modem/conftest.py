@@ -23,6 +23,7 @@ FAST: dict[str, Any] = {
     "call_timeout_s": 3,
     "retry_min_s": 0.05,
     "retry_max_s": 0.3,
+    "startup_grace_s": 0,
 }
 
 

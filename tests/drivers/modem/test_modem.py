@@ -236,3 +236,21 @@ async def test_phone_numbers_never_reach_the_log(
     await until(driver, lambda _h: bool(got))
     assert "modem" in caplog.text
     assert GUARDIAN not in caplog.text and CENTRE not in caplog.text and "13800138000" not in caplog.text
+
+
+async def test_a_modem_still_probing_at_boot_is_reported_only_after_the_grace(
+    mm: ModemControl, make_driver: DriverFactory, sink: FakeSink
+) -> None:
+    await mm.remove_modem()
+    await make_driver(startup_grace_s=0.6)
+    await asyncio.sleep(0.3)
+    assert [c for c in sink.radio_calls if c[0] == "modem"] == []
+    await sink.wait_for(lambda s: ("modem", False, "no modem (ModemManager sees none)") in s.radio_calls, within=3)
+
+
+async def test_a_modem_ready_within_the_grace_is_reported_up_at_once(
+    mm: ModemControl, make_driver: DriverFactory, sink: FakeSink
+) -> None:
+    await make_driver(startup_grace_s=30)
+    await sink.wait_for(lambda s: ("modem", True, "ready") in s.radio_calls, within=3)
+    assert [c for c in sink.radio_calls if c[0] == "modem"] == [("modem", True, "ready")]
