@@ -94,5 +94,6 @@ class Console:
         if cmd == "address":
             return f"ok {self.procs.address}"
         if cmd == "help":
-            return "ok " + " | ".join(line.strip().split("  ")[0] for line in (__doc__ or "").splitlines()[5:] if line.strip())
+            doc = (__doc__ or "").splitlines()
+            return "ok " + " | ".join(ln.strip().split("  ")[0] for ln in doc if ln.startswith("    "))
         raise ValueError(f"unknown command {cmd!r} (try help)")
