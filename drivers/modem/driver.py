@@ -85,6 +85,8 @@ class ModemDriver(Driver):
         """Report the modem up or down to the gateway (a device fault), in order, once per change."""
         while True:
             health = await self._reports.get()
+            if not self.modem.settled:
+                continue  # not looked yet: "no modem" would be a false alarm
             up = health.ready
             if up == self._radio_up:
                 continue

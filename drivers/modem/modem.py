@@ -72,6 +72,8 @@ class ModemManagerModem:
         self._bus_error = ""
         self._reported: tuple[Any, ...] | None = None
         self._stopping = False
+        #: False until the first look for a modem has finished (connected and listed, or the bus unreachable).
+        self.settled = False
 
     # ------------------------------------------------------------------ lifetime
 
@@ -116,6 +118,7 @@ class ModemManagerModem:
                 await link.connect()
             except (OSError, MMError, ValueError) as exc:
                 self._bus_error = f"system bus unreachable: {exc}"[:200]
+                self.settled = True
                 self._count("bus_errors")
                 log.warning("modem: %s; retrying in %.0f s", self._bus_error, delay)
                 self._publish()
@@ -126,6 +129,10 @@ class ModemManagerModem:
             self._link = link
             delay = self.settings.retry_min_s
             await self._rescan()
+            if not self.settled:
+                self.settled = True
+                self._reported = None
+                self._publish()
             await link.wait_closed()
             self._link = None
             if self._path is not None:

@@ -260,6 +260,10 @@ class Rf433Driver(Driver):
     async def start_pairing(self, seconds: int) -> None:
         self._pairing.open(seconds)
 
+    def candidates(self) -> list[str]:
+        """Codes heard in the pairing window that may be adopted (what the add page lists)."""
+        return list(self._pairing.candidates)
+
     async def stop_pairing(self) -> None:
         self._pairing.close()
 

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 #: Types offered when adding by address; beyond the drivers' vocabulary, the county lists name these.
 ADD_TYPES = (*DEVICE_TYPES, "voice_video", "nursing_bed")
 FULL = "%Y-%m-%d %H:%M:%S"
-TRANSPORT_NAMES = {"zigbee": "Zigbee", "ble": "BLE 蓝牙", "gpio": "GPIO", "sim": "Sim"}
+TRANSPORT_NAMES = {"zigbee": "Zigbee", "ble": "BLE 蓝牙", "gpio": "GPIO", "sim": "Sim", "rf433": "433 MHz"}
 #: Transports whose devices may need a key when added (the add form shows the bindkey field only for these).
 KEYED_TRANSPORTS = frozenset({"ble"})
 
