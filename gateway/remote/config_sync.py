@@ -6,8 +6,8 @@ signature, target gateway, schema, version, referenced devices and county are ch
 then the raw document is written to the state directory (the commit point) and switched in by the one owner
 of reconfiguration (:class:`gateway.ports.Reconfigure`). Any failure before the commit point changes nothing;
 any failure while switching in, of whatever kind, is rolled back completely (stored document, every service,
-uplink, device names and rooms) before it is reported, so the report always says what runs. Every outcome is published as the retained
-``config/reported``, republished on every reconnect. The protocol is in docs/remote.md.
+uplink, device names and rooms) before it is reported, so the report always says what runs. Every outcome is
+published as the retained ``config/reported``, republished on every reconnect. The protocol is in docs/remote.md.
 """
 
 from __future__ import annotations
