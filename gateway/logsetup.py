@@ -23,8 +23,8 @@ from typing import IO, TYPE_CHECKING, Any, Literal
 from core.secrets import REDACTOR, Redactor, add_secret, secrets_in
 
 if TYPE_CHECKING:
-    from gateway.app import Gateway
     from gateway.config import Config
+    from gateway.context import ServiceContext
 
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 #: Syslog priorities journald understands as a line prefix.
@@ -137,13 +137,13 @@ class LoggingService:
 
     name = "logging"
 
-    def __init__(self, gw: Gateway) -> None:
-        self.gw = gw
-        self.level = gw.config.log_level
+    def __init__(self, ctx: ServiceContext) -> None:
+        self.ctx = ctx
+        self.level = self.ctx.config().log_level
 
     async def start(self) -> None:
-        register_config_secrets(self.gw.config)
-        for device in self.gw.registry:
+        register_config_secrets(self.ctx.config())
+        for device in self.ctx.registry:
             add_secret(device.secret)
 
     async def stop(self) -> None:

@@ -201,11 +201,5 @@ def effective_config(local: Config, doc: DesiredDocument | None, tls_dir: Path) 
     return Config.model_validate(raw)
 
 
-#: The uplink keys that make up "connection settings" (changing one needs a trial connection).
-CONNECTION_KEYS = ("broker", "username", "password", "ca_file", "cert_file", "key_file")
-#: The uplink keys that make up batching (take effect on the next connection).
-BATCHING_KEYS = tuple(UplinkBatching.model_fields)
-
-
 def uplink_differs(a: UplinkSection, b: UplinkSection, keys: tuple[str, ...]) -> bool:
     return any(getattr(a, k) != getattr(b, k) for k in keys)
