@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -71,6 +72,15 @@ class FeedbackDisplay(Protocol):
 
     def signal(self, state: str, *, device_id: str | None = None) -> None:
         """Show ``state`` (never blocks, never raises)."""
+        ...
+
+
+class CountyProfiles(Protocol):
+    """The county acceptance profiles the technician page knows (a pushed ``county`` must name one)."""
+
+    def check_county(self, county: str, directory: Path | None) -> None:
+        """Return if ``<directory>/<county>.toml`` is a valid profile; ``ValueError`` naming the problem if not.
+        Blocking (reads a small file): call it in a thread."""
         ...
 
 

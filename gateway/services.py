@@ -15,9 +15,9 @@ from gateway.alarms.service import AlarmService
 from gateway.discovery import DiscoveryService
 from gateway.feedback import Feedback
 from gateway.health.heartbeat import HeartbeatService
+from gateway.health.log_level import LoggingService
 from gateway.health.storage import StorageMonitor
 from gateway.health.watchdog import WatchdogService
-from gateway.logsetup import LoggingService
 from gateway.ports import CoreHealth, Reconfigure, Restart
 from gateway.remote.commands import CommandService
 from gateway.remote.config_sync import ConfigSync
@@ -82,7 +82,9 @@ def build_services(ctx: ServiceContext, core: CorePorts) -> Services:
         heartbeat=HeartbeatService(ctx),  # gateway.heartbeat every [health] heartbeat_interval_s
         web=web,
         discovery=DiscoveryService(ctx, window=web, http=http),  # mDNS while the install window is open
-        remote_config=ConfigSync(ctx, reconfigure=core),  # desired config: validated, applied atomically, reported
+        remote_config=ConfigSync(
+            ctx, reconfigure=core, counties=web
+        ),  # desired config: validated, applied atomically, reported
         remote_commands=CommandService(ctx, alarms=alarms, window=web, codes=web, restart=core),  # cmd, cmd/result
         http=http,
         watchdog=WatchdogService(ctx, core),  # systemd READY/STATUS/WATCHDOG/STOPPING; last so READY means all up

@@ -27,9 +27,9 @@ import aiomqtt
 from pydantic import ValidationError
 
 from core.events import Event, EventDraft, Priority
+from gateway import link
 from gateway.alarms.messages import MAX_ACK_BYTES, AckMessage
 from gateway.outbox import OutboxError, Row
-from gateway.remote import link
 from gateway.rules.alarm_book import LIFECYCLE_KINDS, AckAction, OpenAlarm, opens_alarm
 
 if TYPE_CHECKING:

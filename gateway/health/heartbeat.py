@@ -21,7 +21,7 @@ from gateway.health.system import read_system
 if TYPE_CHECKING:
     from gateway.config import Config
     from gateway.context import ServiceContext
-    from gateway.health.settings import HealthSettings
+    from gateway.settings.health import HealthSettings
 
 log = logging.getLogger(__name__)
 

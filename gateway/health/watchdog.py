@@ -197,10 +197,11 @@ class WatchdogService:
 
     def status_line(self) -> str:
         """One line for ``systemctl status``: uplink, backlog, devices."""
-        depth = self.ctx.outbox.depth()
+        status = self.ctx.status()
+        depth = status["outbox"]
         line = (
-            f"uplink {self.ctx.uplink.stats.state}, outbox {depth['rows']} events "
-            f"({depth['alarms']} alarms), {len(self.ctx.registry)} devices"
+            f"uplink {status['uplink']['state']}, outbox {depth['rows']} events "
+            f"({depth['alarms']} alarms), {status['devices']} devices"
         )
         if depth.get("storage_fault"):
             line += f", storage {depth['storage_fault']}: {depth.get('held')} events held in memory only"

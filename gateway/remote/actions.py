@@ -21,7 +21,7 @@ from gateway import __version__
 from gateway.ports import EXIT_RESTART
 from gateway.remote.logbuffer import LogBuffer
 from gateway.remote.selftest import self_test
-from gateway.remote.settings import RemoteSettings
+from gateway.settings.remote import RemoteSettings
 
 if TYPE_CHECKING:
     from gateway.context import ServiceContext

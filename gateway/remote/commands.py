@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import aiomqtt
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from gateway.remote import link
+from gateway import link
 from gateway.remote.actions import COMMANDS, CommandContext, CommandFailed, Restarter
 from gateway.remote.inbound import Rejection, check_gateway, check_signature, parse_object, schema_rejection
 from gateway.remote.logbuffer import LogBuffer

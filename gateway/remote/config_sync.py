@@ -23,9 +23,9 @@ import aiomqtt
 from pydantic import ValidationError
 
 from core.secrets import add_secret
+from gateway import link
 from gateway.config import Config
 from gateway.ports import ReconfigureIncomplete
-from gateway.remote import link
 from gateway.remote.connection import try_connection
 from gateway.remote.desired import (
     LOCAL_ONLY,
@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 
     from core.signal import Unsubscribe
     from gateway.context import ServiceContext
-    from gateway.ports import Reconfigure, Undo
+    from gateway.ports import CountyProfiles, Reconfigure, Undo
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +59,10 @@ class ConfigSync:
 
     name = "remote_config"
 
-    def __init__(self, ctx: ServiceContext, reconfigure: Reconfigure) -> None:
+    def __init__(self, ctx: ServiceContext, reconfigure: Reconfigure, counties: CountyProfiles) -> None:
         self.ctx = ctx
         self.config_owner = reconfigure
+        self.counties = counties
         self.settings = self.ctx.config().remote
         #: The local config (TOML + command line) every document is laid over.
         self.local: Config = self.ctx.config()
@@ -175,11 +176,9 @@ class ConfigSync:
         return doc, candidate
 
     async def _check_county(self, county: str) -> None:
-        from gateway.web import acceptance  # the web package owns county profiles
-
         try:
-            await asyncio.to_thread(acceptance.load_profile, county, self.local.web.counties_dir)
-        except acceptance.ProfileError as exc:
+            await asyncio.to_thread(self.counties.check_county, county, self.local.web.counties_dir)
+        except ValueError as exc:
             raise Rejection("unknown_county", str(exc)) from None
 
     # ------------------------------------------------------------------ processing

@@ -21,9 +21,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from gateway.config import Config, UplinkSection
-from gateway.health.settings import HealthSettings
 from gateway.rules.settings import RulesSettings
-from gateway.web.settings import WebSettings
+from gateway.settings.health import HealthSettings
+from gateway.settings.web import WebSettings
 
 #: Top-level names a document may not use, with why (reported as ``local_only``).
 LOCAL_ONLY: dict[str, str] = {

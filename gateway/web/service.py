@@ -17,6 +17,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.events import Event
@@ -24,11 +25,11 @@ from core.secrets import add_secret
 from core.signal import Signal, Unsubscribe
 from drivers.base import PairingUpdate
 from gateway.outbox import Row
+from gateway.settings.web import WebSettings
 from gateway.web import acceptance
 from gateway.web.auth import LoginLimiter, Sessions
 from gateway.web.live import LiveHub
 from gateway.web.pairing import PairingState, update_json
-from gateway.web.settings import WebSettings
 from gateway.web.signin_code import CodeError, CodeStore
 from gateway.web.testmode import TestTracker
 from gateway.web.window import InstallWindow, first_boot
@@ -139,6 +140,10 @@ class TechnicianService:
         """Open the install window for ``seconds`` (default ``[web] install_window_s``, capped by
         ``install_window_max_s``). Returns the seconds granted. Raises ValueError for ``seconds <= 0``."""
         return self.window.open(self.settings.install_window_s if seconds is None else seconds, by)
+
+    def check_county(self, county: str, directory: Path | None) -> None:
+        """The :class:`gateway.ports.CountyProfiles` port: ``ProfileError`` (a ValueError) if not usable."""
+        acceptance.load_profile(county, directory)
 
     @property
     def window_is_open(self) -> bool:

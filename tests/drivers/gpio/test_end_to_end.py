@@ -19,7 +19,7 @@ import gateway.feedback.outputs
 from drivers.sim import SimDriver
 from gateway.app import Gateway
 from gateway.feedback import Feedback
-from gateway.feedback_settings import FeedbackSettings
+from gateway.settings.feedback import FeedbackSettings
 from tests.drivers.gpio.conftest import CHIP, cord
 from tests.drivers.gpio.fakes import FakeLines, RecordingOutputs
 from tests.support.broker import Mosquitto
