@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 from core.signal import Signal
 
@@ -105,6 +105,16 @@ class Cellular(Protocol):
     async def call(self, number: str, ring_timeout_s: float) -> CallResult:
         """Dial ``number`` and let it ring up to ``ring_timeout_s``; returns as soon as it is answered, refused or
         given up (then hung up). An answered call is hung up by the driver after its ``hold_s`` setting."""
+
+
+@runtime_checkable
+class HasCellular(Protocol):
+    """A driver that carries a cellular modem (the modem driver). The wiring finds it among the running drivers with
+    ``isinstance(driver, HasCellular)`` and hands ``driver.cellular`` to the services that need it, so no service
+    imports the driver package."""
+
+    @property
+    def cellular(self) -> Cellular: ...
 
 
 #: A function that stops listening (what ``Signal.connect`` returns).

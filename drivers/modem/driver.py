@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from core.cellular import CellularHealth
+from core.cellular import Cellular, CellularHealth
 from drivers.base import Driver, DriverConfigError, DriverContext, DriverHealth, PairingUpdate, ReadingRefused
 from drivers.modem.config import ModemSection
 from drivers.modem.modem import ModemManagerModem
@@ -48,6 +48,11 @@ class ModemDriver(Driver):
         self._stopped = False
         self._grace_end = 0.0
         self._grace: asyncio.TimerHandle | None = None
+
+    @property
+    def cellular(self) -> Cellular:
+        """The modem, for the alarm failover (``core.cellular.HasCellular``)."""
+        return self.modem
 
     @classmethod
     def from_section(cls, section: dict[str, Any], ctx: DriverContext) -> ModemDriver:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from core.cellular import HasCellular
 from drivers.modem import ModemDriver
 from gateway.app import Gateway
 from sims.modem import MockModemProcesses, ModemControl
@@ -27,6 +28,8 @@ async def test_modem_health_in_status_and_sim_fault_reported(
     async with Collector(broker.host, broker.port) as col, Gateway(cfg) as gw:
         driver = gw.drivers["modem"]
         assert isinstance(driver, ModemDriver)
+        assert isinstance(driver, HasCellular) and driver.cellular is driver.modem
+        assert [d for d in gw.drivers.values() if isinstance(d, HasCellular)] == [driver]
         for _ in range(100):
             if driver.health().state == "up":
                 break
