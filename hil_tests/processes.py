@@ -49,6 +49,21 @@ class BluezMock:
         stop_child(self.proc, 10)
 
 
+class Rf433Sim:
+    """``python -m sims.rf433``: a 433 MHz receiver module on a pty (``port`` for ``[drivers.rf433]``)."""
+
+    def __init__(self, work: Path) -> None:
+        argv = [sys.executable, "-m", "sims.rf433", "--link", str(work / "ttyRF433"), "--control-port", "0"]
+        self.proc = _spawn([*argv, "--no-stdin"], work / "rf433_sim.log")
+        info = read_banner(self.proc, "the 433 MHz receiver simulator")
+        self.port = info["PORT"]
+        host, _, port = info["CONTROL"].rpartition(":")
+        self.control = (host, int(port))
+
+    def close(self) -> None:
+        stop_child(self.proc, 5)
+
+
 class GatewayUnderTest:
     """``fbgw run`` with the config generated from the rig (through the fake-GPIO launcher on the sim rig)."""
 
