@@ -69,6 +69,7 @@ class ModemManagerModem:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._runner: asyncio.Task[None] | None = None
         self._last_sms: SmsResult | None = None
+        self._active_calls: set[str] = set()  # calls the gateway placed that may still be up
         self._bus_error = ""
         self._reported: tuple[Any, ...] | None = None
         self._stopping = False
@@ -82,6 +83,11 @@ class ModemManagerModem:
 
     async def stop(self) -> None:
         self._stopping = True
+        link = self._link
+        if link is not None:  # never leave a line open: a call kept up by a stopped gateway costs and blocks
+            for call_path in list(self._active_calls):
+                with contextlib.suppress(MMError):
+                    await link.call(call_path, mm.CALL, "Hangup", timeout_s=2)
         tasks = [t for t in (self._runner, *self._tasks) if t is not None]
         for task in tasks:
             task.cancel()
@@ -530,6 +536,7 @@ class ModemManagerModem:
         unwatch = self._watch(call_path, on_call)
         started = monotonic_ms()
         answered = False
+        self._active_calls.add(call_path)
         self._count("calls_placed")
         try:
             await self._race(link.call(call_path, mm.CALL, "Start"), gone)
@@ -557,8 +564,10 @@ class ModemManagerModem:
             return CallResult(False, "failed", _short(exc), monotonic_ms() - started)
         finally:
             unwatch()
-            if not answered and not gone.is_set():
-                self._spawn(self._delete_call(link, path, call_path), "modem-delete-call")
+            if not answered:
+                self._active_calls.discard(call_path)
+                if not gone.is_set():
+                    self._spawn(self._delete_call(link, path, call_path), "modem-delete-call")
 
     async def _hold(self, link: Link, modem_path: str, call_path: str, gone: asyncio.Event) -> None:
         """Keep an answered call up for ``hold_s`` (or until the far end hangs up), then hang up and delete it."""
@@ -576,6 +585,7 @@ class ModemManagerModem:
                 await self._hangup(link, call_path)
         finally:
             unwatch()
+            self._active_calls.discard(call_path)
         if not gone.is_set():
             await self._delete_call(link, modem_path, call_path)
 

@@ -254,3 +254,13 @@ async def test_a_modem_ready_within_the_grace_is_reported_up_at_once(
     await make_driver(startup_grace_s=30)
     await sink.wait_for(lambda s: ("modem", True, "ready") in s.radio_calls, within=3)
     assert [c for c in sink.radio_calls if c[0] == "modem"] == [("modem", True, "ready")]
+
+
+async def test_an_answered_call_is_hung_up_after_hold_or_at_stop(mm: ModemControl, make_driver: DriverFactory) -> None:
+    driver = await ready(make_driver, hold_s=30)
+    await mm.set_call_mode("answer", after_ms=50)
+    assert (await driver.modem.call(CENTRE, 2)).answered
+    await asyncio.sleep(0.3)
+    assert mm.records("call") == []  # still up: held for hold_s
+    await driver.stop()
+    assert [(c["number"], c["outcome"]) for c in mm.records("call")] == [(CENTRE, "answered")]  # hung up at stop
