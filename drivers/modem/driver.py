@@ -36,6 +36,7 @@ class ModemDriver(Driver):
     """See the module docstring."""
 
     transport = "modem"
+    has_devices = False
 
     def __init__(self, settings: ModemSection, ctx: DriverContext) -> None:
         super().__init__(ctx)
