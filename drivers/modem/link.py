@@ -8,7 +8,8 @@ changing owner (the daemon restarting), reach one handler.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from dbus_fast import BusType, Message, MessageType, Variant
@@ -30,6 +31,35 @@ class MMError(Exception):
         super().__init__(f"{name}: {text}" if text else name)
         self.name = name
         self.text = text
+
+    @property
+    def short(self) -> str:
+        """``org.freedesktop.ModemManager1.Error.MessageError.NetworkTimeout`` -> ``MessageError.NetworkTimeout``."""
+        return ".".join(self.name.split(".")[-2:]) if "." in self.name else self.name
+
+
+class ModemGone(Exception):
+    """The modem (or ModemManager, or the bus) went away while an operation was waiting on it."""
+
+
+async def race[T](op: Awaitable[T], gone: asyncio.Event) -> T:
+    """Await ``op`` unless ``gone`` is set first (the modem vanished): then cancel it and raise :class:`ModemGone`."""
+    if gone.is_set():
+        if asyncio.iscoroutine(op):
+            op.close()
+        raise ModemGone
+    task = asyncio.ensure_future(op)
+    lost = asyncio.ensure_future(gone.wait())
+    try:
+        await asyncio.wait({task, lost}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        lost.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, MMError):
+        await task
+    raise ModemGone
 
 
 def unwrap(value: Any) -> Any:

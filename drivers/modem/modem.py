@@ -19,7 +19,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import Any
 
 from dbus_fast import Message, Variant
 
@@ -27,23 +27,14 @@ from core.cellular import CallResult, CellularHealth, IncomingSms, SmsResult
 from core.clock import monotonic_ms
 from core.secrets import add_secret
 from core.signal import Signal
-from drivers.modem import mm
+from drivers.modem import mm, state
 from drivers.modem.config import ModemSection
-from drivers.modem.link import Link, MMError
+from drivers.modem.link import Link, MMError, ModemGone, race
+from drivers.modem.voice import Voice
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
 Watcher = Callable[[str, list[Any]], None]  # (member, body) of a signal about one SMS or call object
-
-
-class ModemGone(Exception):
-    """The modem (or ModemManager, or the bus) went away while an operation was waiting on it."""
-
-
-def _short(error: MMError) -> str:
-    """``org.freedesktop.ModemManager1.Error.MessageError.NetworkTimeout`` -> ``MessageError.NetworkTimeout``."""
-    return ".".join(error.name.split(".")[-2:]) if "." in error.name else error.name
 
 
 class ModemManagerModem:
@@ -69,7 +60,7 @@ class ModemManagerModem:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._runner: asyncio.Task[None] | None = None
         self._last_sms: SmsResult | None = None
-        self._active_calls: set[str] = set()  # calls the gateway placed that may still be up
+        self._voice = Voice(settings.hold_s, self._watch, self._spawn, self._count)
         self._bus_error = ""
         self._reported: tuple[Any, ...] | None = None
         self._stopping = False
@@ -85,9 +76,7 @@ class ModemManagerModem:
         self._stopping = True
         link = self._link
         if link is not None:  # never leave a line open: a call kept up by a stopped gateway costs and blocks
-            for call_path in list(self._active_calls):
-                with contextlib.suppress(MMError):
-                    await link.call(call_path, mm.CALL, "Hangup", timeout_s=2)
+            await self._voice.hangup_all(link)
         tasks = [t for t in (self._runner, *self._tasks) if t is not None]
         for task in tasks:
             task.cancel()
@@ -292,63 +281,11 @@ class ModemManagerModem:
 
     def not_ready(self) -> str:
         """Why nothing can be sent now ("" = ready); one of ``core.cellular.NOT_READY_REASONS``."""
-        if self._path is None:
-            return "no_modem"
-        modem = self._props.get(mm.MODEM, {})
-        state = int(modem.get("State", 0))
-        if state == mm.STATE_FAILED:
-            return mm.FAILED_REASONS.get(int(modem.get("StateFailedReason", 1)), "modem_failed")
-        lock = int(modem.get("UnlockRequired", mm.LOCK_UNKNOWN))
-        if state == mm.STATE_LOCKED or lock not in (mm.LOCK_NONE, mm.LOCK_UNKNOWN):
-            return "sim_locked"
-        if modem.get("Sim", "/") in ("", "/"):
-            return "sim_missing"
-        if not self._registration()[1]:
-            return "not_registered"
-        return ""
-
-    def _registration(self) -> tuple[str, bool, bool]:
-        raw = self._props.get(mm.MODEM_3GPP, {}).get("RegistrationState")
-        if raw is None:  # a CDMA-only or not-yet-enabled modem: fall back on the modem state
-            registered = int(self._props.get(mm.MODEM, {}).get("State", 0)) >= mm.STATE_REGISTERED
-            return ("home" if registered else "unknown", registered, False)
-        return mm.REGISTRATION.get(int(raw), ("unknown", False, False))
-
-    def _sim_state(self) -> str:
-        modem = self._props.get(mm.MODEM, {})
-        reason = self.not_ready()
-        if reason in ("sim_missing", "sim_error"):
-            return reason.removeprefix("sim_")
-        lock = int(modem.get("UnlockRequired", mm.LOCK_UNKNOWN))
-        if reason == "sim_locked":
-            return "locked:" + mm.LOCKS.get(lock, str(lock))
-        return "ok" if self._path is not None and modem.get("Sim", "/") not in ("", "/") else "unknown"
+        return state.not_ready(self._props if self._path is not None else None)
 
     def health(self) -> CellularHealth:
-        if self._path is None:
-            return CellularHealth(not_ready="no_modem", last_sms=self._last_sms, counters=dict(self.counters))
-        modem = self._props.get(mm.MODEM, {})
-        quality = modem.get("SignalQuality") or [None, False]
-        registration, registered, roaming = self._registration()
-        reason = self.not_ready()
-        return CellularHealth(
-            present=True,
-            ready=not reason,
-            not_ready=reason,
-            model=" ".join(str(modem.get(k, "")) for k in ("Manufacturer", "Model")).strip(),
-            state=mm.MODEM_STATES.get(int(modem.get("State", 0)), "unknown"),
-            sim=self._sim_state(),
-            registration=registration,
-            registered=registered,
-            roaming=roaming,
-            technology=mm.technology(int(modem.get("AccessTechnologies", 0))),
-            signal_pct=int(quality[0]) if quality[0] is not None else None,
-            operator=str(
-                self._props.get(mm.MODEM_3GPP, {}).get("OperatorName", "") or self._sim.get("OperatorName", "")
-            ),
-            last_sms=self._last_sms,
-            counters=dict(self.counters),
-        )
+        props = self._props if self._path is not None else None
+        return state.health(props, self._sim, self._last_sms, self.counters)
 
     @property
     def bus_error(self) -> str:
@@ -399,19 +336,19 @@ class ModemManagerModem:
             return SmsResult("not_sent", reason or "no_modem")
         args = {"number": Variant("s", number), "text": Variant("s", text)}
         try:
-            (sms_path,) = await self._race(link.call(path, mm.MESSAGING, "Create", "a{sv}", [args]), gone)
+            (sms_path,) = await race(link.call(path, mm.MESSAGING, "Create", "a{sv}", [args]), gone)
         except ModemGone:
             return SmsResult("not_sent", "modem_removed")
         except MMError as exc:
-            return SmsResult("not_sent", _short(exc))
+            return SmsResult("not_sent", exc.short)
         try:
             send = link.call(str(sms_path), mm.SMS, "Send", timeout_s=self.settings.send_timeout_s)
-            await self._race(send, gone)
+            await race(send, gone)
             return SmsResult("sent")
         except ModemGone:
             return SmsResult("failed", "modem_removed")
         except MMError as exc:
-            return SmsResult("failed", _short(exc))
+            return SmsResult("failed", exc.short)
         finally:
             if not gone.is_set():
                 self._spawn(self._delete_sms(link, path, str(sms_path)), "modem-delete-sms")
@@ -422,25 +359,6 @@ class ModemManagerModem:
         except MMError as exc:
             self._count("sms_delete_failed")
             log.debug("modem: could not delete %s: %s", sms_path, exc)
-
-    async def _race(self, op: Awaitable[T], gone: asyncio.Event) -> T:
-        """Await ``op`` unless the modem goes away first (then :class:`ModemGone`)."""
-        if gone.is_set():
-            if asyncio.iscoroutine(op):
-                op.close()
-            raise ModemGone
-        task = asyncio.ensure_future(op)
-        lost = asyncio.ensure_future(gone.wait())
-        try:
-            await asyncio.wait({task, lost}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            lost.cancel()
-        if task.done():
-            return task.result()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, MMError):
-            await task
-        raise ModemGone
 
     # ------------------------------------------------------------------ SMS in
 
@@ -482,7 +400,7 @@ class ModemManagerModem:
                     break
                 changed.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._race(changed.wait(), gone), left)
+                    await asyncio.wait_for(race(changed.wait(), gone), left)
                 props = await link.get_all(sms_path, mm.SMS)
         except (MMError, ModemGone) as exc:
             self._count("sms_read_failed")
@@ -506,98 +424,12 @@ class ModemManagerModem:
         add_secret(number)
         ring = min(ring_timeout_s or self.settings.ring_timeout_s, self.settings.ring_timeout_s * 4)
         async with self._call_lock:
-            result = await self._call(number, ring)
+            reason, link, path = self.not_ready(), self._link, self._path
+            if reason or link is None or path is None:
+                result = CallResult(False, "not_placed", reason or "no_modem")
+            else:
+                self._count("calls_placed")
+                result = await self._voice.place(link, path, self._gone, number, ring)
         self._count("calls_answered" if result.answered else f"calls_{result.outcome}")
         log.info("modem: call %s (%s) after %d ms", result.outcome, result.reason or "-", result.ring_ms)
         return result
-
-    async def _call(self, number: str, ring_s: float) -> CallResult:
-        reason, link, path, gone = self.not_ready(), self._link, self._path, self._gone
-        if reason or link is None or path is None:
-            return CallResult(False, "not_placed", reason or "no_modem")
-        try:
-            (call_path,) = await self._race(
-                link.call(path, mm.VOICE, "CreateCall", "a{sv}", [{"number": Variant("s", number)}]), gone
-            )
-        except ModemGone:
-            return CallResult(False, "not_placed", "modem_removed")
-        except MMError as exc:
-            return CallResult(False, "not_placed", _short(exc))
-        call_path = str(call_path)
-        states: asyncio.Queue[tuple[int, int]] = asyncio.Queue()
-
-        def on_call(member: str, body: list[Any]) -> None:
-            if member == "StateChanged":
-                states.put_nowait((int(body[1]), int(body[2])))
-            elif member == "PropertiesChanged" and str(body[0]) == mm.CALL and "State" in body[1]:
-                changed = {k: v.value if isinstance(v, Variant) else v for k, v in body[1].items()}
-                states.put_nowait((int(changed["State"]), int(changed.get("StateReason", 0))))
-
-        unwatch = self._watch(call_path, on_call)
-        started = monotonic_ms()
-        answered = False
-        self._active_calls.add(call_path)
-        self._count("calls_placed")
-        try:
-            await self._race(link.call(call_path, mm.CALL, "Start"), gone)
-            deadline = asyncio.get_running_loop().time() + ring_s
-            while True:
-                left = deadline - asyncio.get_running_loop().time()
-                if left <= 0:
-                    await self._hangup(link, call_path)
-                    return CallResult(False, "no_answer", "ring timeout", monotonic_ms() - started)
-                try:
-                    state, why = await asyncio.wait_for(self._race(states.get(), gone), left)
-                except TimeoutError:
-                    continue
-                if state == mm.CALL_ACTIVE:
-                    answered = True
-                    self._spawn(self._hold(link, path, call_path, gone), "modem-call-hold")
-                    return CallResult(True, "answered", "", monotonic_ms() - started)
-                if state == mm.CALL_TERMINATED:
-                    outcome = mm.CALL_END_OUTCOMES.get(why, "no_answer")
-                    return CallResult(False, outcome, f"state reason {why}", monotonic_ms() - started)  # type: ignore[arg-type]
-        except ModemGone:
-            return CallResult(False, "failed", "modem_removed", monotonic_ms() - started)
-        except MMError as exc:
-            await self._hangup(link, call_path)
-            return CallResult(False, "failed", _short(exc), monotonic_ms() - started)
-        finally:
-            unwatch()
-            if not answered:
-                self._active_calls.discard(call_path)
-                if not gone.is_set():
-                    self._spawn(self._delete_call(link, path, call_path), "modem-delete-call")
-
-    async def _hold(self, link: Link, modem_path: str, call_path: str, gone: asyncio.Event) -> None:
-        """Keep an answered call up for ``hold_s`` (or until the far end hangs up), then hang up and delete it."""
-        ended = asyncio.Event()
-
-        def on_call(member: str, body: list[Any]) -> None:
-            if member == "StateChanged" and int(body[1]) == mm.CALL_TERMINATED:
-                ended.set()
-
-        unwatch = self._watch(call_path, on_call)
-        try:
-            with contextlib.suppress(TimeoutError, ModemGone):
-                await asyncio.wait_for(self._race(ended.wait(), gone), self.settings.hold_s)
-            if not ended.is_set() and not gone.is_set():
-                await self._hangup(link, call_path)
-        finally:
-            unwatch()
-            self._active_calls.discard(call_path)
-        if not gone.is_set():
-            await self._delete_call(link, modem_path, call_path)
-
-    async def _hangup(self, link: Link, call_path: str) -> None:
-        try:
-            await link.call(call_path, mm.CALL, "Hangup")
-        except MMError as exc:
-            self._count("hangup_failed")
-            log.debug("modem: hangup failed: %s", exc)
-
-    async def _delete_call(self, link: Link, modem_path: str, call_path: str) -> None:
-        try:
-            await link.call(modem_path, mm.VOICE, "DeleteCall", "o", [call_path])
-        except MMError as exc:
-            log.debug("modem: could not delete call %s: %s", call_path, exc)
