@@ -124,7 +124,11 @@ class Rf433Driver(Driver):
             receiver = _Receiver(self._on_bytes)
             try:
                 transport, _ = await serial_asyncio_fast.create_serial_connection(
-                    loop, functools.partial(_same, receiver), self.settings.port, baudrate=self.settings.baudrate
+                    loop,
+                    functools.partial(_same, receiver),
+                    self.settings.port,
+                    baudrate=self.settings.baudrate,
+                    exclusive=True,  # one reader: a second gateway process would steal half the frames
                 )
             except (OSError, serial.SerialException, ValueError) as exc:
                 await self._down(f"receiver {self.settings.port} not available: {exc}"[:200])

@@ -68,6 +68,8 @@ class PairingWindow:
         if not self.is_open:
             return
         now = monotonic_ms()
+        for code in [c for c, old in self.candidates.items() if now - old.last_ms > self.ttl_ms]:
+            del self.candidates[code]  # a neighbour's remote heard once, long ago
         cand = self.candidates.get(frame.hex)
         if cand is None:
             cand = self.candidates[frame.hex] = Candidate(frame, now)

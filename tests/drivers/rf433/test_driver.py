@@ -149,3 +149,20 @@ async def test_module_absent_at_start(tmp_path: Path, make_driver: DriverFactory
         await receiving(sink)
     finally:
         module.unplug()
+
+
+async def test_a_candidate_heard_too_long_ago_is_refused(
+    sim: Rf433Simulator, make_driver: DriverFactory, sink: FakeSink
+) -> None:
+    driver = await make_driver(candidate_ttl_s=1)
+    await receiving(sink)
+    await driver.start_pairing(30)
+    await sim.burst(0x313131, frames=2, gap_ms=50)
+    await sink.wait_for(lambda s: any(u.info.get("code") == "313131" for u in s.pairing_updates))
+    assert driver.candidates() == ["313131"]
+    await asyncio.sleep(1.2)
+    with pytest.raises(DriverConfigError, match="not heard recently"):
+        await driver.adopt("313131", {"type": "call_button"})
+    await sim.burst(0x202020, frames=2, gap_ms=50)  # any new code heard sweeps the stale ones out
+    await sink.wait_for(lambda s: any(u.info.get("code") == "202020" for u in s.pairing_updates))
+    assert driver.candidates() == ["202020"]
