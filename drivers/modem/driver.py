@@ -1,8 +1,9 @@
 """The modem as a transport driver: configured as ``[drivers.modem]``, its health in ``fbgw status`` and the
 heartbeat, a missing modem or unusable SIM reported as a radio fault.
 
-The modem has no devices to pair: it is the gateway's second way out. What the alarm failover needs is
-:attr:`ModemDriver.modem` (a :class:`core.cellular.Cellular`).
+The modem has no devices to pair: it is the gateway's second way out. The driver itself is the
+``gateway.ports.Cellular`` port the second alarm path uses (``incoming_sms``, ``sms_blocked``, ``send_sms``, ``call``,
+``was_sent``), delegating to :class:`~drivers.modem.modem.ModemManagerModem` (``.modem``).
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from core.cellular import Cellular, CellularHealth
+from core.phone import CallResult, IncomingSms, SmsResult
+from core.signal import Signal
 from drivers.base import Driver, DriverConfigError, DriverContext, DriverHealth, PairingUpdate, ReadingRefused
 from drivers.modem.config import ModemSection
 from drivers.modem.modem import ModemManagerModem
+from drivers.modem.state import CellularHealth
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +53,30 @@ class ModemDriver(Driver):
         self._grace_end = 0.0
         self._grace: asyncio.TimerHandle | None = None
 
+    # ------------------------------------------------------------------ the Cellular port
+
     @property
-    def cellular(self) -> Cellular:
-        """The modem, for the alarm failover (``core.cellular.HasCellular``)."""
-        return self.modem
+    def incoming_sms(self) -> Signal[IncomingSms]:
+        """Every SMS received, from any number (the second path keeps those from its contacts)."""
+        return self.modem.incoming_sms
+
+    def sms_blocked(self) -> str | None:
+        """None if an SMS can be sent now; else why not (``no_modem``, ``sim_missing``, ``not_registered``...)."""
+        return self.modem.sms_blocked()
+
+    async def send_sms(self, number: str, text: str) -> SmsResult:
+        """Send one SMS of any length; never raises for a modem problem (see ``ModemManagerModem.send_sms``)."""
+        return await self.modem.send_sms(number, text)
+
+    async def call(self, number: str, ring_timeout_s: float) -> CallResult:
+        """Dial; returns once answered (hung up after ``hold_s``), rung out, refused or failed."""
+        return await self.modem.call(number, ring_timeout_s)
+
+    async def was_sent(self, number: str, text: str) -> bool | None:
+        """Whether the modem holds a sent SMS with this number and text (None: it cannot tell)."""
+        return await self.modem.was_sent(number, text)
+
+    # ------------------------------------------------------------------ driver
 
     @classmethod
     def from_section(cls, section: dict[str, Any], ctx: DriverContext) -> ModemDriver:
@@ -130,9 +153,7 @@ class ModemDriver(Driver):
             if h.signal_pct is not None:
                 parts.append(f"signal {h.signal_pct}%")
         if h.last_sms is not None:
-            parts.append(
-                "last SMS " + (h.last_sms.state if h.last_sms.ok else f"{h.last_sms.state} ({h.last_sms.error})")
-            )
+            parts.append("last SMS " + h.last_sms.detail)
         counters = dict(h.counters)
         if h.signal_pct is not None:
             counters["signal_pct"] = h.signal_pct

@@ -102,7 +102,7 @@ TECHNOLOGIES: tuple[tuple[int, str], ...] = (
 
 #: MMSmsState
 SMS_STATES: Mapping[int, str] = {0: "unknown", 1: "stored", 2: "receiving", 3: "received", 4: "sending", 5: "sent"}
-SMS_RECEIVED, SMS_SENT = 3, 5
+SMS_RECEIVING, SMS_RECEIVED, SMS_SENDING, SMS_SENT = 2, 3, 4, 5
 
 #: MMCallState
 CALL_DIALING, CALL_RINGING_OUT, CALL_ACTIVE, CALL_TERMINATED = 1, 2, 4, 7

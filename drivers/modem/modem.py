@@ -1,4 +1,4 @@
-"""A cellular modem owned by ModemManager, spoken to over D-Bus: the :class:`core.cellular.Cellular` of the gateway.
+"""A cellular modem owned by ModemManager, spoken to over D-Bus: what the ``Cellular`` port of the gateway needs.
 
 ModemManager owns the serial/QMI/MBIM ports of the module (Quectel EC2x, SIMCom...): this class never writes an AT
 command. It follows the modem's presence (ObjectManager ``InterfacesAdded``/``InterfacesRemoved`` and ModemManager's
@@ -10,6 +10,11 @@ following the call's state to learn whether it was answered.
 Nothing here raises for a modem fault: an absent modem, a locked or missing SIM, no registration, a send that fails
 or a modem unplugged mid-send all come back as results (and in :meth:`health`). Phone numbers are registered as
 secrets and never logged.
+
+``SmsResult.detail``: ``sent``; not tried (the modem is not ready): ``no_modem``, ``sim_missing``, ``sim_locked``,
+``sim_error``, ``not_registered``, ``modem_failed``; tried and failed: ``timeout`` (no answer within
+``send_timeout_s``: it may still have left), ``modem_removed`` (unplugged mid-send), ``send_failed: <ModemManager
+error>`` (e.g. ``send_failed: MessageError.NetworkTimeout``).
 """
 
 from __future__ import annotations
@@ -18,18 +23,18 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 from typing import Any
 
 from dbus_fast import Message, Variant
 
-from core.cellular import CallResult, CellularHealth, IncomingSms, SmsResult
 from core.clock import monotonic_ms
+from core.phone import CallResult, IncomingSms, SmsResult, same_number
 from core.secrets import add_secret
 from core.signal import Signal
 from drivers.modem import mm, state
 from drivers.modem.config import ModemSection
 from drivers.modem.link import Link, MMError, ModemGone, race
+from drivers.modem.state import NOT_READY_REASONS, CellularHealth
 from drivers.modem.voice import Voice
 
 log = logging.getLogger(__name__)
@@ -43,7 +48,8 @@ class ModemManagerModem:
 
     def __init__(self, settings: ModemSection) -> None:
         self.settings = settings
-        self.incoming: Signal[IncomingSms] = Signal("modem.incoming")
+        #: Every SMS received from any number, once complete. Listeners must not block.
+        self.incoming_sms: Signal[IncomingSms] = Signal("modem.incoming_sms")
         self.changed: Signal[CellularHealth] = Signal("modem.changed")
         self.counters: dict[str, int] = {}
         self._link: Link | None = None
@@ -280,7 +286,7 @@ class ModemManagerModem:
     # ------------------------------------------------------------------ health
 
     def not_ready(self) -> str:
-        """Why nothing can be sent now ("" = ready); one of ``core.cellular.NOT_READY_REASONS``."""
+        """Why nothing can be sent now ("" = ready); one of :data:`~drivers.modem.state.NOT_READY_REASONS`."""
         return state.not_ready(self._props if self._path is not None else None)
 
     def health(self) -> CellularHealth:
@@ -314,44 +320,75 @@ class ModemManagerModem:
 
     # ------------------------------------------------------------------ SMS out
 
+    def sms_blocked(self) -> str | None:
+        """None if an SMS can be sent now; else why not (one of ``NOT_READY_REASONS``)."""
+        return self.not_ready() or None
+
     async def send_sms(self, number: str, text: str) -> SmsResult:
-        """See :meth:`core.cellular.Cellular.send_sms`."""
+        """Send ``text`` (any length, any script: ModemManager splits and encodes it) to ``number``; returns when the
+        network accepted or refused it, after ``send_timeout_s``, or as soon as the modem vanishes. Serialised."""
         add_secret(number)
         started = monotonic_ms()
         async with self._send_lock:
             result = await self._send(number, text)
-        result = replace(result, elapsed_ms=monotonic_ms() - started)
+        elapsed = monotonic_ms() - started
         self._last_sms = result
-        self._count("sms_sent" if result.ok else ("sms_not_sent" if result.state == "not_sent" else "sms_failed"))
+        self._count("sms_sent" if result.ok else "sms_not_sent" if result.detail in NOT_READY_REASONS else "sms_failed")
         if result.ok:
-            log.info("modem: SMS sent (%d chars, %d ms)", len(text), result.elapsed_ms)
+            log.info("modem: SMS sent (%d chars, %d ms)", len(text), elapsed)
         else:
-            log.warning("modem: SMS %s: %s", result.state.replace("_", " "), result.error)
+            log.warning("modem: SMS not sent (%s, %d ms)", result.detail, elapsed)
         self._publish()
         return result
 
     async def _send(self, number: str, text: str) -> SmsResult:
         reason, link, path, gone = self.not_ready(), self._link, self._path, self._gone
         if reason or link is None or path is None:
-            return SmsResult("not_sent", reason or "no_modem")
+            return SmsResult(False, reason or "no_modem")
         args = {"number": Variant("s", number), "text": Variant("s", text)}
         try:
             (sms_path,) = await race(link.call(path, mm.MESSAGING, "Create", "a{sv}", [args]), gone)
         except ModemGone:
-            return SmsResult("not_sent", "modem_removed")
+            return SmsResult(False, "modem_removed")
         except MMError as exc:
-            return SmsResult("not_sent", exc.short)
+            return SmsResult(False, "timeout" if exc.name == "timeout" else f"send_failed: {exc.short}")
         try:
             send = link.call(str(sms_path), mm.SMS, "Send", timeout_s=self.settings.send_timeout_s)
             await race(send, gone)
-            return SmsResult("sent")
+            return SmsResult(True, "sent")
         except ModemGone:
-            return SmsResult("failed", "modem_removed")
+            return SmsResult(False, "modem_removed")
         except MMError as exc:
-            return SmsResult("failed", exc.short)
+            return SmsResult(False, "timeout" if exc.name == "timeout" else f"send_failed: {exc.short}")
         finally:
             if not gone.is_set():
                 self._spawn(self._delete_sms(link, path, str(sms_path)), "modem-delete-sms")
+
+    async def was_sent(self, number: str, text: str) -> bool | None:
+        """Whether the modem holds a sent SMS to ``number`` with exactly ``text`` (None: it cannot tell).
+
+        After a restart in the middle of a send: a send the gateway started is finished by ModemManager on its own,
+        and the SMS object stays (the gateway deletes it only after a send it saw end). One still sending is waited
+        for, up to ``send_timeout_s``. ModemManager restarted meanwhile: it is gone, and the answer is False."""
+        link, path, gone = self._link, self._path, self._gone
+        if link is None or path is None:
+            return None
+        try:
+            (paths,) = await race(link.call(path, mm.MESSAGING, "List"), gone)
+            for sms_path in paths:
+                props = await race(link.get_all(str(sms_path), mm.SMS), gone)
+                if props.get("Text") != text or not same_number(str(props.get("Number", "")), number):
+                    continue
+                deadline = asyncio.get_running_loop().time() + self.settings.send_timeout_s
+                while int(props.get("State", 0)) == mm.SMS_SENDING and asyncio.get_running_loop().time() < deadline:
+                    await asyncio.sleep(0.2)
+                    props = await race(link.get_all(str(sms_path), mm.SMS), gone)
+                if int(props.get("State", 0)) == mm.SMS_SENT:
+                    return True
+        except (MMError, ModemGone) as exc:
+            log.warning("modem: could not look for a sent SMS: %s", exc)
+            return None
+        return False
 
     async def _delete_sms(self, link: Link, modem_path: str, sms_path: str) -> None:
         try:
@@ -377,7 +414,7 @@ class ModemManagerModem:
                 state = await link.get(str(sms_path), mm.SMS, "State")
             except MMError:
                 continue
-            if int(state) in (mm.SMS_RECEIVED, 2):  # received, or still receiving
+            if int(state) in (mm.SMS_RECEIVED, mm.SMS_RECEIVING):
                 await self._read_incoming(str(sms_path))
 
     async def _read_incoming(self, sms_path: str) -> None:
@@ -412,7 +449,8 @@ class ModemManagerModem:
         add_secret(number)
         self._count("sms_received")
         log.info("modem: SMS received (%d chars)", len(text))
-        self.incoming.emit(IncomingSms(number, text, str(props.get("Timestamp", "")), monotonic_ms()))
+        meta = {"timestamp": str(props.get("Timestamp", ""))} if props.get("Timestamp") else {}
+        self.incoming_sms.emit(IncomingSms(number, text, monotonic_ms(), meta))
         if self.settings.delete_received:
             await self._delete_sms(link, modem_path, sms_path)
         self._seen_incoming.discard(sms_path)
@@ -420,16 +458,17 @@ class ModemManagerModem:
     # ------------------------------------------------------------------ calls
 
     async def call(self, number: str, ring_timeout_s: float | None = None) -> CallResult:
-        """See :meth:`core.cellular.Cellular.call` (``None``: the configured ``ring_timeout_s``)."""
+        """Dial ``number`` and let it ring up to ``ring_timeout_s`` (None: the configured one); returns as soon as
+        it is answered, refused or given up (then hung up). An answered call is hung up after ``hold_s``."""
         add_secret(number)
         ring = min(ring_timeout_s or self.settings.ring_timeout_s, self.settings.ring_timeout_s * 4)
         async with self._call_lock:
             reason, link, path = self.not_ready(), self._link, self._path
             if reason or link is None or path is None:
-                result = CallResult(False, "not_placed", reason or "no_modem")
+                result = CallResult(False, reason or "no_modem")
             else:
                 self._count("calls_placed")
                 result = await self._voice.place(link, path, self._gone, number, ring)
-        self._count("calls_answered" if result.answered else f"calls_{result.outcome}")
-        log.info("modem: call %s (%s) after %d ms", result.outcome, result.reason or "-", result.ring_ms)
+        self._count("calls_answered" if result.answered else "calls_" + result.detail.split(":")[0])
+        log.info("modem: call %s after %.1f s", result.detail, result.ring_s)
         return result

@@ -7,16 +7,40 @@ Pure functions over the property snapshot the driver keeps up to date from ``Pro
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-from core.cellular import CellularHealth, SmsResult
+from core.phone import SmsResult
 from drivers.modem import mm
 
 Props = Mapping[str, Mapping[str, Any]]  # interface -> property -> value
 
+#: Why the modem cannot send right now (``sms_blocked()``, and the ``detail`` of what was then not sent).
+NOT_READY_REASONS = ("no_modem", "sim_missing", "sim_locked", "sim_error", "not_registered", "modem_failed")
+
+
+@dataclass(frozen=True, slots=True)
+class CellularHealth:
+    """The modem as ``fbgw status``, the heartbeat and the status page show it."""
+
+    present: bool = False
+    ready: bool = False  # could send an SMS now
+    not_ready: str = ""  # why not (one of NOT_READY_REASONS), or ""
+    model: str = ""
+    state: str = "unknown"  # ModemManager's modem state: registered, connected, searching, locked, failed...
+    sim: str = "unknown"  # ok, missing, error, locked:<lock>, unknown
+    registration: str = "unknown"  # home, roaming, denied, searching, idle, unknown...
+    registered: bool = False
+    roaming: bool = False
+    technology: str = ""  # lte, umts, gsm...
+    signal_pct: int | None = None
+    operator: str = ""
+    last_sms: SmsResult | None = None
+    counters: dict[str, int] = field(default_factory=dict)
+
 
 def not_ready(props: Props | None) -> str:
-    """Why nothing can be sent now ("" = ready); one of ``core.cellular.NOT_READY_REASONS``. ``None``: no modem."""
+    """Why nothing can be sent now ("" = ready); one of :data:`NOT_READY_REASONS`. ``props`` None: no modem."""
     if props is None:
         return "no_modem"
     modem = props.get(mm.MODEM, {})

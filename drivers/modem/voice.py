@@ -16,8 +16,8 @@ from typing import Any
 
 from dbus_fast import Variant
 
-from core.cellular import CallOutcome, CallResult
 from core.clock import monotonic_ms
+from core.phone import CallResult
 from drivers.modem import mm
 from drivers.modem.link import Link, MMError, ModemGone, race
 
@@ -26,6 +26,10 @@ log = logging.getLogger(__name__)
 Watcher = Callable[[str, list[Any]], None]
 Watch = Callable[[str, Watcher], Callable[[], None]]  # (object path, watcher) -> unwatch
 Spawn = Callable[[Awaitable[Any], str], None]
+
+
+def _seconds(started_ms: int) -> float:
+    return round((monotonic_ms() - started_ms) / 1000, 3)
 
 
 def _state_change(member: str, body: list[Any]) -> tuple[int, int] | None:
@@ -39,7 +43,9 @@ def _state_change(member: str, body: list[Any]) -> tuple[int, int] | None:
 
 
 class Voice:
-    """Places calls on the current modem. ``watch`` routes a call object's signals; ``spawn`` runs background work
+    """Places calls on the current modem; ``CallResult.detail`` is ``answered``, ``no_answer`` (rang out, or
+    dropped unanswered), ``busy`` (refused or busy), ``failed`` / ``failed: <ModemManager error>``, or
+    ``modem_removed``. ``watch`` routes a call object's signals; ``spawn`` runs background work
     (the hold of an answered call, deleting ended calls) under the modem's supervision."""
 
     def __init__(self, hold_s: float, watch: Watch, spawn: Spawn, count: Callable[[str], None]) -> None:
@@ -56,9 +62,9 @@ class Voice:
                 link.call(modem, mm.VOICE, "CreateCall", "a{sv}", [{"number": Variant("s", number)}]), gone
             )
         except ModemGone:
-            return CallResult(False, "not_placed", "modem_removed")
+            return CallResult(False, "modem_removed")
         except MMError as exc:
-            return CallResult(False, "not_placed", exc.short)
+            return CallResult(False, f"failed: {exc.short}")
         call = str(created[0])
         changes: asyncio.Queue[tuple[int, int]] = asyncio.Queue()
 
@@ -81,17 +87,16 @@ class Voice:
                 if call_state == mm.CALL_ACTIVE:
                     answered = True
                     self._spawn(self._hold(link, modem, call, gone), "modem-call-hold")
-                    return CallResult(True, "answered", "", monotonic_ms() - started)
+                    return CallResult(True, "answered", _seconds(started))
                 if call_state == mm.CALL_TERMINATED:
-                    outcome: CallOutcome = mm.CALL_END_OUTCOMES.get(why, "no_answer")  # type: ignore[assignment]
-                    return CallResult(False, outcome, f"state reason {why}", monotonic_ms() - started)
+                    return CallResult(False, mm.CALL_END_OUTCOMES.get(why, "no_answer"), _seconds(started))
             await self._hangup(link, call)
-            return CallResult(False, "no_answer", "ring timeout", monotonic_ms() - started)
+            return CallResult(False, "no_answer", _seconds(started))
         except ModemGone:
-            return CallResult(False, "failed", "modem_removed", monotonic_ms() - started)
+            return CallResult(False, "modem_removed", _seconds(started))
         except MMError as exc:
             await self._hangup(link, call)
-            return CallResult(False, "failed", exc.short, monotonic_ms() - started)
+            return CallResult(False, f"failed: {exc.short}", _seconds(started))
         finally:
             unwatch()
             if not answered:

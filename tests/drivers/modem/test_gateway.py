@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from core.cellular import HasCellular
 from drivers.modem import ModemDriver
 from gateway.app import Gateway
+from gateway.ports import Cellular
 from sims.modem import MockModemProcesses, ModemControl
 from tests.drivers.modem.conftest import FAST
 from tests.support.broker import Mosquitto
@@ -28,8 +28,7 @@ async def test_modem_health_in_status_and_sim_fault_reported(
     async with Collector(broker.host, broker.port) as col, Gateway(cfg) as gw:
         driver = gw.drivers["modem"]
         assert isinstance(driver, ModemDriver)
-        assert isinstance(driver, HasCellular) and driver.cellular is driver.modem
-        assert [d for d in gw.drivers.values() if isinstance(d, HasCellular)] == [driver]
+        assert isinstance(driver, Cellular)  # what gateway.services hands the second path
         for _ in range(100):
             if driver.health().state == "up":
                 break

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import Callable
 
 import pytest
 
-from core.cellular import CellularHealth, IncomingSms
+from core.phone import IncomingSms
 from drivers.modem import ModemDriver
+from drivers.modem.state import CellularHealth
+from gateway.ports import Cellular
 from sims.modem import MockModemProcesses, ModemControl
 from tests.drivers.ble.fakes import FakeSink
 from tests.drivers.modem.conftest import DriverFactory
@@ -52,9 +55,10 @@ async def test_health_of_a_registered_modem(mm: ModemControl, make_driver: Drive
 
 async def test_long_chinese_sms_is_one_send_with_the_text_intact(mm: ModemControl, make_driver: DriverFactory) -> None:
     driver = await ready(make_driver)
+    assert isinstance(driver, Cellular) and driver.sms_blocked() is None  # the port the second path uses
     text = "【紧急呼叫】张奶奶（卧室）拉绳报警，时间 21:07。请回复“1”或“收到”确认。" * 8  # ~350 chars: 6 UCS-2 parts
-    result = await driver.modem.send_sms(GUARDIAN, text)
-    assert result.ok and result.state == "sent" and result.error == ""
+    result = await driver.send_sms(GUARDIAN, text)
+    assert result.ok and result.detail == "sent"
     sent = mm.records("sms")
     assert len(sent) == 1
     assert sent[0] == {**sent[0], "status": "sent", "number": GUARDIAN, "text": text}
@@ -65,7 +69,7 @@ async def test_long_chinese_sms_is_one_send_with_the_text_intact(mm: ModemContro
 async def test_incoming_sms_reaches_the_signal_and_is_deleted(mm: ModemControl, make_driver: DriverFactory) -> None:
     driver = await ready(make_driver)
     got: list[IncomingSms] = []
-    driver.modem.incoming.connect(got.append)
+    driver.incoming_sms.connect(got.append)
     await mm.inject_sms(GUARDIAN, "收到", receive_ms=200)  # multi-part still arriving for 200 ms
     await until(driver, lambda _h: bool(got))
     assert [(m.number, m.text) for m in got] == [(GUARDIAN, "收到")]
@@ -80,7 +84,7 @@ async def test_sms_received_while_the_gateway_was_down_is_read_at_start(
     await mm.inject_sms(CENTRE, "ok", receive_ms=0)
     driver = await make_driver()
     got: list[IncomingSms] = []
-    driver.modem.incoming.connect(got.append)
+    driver.incoming_sms.connect(got.append)
     await until(driver, lambda h: h.counters.get("sms_received") == 1)
     # it may have been emitted before we connected: the counter proves it was read; a new one must arrive too
     await mm.inject_sms(CENTRE, "好", receive_ms=0)
@@ -102,11 +106,11 @@ async def test_call_outcomes(
     driver = await ready(make_driver)
     await mm.set_call_mode(mode, after_ms=200)
     result = await driver.modem.call(CENTRE, ring_timeout_s=1.0)
-    assert (result.answered, result.outcome) == (answered, outcome)
+    assert (result.answered, result.detail) == (answered, outcome)
     if mode == "no_answer":
-        assert 900 <= result.ring_ms < 2500
+        assert 0.9 <= result.ring_s < 2.5
     else:
-        assert result.ring_ms < 900
+        assert result.ring_s < 0.9
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 3
     while not mm.records("call") and loop.time() < deadline:  # an answered call ends after hold_s
@@ -118,14 +122,16 @@ async def test_call_outcomes(
 async def test_modem_removed_mid_send(mm: ModemControl, make_driver: DriverFactory, sink: FakeSink) -> None:
     driver = await ready(make_driver, send_timeout_s=30)
     await mm.set_send_mode("remove", delay_ms=100)
+    t0 = asyncio.get_running_loop().time()
     result = await asyncio.wait_for(driver.modem.send_sms(GUARDIAN, "报警"), 5)
-    assert (result.state, result.error) == ("failed", "modem_removed")
-    assert result.elapsed_ms < 3000
+    assert (result.ok, result.detail) == (False, "modem_removed")
+    assert asyncio.get_running_loop().time() - t0 < 3
     h = await until(driver, lambda h: not h.present)
     assert h.not_ready == "no_modem" and driver.health().state == "down"
     await sink.wait_for(lambda s: ("modem", False, "no modem (ModemManager sees none)") in s.radio_calls)
     again = await driver.modem.send_sms(GUARDIAN, "报警")
-    assert (again.state, again.error) == ("not_sent", "no_modem")
+    assert (again.ok, again.detail) == (False, "no_modem")
+    assert driver.sms_blocked() == "no_modem"
     await mm.add_modem()
     await until(driver, lambda h: h.ready)
     await mm.set_send_mode("ok")
@@ -137,15 +143,15 @@ async def test_send_without_reply_times_out(mm: ModemControl, make_driver: Drive
     driver = await ready(make_driver, send_timeout_s=0.5)
     await mm.set_send_mode("hang")
     result = await driver.modem.send_sms(GUARDIAN, "报警")
-    assert (result.state, result.error) == ("failed", "timeout")
+    assert (result.ok, result.detail) == (False, "timeout")
 
 
 async def test_send_refused_by_the_network(mm: ModemControl, make_driver: DriverFactory) -> None:
     driver = await ready(make_driver)
     await mm.set_send_mode("fail")
     result = await driver.modem.send_sms(GUARDIAN, "报警")
-    assert (result.state, result.error) == ("failed", "MessageError.NetworkTimeout")
-    assert "last SMS failed (MessageError.NetworkTimeout)" in driver.health().detail
+    assert (result.ok, result.detail) == (False, "send_failed: MessageError.NetworkTimeout")
+    assert "last SMS send_failed: MessageError.NetworkTimeout" in driver.health().detail
     assert driver.modem.health().counters["sms_failed"] == 1
 
 
@@ -157,9 +163,10 @@ async def test_sim_missing(mm: ModemControl, make_driver: DriverFactory, sink: F
     assert driver.health().state == "degraded"
     await sink.wait_for(lambda s: ("modem", False, "SIM card missing") in s.radio_calls)
     result = await driver.modem.send_sms(GUARDIAN, "报警")
-    assert (result.state, result.error) == ("not_sent", "sim_missing")
-    call = await driver.modem.call(CENTRE, 1)
-    assert (call.answered, call.outcome, call.reason) == (False, "not_placed", "sim_missing")
+    assert (result.ok, result.detail) == (False, "sim_missing")
+    assert driver.sms_blocked() == "sim_missing"
+    call = await driver.call(CENTRE, 1)
+    assert (call.answered, call.detail) == (False, "sim_missing")
     assert mm.records("sms") == [] and mm.records("call") == []
 
 
@@ -180,7 +187,7 @@ async def test_not_registered(mm: ModemControl, make_driver: DriverFactory, sink
     h = await until(driver, lambda h: not h.ready)
     assert (h.registration, h.registered, h.not_ready) == (state, False, "not_registered")
     result = await driver.modem.send_sms(GUARDIAN, "报警")
-    assert (result.state, result.error) == ("not_sent", "not_registered")
+    assert (result.ok, result.detail) == (False, "not_registered")
     await sink.wait_for(lambda s: ("modem", False, "not registered on the cellular network") in s.radio_calls)
     await mm.set_registration("home")
     await until(driver, lambda h: h.ready)
@@ -217,7 +224,7 @@ async def test_no_bus_is_reported_and_retried(tmp_path: object, make_driver: Dri
     await until(driver, lambda _h: driver.modem.bus_error != "")
     await sink.wait_for(lambda s: any(c[0] == "modem" and not c[1] and "system bus" in c[2] for c in s.radio_calls))
     assert driver.health().state == "down"
-    assert (await driver.modem.send_sms(GUARDIAN, "x")).state == "not_sent"
+    assert (await driver.modem.send_sms(GUARDIAN, "x")).detail == "no_modem"
 
 
 async def test_phone_numbers_never_reach_the_log(
@@ -231,7 +238,7 @@ async def test_phone_numbers_never_reach_the_log(
     await mm.set_call_mode("busy", 50)
     await driver.modem.call(CENTRE, 1)
     got: list[IncomingSms] = []
-    driver.modem.incoming.connect(got.append)
+    driver.incoming_sms.connect(got.append)
     await mm.inject_sms(GUARDIAN, "1")
     await until(driver, lambda _h: bool(got))
     assert "modem" in caplog.text
@@ -264,3 +271,48 @@ async def test_an_answered_call_is_hung_up_after_hold_or_at_stop(mm: ModemContro
     assert mm.records("call") == []  # still up: held for hold_s
     await driver.stop()
     assert [(c["number"], c["outcome"]) for c in mm.records("call")] == [(CENTRE, "answered")]  # hung up at stop
+
+
+_SENDER = """
+import asyncio, sys
+from drivers.modem.config import ModemSection
+from drivers.modem.modem import ModemManagerModem
+
+async def main() -> None:
+    modem = ModemManagerModem(ModemSection(bus_address=sys.argv[1], startup_grace_s=0))
+    await modem.start()
+    while not modem.health().ready:
+        await asyncio.sleep(0.01)
+    print("SENDING", flush=True)
+    await modem.send_sms(sys.argv[2], sys.argv[3])
+    print("DONE", flush=True)
+
+asyncio.run(main())
+"""
+
+
+async def test_was_sent_after_the_gateway_was_killed_mid_send(
+    mm_procs: MockModemProcesses, mm: ModemControl, make_driver: DriverFactory
+) -> None:
+    """kill -9 while ModemManager is sending: it finishes on its own; after the restart, ``was_sent`` finds it (and
+    waits while it is still sending), so the second path neither sends it twice nor loses it."""
+    text = "【紧急呼叫】王爷爷（客厅）按钮报警"
+    await mm.set_send_mode("ok", delay_ms=1500)
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _SENDER, mm_procs.address, GUARDIAN, text, stdout=asyncio.subprocess.PIPE
+    )
+    assert child.stdout is not None
+    assert (await asyncio.wait_for(child.stdout.readline(), 10)).strip() == b"SENDING"
+    await asyncio.sleep(0.4)
+    child.kill()  # SIGKILL, mid-send
+    await child.wait()
+    assert mm.records("sms") == []  # still sending
+
+    driver = await ready(make_driver)
+    assert await driver.was_sent(GUARDIAN.removeprefix("+86"), text) is True  # waited for the send to end
+    assert [(r["number"], r["text"]) for r in mm.records("sms")] == [(GUARDIAN, text)]
+    assert await driver.was_sent(GUARDIAN, text + "!") is False
+    assert await driver.was_sent(CENTRE, text) is False
+    await mm.remove_modem()
+    await until(driver, lambda h: not h.present)
+    assert await driver.was_sent(GUARDIAN, text) is None  # no modem: cannot tell
