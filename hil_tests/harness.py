@@ -21,7 +21,7 @@ from drivers.rf433.config import KINDS as RF433_KINDS
 from gateway.registry import DeviceRegistry
 from gateway.tools.local_broker import Mosquitto
 from hil_tests.fake_gpio import FakeWiring
-from hil_tests.processes import BluezMock, GatewayUnderTest, Rf433Sim, ZnpSim
+from hil_tests.processes import BluezMock, GatewayUnderTest, ModemMock, Rf433Sim, ZnpSim
 from hil_tests.rig import DeviceSpec, Kind, Rig
 from hil_tests.technician import installer_code
 from tests.support.gateway import write_toml
@@ -62,6 +62,7 @@ class RigRunner:
         self.znp: ZnpSim | None = None
         self.bluez: BluezMock | None = None
         self.rf433: Rf433Sim | None = None
+        self.modem: ModemMock | None = None
         self.wiring: FakeWiring | None = None
         self.gateway: GatewayUnderTest | None = None
         #: The config the gateway under test was started with (see :meth:`gateway_config`).
@@ -96,6 +97,8 @@ class RigRunner:
             self.bluez = BluezMock(self.work)
         if self.rig.rf433.mode == "simulator":
             self.rf433 = Rf433Sim(self.work)
+        if self.rig.modem.mode == "mock":
+            self.modem = ModemMock(self.work)
         fifo_dir = None
         if self.rig.gpio.mode == "fake" and self.rig.gpio.inputs:
             fifo_dir = self.work / "gpio"
@@ -122,6 +125,8 @@ class RigRunner:
         if self.rig.rf433.mode != "absent":
             port = self.rf433.port if self.rf433 else (self.rig.rf433.port or str(self.work / "ttyRF433"))
             drivers["rf433"] = {"enabled": True, "port": port, "burst_gap_ms": 300, "retry_max_s": 2}
+        if self.modem is not None:  # [modem] (whom to text) stays off: the second-path scenario pushes it
+            drivers["modem"] = {"enabled": True, "bus_address": self.modem.bus, "startup_grace_s": 0, "hold_s": 2}
         if self.rig.gpio.mode != "absent" and self.rig.gpio.inputs:
             drivers["gpio"] = {"enabled": True, "retry_s": 2, "inputs": list(self.rig.gpio.inputs)}
         raw: dict[str, Any] = {
@@ -177,6 +182,8 @@ class RigRunner:
         """Stop everything that was started, in reverse order; the work directory stays only on failure."""
         if self.gateway:
             self.gateway.stop()
+        if self.modem:
+            self.modem.close()
         if self.rf433:
             self.rf433.close()
         if self.bluez:

@@ -78,6 +78,11 @@ class Rf433Spec(_Model):
         return self
 
 
+class ModemSpec(_Model):
+    #: "mock": a mocked ModemManager with a 4G modem (``python -m sims.modem``) on a private bus; "absent": none.
+    mode: Literal["mock", "absent"] = "absent"
+
+
 class GpioSpec(_Model):
     """The gateway's wired inputs and how the rig drives them.
 
@@ -149,6 +154,7 @@ class Rig(_Model):
     ble: BleSpec = BleSpec()
     gpio: GpioSpec = GpioSpec()
     rf433: Rf433Spec = Rf433Spec()
+    modem: ModemSpec = ModemSpec()
     devices: list[DeviceSpec] = Field(default_factory=list)
     #: Samples per latency scenario.
     samples: int = Field(default=5, ge=1, le=1000)

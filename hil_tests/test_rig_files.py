@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from drivers.ble.config import BleSettings
 from drivers.gpio.config import GpioSection, InputSettings
+from drivers.modem.config import ModemSection
 from drivers.rf433.config import Rf433Section
 from drivers.sim.config import SimSection
 from drivers.zigbee.config import ZigbeeSection
@@ -30,6 +31,7 @@ DRIVER_MODELS: dict[str, type[BaseModel]] = {
     "ble": BleSettings,
     "gpio": GpioSection,
     "rf433": Rf433Section,
+    "modem": ModemSection,
 }
 
 pytestmark = pytest.mark.timeout(30)
