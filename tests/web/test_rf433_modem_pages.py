@@ -1,5 +1,5 @@
 """The technician's page with a 433 MHz receiver and a 4G modem: the add page offers the 433 MHz transport (codes
-learned by pressing) and not the modem (it has no devices); the modem's health is in the transports list."""
+learned by pressing) and not the modem (it has no devices); the modem's health is on the status page."""
 
 from __future__ import annotations
 
@@ -42,6 +42,8 @@ async def test_add_page_with_rf433_and_modem(tmp_path: Path, broker: Mosquitto) 
                             break
                         await asyncio.sleep(0.05)
                 assert not transports["modem"]["adopt"]
+                page = await (await c.get("/")).text()  # the status page: the modem among the radios
+                assert re.search(r'<li class="ok"><b>modem</b>[^<]*<span class="muted">Quectel EC25, sim ok', page)
 
                 resp = await c.post("/api/pairing/rf433/start", json={"seconds": 60}, headers=hdr(csrf))
                 assert resp.status == 200
