@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.tools.local_broker import free_port
-from gateway.tools.sim_control import ZnpSimulatorProcess, read_banner, stop_child
+from gateway.tools.sim_control import ModemMockProcess, ZnpSimulatorProcess, read_banner, stop_child
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -31,6 +31,7 @@ def _spawn(argv: list[str], log: Path, env: dict[str, str] | None = None, banner
 
 
 ZnpSim = ZnpSimulatorProcess
+ModemMock = ModemMockProcess
 
 
 class BluezMock:
@@ -62,28 +63,6 @@ class Rf433Sim:
 
     def close(self) -> None:
         stop_child(self.proc, 5)
-
-
-class ModemMock:
-    """``python -m sims.modem``: ModemManager with one 4G modem, mocked on a private bus; SMS and calls recorded."""
-
-    def __init__(self, work: Path) -> None:
-        argv = [sys.executable, "-m", "sims.modem", "--port", "0", "--no-stdin", "--workdir", str(work / "modem")]
-        self.proc = _spawn(argv, work / "modem_mock.log")
-        info = read_banner(self.proc, "the mocked ModemManager")
-        self.bus = info["DBUS_SYSTEM_BUS_ADDRESS"]
-        self.record = Path(info["RECORD"])
-        self.control = ("127.0.0.1", int(info["CONTROL_PORT"]))
-
-    def records(self, kind: str) -> list[dict[str, Any]]:
-        """What the mock recorded (``sms``, ``call``, ``incoming``), oldest first."""
-        if not self.record.exists():
-            return []
-        rows = [json.loads(line) for line in self.record.read_text(encoding="utf-8").splitlines() if line.strip()]
-        return [r for r in rows if r.get("kind") == kind]
-
-    def close(self) -> None:
-        stop_child(self.proc, 10)
 
 
 class GatewayUnderTest:
