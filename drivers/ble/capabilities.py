@@ -82,8 +82,8 @@ TYPE_OVERRIDES: Mapping[tuple[str, str], tuple[str, Converter] | None] = {
     ("door", "button"): None,
 }
 
-#: Named buttons of multi-button switches (Xiaomi K9B, XMWXKG01YL) -> ``meta.index``.
-BUTTON_SIDES: Mapping[str, int] = {"left": 1, "middle": 2, "right": 3}
+#: Named buttons of multi-button switches (Xiaomi K9B, XMWXKG01YL): kept as ``meta.button``.
+BUTTON_SIDES = frozenset({"left", "middle", "right"})
 
 #: Library key -> the device type it suggests (pairing list, adopt without a type).
 KIND_GUESS: Mapping[tuple[str, str], str] = {
@@ -109,13 +109,13 @@ class Mapped:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
-def split_key(kind: str, key: str) -> tuple[str, int | None]:
-    """``button_2`` / ``button_left`` -> (``button``, index) when the base is a known key."""
+def split_key(kind: str, key: str) -> tuple[str, dict[str, Any]]:
+    """``button_2`` -> (``button``, {"index": 2}); ``button_left`` -> (``button``, {"button": "left"})."""
     m = _POSTFIX.match(key)
     if m and (kind, m["base"]) in CAPABILITIES:
-        index = m["index"]
-        return m["base"], BUTTON_SIDES[index] if index in BUTTON_SIDES else int(index)
-    return key, None
+        which = m["index"]
+        return m["base"], {"button": which} if which in BUTTON_SIDES else {"index": int(which)}
+    return key, {}
 
 
 def to_capabilities(values: Iterable[tuple[str, str, Any]], device_type: str) -> list[Mapped]:
@@ -124,8 +124,7 @@ def to_capabilities(values: Iterable[tuple[str, str, Any]], device_type: str) ->
     for kind, key, value in values:
         if value is None:
             continue
-        base, index = split_key(kind, key)
-        meta: dict[str, Any] = {} if index is None else {"index": index}
+        base, meta = split_key(kind, key)
         if (device_type, base) in TYPE_OVERRIDES:
             entry = TYPE_OVERRIDES[(device_type, base)]
         else:

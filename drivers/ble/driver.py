@@ -441,7 +441,8 @@ class BleDriver(Driver):
             counter,
         )
         now = asyncio.get_running_loop().time()
-        await self._report(device, NEEDS_READOPTION, True, {"counter": counter}, now, any_device=True)
+        meta = {"counter": counter, "reason": "encryption counter restarted (battery change?): adopt it again"}
+        await self._report(device, NEEDS_READOPTION, True, meta, now, any_device=True)
 
     def _check_type(self, device: Device, mapped: list[capabilities.Mapped]) -> None:
         """Flag (once) a device whose adverts carry what matters only to another type: adopted as a call

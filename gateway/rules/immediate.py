@@ -49,6 +49,8 @@ READING_EVENTS: Mapping[str, EventSpec] = {
     "battery": EventSpec("telemetry.battery", Priority.TELEMETRY, every_report=True),
     # Only a long press counts (a brush against the button must not open the page); see on_reading.
     "install": EventSpec("install.window_requested", Priority.ALERT, every_report=True),
+    # The driver sends it once, when it finds out: a device whose presses are refused must be seen at once.
+    "needs_readoption": EventSpec("device.needs_readoption", Priority.ALERT, every_report=True),
 }
 
 #: Capabilities whose value is a state carried in ``data`` rather than an on/off condition.
@@ -92,7 +94,9 @@ class ImmediateRules:
             self.dirty = True
         ref = DeviceRef.of(device)
         data: dict[str, Any] = {"capability": reading.capability, "value": reading.value}
-        data.update({k: v for k, v in reading.meta.items() if k in ("rssi", "lqi", "event", "battery", "held_ms")})
+        data.update(
+            {k: v for k, v in reading.meta.items() if k in ("rssi", "lqi", "event", "battery", "held_ms", "reason")}
+        )
         out: list[EventDraft] = []
         if spec.every_report or reading.capability in _VALUE_KEYS:
             if spec.every_report or previous != reading.value:
