@@ -52,15 +52,17 @@ class XiaomiModel:
 #: mapped through :data:`drivers.ble.capabilities.CAPABILITIES`; other Xiaomi models (thermometers,
 #: scales, toothbrushes...) are refused at adoption with a message naming the model.
 XIAOMI_MODELS: Mapping[str, XiaomiModel] = {
-    "MCCGQ02HL": XiaomiModel("Xiaomi", "Door/Window Sensor 2", "door", ((_BINARY, "opening"), (_SENSOR, "battery"))),
+    "MCCGQ02HL": XiaomiModel(
+        "Xiaomi", "Door and Window Sensor 2", "door", ((_BINARY, "opening"), (_SENSOR, "battery"))
+    ),
     "CGH1": XiaomiModel("Qingping", "Door/Window Sensor", "door", ((_BINARY, "opening"), (_SENSOR, "battery"))),
-    "RTCGQ02LM": XiaomiModel("Aqara", "Motion Sensor P1 (BLE)", "motion", ((_BINARY, "motion"), (_SENSOR, "battery"))),
+    "RTCGQ02LM": XiaomiModel("Xiaomi", "Motion Sensor 2", "motion", ((_BINARY, "motion"), (_SENSOR, "battery"))),
     "XMPIRO2SXS": XiaomiModel("Xiaomi", "Human Motion Sensor 2S", "motion", ((_BINARY, "motion"),)),
     "MJYD02YL": XiaomiModel("Yeelight", "Motion-activated Night Light", "motion", ((_BINARY, "motion"),)),
     "MUE4094RT": XiaomiModel("Xiaomi", "Motion-activated Night Light 2", "motion", ((_EVENT, "motion"),)),
     "CGPR1": XiaomiModel("Qingping", "Motion and Light Sensor", "motion", ((_BINARY, "motion"), (_SENSOR, "battery"))),
-    "SJWS01LM": XiaomiModel("Xiaomi", "Flood Detector (BLE)", "leak", ((_BINARY, "moisture"), (_SENSOR, "battery"))),
-    "JTYJGD03MI": XiaomiModel("Xiaomi", "Honeywell Smoke Detector (BLE)", "smoke", ((_BINARY, "smoke"),)),
+    "SJWS01LM": XiaomiModel("Xiaomi", "Flood Detector", "leak", ((_BINARY, "moisture"), (_SENSOR, "battery"))),
+    "JTYJGD03MI": XiaomiModel("Xiaomi", "Honeywell Smoke Detector", "smoke", ((_BINARY, "smoke"),)),
     "XMWXKG01YL": XiaomiModel("Xiaomi", "Wireless Switch (double button)", "call_button", ((_EVENT, "button"),)),
     "XMWXKG01LM": XiaomiModel(
         "Xiaomi", "Wireless Switch (single button)", "call_button", ((_EVENT, "button"), (_SENSOR, "battery"))
