@@ -26,7 +26,8 @@ from drivers.ble.capabilities import CAPABILITIES, PRESS_EVENTS, TYPE_OVERRIDES,
 #: BTHome v2 service data UUID (0xFCD2).
 BTHOME_UUID = "0000fcd2-0000-1000-8000-00805f9b34fb"
 
-Status = Literal["ok", "needs_key", "decrypt_failed", "downgrade", "invalid"]
+#: "empty": a well-formed frame that carries no readings (a MiBeacon keep-alive): neither taken nor an error.
+Status = Literal["ok", "needs_key", "decrypt_failed", "downgrade", "invalid", "empty"]
 
 
 #: BTHome v1 service data UUIDs (0x181C plain, 0x181E encrypted): recognised only to say they are unsupported.

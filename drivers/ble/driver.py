@@ -57,6 +57,7 @@ REJECT_COUNTERS: Mapping[str, str] = {
     "decrypt_failed": "decrypt_failed",
     "downgrade": "downgrade_rejected",
     "invalid": "frames_bad",
+    "empty": "beacons",
 }
 
 _SIGHTING_FRESH_S = 120.0
@@ -324,8 +325,10 @@ class BleDriver(Driver):
                 sighting.info = bthome.service_info(address, adv.name, adv.rssi, {_UUIDS[family]: data}, adv.time)
             if device is not None and device.params.get("kind") == family and address not in self._waiters:
                 sighting.kind, sighting.encrypted = device.type, bool(device.secret)
-                self._recent.put(sighting)
-                await self._take(device, self._parse(sighting, device.secret), adv, data)
+                advert = self._parse(sighting, device.secret)
+                if advert.status != "empty":  # re-adopting checks the key on the last advert that said something
+                    self._recent.put(sighting)
+                await self._take(device, advert, adv, data)
             else:
                 self._sight(sighting)
         else:
@@ -356,6 +359,9 @@ class BleDriver(Driver):
             self._sighted(sighting)
             return
         preview = self._parse(sighting, None)
+        if preview.status == "empty" and self._recent.get(sighting.address) is not None:
+            self._count("beacons")  # keep the last advert that said something: adopt checks the key on it
+            return
         if preview.status == "invalid":
             self._count("frames_bad")
             self._neighbour_noise("invalid", "unreadable advert from %s (%s)", sighting.address, preview.detail)
@@ -400,6 +406,9 @@ class BleDriver(Driver):
         return last is not None and last[0] == data and now - last[1] <= self.settings.advert_burst_s
 
     async def _take(self, device: Device, advert: bthome.BTHomeAdvert, adv: Advert, data: bytes) -> None:
+        if advert.status == "empty":  # a keep-alive: unauthenticated, so it neither counts nor proves anything
+            self._count("beacons")
+            return
         if advert.status != "ok":
             self._count(REJECT_COUNTERS[advert.status])
             self._warn(
@@ -673,6 +682,7 @@ class BleDriver(Driver):
             "decrypt_failed": f"the bindkey does not decrypt the adverts of {sighting.address} (wrong key?)",
             "downgrade": f"{sighting.address} sends plain adverts but a bindkey was given; leave it empty",
             "invalid": f"{sighting.address} sent no valid {name} advert ({advert.detail or 'unreadable'})",
+            "empty": f"{sighting.address} has sent no reading yet: press its button (or open it, walk past)",
         }
         if advert.status != "ok":
             if advert.status == "decrypt_failed":

@@ -126,8 +126,11 @@ def _parse(address: str, name: str | None, rssi: int, data: bytes, bindkey: str 
     if head is None:
         return BTHomeAdvert("invalid", detail="MiBeacon frame too short")
     own = head.mac or address
-    if not head.has_objects:
-        return BTHomeAdvert("invalid", detail="MiBeacon frame without objects", address=own)
+    if not head.has_objects:  # a keep-alive: it names the model, says nothing else and is not authenticated
+        model = _model(head, own, name, rssi, data)
+        if model is None:
+            return BTHomeAdvert("invalid", detail=f"unknown Xiaomi product id 0x{head.product_id:04x}", address=own)
+        return BTHomeAdvert("empty", encrypted=head.encrypted, model=model, address=own)
     if head.encrypted and head.version < 4:
         return BTHomeAdvert("invalid", detail="MiBeacon v2/v3 encryption is not supported", address=own)
     key = bytes.fromhex(bindkey) if bindkey else None

@@ -227,3 +227,24 @@ async def test_neighbours_unreadable_adverts_are_logged_once_a_minute(
     ours = [r for r in caplog.records if r.name == "drivers.ble.driver" and "unreadable advert" in r.getMessage()]
     assert len(ours) == 1
     assert not [r for r in caplog.records if r.name.startswith("xiaomi_ble") and r.levelno >= logging.INFO]
+
+
+async def test_keep_alive_frames_are_neither_readings_nor_errors(
+    bluez: BluezControl, make_driver: DriverFactory, sink: FakeSink, caplog: pytest.LogCaptureFixture
+) -> None:
+    """MiBeacon frames without objects (the device saying it is there) name the model and nothing else."""
+    vec = xv.DOOR_MCCGQ02HL
+    driver = await make_driver()
+    await scanning(driver)
+    device = await adopted(driver, bluez, vec)
+    sim = mi.SimXiaomiDevice(vec.address, "MCCGQ02HL", vec.bindkey, counter=0x04A3)
+    keep_alive = mi.frame(mi.PRODUCT_IDS["MCCGQ02HL"], 0x04A4, mac=vec.address)[:11]  # header + MAC only
+    assert mibeacon.parse(vec.address, None, -60, bytes([0x10, 0x58]) + keep_alive[2:], None).status == "empty"
+    caplog.set_level(logging.INFO)
+    for _ in range(3):
+        await bluez.advertise(vec.address, service_data={mi.MIBEACON_UUID: bytes([0x10, 0x58]) + keep_alive[2:]})
+    await bluez.advertise(vec.address, service_data={mi.MIBEACON_UUID: sim.packet_of(mi.door(False))})
+    await sink.wait_for(lambda s: s.values(device.id, "contact") == ["closed"])
+    counters = driver.health().counters
+    assert counters["beacons"] >= 1 and counters.get("frames_bad", 0) == 0
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
