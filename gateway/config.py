@@ -14,11 +14,11 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from gateway.feedback_settings import FeedbackSettings
-from gateway.health.settings import HealthSettings
-from gateway.remote.settings import RemoteSettings
 from gateway.rules.settings import RulesSettings
-from gateway.web.settings import WebSettings
+from gateway.settings.feedback import FeedbackSettings
+from gateway.settings.health import HealthSettings
+from gateway.settings.remote import RemoteSettings
+from gateway.settings.web import WebSettings
 
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 

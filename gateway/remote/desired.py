@@ -21,9 +21,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from gateway.config import Config, UplinkSection
-from gateway.health.settings import HealthSettings
 from gateway.rules.settings import RulesSettings
-from gateway.web.settings import WebSettings
+from gateway.settings.health import HealthSettings
+from gateway.settings.web import WebSettings
 
 #: Top-level names a document may not use, with why (reported as ``local_only``).
 LOCAL_ONLY: dict[str, str] = {
@@ -199,12 +199,6 @@ def effective_config(local: Config, doc: DesiredDocument | None, tls_dir: Path) 
             key_file=files["key_file"][0] if "key_file" in files else None,
         )
     return Config.model_validate(raw)
-
-
-#: The uplink keys that make up "connection settings" (changing one needs a trial connection).
-CONNECTION_KEYS = ("broker", "username", "password", "ca_file", "cert_file", "key_file")
-#: The uplink keys that make up batching (take effect on the next connection).
-BATCHING_KEYS = tuple(UplinkBatching.model_fields)
 
 
 def uplink_differs(a: UplinkSection, b: UplinkSection, keys: tuple[str, ...]) -> bool:
