@@ -66,12 +66,6 @@ _WARN_EVERY_S = 60.0
 #: The reading a driver sends when a device must be adopted again (any device may send it, whatever its type).
 NEEDS_READOPTION = "needs_readoption"
 
-#: Service data UUID of each advertising family.
-_UUIDS: Mapping[str, str] = {
-    "bthome": bthome.BTHOME_UUID,
-    "mibeacon": mibeacon.MIBEACON_UUID,
-}
-
 
 def _family_of(adv: Advert) -> tuple[str | None, bytes | None]:
     """Which advertising family an advert belongs to, and its payload."""
@@ -321,8 +315,8 @@ class BleDriver(Driver):
             device = None
         if family is not None and data is not None:
             sighting = Sighting(address, adv.name or "", adv.rssi, "", False, None, None, adv.time, family, data)
-            if family in ("bthome", "mibeacon"):
-                sighting.info = bthome.service_info(address, adv.name, adv.rssi, {_UUIDS[family]: data}, adv.time)
+            if family == "bthome":
+                sighting.info = bthome.service_info(address, adv.name, adv.rssi, {bthome.BTHOME_UUID: data}, adv.time)
             if device is not None and device.params.get("kind") == family and address not in self._waiters:
                 sighting.kind, sighting.encrypted = device.type, bool(device.secret)
                 advert = self._parse(sighting, device.secret)
@@ -359,8 +353,14 @@ class BleDriver(Driver):
             self._sighted(sighting)
             return
         preview = self._parse(sighting, None)
-        if preview.status == "empty" and self._recent.get(sighting.address) is not None:
-            self._count("beacons")  # keep the last advert that said something: adopt checks the key on it
+        if preview.status == "empty":
+            # A keep-alive names the model: offer the device, but adopt checks the key on an advert that says
+            # something, so it neither replaces the last one nor answers an adopt that is waiting.
+            self._count("beacons")
+            if self._recent.get(sighting.address) is None:
+                sighting.encrypted, sighting.model = preview.encrypted, preview.model
+                sighting.kind, sighting.unsupported = self._xiaomi_kind(preview.model)
+                self._pairing.offer(sighting)
             return
         if preview.status == "invalid":
             self._count("frames_bad")
@@ -368,15 +368,19 @@ class BleDriver(Driver):
             return
         sighting.encrypted, sighting.model = preview.encrypted, preview.model
         if sighting.family == "mibeacon":
-            entry = mibeacon.XIAOMI_MODELS.get(preview.model or "")
-            sighting.kind = entry.device_type if entry else "xiaomi"
-            sighting.unsupported = mibeacon.model_problem(preview.model, None) or ""
+            sighting.kind, sighting.unsupported = self._xiaomi_kind(preview.model)
         else:
             kind = bthome.kind_of(preview)
             if kind == "bthome":
                 kind = kind_from_name(sighting.name) or kind
             sighting.kind = kind
         self._sighted(sighting)
+
+    @staticmethod
+    def _xiaomi_kind(model: str | None) -> tuple[str, str]:
+        """The device type a Xiaomi model is taken as, and why it cannot be adopted ("" if it can)."""
+        entry = mibeacon.XIAOMI_MODELS.get(model or "")
+        return (entry.device_type if entry else "xiaomi"), mibeacon.model_problem(model, None) or ""
 
     def _neighbour_noise(self, what: str, msg: str, *args: Any) -> None:
         """Log something odd about a device that is not ours at most once a minute in all (the counters

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
@@ -248,3 +249,27 @@ async def test_keep_alive_frames_are_neither_readings_nor_errors(
     counters = driver.health().counters
     assert counters["beacons"] >= 1 and counters.get("frames_bad", 0) == 0
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+async def test_a_keep_alive_offers_the_device_but_adopt_waits_for_a_reading(
+    bluez: BluezControl, make_driver: DriverFactory, sink: FakeSink
+) -> None:
+    mac = "E4:AA:EC:00:00:51"
+    key = "11" * 16
+    sim = mi.SimXiaomiDevice(mac, "MCCGQ02HL", key, counter=10)
+    keep_alive = bytes([0x10, 0x58]) + mi.frame(mi.PRODUCT_IDS["MCCGQ02HL"], 11, mac=mac)[2:11]
+    driver = await make_driver(adopt_timeout_s=5)
+    await scanning(driver)
+    await driver.start_pairing(30)
+    await bluez.advertise(mac, service_data={mi.MIBEACON_UUID: keep_alive})
+    await sink.wait_for(lambda s: any(u.stage == "candidate" and u.info["address"] == mac for u in s.pairing_updates))
+    info = next(u.info for u in sink.pairing_updates if u.stage == "candidate" and u.info["address"] == mac)
+    assert (info["model"], info["kind"], info["unsupported"]) == ("MCCGQ02HL", "door", "")
+    adopt = asyncio.create_task(driver.adopt(mac, {"secret": key}))
+    await asyncio.sleep(0.2)
+    await bluez.advertise(mac, rssi=-70, service_data={mi.MIBEACON_UUID: keep_alive})  # not enough to adopt
+    await asyncio.sleep(0.2)
+    assert not adopt.done()
+    await bluez.advertise(mac, service_data={mi.MIBEACON_UUID: sim.packet_of(mi.door(False))})
+    device = await adopt
+    assert device.params == {"kind": "mibeacon", "model": "MCCGQ02HL"}
