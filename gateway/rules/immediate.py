@@ -53,6 +53,10 @@ READING_EVENTS: Mapping[str, EventSpec] = {
     "needs_readoption": EventSpec("device.needs_readoption", Priority.ALERT, every_report=True),
 }
 
+#: Reading meta copied into the event's data: signal, the gesture (``event``) and which button of a
+#: multi-button device (``index`` from 1, or ``button`` left/middle/right), battery, hold time, why.
+_META_KEYS = frozenset({"rssi", "lqi", "event", "index", "button", "battery", "held_ms", "reason"})
+
 #: Capabilities whose value is a state carried in ``data`` rather than an on/off condition.
 _VALUE_KEYS: Mapping[str, str] = {
     "contact": "contact",
@@ -94,9 +98,7 @@ class ImmediateRules:
             self.dirty = True
         ref = DeviceRef.of(device)
         data: dict[str, Any] = {"capability": reading.capability, "value": reading.value}
-        data.update(
-            {k: v for k, v in reading.meta.items() if k in ("rssi", "lqi", "event", "battery", "held_ms", "reason")}
-        )
+        data.update({k: v for k, v in reading.meta.items() if k in _META_KEYS})
         out: list[EventDraft] = []
         if spec.every_report or reading.capability in _VALUE_KEYS:
             if spec.every_report or previous != reading.value:

@@ -76,6 +76,8 @@ async def test_xiaomi_button_burst_and_counter_restart_reach_the_platform(
         for rssi in (-60, -66, -61, -70):
             await bluez.advertise(vec.address, rssi=rssi, service_data={mi.MIBEACON_UUID: press})
         await col.wait_for(lambda c: "alarm.emergency_call" in c.kinds(), timeout=15)
+        call = next(ev for ev in col.events if ev["kind"] == "alarm.emergency_call")
+        assert (call["data"]["event"], call["data"]["button"]) == ("press", "left")  # which button, which gesture
 
         sim.restart()  # battery change
         for _ in range(2):
