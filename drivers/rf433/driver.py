@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import serial
@@ -48,7 +48,7 @@ DRAIN_TIMEOUT_S = 2.0
 class _Receiver(asyncio.Protocol):
     """pyserial-asyncio's protocol: bytes to the driver, loss to an event."""
 
-    def __init__(self, on_bytes: Any) -> None:
+    def __init__(self, on_bytes: Callable[[bytes], None]) -> None:
         self._on_bytes = on_bytes
         self.lost = asyncio.Event()
         self.error = ""

@@ -199,7 +199,7 @@ class SmsMock(mockobject.DBusMockObject):  # type: ignore[misc]
         if mode == "hang":
             return
         if mode == "remove":
-            later(CONFIG["send_delay_ms"], RemoveModem_impl)
+            later(CONFIG["send_delay_ms"], _remove_modem)
             return
         later(CONFIG["send_delay_ms"], finish)
 
@@ -435,7 +435,7 @@ def AddModem(self: Any, options: dict[str, Any]) -> dbus.ObjectPath:
     return dbus.ObjectPath(path)
 
 
-def RemoveModem_impl() -> None:
+def _remove_modem() -> None:
     """Unplug the modem: it, its SIM, its messages and calls vanish (InterfacesRemoved)."""
     for path in _paths(MAIN_OBJ + "/SMS/") + _paths(MAIN_OBJ + "/Call/") + _paths(MAIN_OBJ + "/SIM/"):
         _manager().RemoveObject(path)
@@ -448,7 +448,7 @@ def RemoveModem_impl() -> None:
 @dbus.service.method(MOCK_IFACE, in_signature="", out_signature="")
 def RemoveModem(self: Any) -> None:
     """Unplug the modem (no error when none is present)."""
-    RemoveModem_impl()
+    _remove_modem()
 
 
 @dbus.service.method(MOCK_IFACE, in_signature="s", out_signature="")
@@ -557,6 +557,6 @@ def InjectSms(self: Any, number: str, text: str, receive_ms: int) -> dbus.Object
 @dbus.service.method(MOCK_IFACE, in_signature="", out_signature="")
 def ResetModem(self: Any) -> None:
     """Back to one healthy modem, default behaviours, no messages or calls (the record file is kept)."""
-    RemoveModem_impl()
+    _remove_modem()
     CONFIG.update(send_mode="ok", send_delay_ms=50, call_mode="answer", call_after_ms=300)
     AddModem(self, dbus.Dictionary({}, signature="sv"))
