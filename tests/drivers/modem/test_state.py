@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from drivers.base import DriverConfigError, DriverContext
+from drivers.modem import create_driver as create_modem
 from drivers.modem import mm, state
+from drivers.rf433 import create_driver as create_rf433
+from gateway.registry import DeviceRegistry
+from tests.drivers.ble.fakes import FakeSink
 
 
 def props(modem: dict[str, Any] | None = None, reg: int | None = 1) -> dict[str, dict[str, Any]]:
@@ -65,3 +71,15 @@ def test_health_fields() -> None:
 @pytest.mark.parametrize(("mask", "name"), [(0, ""), (1 << 1, "gsm"), ((1 << 1) | (1 << 5), "umts"), (1 << 15, "5gnr")])
 def test_technology(mask: int, name: str) -> None:
     assert mm.technology(mask) == name
+
+
+def test_bad_sections_are_config_errors(tmp_path: Path) -> None:
+    ctx = DriverContext("gw", tmp_path, FakeSink(), DeviceRegistry(tmp_path / "r.json"))
+    with pytest.raises(DriverConfigError, match=r"drivers\.modem"):
+        create_modem({"send_timeout_s": 0}, ctx)
+    with pytest.raises(DriverConfigError, match=r"drivers\.modem"):
+        create_modem({"bogus": 1}, ctx)
+    with pytest.raises(DriverConfigError, match=r"drivers\.rf433"):
+        create_rf433({"enabled": True}, ctx)  # no port
+    with pytest.raises(DriverConfigError, match=r"drivers\.rf433"):
+        create_rf433({"port": "/dev/ttyS0", "burst_gap_ms": 5}, ctx)
