@@ -61,6 +61,12 @@ ZH: dict[str, str] = {
     "devices.remove": "删除",
     "devices.confirm_remove": "确定删除这个设备吗？设备也会从无线网络中移除。",
     "room.none": "未分配房间",
+    "room.bedroom": "卧室",
+    "room.living": "客厅",
+    "room.kitchen": "厨房",
+    "room.bathroom": "卫生间",
+    "room.hall": "门厅",
+    "room.balcony": "阳台",
     "add.title": "添加设备",
     "add.choose": "选择连接方式",
     "add.start": "开始配对",
@@ -89,7 +95,7 @@ ZH: dict[str, str] = {
     "acc.no_profile": "验收标准无法加载：",
     "report.title": "家庭养老床位 安装验收报告",
     "report.date": "日期",
-    "report.window": "安装窗口开启于",
+    "report.window": "安装开始于",
     "report.result": "结论",
     "report.print": "打印",
     "report.signature": "安装人员签字",
@@ -186,6 +192,12 @@ EN: dict[str, str] = {
     "devices.remove": "Remove",
     "devices.confirm_remove": "Remove this device? It is also removed from the radio network.",
     "room.none": "No room",
+    "room.bedroom": "Bedroom",
+    "room.living": "Living room",
+    "room.kitchen": "Kitchen",
+    "room.bathroom": "Bathroom",
+    "room.hall": "Hall",
+    "room.balcony": "Balcony",
     "add.title": "Add a device",
     "add.choose": "Choose how it connects",
     "add.start": "Start pairing",
@@ -214,7 +226,7 @@ EN: dict[str, str] = {
     "acc.no_profile": "County profile not loaded: ",
     "report.title": "Home care bed installation acceptance report",
     "report.date": "Date",
-    "report.window": "Install window opened",
+    "report.window": "Installation started",
     "report.result": "Result",
     "report.print": "Print",
     "report.signature": "Installer's signature",
@@ -257,28 +269,442 @@ EN: dict[str, str] = {
     "js.failed": "Not yet complete",
 }
 
+
+# ---------------------------------------------------------------------------- second pass: everything the page says
+ZH.update(
+    {
+        "nav.label": "页面",
+        "lang.switch": "切换语言",
+        "login.kept": "之前的测试记录和人工确认都已保存，登录后可继续。",
+        "status.disk_free": "可用 {free}（已用 {pct}%）",
+        "status.radio_ok": "运行正常",
+        "devices.search": "搜索设备（名称、房间、类型）",
+        "devices.untested": "尚未测试的设备",
+        "devices.all_tested": "所有设备都已测试。",
+        "devices.tested": "已测试",
+        "devices.not_tested": "未测试",
+        "devices.details": "详情",
+        "devices.identify": "识别（闪灯 / 蜂鸣）",
+        "devices.test": "测试此设备",
+        "devices.test_hint": "请现在按下或触发这个设备，收到事件后这里会变绿。",
+        "devices.history": "最近 50 条事件",
+        "devices.no_events": "暂无事件。",
+        "devices.state": "当前状态",
+        "devices.edit": "名称和房间",
+        "devices.back": "返回设备列表",
+        "devices.unnamed": "未命名的{type}",
+        "devices.address": "地址",
+        "devices.custom_room": "其他房间名称",
+        "devices.no_match": "没有符合条件的设备。",
+        "signal.good": "良好",
+        "signal.fair": "一般",
+        "signal.weak": "较弱",
+        "signal.poor": "很差",
+        "room.other": "其他（自行填写）",
+        "room.study": "书房",
+        "room.dining": "餐厅",
+        "transport.zigbee": "Zigbee",
+        "transport.ble": "蓝牙 BLE",
+        "transport.gpio": "有线接口",
+        "transport.sim": "模拟设备",
+        "acc.household": "住户（老人姓名或门牌号）",
+        "acc.installer": "安装人员姓名",
+        "acc.save_info": "保存",
+        "acc.by": "确认人",
+        "acc.confirmed_by": "{by} 于 {at} 人工确认：{note}",
+        "acc.untested": "未测试",
+        "acc.tested": "已测试",
+        "acc.reset": "开始新的安装（清空测试记录）",
+        "acc.reset_confirm": "确定清空本户的全部测试记录和人工确认吗？",
+        "acc.not_applicable": "不适用（需写明原因）",
+        "report.household": "住户",
+        "report.installer": "安装人员",
+        "report.evidence": "依据",
+        "report.by_test": "{name}（{room}）已测试：{kind}",
+        "report.none": "无",
+        "report.uplink": "事件已送达平台",
+        "report.back": "返回验收页",
+        "reason.radio_down": "无线模块未连接，请检查 USB 接口和连接线。",
+        "reason.no_stick": "没有找到 Zigbee 模块，请插好 USB 模块。",
+        "reason.permission": "没有权限使用无线模块。",
+        "reason.radio_error": "无线模块无法开放网络，请稍后再试。",
+        "reason.radio_lost": "识别过程中无线模块断开了。",
+        "reason.interview_timeout": "设备没有应答：请唤醒设备或把它拿近网关，再重新配对。",
+        "reason.bad_key": "绑定密钥不对，请核对设备包装上的密钥。",
+        "reason.no_signal": "没有收到设备的信号：请按一下设备再试。",
+        "reason.unknown": "操作没有成功，请重试。",
+        "howto.zigbee": "用卡针按住设备上的复位孔约 5 秒，直到指示灯快速闪烁，然后把设备放在网关旁边。",
+        "howto.zigbee.smoke": "按住烟感上的测试键约 5 秒，直到指示灯快速闪烁。",
+        "howto.zigbee.door": "用卡针按住门磁主体上的复位孔约 5 秒，直到指示灯闪烁。",
+        "howto.ble": "让设备靠近网关（1 米内），按一下设备上的按钮让它发出信号，然后在下面的列表里点选它。",
+        "howto.gpio": "把设备接到网关的接线端子上，然后在下面选择线路。",
+        "howto.sim": "模拟设备会在开始配对后自动加入。",
+        "js.win.warn": "安装窗口还剩 {m} 分钟就会关闭。",
+        "js.win.urgent": "安装窗口 {s} 秒后关闭！请延长或尽快完成。",
+        "js.win.extend": "延长安装窗口",
+        "js.win.extended": "安装窗口已延长，还剩 {m} 分钟。",
+        "js.win.closed": "安装窗口已关闭。测试记录和人工确认已保存，重新开启安装窗口并登录后可继续。",
+        "js.win.signin": "重新登录",
+        "js.min": "{m} 分钟",
+        "js.sec": "{s} 秒",
+        "js.step.joined": "已加入",
+        "js.step.interview": "已识别",
+        "js.step.enrolled": "已注册",
+        "js.step.named": "已命名",
+        "js.step.failed": "失败",
+        "js.pairing.waiting": "等待设备加入……",
+        "js.pairing.none_ready": "还没有设备加入。",
+        "js.pairing.new_device": "新设备",
+        "js.pairing.known": "这个设备之前已经添加过：{name}",
+        "js.pairing.last": "上次配对的结果",
+        "js.card.save": "保存名称和房间",
+        "js.confirm_fail": "验收尚未通过（缺少：{items}）。仍要提交不合格的结果吗？",
+        "js.submit_anyway": "仍然提交",
+        "js.cancel": "取消",
+        "js.sent_wait": "已提交（结论：{verdict}），等待平台确认……",
+        "js.sent_ok": "平台已收到验收结果（{time}）。",
+        "js.tested": "已测试",
+        "js.untested": "未测试",
+        "js.identify_sent": "已让设备闪灯 / 蜂鸣。",
+        "js.test_ok": "测试成功：{kind}",
+        "js.reset_done": "已清空，可以开始新的安装。",
+        "js.signal.good": "良好",
+        "js.signal.fair": "一般",
+        "js.signal.weak": "较弱",
+        "js.signal.poor": "很差",
+        "js.devices.no_match": "没有符合条件的设备。",
+        "js.err.bad_request": "填写的内容有误：{field}",
+        "js.err.unknown_device": "找不到这个设备（可能已被删除）。",
+        "js.err.name_empty": "名称不能为空。",
+        "js.err.nothing": "没有需要保存的修改。",
+        "js.err.radio_not_running": "{radio}没有在运行。",
+        "js.err.radio_down": "{radio}未连接：{reason}",
+        "js.err.radio_refused": "{radio}拒绝了这个操作：{reason}",
+        "js.err.radio_failed": "{radio}操作失败：{reason}",
+        "js.err.radio_timeout": "{radio}没有及时响应，请重试。",
+        "js.err.pairing_failed": "配对没有开始：{reason}",
+        "js.err.not_adoptable": "这种设备会自己加入网络：请点“开始配对”。",
+        "js.err.bad_type": "请选择设备类型。",
+        "js.err.bad_bindkey": "绑定密钥必须是 32 位十六进制数字（0-9、a-f）。",
+        "js.err.adopt_timeout": "没有及时收到设备的有效信号：请按一下设备再试。",
+        "js.err.no_profile": "验收标准无法加载，请联系平台。",
+        "js.err.not_manual": "这一项不能人工确认。",
+        "js.err.need_note": "请填写序列号或备注。",
+        "js.err.need_name": "请填写确认人的姓名。",
+        "js.err.not_stored": "结果没有保存（存储故障），请重试。",
+        "js.err.window_closed": "安装窗口已关闭。",
+        "js.err.window_limit": "安装窗口已开到允许的最长时间，无法再延长。请让平台或长按安装键重新开启。",
+        "js.err.signed_out": "已退出登录或安装窗口已关闭。",
+        "js.err.csrf": "页面已过期，请刷新后重试。",
+        "js.err.identify_unsupported": "这个设备不支持识别（闪灯 / 蜂鸣）。",
+        "js.err.busy": "同时打开的页面太多，请关闭其他页面。",
+        "js.err.network": "网络连接中断，请检查手机是否连着网关的网络。",
+        "js.err.unknown": "出错了，请重试。",
+        "js.field.name": "名称",
+        "js.field.room": "房间",
+        "js.field.note": "序列号 / 备注",
+        "js.field.by": "确认人",
+        "js.field.household": "住户",
+        "js.field.installer": "安装人员",
+        "js.field.technician": "安装人员",
+        "js.field.address": "地址",
+        "js.field.bindkey": "绑定密钥",
+        "js.field.type": "类型",
+        "js.field.key": "项目",
+        "js.field.seconds": "时长",
+        "js.field.body": "内容",
+        "kind.alarm.emergency_call": "紧急呼叫",
+        "kind.alarm.repeated": "再次呼叫",
+        "kind.alarm.cancel_requested": "请求取消呼叫",
+        "kind.alarm.acknowledged": "平台已响应",
+        "kind.alarm.resolved": "呼叫已处理",
+        "kind.alarm.escalated": "呼叫已升级",
+        "kind.alarm.sent": "报警已发出",
+        "kind.alarm.smoke": "烟雾报警",
+        "kind.alarm.smoke.cleared": "烟雾报警解除",
+        "kind.alarm.gas": "燃气报警",
+        "kind.alarm.gas.cleared": "燃气报警解除",
+        "kind.alarm.leak": "漏水报警",
+        "kind.alarm.leak.cleared": "漏水报警解除",
+        "kind.alarm.bed_exit": "离床报警",
+        "kind.alarm.bed_exit.cleared": "已回到床上",
+        "kind.alarm.inactivity": "长时间无活动",
+        "kind.alarm.inactivity.cleared": "恢复活动",
+        "kind.alarm.door_left_open": "门长时间未关",
+        "kind.alarm.door_left_open.cleared": "门已关好",
+        "kind.alarm.heart_rate_abnormal": "心率异常",
+        "kind.alarm.breath_rate_abnormal": "呼吸异常",
+        "kind.alarm.no_breathing": "未检测到呼吸",
+        "kind.alert.wet": "尿湿提醒",
+        "kind.alert.wet.cleared": "尿湿解除",
+        "kind.alert.door_opened_at_night": "夜间开门",
+        "kind.state.door": "门开 / 关",
+        "kind.state.bed": "在床 / 离床",
+        "kind.state.motion": "检测到有人活动",
+        "kind.state.presence": "有人 / 无人",
+        "kind.state.button_released": "按钮松开",
+        "kind.device.tamper": "设备被拆开",
+        "kind.device.tamper.cleared": "设备已装好",
+        "kind.device.battery_low": "电量低",
+        "kind.device.battery_ok": "电量正常",
+        "kind.device.offline": "设备离线",
+        "kind.device.online": "设备在线",
+        "kind.device.trouble": "设备故障",
+        "kind.device.trouble.cleared": "设备故障解除",
+        "kind.device.mains_fault": "外部供电中断",
+        "kind.device.mains_fault.cleared": "外部供电恢复",
+        "kind.telemetry.battery": "电量报告",
+        "kind.telemetry.vitals": "生命体征数据",
+        "kind.install.window_requested": "长按安装键",
+        "kind.install.acceptance": "验收结果",
+        "kind.other": "其他事件",
+        "acc.optional": "可选",
+        "cap.press": "按下",
+        "cap.release": "松开",
+        "cap.contact": "门",
+        "cap.motion": "有人活动",
+        "cap.smoke": "烟雾",
+        "cap.gas": "燃气",
+        "cap.leak": "漏水",
+        "cap.wet": "尿湿",
+        "cap.in_bed": "在床",
+        "cap.heart_rate": "心率",
+        "cap.heart_rate.unit": " 次/分",
+        "cap.breath_rate": "呼吸",
+        "cap.breath_rate.unit": " 次/分",
+        "cap.tamper": "被拆开",
+        "cap.battery_low": "电量低",
+        "cap.trouble": "故障",
+        "cap.mains_fault": "外部断电",
+        "val.open": "打开",
+        "val.closed": "关闭",
+        "devices.online": "在线",
+        "devices.offline": "离线",
+        "acc.reset_done": "已清空。",
+    }
+)
+EN.update(
+    {
+        "nav.label": "Pages",
+        "lang.switch": "Switch language",
+        "login.kept": "Your earlier test marks and manual confirmations are kept; sign in to carry on.",
+        "status.disk_free": "{free} free ({pct}% used)",
+        "status.radio_ok": "running",
+        "devices.search": "Search devices (name, room, type)",
+        "devices.untested": "Not tested yet",
+        "devices.all_tested": "Every device has been tested.",
+        "devices.tested": "tested",
+        "devices.not_tested": "not tested",
+        "devices.details": "Details",
+        "devices.identify": "Identify (blink / beep)",
+        "devices.test": "Test this device",
+        "devices.test_hint": "Press or trigger this device now; this turns green when its event arrives.",
+        "devices.history": "Last 50 events",
+        "devices.no_events": "No events yet.",
+        "devices.state": "Current state",
+        "devices.edit": "Name and room",
+        "devices.back": "Back to the devices",
+        "devices.unnamed": "Unnamed {type}",
+        "devices.address": "Address",
+        "devices.custom_room": "Other room name",
+        "devices.no_match": "No device matches.",
+        "signal.good": "good",
+        "signal.fair": "fair",
+        "signal.weak": "weak",
+        "signal.poor": "poor",
+        "room.other": "Other (type a name)",
+        "room.study": "Study",
+        "room.dining": "Dining room",
+        "transport.zigbee": "Zigbee",
+        "transport.ble": "Bluetooth (BLE)",
+        "transport.gpio": "Wired (GPIO)",
+        "transport.sim": "Simulated",
+        "acc.household": "Household (elder's name or door number)",
+        "acc.installer": "Installer's name",
+        "acc.save_info": "Save",
+        "acc.by": "Confirmed by",
+        "acc.confirmed_by": "confirmed by hand by {by} at {at}: {note}",
+        "acc.untested": "not tested",
+        "acc.tested": "tested",
+        "acc.reset": "Start a new installation (clear the test marks)",
+        "acc.reset_confirm": "Clear every test mark and manual confirmation of this home?",
+        "acc.not_applicable": "does not apply (give the reason)",
+        "report.household": "Household",
+        "report.installer": "Installer",
+        "report.evidence": "Evidence",
+        "report.by_test": "{name} ({room}) tested: {kind}",
+        "report.none": "none",
+        "report.uplink": "Events reached the platform",
+        "report.back": "Back to acceptance",
+        "reason.radio_down": "The radio is not connected: check the USB stick and its cable.",
+        "reason.no_stick": "No Zigbee stick found: plug in the USB stick.",
+        "reason.permission": "No permission to use the radio.",
+        "reason.radio_error": "The radio could not open the network; try again shortly.",
+        "reason.radio_lost": "The radio was lost while the device was being identified.",
+        "reason.interview_timeout": "The device did not answer: wake it or bring it closer, then pair again.",
+        "reason.bad_key": "Wrong bindkey: check the key on the device's box.",
+        "reason.no_signal": "No signal from the device: press it and try again.",
+        "reason.unknown": "That did not work; try again.",
+        "howto.zigbee": "Hold the reset hole with a pin for about 5 s until the light blinks fast, "
+        "then keep the device next to the gateway.",
+        "howto.zigbee.smoke": "Hold the smoke detector's test button for about 5 s until the light blinks fast.",
+        "howto.zigbee.door": "Hold the reset hole on the contact's body with a pin for about 5 s until "
+        "the light blinks.",
+        "howto.ble": "Bring the device within 1 m of the gateway, press its button so it sends a signal, then pick it "
+        "in the list below.",
+        "howto.gpio": "Wire the device to the gateway's terminal block, then choose its line below.",
+        "howto.sim": "Simulated devices join by themselves once pairing starts.",
+        "js.win.warn": "The install window closes in {m} min.",
+        "js.win.urgent": "The install window closes in {s} s! Extend it or finish now.",
+        "js.win.extend": "Extend the install window",
+        "js.win.extended": "Install window extended: {m} min left.",
+        "js.win.closed": "The install window has closed. Test marks and manual confirmations are kept; reopen the "
+        "window and sign in to carry on.",
+        "js.win.signin": "Sign in again",
+        "js.min": "{m} min",
+        "js.sec": "{s} s",
+        "js.step.joined": "joined",
+        "js.step.interview": "identified",
+        "js.step.enrolled": "enrolled",
+        "js.step.named": "named",
+        "js.step.failed": "failed",
+        "js.pairing.waiting": "Waiting for devices to join…",
+        "js.pairing.none_ready": "No device has joined yet.",
+        "js.pairing.new_device": "New device",
+        "js.pairing.known": "This device was added before: {name}",
+        "js.pairing.last": "Last pairing",
+        "js.card.save": "Save name and room",
+        "js.confirm_fail": "Acceptance is not met (missing: {items}). Send a failing result anyway?",
+        "js.submit_anyway": "Send anyway",
+        "js.cancel": "Cancel",
+        "js.sent_wait": "Sent (result: {verdict}); waiting for the platform to confirm…",
+        "js.sent_ok": "The platform received the acceptance result ({time}).",
+        "js.tested": "tested",
+        "js.untested": "not tested",
+        "js.identify_sent": "The device was asked to blink / beep.",
+        "js.test_ok": "Test passed: {kind}",
+        "js.reset_done": "Cleared: ready for a new installation.",
+        "js.signal.good": "good",
+        "js.signal.fair": "fair",
+        "js.signal.weak": "weak",
+        "js.signal.poor": "poor",
+        "js.devices.no_match": "No device matches.",
+        "js.err.bad_request": "Please check: {field}",
+        "js.err.unknown_device": "That device is not known (removed meanwhile?).",
+        "js.err.name_empty": "The name must not be empty.",
+        "js.err.nothing": "Nothing to save.",
+        "js.err.radio_not_running": "{radio} is not running.",
+        "js.err.radio_down": "{radio} is not connected: {reason}",
+        "js.err.radio_refused": "{radio} refused: {reason}",
+        "js.err.radio_failed": "{radio} failed: {reason}",
+        "js.err.radio_timeout": "{radio} did not answer in time; try again.",
+        "js.err.pairing_failed": "Pairing did not start: {reason}",
+        "js.err.not_adoptable": "These devices join by themselves: press Start pairing.",
+        "js.err.bad_type": "Choose the device type.",
+        "js.err.bad_bindkey": "The bindkey must be 32 hexadecimal digits (0-9, a-f).",
+        "js.err.adopt_timeout": "No valid signal from the device in time: press it and try again.",
+        "js.err.no_profile": "The county profile could not be loaded; contact the platform.",
+        "js.err.not_manual": "This item cannot be confirmed by hand.",
+        "js.err.need_note": "Enter the serial number or a note.",
+        "js.err.need_name": "Enter the name of who confirms it.",
+        "js.err.not_stored": "Not saved (storage fault); try again.",
+        "js.err.window_closed": "The install window is closed.",
+        "js.err.window_limit": "The install window is already open as long as allowed. Ask the platform, or hold "
+        "the install button, to reopen it.",
+        "js.err.signed_out": "Signed out, or the install window closed.",
+        "js.err.csrf": "The page is out of date; reload it and try again.",
+        "js.err.identify_unsupported": "This device cannot identify itself (blink / beep).",
+        "js.err.busy": "Too many pages open; close the others.",
+        "js.err.network": "Connection lost: check the phone is on the gateway's network.",
+        "js.err.unknown": "Something went wrong; try again.",
+        "js.field.name": "name",
+        "js.field.room": "room",
+        "js.field.note": "serial number / note",
+        "js.field.by": "confirmed by",
+        "js.field.household": "household",
+        "js.field.installer": "installer",
+        "js.field.technician": "installer",
+        "js.field.address": "address",
+        "js.field.bindkey": "bindkey",
+        "js.field.type": "type",
+        "js.field.key": "item",
+        "js.field.seconds": "duration",
+        "js.field.body": "content",
+        "kind.alarm.emergency_call": "emergency call",
+        "kind.alarm.repeated": "repeated call",
+        "kind.alarm.cancel_requested": "cancel requested",
+        "kind.alarm.acknowledged": "acknowledged by the platform",
+        "kind.alarm.resolved": "call resolved",
+        "kind.alarm.escalated": "call escalated",
+        "kind.alarm.sent": "alarm sent",
+        "kind.alarm.smoke": "smoke alarm",
+        "kind.alarm.smoke.cleared": "smoke cleared",
+        "kind.alarm.gas": "gas alarm",
+        "kind.alarm.gas.cleared": "gas cleared",
+        "kind.alarm.leak": "leak alarm",
+        "kind.alarm.leak.cleared": "leak cleared",
+        "kind.alarm.bed_exit": "out of bed",
+        "kind.alarm.bed_exit.cleared": "back in bed",
+        "kind.alarm.inactivity": "no activity for long",
+        "kind.alarm.inactivity.cleared": "activity again",
+        "kind.alarm.door_left_open": "door left open",
+        "kind.alarm.door_left_open.cleared": "door closed",
+        "kind.alarm.heart_rate_abnormal": "abnormal heart rate",
+        "kind.alarm.breath_rate_abnormal": "abnormal breathing",
+        "kind.alarm.no_breathing": "no breathing detected",
+        "kind.alert.wet": "wet",
+        "kind.alert.wet.cleared": "dry again",
+        "kind.alert.door_opened_at_night": "door opened at night",
+        "kind.state.door": "door opened / closed",
+        "kind.state.bed": "in / out of bed",
+        "kind.state.motion": "motion",
+        "kind.state.presence": "presence",
+        "kind.state.button_released": "button released",
+        "kind.device.tamper": "opened (tamper)",
+        "kind.device.tamper.cleared": "closed again",
+        "kind.device.battery_low": "battery low",
+        "kind.device.battery_ok": "battery fine",
+        "kind.device.offline": "offline",
+        "kind.device.online": "online",
+        "kind.device.trouble": "device trouble",
+        "kind.device.trouble.cleared": "trouble cleared",
+        "kind.device.mains_fault": "mains power lost",
+        "kind.device.mains_fault.cleared": "mains power back",
+        "kind.telemetry.battery": "battery report",
+        "kind.telemetry.vitals": "vital signs",
+        "kind.install.window_requested": "install button held",
+        "kind.install.acceptance": "acceptance result",
+        "kind.other": "other event",
+        "acc.optional": "optional",
+        "cap.press": "pressed",
+        "cap.release": "released",
+        "cap.contact": "door",
+        "cap.motion": "motion",
+        "cap.smoke": "smoke",
+        "cap.gas": "gas",
+        "cap.leak": "leak",
+        "cap.wet": "wet",
+        "cap.in_bed": "in bed",
+        "cap.heart_rate": "heart rate",
+        "cap.heart_rate.unit": "/min",
+        "cap.breath_rate": "breathing",
+        "cap.breath_rate.unit": "/min",
+        "cap.tamper": "opened",
+        "cap.battery_low": "battery low",
+        "cap.trouble": "trouble",
+        "cap.mains_fault": "mains lost",
+        "val.open": "open",
+        "val.closed": "closed",
+        "devices.online": "online",
+        "devices.offline": "offline",
+        "acc.reset_done": "Cleared.",
+    }
+)
+
 TABLES = {"zh": ZH, "en": EN}
 
-#: Room names offered on the page (free text is accepted too).
-ROOMS = ("bedroom", "living", "kitchen", "bathroom", "hall", "balcony")
-ROOM_NAMES = {
-    "zh": {
-        "bedroom": "卧室",
-        "living": "客厅",
-        "kitchen": "厨房",
-        "bathroom": "卫生间",
-        "hall": "门厅",
-        "balcony": "阳台",
-    },
-    "en": {
-        "bedroom": "Bedroom",
-        "living": "Living room",
-        "kitchen": "Kitchen",
-        "bathroom": "Bathroom",
-        "hall": "Hall",
-        "balcony": "Balcony",
-    },
-}
+#: Rooms offered on the page, as stored keys; a room typed by hand is kept as its own key (see :func:`room_key`).
+ROOMS = ("bedroom", "living", "kitchen", "bathroom", "hall", "balcony", "study", "dining")
 
 
 def translate(lang: str, key: str, **values: object) -> str:
@@ -287,14 +713,91 @@ def translate(lang: str, key: str, **values: object) -> str:
     return text.format(**values) if values else text
 
 
+def has(key: str) -> bool:
+    return key in ZH
+
+
+def room_key(text: str) -> str:
+    """The stored key for what a technician chose or typed: a listed room by key or by its name in any language
+    (``卧室``, ``Bedroom`` -> ``bedroom``), else the trimmed text itself, so one room never gets two sections."""
+    text = " ".join(text.split())
+    folded = text.casefold()
+    for r in ROOMS:
+        if folded == r or any(folded == translate(lang, f"room.{r}").casefold() for lang in LANGS):
+            return r
+    return text
+
+
 def room_name(lang: str, room: str) -> str:
     if not room:
         return translate(lang, "room.none")
-    return ROOM_NAMES.get(lang, {}).get(room, room)
+    key = room_key(room)
+    return translate(lang, f"room.{key}") if key in ROOMS else room
+
+
+def kind_name(lang: str, kind: str) -> str:
+    """An event kind in words; an unknown kind is "other event", never the raw code."""
+    key = f"kind.{kind}"
+    return translate(lang, key) if has(key) else translate(lang, "kind.other")
+
+
+def type_name(lang: str, kind: str) -> str:
+    key = f"type.{kind}"
+    return translate(lang, key) if has(key) else translate(lang, "kind.other")
+
+
+def transport_name(lang: str, transport: str) -> str:
+    key = f"transport.{transport}"
+    return translate(lang, key) if has(key) else transport
+
+
+#: A driver's English failure text -> a reason key (first match wins); anything else is "reason.unknown".
+_REASONS = (
+    ("no zigbee stick", "reason.no_stick"),
+    ("not connected", "reason.radio_down"),
+    ("not available", "reason.radio_down"),
+    ("no such file", "reason.radio_down"),
+    ("filenotfound", "reason.radio_down"),
+    ("permission", "reason.permission"),
+    ("could not open the network", "reason.radio_error"),
+    ("coordinator was lost", "reason.radio_lost"),
+    ("no answer", "reason.interview_timeout"),
+    ("bindkey", "reason.bad_key"),
+    ("no valid", "reason.no_signal"),
+)
+
+
+def reason_key(detail: str) -> str:
+    folded = detail.casefold()
+    return next((key for needle, key in _REASONS if needle in folded), "reason.unknown")
+
+
+def signal_band(meta: dict[str, object]) -> tuple[str, str] | None:
+    """A radio's signal as (band key, raw figure), from RSSI (dBm) or Zigbee LQI (0-255); None if unknown."""
+    rssi, lqi = meta.get("rssi"), meta.get("lqi")
+    if isinstance(rssi, int | float) and not isinstance(rssi, bool):
+        band = "good" if rssi >= -65 else "fair" if rssi >= -75 else "weak" if rssi >= -85 else "poor"
+        return band, f"{rssi:g} dBm"
+    if isinstance(lqi, int | float) and not isinstance(lqi, bool):
+        band = "good" if lqi >= 150 else "fair" if lqi >= 100 else "weak" if lqi >= 50 else "poor"
+        return band, f"LQI {lqi:g}"
+    return None
 
 
 def js_messages(lang: str) -> dict[str, str]:
-    """The words the page's script needs: ``js.*`` (prefix dropped), device types and states."""
+    """The words the page's script needs: ``js.*`` (prefix dropped), device types, states, event kinds, rooms."""
     table = {**ZH, **TABLES.get(lang, ZH)}
-    out = {k.removeprefix("js."): v for k, v in table.items() if k.startswith(("js.", "state.", "type."))}
-    return out
+    prefixes = ("js.", "state.", "type.", "kind.", "reason.", "room.", "transport.", "acc.", "devices.")
+    return {k.removeprefix("js."): v for k, v in table.items() if k.startswith(prefixes)}
+
+
+def is_raw_name(name: str, device_id: str, address: str | None = None) -> bool:
+    """Whether a device's name is only what a radio called it (its id or address), not a person's choice."""
+    return not name.strip() or name in (device_id, address or "") or name.casefold().startswith(("zb-", "ble-"))
+
+
+def device_label(lang: str, name: str, device_id: str, device_type: str, address: str | None = None) -> str:
+    """What the page calls a device: its given name, else "unnamed <type>" — never its raw id."""
+    if not is_raw_name(name, device_id, address):
+        return name
+    return translate(lang, "devices.unnamed", type=type_name(lang, device_type))

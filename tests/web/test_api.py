@@ -270,7 +270,14 @@ async def test_acceptance_checklist_goes_green_and_reaches_the_platform(gw, clie
         resp = await client.post(
             "/api/acceptance/manual", json={"key": "voice_video", "note": "SN 2024-0042"}, headers=hdr(csrf)
         )
+        assert resp.status == 400 and (await resp.json())["code"] == "need_name"  # who confirms it?
+        resp = await client.post(
+            "/api/acceptance/manual",
+            json={"key": "voice_video", "note": "SN 2024-0042", "by": "王师傅"},
+            headers=hdr(csrf),
+        )
         chk = await resp.json()
+        assert chk["items"][1]["confirmed"]["by"] == "王师傅"
         assert chk["passed"], chk
         resp = await client.post("/api/acceptance/submit", json={"technician": "王师傅"}, headers=hdr(csrf))
         sent = await resp.json()

@@ -82,7 +82,37 @@ def test_limiter_window_slides() -> None:
     assert lim.retry_after("a") == 0
     for peer in "cdefg":
         lim.failed(peer)
-    assert lim.retry_after("h") > 0  # total limit
+    assert lim.retry_after("c") > 0  # over the total: a client with a failure waits...
+    assert lim.retry_after("h") == 0  # ...but one with no failures never does
+    lim.failed("h")
+    assert lim.retry_after("h") > 0  # one try per fresh address while the ceiling holds
+    clock.t += 61
+    assert lim.retry_after("c") == 0
+
+
+def test_global_ceiling_never_locks_out_a_client_with_no_failures() -> None:
+    """Issue 18 item 8: 20 wrong codes from a few addresses must not keep the technician out."""
+    clock = FakeClock()
+    lim = LoginLimiter(per_peer=5, total=20, window_s=300, now=clock)
+    for minute in range(30):  # an attacker keeps the total full, five addresses, every 5 minutes
+        clock.t += 60
+        for peer in ("192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4", "192.0.2.5"):
+            if lim.retry_after(peer) == 0:
+                lim.begin(peer)
+        assert lim.retry_after("192.0.2.99") == 0, minute  # the technician's phone, never a failure
+    assert lim.retry_after("192.0.2.1") > 0
+
+
+def test_ipv6_clients_are_counted_per_prefix() -> None:
+    clock = FakeClock()
+    lim = LoginLimiter(per_peer=2, total=100, window_s=60, now=clock)
+    lim.failed("2001:db8:1:2::10")
+    lim.failed("2001:db8:1:2::11")  # same /64: the same client
+    assert lim.retry_after("2001:db8:1:2::12") > 0
+    assert lim.retry_after("2001:db8:1:3::10") == 0
+    lim.failed("::ffff:192.0.2.7")
+    lim.failed("192.0.2.7")
+    assert lim.retry_after("192.0.2.7") > 0
 
 
 def test_limiter_counts_an_attempt_before_its_check_and_a_right_code_takes_it_back() -> None:
@@ -98,7 +128,8 @@ def test_limiter_counts_an_attempt_before_its_check_and_a_right_code_takes_it_ba
     lim.failed("c")
     assert lim.retry_after("e") == 0
     lim.failed("d")
-    assert lim.retry_after("e") > 0  # three failures in total: a's second attempt, c and d
+    assert lim.retry_after("c") > 0  # three failures in total (a's second attempt, c and d): c waits
+    assert lim.retry_after("e") == 0  # a client with no failures is never held back
 
 
 def _event(kind: str, dev_type: str = "call_button", device: str | None = "d1", **data: object) -> Event:
