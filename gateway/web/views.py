@@ -300,7 +300,6 @@ class Views:
             gateway=self.gw.id,
             uplink=translate(lang, f"state.{up}"),
             uplink_class="ok" if up == "online" else "bad",
-            broker=st["uplink"]["broker"],
             outbox=st["outbox"]["rows"],
             outbox_age=fmt_age(st["outbox"]["oldest_age_s"], lang),
             clock=translate(lang, "yes" if st["clock"]["synced"] else "no"),
@@ -337,8 +336,8 @@ class Views:
             )
             if not ok:
                 untested.append(
-                    f'<li data-id="{esc(dev.id)}"><a href="/devices/{esc(dev.id)}">{esc(label)}</a> '
-                    f'<span class="muted">{esc(room_name(lang, dev.room))}</span></li>'
+                    f'<li data-id="{esc(dev.id)}"><a href="/devices/{esc(dev.id)}">{esc(label)} '
+                    f'<span class="muted">{esc(room_name(lang, dev.room))}</span></a></li>'
                 )
         html = (
             "".join(
