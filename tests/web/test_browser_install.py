@@ -215,3 +215,89 @@ async def test_whole_installation_in_chinese(tmp_path: Path, broker: Mosquitto) 
         await step(page, "report", "zh", allowed)
         await page.emulate_media(media="print")
         await shot(page, "zh-report-print")
+
+
+async def test_gaotai_home_in_english(tmp_path: Path, broker: Mosquitto) -> None:
+    """English pages: tabs not cut off, errors in English words too; Gaotai: leak and voice/video mandatory,
+    motion and door optional (a home without them passes)."""
+    async with (
+        running_gateway(tmp_path, broker, county="gaotai") as gw,
+        chromium() as browser,
+        phone_page(browser, "install-en", locale="en-GB") as page,
+    ):
+        for dev_id in ("pir-1", "door-1"):  # someone lives with the elder: no motion sensor, no door contact
+            await gw.registry.remove(dev_id)
+        await sign_in(page, gw, "en")
+        await step(page, "status", "en", set())
+        await expect(page.locator("nav.tabs a[href='/acceptance']")).to_have_text("Acceptance")
+        for path, name in (("/devices", "devices"), ("/add", "add"), ("/test", "test")):
+            await page.click(f"nav.tabs a[href='{path}']")
+            await step(page, name, "en", set())
+        await page.click("nav.tabs a[href='/acceptance']")
+        await expect(page.locator("#chk-leak")).to_have_class("bad")
+        await expect(page.locator("#chk-motion .badge")).to_have_text("optional")
+        await page.fill("#acc-installer", "Wang")
+        await page.click("#acc-info-save")
+        await expect(page.locator("#flash")).to_contain_text("Saved")
+        await page.fill("#chk-voice_video input[name=note]", "")
+        await page.fill("#chk-voice_video input[name=by]", "")
+        await page.fill("#chk-voice_video input[name=note]", "SN-1")
+        await page.click("#chk-voice_video form.manual button")  # the name comes from the installer field
+        await expect(page.locator("#chk-voice_video")).to_have_class("ok", timeout=T)
+        await asyncio.sleep(0.3)
+        await press_everything(gw)
+        await expect(page.locator("#chk-leak")).to_have_class("ok", timeout=T)
+        await expect(page.locator("#chk-motion")).to_have_class("bad")  # optional, missing...
+        await expect(page.locator("#verdict")).to_have_class("verdict ok", timeout=T)  # ...and still accepted
+        await expect(page.locator("#verdict")).to_have_text("Accepted")
+        await step(page, "acceptance", "en", set())
+        await page.click("#acc-report")
+        await expect(page.locator("#r-result")).to_have_text("Accepted")
+        await step(page, "report", "en", set())
+
+
+async def test_youxi_home_with_a_manual_nursing_bed(tmp_path: Path, broker: Mosquitto) -> None:
+    """A manual bed has no sensor: confirmed by hand with a note and a name, the Youxi home passes."""
+    async with (
+        running_gateway(tmp_path, broker) as gw,
+        chromium() as browser,
+        phone_page(browser, "youxi-bed") as page,
+    ):
+        await gw.registry.remove("bed-1")  # no smart mattress in this home
+        await sign_in(page, gw)
+        await page.click("nav.tabs a[href='/acceptance']")
+        await asyncio.sleep(0.3)
+        await press_everything(gw)
+        await expect(page.locator("#chk-call_buttons")).to_have_class("ok", timeout=T)
+        await expect(page.locator("#chk-bed_or_vitals")).to_have_class("bad")
+        for key, note in (("voice_video", "SN-VV-7"), ("bed_or_vitals", "手动护理床 A-12")):
+            form = page.locator(f"#chk-{key} form.manual")
+            await form.locator("input[name=note]").fill(note)
+            await form.locator("input[name=by]").fill("李师傅")
+            await form.locator("button").click()
+            await expect(page.locator(f"#chk-{key}")).to_have_class("ok", timeout=T)
+        await expect(page.locator("#chk-bed_or_vitals .evidence")).to_contain_text("李师傅")
+        await expect(page.locator("#verdict")).to_have_class("verdict ok", timeout=T)
+        await step(page, "youxi-manual-bed", "zh", {gw.id, "SN-VV-7", "A-12"})
+
+
+async def test_device_page_works_without_script(tmp_path: Path, broker: Mosquitto) -> None:
+    """With JavaScript off, renaming and moving a device still saves (a plain form post), and says so."""
+    async with (
+        running_gateway(tmp_path, broker) as gw,
+        chromium() as browser,
+        phone_page(browser, "nojs", javascript=False) as page,
+    ):
+        await sign_in(page, gw)
+        await page.goto(base(gw) + "/devices/door-1")
+        await page.fill("#dev-name", "入户门磁")
+        await page.select_option("#dev-room", "__other")
+        await page.fill("#dev-room-other", "Hall")  # an English room name is still the hall
+        await page.click("#dev-save")
+        await expect(page.locator("p.flash")).to_contain_text("已保存")
+        dev = gw.registry.get("door-1")
+        assert dev.name == "入户门磁" and dev.room == "hall"
+        await page.check("#dev-remove-confirm")
+        await page.click("#dev-remove")
+        await expect(page).to_have_url(base(gw) + "/devices")
+        assert gw.registry.get("door-1") is None
