@@ -59,6 +59,8 @@ class TechnicianService:
         self.window_listeners: list[Callable[[bool], None]] = []
         self.hub = LiveHub()
         self.pairing: dict[str, PairingState] = {}
+        #: Per transport: devices of the current pairing session that had a name given before they (re)joined.
+        self._known_names: dict[str, dict[str, str]] = {}
         #: What was done in this home (tests, confirmations, names): kept across windows and restarts.
         self.record = InstallRecord(gw.state_dir / RECORD_FILE)
         #: The last events of each device, for its page (newest last).
@@ -184,6 +186,13 @@ class TechnicianService:
 
     def _on_pairing(self, update: PairingUpdate) -> None:
         state = self.pairing.setdefault(update.transport, PairingState(update.transport))
+        known = self._known_names.setdefault(update.transport, {})
+        if update.stage == "open":
+            known.clear()
+        if update.device and update.device not in known:  # a device that was already named before it rejoined
+            dev = self.gw.registry.get(update.device)
+            given = dev is not None and (dev.id in self.record.named or not is_raw_name(dev.name, dev.id, dev.address))
+            known[update.device] = dev.name if dev is not None and given else ""
         state.apply(update)
         self.hub.publish("pairing", self.pairing_state(update.transport) | {"stage": update.stage})
 
@@ -241,14 +250,16 @@ class TechnicianService:
                 card["failed"] = reason_key(str(entry["detail"] or ""))
             if entry["info"].get("type"):
                 card["type"] = entry["info"]["type"]
+        known = self._known_names.get(transport, {})
         for card in cards.values():
             dev = self.gw.registry.get(card["device"])
             card["known"] = dev is not None
             if dev is not None:
+                # named on this page (now or before it rejoined); a radio's own name ("vendor model") is not one
+                card["named"] = dev.id in self.record.named or bool(known.get(dev.id))
                 card["type"] = dev.type
-                card["name"] = "" if is_raw_name(dev.name, dev.id, dev.address) else dev.name
+                card["name"] = dev.name if card["named"] else ""
                 card["room"] = dev.room
-                card["named"] = dev.id in self.record.named or bool(card["name"])
             else:
                 card |= {"name": "", "room": "", "named": False}
         st["cards"] = list(cards.values())

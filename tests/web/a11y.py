@@ -81,7 +81,9 @@ async def visible_words(page: Page) -> str:
         """() => {
           const parts = [document.title, document.body.innerText];
           for (const n of document.querySelectorAll('[placeholder], [aria-label], [title], [alt]')) {
-            for (const a of ['placeholder', 'aria-label', 'title', 'alt']) if (n.getAttribute(a)) parts.push(n.getAttribute(a));
+            for (const a of ['placeholder', 'aria-label', 'title', 'alt']) {
+              if (n.getAttribute(a)) parts.push(n.getAttribute(a));
+            }
           }
           for (const n of document.querySelectorAll('input[type=submit], input[type=button]')) parts.push(n.value);
           for (const n of document.querySelectorAll('option')) parts.push(n.textContent);

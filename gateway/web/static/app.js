@@ -447,7 +447,10 @@
       } catch (err) { fail(err); }
       $("adopt-submit").disabled = false;
     });
-    live({ pairing: (st) => { if (st.transport === transport) render(st); } });
+    // Updates published before the stream was connected are not lost: fetch the state on (re)connect, and
+    // now and then while pairing is open.
+    live({ pairing: (st) => { if (st.transport === transport) render(st); }, hello: () => refresh() });
+    setInterval(() => { if (until > Date.now()) refresh(); }, 5000);
   }
 
   // ---------------------------------------------------------------- test mode
