@@ -11,6 +11,7 @@ import json
 import logging
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -103,7 +104,7 @@ class BadRequest(Exception):
 
 
 def fail(
-    status: int, code: str, message: str, *, extra: dict[str, object] | None = None, **params: object
+    status: int, code: str, message: str, *, extra: Mapping[str, object] | None = None, **params: object
 ) -> web.Response:
     """An error answer: English ``error`` for logs and scripts, ``code`` + ``params`` for the page's words."""
     return json_error(status, message, code=code, params={k: str(v)[:200] for k, v in params.items()}, **(extra or {}))
@@ -165,7 +166,8 @@ class Api:
             try:
                 return await fn(request)  # type: ignore[no-any-return]
             except BadRequest as exc:
-                return fail(400, exc.code, exc.message, **exc.params)
+                params = {k: str(v)[:200] for k, v in exc.params.items()}
+                return json_error(400, exc.message, code=exc.code, params=params)
 
         return handler
 

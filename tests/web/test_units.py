@@ -6,12 +6,14 @@ from pathlib import Path
 
 import pytest
 
+from core.devices import Device
 from core.events import DeviceRef, Event, Priority
 from drivers.base import PairingUpdate
 from gateway.web import acceptance, testmode
 from gateway.web.auth import LoginLimiter, Sessions
-from gateway.web.i18n import EN, ZH, translate
+from gateway.web.i18n import EN, ZH, device_label, kind_name, reason_key, room_key, signal_band, translate
 from gateway.web.pairing import MAX_CANDIDATES, PairingState
+from gateway.web.record import Confirmation, InstallRecord
 from gateway.web.settings import WebSettings
 from gateway.web.signin_code import CodeError, CodeStore, generate_code, hash_code, main, verify_code
 
@@ -200,7 +202,109 @@ def test_shipped_county_profiles_load() -> None:
     keys = {i.key: i for i in youxi.items}
     assert keys["call_buttons"].min == 2 and keys["gateway"].gateway and keys["voice_video"].manual
     assert {"mattress", "nursing_bed", "heart_rate"} <= set(keys["bed_or_vitals"].types)
-    assert acceptance.load_profile("gaotai", None).id == "gaotai"
+    assert keys["bed_or_vitals"].manual  # a manual nursing bed has no sensor: confirmed by hand
+    assert all(i.required and i.plan for i in youxi.items)
+    gaotai = {i.key: i for i in acceptance.load_profile("gaotai", None).items}
+    assert {k for k, i in gaotai.items() if i.required} == {
+        "gateway",
+        "call_button",
+        "smoke",
+        "gas",
+        "leak",
+        "voice_video",
+    }
+    assert not gaotai["motion"].required and not gaotai["door"].required
+    assert gaotai["voice_video"].manual and not gaotai["leak"].manual
+
+
+def _dev(dev_id: str, dev_type: str, room: str = "bedroom") -> Device:
+    return Device(id=dev_id, type=dev_type, transport="sim", room=room)
+
+
+def test_a_manual_bed_confirmed_by_hand_passes_youxi() -> None:
+    profile = acceptance.load_profile("youxi", None)
+    tests = testmode.TestTracker()
+    devices = [_dev("b1", "call_button"), _dev("b2", "pull_cord", "bathroom")]
+    for d in devices:
+        tests.tested[d.id] = testmode.TestRecord("e", 1, "alarm.emergency_call", d.id, 0.0, 0, 1, action=True)
+    tests.uplink_verified_at = 1.0
+    manual = {"voice_video": Confirmation("SN-1", "王师傅", 1.0)}
+    chk = acceptance.evaluate(profile, devices, tests, manual, True)
+    assert not chk["passed"] and chk["missing"] == ["护理床或生命体征监测床垫"]
+    manual["bed_or_vitals"] = Confirmation("手动护理床", "王师傅", 2.0)
+    chk = acceptance.evaluate(profile, devices, tests, manual, True)
+    assert chk["passed"] and chk["items"][3]["confirmed"]["by"] == "王师傅"
+    assert {d["name"] for d in chk["devices"]} == {"未命名的呼叫按钮", "未命名的拉绳报警"}  # never the raw id
+
+
+def test_optional_items_never_hold_the_verdict_back() -> None:
+    profile = acceptance.load_profile("gaotai", None)
+    tests = testmode.TestTracker()
+    devices = [_dev(t, t) for t in ("call_button", "smoke", "gas", "leak")]
+    for d in devices:
+        tests.tested[d.id] = testmode.TestRecord("e", 1, "alarm.smoke", d.id, 0.0, 0, 1, action=True)
+    tests.uplink_verified_at = 1.0
+    chk = acceptance.evaluate(profile, devices, tests, {"voice_video": Confirmation("SN", "李", 1.0)}, True, "en")
+    assert chk["passed"] and {i["key"] for i in chk["items"] if not i["ok"]} == {"motion", "door"}
+
+
+def test_every_word_has_the_same_placeholders_in_both_languages() -> None:
+    assert set(ZH) == set(EN), set(ZH) ^ set(EN)
+    for key in ZH:
+        assert ZH[key].count("{") == EN[key].count("{"), key
+
+
+@pytest.mark.parametrize(
+    ("typed", "key"),
+    [
+        ("bedroom", "bedroom"),
+        ("卧室", "bedroom"),
+        (" Bedroom ", "bedroom"),
+        ("客厅", "living"),
+        ("储藏室", "储藏室"),
+        ("Store  room", "Store room"),
+    ],
+)
+def test_a_room_is_one_key_whatever_its_language(typed: str, key: str) -> None:
+    assert room_key(typed) == key
+
+
+def test_words_for_codes() -> None:
+    assert kind_name("zh", "alarm.emergency_call") == "紧急呼叫"
+    assert kind_name("zh", "something.new") == "其他事件"
+    assert reason_key("coordinator not available: FileNotFoundError: [Errno 2] No such file") == "reason.radio_down"
+    assert reason_key("interview failed: no answer within 30 s") == "reason.interview_timeout"
+    assert reason_key("whatever") == "reason.unknown"
+    assert signal_band({"rssi": -58}) == ("good", "-58 dBm")
+    assert signal_band({"lqi": 40}) == ("poor", "LQI 40")
+    assert signal_band({"rssi": None}) is None and signal_band({}) is None
+    assert device_label("zh", "zb-00124b0001a2b3c4", "zb-00124b0001a2b3c4", "smoke") == "未命名的烟感"
+    assert device_label("zh", "Front door", "zb-1", "door") == "Front door"
+
+
+async def test_installation_record_survives_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "web" / "installation.json"
+    rec = InstallRecord(path)
+    rec.tests.tested["btn-1"] = testmode.TestRecord("e1", 7, "alarm.emergency_call", "btn-1", 5.0, 123, 4, 9, True)
+    rec.tests.uplink_verified_at = 6.0
+    rec.manual["voice_video"] = Confirmation("SN-1", "王师傅", 7.0)
+    rec.household, rec.installer = "张秀英", "王师傅"
+    rec.named.add("btn-1")
+    rec.save_soon()
+    await rec.flush()
+    again = InstallRecord(path)
+    again.load()
+    assert again.tests.tested["btn-1"].kind == "alarm.emergency_call" and again.tests.uplink_verified_at == 6.0
+    assert again.manual["voice_video"].by == "王师傅" and again.household == "张秀英" and again.named == {"btn-1"}
+    again.clear()
+    await again.flush()
+    third = InstallRecord(path)
+    third.load()
+    assert not third.tests.tested and not third.manual and not third.household
+    path.write_text("{broken")
+    broken = InstallRecord(path)
+    broken.load()  # logged and set aside, never fatal
+    assert not broken.tests.tested and path.with_suffix(".damaged").exists()
 
 
 def test_bad_county_profiles_are_reported(tmp_path: Path) -> None:
