@@ -508,6 +508,7 @@
           el("span", { class: "mark" }, d.tested ? "✔ " + t("tested") : "✘ " + t("untested")), " ", d.name, " ",
           el("span", { class: "muted" }, `${roomName(d.room)} · ${typeName(d.type)}`)));
       }
+      if (chk.submitted && chk.submitted.delivered_at) delivered(chk.submitted.event, chk.submitted.delivered_at);
       const v = $("verdict");
       v.className = "verdict " + (chk.passed ? "ok" : "bad");
       v.textContent = chk.passed ? t("passed") : t("failed");
@@ -544,7 +545,17 @@
         res.dataset.event = r.event;
         res.textContent = t("sent_wait", { verdict: r.passed ? t("passed") : t("failed") });
         res.className = r.passed ? "ok" : "bad";
+        if (deliveredAt[r.event]) delivered(r.event, deliveredAt[r.event]);
       } catch (e) { fail(e); }
+    }
+    // The platform's acknowledgement may beat the answer to the submit itself: remember it either way.
+    const deliveredAt = {};
+    function delivered(event, at) {
+      deliveredAt[event] = at;
+      const res = $("acc-result");
+      if (res.dataset.event !== event) return;
+      res.textContent = t("sent_ok", { time: clock(at) });
+      res.dataset.delivered = "1";
     }
     $("acc-submit").addEventListener("click", async () => {
       let chk = last;
@@ -569,13 +580,7 @@
     live({
       event: refresh,
       delivered: refresh,
-      submitted: (s) => {
-        const res = $("acc-result");
-        if (res.dataset.event === s.event) {
-          res.textContent = t("sent_ok", { time: clock(s.delivered_at) });
-          res.dataset.delivered = "1";
-        }
-      },
+      submitted: (s) => delivered(s.event, s.delivered_at),
     });
     setInterval(refresh, 10000);
   }
