@@ -72,6 +72,8 @@ async def test_whole_installation_in_chinese(tmp_path: Path, broker: Mosquitto) 
         zigbee.queue = ["00124b0001a2b3c4", "00124b0009f8e7d6"]
         attach(gw, FakeBle)
         allowed = {gw.id}
+        await page.goto(base(gw) + "/login")
+        await step(page, "login", "zh", allowed)
         await sign_in(page, gw)
         await step(page, "status", "zh", allowed)
 
@@ -207,6 +209,11 @@ async def test_whole_installation_in_chinese(tmp_path: Path, broker: Mosquitto) 
         await expect(page.locator("#acc-result")).to_have_attribute("data-delivered", "1", timeout=T)
         await expect(page.locator("#acc-result")).to_contain_text("平台已收到")
         await step(page, "acceptance-passed", "zh", allowed)
+
+        await page.click("nav.tabs a[href='/test']")
+        await expect(page.locator("#tested li[data-device=zb-00124b0001a2b3c4]")).to_contain_text("入户门")
+        await step(page, "test", "zh", allowed | {"入户门"})
+        await page.click("nav.tabs a[href='/acceptance']")
 
         # --- the report: fits the phone, names devices and rooms, household, installer, evidence
         await page.click("#acc-report")
