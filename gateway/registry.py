@@ -148,5 +148,4 @@ class DeviceRegistry:
         assert self._db is not None, "registry not opened"
         rows = {str(i): asdict(d) for i, d in enumerate(self._devices.values(), start=1)}
         self._db.storage.write({"devices": rows})
-        for table in self._db._tables.values():
-            table.clear_cache()
+        self._db.table("devices").clear_cache()  # the only table; its cache must not serve the old rows

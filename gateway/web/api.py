@@ -31,7 +31,7 @@ from gateway.web.views import ADD_TYPES, can_adopt, lang_of, overview
 from gateway.web.window import WindowLimit
 
 if TYPE_CHECKING:
-    from gateway.app import Gateway
+    from gateway.context import ServiceContext
 
 log = logging.getLogger(__name__)
 
@@ -135,8 +135,8 @@ async def parse[M: BaseModel](request: web.Request, model: type[M]) -> M:
 
 
 class Api:
-    def __init__(self, gw: Gateway, svc: TechnicianService) -> None:
-        self.gw = gw
+    def __init__(self, ctx: ServiceContext, svc: TechnicianService) -> None:
+        self.ctx = ctx
         self.svc = svc
 
     def setup(self, app: web.Application) -> None:
@@ -173,12 +173,13 @@ class Api:
 
     def _driver(self, request: web.Request) -> Any:
         name = request.match_info["transport"]
-        driver = self.gw.drivers.get(name)
+        driver = self.ctx.drivers.get(name)
         if driver is None:
             raise web.HTTPNotFound(
                 text=json.dumps(
                     {
-                        "error": f"no running transport {name[:32]!r}; running: {', '.join(self.gw.drivers) or 'none'}",
+                        "error": f"no running transport {name[:32]!r}; "
+                        f"running: {', '.join(self.ctx.drivers) or 'none'}",
                         "code": "radio_not_running",
                         "params": {"radio": name[:32]},
                     }
@@ -193,14 +194,14 @@ class Api:
     # ------------------------------------------------------------------ status and devices
 
     async def get_overview(self, request: web.Request) -> web.StreamResponse:
-        return web.json_response(await overview(self.gw, self.svc))
+        return web.json_response(await overview(self.ctx, self.svc))
 
     async def device_detail(self, request: web.Request) -> web.StreamResponse:
         dev_id = request.match_info["id"]
-        dev = self.gw.registry.get(dev_id)
+        dev = self.ctx.registry.get(dev_id)
         if dev is None:
             return self._unknown(dev_id)
-        seen = self.gw.intake.seen.get(dev_id)
+        seen = self.ctx.intake.seen.get(dev_id)
         rec = self.svc.tests.tested.get(dev_id)
         return web.json_response(
             {
@@ -215,7 +216,7 @@ class Api:
 
     async def change_device(self, request: web.Request) -> web.StreamResponse:
         dev_id = request.match_info["id"]
-        if self.gw.registry.get(dev_id) is None:
+        if self.ctx.registry.get(dev_id) is None:
             return self._unknown(dev_id)
         body = await parse(request, DeviceChange)
         changes = {k: v for k, v in body.model_dump().items() if v is not None}
@@ -226,7 +227,7 @@ class Api:
         if "room" in changes:
             changes["room"] = room_key(changes["room"])
         try:
-            dev = await self.gw.registry.update(dev_id, **changes)
+            dev = await self.ctx.registry.update(dev_id, **changes)
         except KeyError:  # removed meanwhile
             return self._unknown(dev_id)
         if "name" in changes:
@@ -236,10 +237,10 @@ class Api:
 
     async def remove_device(self, request: web.Request) -> web.StreamResponse:
         dev_id = request.match_info["id"]
-        dev = self.gw.registry.get(dev_id)
+        dev = self.ctx.registry.get(dev_id)
         if dev is None:
             return self._unknown(dev_id)
-        driver = self.gw.drivers.get(dev.transport)
+        driver = self.ctx.drivers.get(dev.transport)
         if driver is None:
             return fail(
                 409,
@@ -268,10 +269,10 @@ class Api:
 
     async def identify(self, request: web.Request) -> web.StreamResponse:
         dev_id = request.match_info["id"]
-        dev = self.gw.registry.get(dev_id)
+        dev = self.ctx.registry.get(dev_id)
         if dev is None:
             return self._unknown(dev_id)
-        driver = self.gw.drivers.get(dev.transport)
+        driver = self.ctx.drivers.get(dev.transport)
         if driver is None:
             return fail(409, "radio_not_running", f"the {dev.transport} radio is not running", radio=dev.transport)
         try:
@@ -296,7 +297,7 @@ class Api:
                         "health": drv.health().state,
                         "pairing": self.svc.pairing_state(name),
                     }
-                    for name, drv in self.gw.drivers.items()
+                    for name, drv in self.ctx.drivers.items()
                 ]
             }
         )
@@ -461,7 +462,7 @@ class Api:
             "technician": technician,
         }
         try:
-            events = await self.gw.emit([EventDraft("install.acceptance", Priority.ALERT, None, data)])
+            events = await self.ctx.emit([EventDraft("install.acceptance", Priority.ALERT, None, data)])
         except OutboxError as exc:
             return fail(503, "not_stored", f"not stored: {exc}")
         ev = events[0]

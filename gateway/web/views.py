@@ -38,7 +38,7 @@ from gateway.web.render import esc, fill, page
 from gateway.web.service import TechnicianService
 
 if TYPE_CHECKING:
-    from gateway.app import Gateway
+    from gateway.context import ServiceContext
 
 log = logging.getLogger(__name__)
 
@@ -63,11 +63,11 @@ def can_adopt(driver: Driver) -> bool:
     return type(driver).adopt is not Driver.adopt
 
 
-def fmt_time(gw: Gateway, ts: float | None, lang: str, fmt: str = "%m-%d %H:%M:%S") -> str:
+def fmt_time(ctx: ServiceContext, ts: float | None, lang: str, fmt: str = "%m-%d %H:%M:%S") -> str:
     if not ts:
         return translate(lang, "devices.never")
     try:
-        tz: Any = ZoneInfo(gw.config.gateway.timezone)
+        tz: Any = ZoneInfo(ctx.config().gateway.timezone)
     except (ZoneInfoNotFoundError, ValueError):
         tz = None
     return datetime.fromtimestamp(ts, tz).strftime(fmt)
@@ -128,8 +128,8 @@ def signal_text(lang: str, meta: dict[str, Any]) -> str:
 
 
 class Views:
-    def __init__(self, gw: Gateway, svc: TechnicianService) -> None:
-        self.gw = gw
+    def __init__(self, ctx: ServiceContext, svc: TechnicianService) -> None:
+        self.ctx = ctx
         self.svc = svc
 
     def setup(self, app: web.Application) -> None:
@@ -172,7 +172,7 @@ class Views:
         body = fill(
             "login",
             lang,
-            gateway=self.gw.id,
+            gateway=self.ctx.gateway_id,
             window_class="ok" if w.is_open else "warn",
             window_text=window_text,
             error=error,
@@ -274,11 +274,11 @@ class Views:
         return device_label(lang, dev.name, dev.id, dev.type, dev.address)
 
     def _rooms_in_use(self) -> set[str]:
-        return {d.room for d in self.gw.registry if d.room}
+        return {d.room for d in self.ctx.registry if d.room}
 
     async def status_page(self, request: web.Request) -> web.StreamResponse:
         lang = lang_of(request, self.svc)
-        st = await overview(self.gw, self.svc)
+        st = await overview(self.ctx, self.svc)
         up = st["uplink"]["state"]
         radios = "".join(
             f'<li class="{"ok" if d["state"] == "up" else "bad"}" data-transport="{esc(d["transport"])}">'
@@ -297,7 +297,7 @@ class Views:
         body = fill(
             "status",
             lang,
-            gateway=self.gw.id,
+            gateway=self.ctx.gateway_id,
             uplink=translate(lang, f"state.{up}"),
             uplink_class="ok" if up == "online" else "bad",
             outbox=st["outbox"]["rows"],
@@ -318,11 +318,11 @@ class Views:
         tested = self.svc.tests.tested
         rooms: dict[str, list[str]] = {}
         untested: list[str] = []
-        devs = sorted(self.gw.registry, key=lambda d: (room_key(d.room), self._label(lang, d)))
+        devs = sorted(self.ctx.registry, key=lambda d: (room_key(d.room), self._label(lang, d)))
         for dev in devs:
             label = self._label(lang, dev)
             ok = dev.id in tested
-            seen = self.gw.intake.seen.get(dev.id)
+            seen = self.ctx.intake.seen.get(dev.id)
             words = " ".join((label, room_name(lang, dev.room), type_name(lang, dev.type))).casefold()
             mark = translate(lang, "devices.tested" if ok else "devices.not_tested")
             rooms.setdefault(room_key(dev.room), []).append(
@@ -332,7 +332,7 @@ class Views:
                 f'<span class="spacer"></span><span class="mark {"ok" if ok else "bad"}">'
                 f"{'✔' if ok else '✘'} {esc(mark)}</span>"
                 f'<span class="muted small seen" data-seen="{esc(dev.id)}">'
-                f"{esc(fmt_time(self.gw, seen.last_seen if seen else None, lang))}</span></a></li>"
+                f"{esc(fmt_time(self.ctx, seen.last_seen if seen else None, lang))}</span></a></li>"
             )
             if not ok:
                 untested.append(
@@ -372,17 +372,17 @@ class Views:
 
     async def device_page(self, request: web.Request) -> web.StreamResponse:
         lang = lang_of(request, self.svc)
-        dev = self.gw.registry.get(request.match_info["id"])
+        dev = self.ctx.registry.get(request.match_info["id"])
         if dev is None:
             raise web.HTTPSeeOther("/devices")
-        seen = self.gw.intake.seen.get(dev.id)
+        seen = self.ctx.intake.seen.get(dev.id)
         values = dict(seen.values) if seen else {}
         meta = dict(seen.meta) if seen else {}
         battery = values.get("battery", meta.get("battery"))
         rec = self.svc.tests.tested.get(dev.id)
         history = (
             "".join(
-                f'<li data-kind="{esc(h["kind"])}"><span class="muted small">{esc(fmt_time(self.gw, h["at"], lang))}'
+                f'<li data-kind="{esc(h["kind"])}"><span class="muted small">{esc(fmt_time(self.ctx, h["at"], lang))}'
                 f"</span> {esc(kind_name(lang, h['kind']))}</li>"
                 for h in reversed(self.svc.history.get(dev.id, ()))
             )
@@ -407,7 +407,7 @@ class Views:
             state=self._state_words(lang, {k: v for k, v in values.items() if k != "battery"}),
             battery=f"{battery:g}%" if isinstance(battery, int | float) and not isinstance(battery, bool) else "—",
             signal=signal_text(lang, meta),
-            last_seen=fmt_time(self.gw, seen.last_seen if seen else None, lang),
+            last_seen=fmt_time(self.ctx, seen.last_seen if seen else None, lang),
             tested_class="ok" if rec else "bad",
             tested=tested_text,
             history=history,
@@ -418,7 +418,7 @@ class Views:
 
     async def device_form(self, request: web.Request) -> web.StreamResponse:
         """The device page's form without script: rename / move, then back to the page."""
-        dev = self.gw.registry.get(request.match_info["id"])
+        dev = self.ctx.registry.get(request.match_info["id"])
         if dev is None:
             raise web.HTTPSeeOther("/devices")
         form = await request.post()
@@ -430,7 +430,7 @@ class Views:
         if room is not None and room.isprintable() and len(room) <= 32:
             changes["room"] = room
         if changes:
-            await self.gw.registry.update(dev.id, **changes)
+            await self.ctx.registry.update(dev.id, **changes)
             if "name" in changes:
                 self.svc.record.named.add(dev.id)
                 self.svc.record.save_soon()
@@ -438,11 +438,11 @@ class Views:
 
     async def remove_form(self, request: web.Request) -> web.StreamResponse:
         """Remove without script (the form's confirmation box is required)."""
-        dev = self.gw.registry.get(request.match_info["id"])
+        dev = self.ctx.registry.get(request.match_info["id"])
         form = await request.post()
         if dev is None or form.get("confirm") != "1":
             raise web.HTTPSeeOther("/devices")
-        driver = self.gw.drivers.get(dev.transport)
+        driver = self.ctx.drivers.get(dev.transport)
         if driver is not None:
             try:
                 await asyncio.wait_for(driver.remove(dev.id), 20.0)
@@ -458,7 +458,7 @@ class Views:
                 f'<button type="button" class="choice" data-transport="{esc(name)}" '
                 f'data-adopt="{1 if can_adopt(drv) else 0}" data-keyed="{1 if name in KEYED_TRANSPORTS else 0}" '
                 f'aria-pressed="false">{esc(transport_name(lang, name))}</button>'
-                for name, drv in self.gw.drivers.items()
+                for name, drv in self.ctx.drivers.items()
             )
             or f'<p class="muted">{esc(translate(lang, "add.no_transports"))}</p>'
         )
@@ -475,7 +475,7 @@ class Views:
                 else ""
             )
             + "</div>"
-            for name in self.gw.drivers
+            for name in self.ctx.drivers
         )
         types = "".join(f'<option value="{esc(t)}">{esc(type_name(lang, t))}</option>' for t in ADD_TYPES)
         body = fill(
@@ -494,7 +494,7 @@ class Views:
         lang = lang_of(request, self.svc)
         items = []
         for dev_id, rec in self.svc.tests.tested.items():
-            dev = self.gw.registry.get(dev_id)
+            dev = self.ctx.registry.get(dev_id)
             if dev is None:
                 continue
             items.append(
@@ -555,7 +555,7 @@ class Views:
                     lang,
                     "acc.confirmed_by",
                     by=conf["by"],
-                    at=fmt_time(self.gw, conf["at"], lang, "%m-%d %H:%M"),
+                    at=fmt_time(self.ctx, conf["at"], lang, "%m-%d %H:%M"),
                     note=conf["note"],
                 )
             )
@@ -591,7 +591,7 @@ class Views:
             ]
             if i["confirmed"]:
                 c = i["confirmed"]
-                at = fmt_time(self.gw, c["at"], lang, "%m-%d %H:%M")
+                at = fmt_time(self.ctx, c["at"], lang, "%m-%d %H:%M")
                 parts.append(translate(lang, "acc.confirmed_by", by=c["by"], at=at, note=c["note"]))
             if i["key"] == "gateway" or (not i["devices"] and not i["confirmed"] and i["ok"]):
                 parts.append(translate(lang, "report.uplink") if i["ok"] else "")
@@ -615,12 +615,12 @@ class Views:
             "report",
             lang,
             lang=lang,
-            gateway=self.gw.id,
+            gateway=self.ctx.gateway_id,
             county=chk["county"]["name"],
             household=rec.household or "—",
             installer=rec.installer or "—",
-            date=fmt_time(self.gw, time.time(), lang, "%Y-%m-%d %H:%M"),
-            started=fmt_time(self.gw, rec.started_at, lang, "%Y-%m-%d %H:%M"),
+            date=fmt_time(self.ctx, time.time(), lang, "%Y-%m-%d %H:%M"),
+            started=fmt_time(self.ctx, rec.started_at, lang, "%Y-%m-%d %H:%M"),
             verdict=translate(lang, "acc.passed" if chk["passed"] else "acc.failed"),
             verdict_class="ok" if chk["passed"] else "bad",
             items=items,
@@ -631,11 +631,11 @@ class Views:
         return web.Response(text=body, content_type="text/html", charset="utf-8")
 
 
-async def overview(gw: Gateway, svc: TechnicianService) -> dict[str, Any]:
+async def overview(ctx: ServiceContext, svc: TechnicianService) -> dict[str, Any]:
     """Status for the page: the core's status plus disk space and the install window."""
-    st = gw.status()
+    st = ctx.status()
     try:
-        usage = await asyncio.to_thread(shutil.disk_usage, gw.state_dir)
+        usage = await asyncio.to_thread(shutil.disk_usage, ctx.state_dir)
         st["disk"] = {
             "free_mb": usage.free // 2**20,
             "total_mb": usage.total // 2**20,

@@ -67,7 +67,7 @@ async def test_whole_installation_in_chinese(tmp_path: Path, broker: Mosquitto) 
         chromium() as browser,
         phone_page(browser, "install-zh") as page,
     ):
-        svc = gw.service("web")
+        svc = gw.services.web
         zigbee = attach(gw, FakeZigbee)
         zigbee.queue = ["00124b0001a2b3c4", "00124b0009f8e7d6"]
         attach(gw, FakeBle)
