@@ -149,6 +149,8 @@ async def test_whole_installation_in_chinese(tmp_path: Path, broker: Mosquitto) 
         await expect(page.locator("#dev-test-state")).to_have_class("ok", timeout=T)
         await expect(page.locator("#dev-tested")).to_contain_text("已测试")
         await expect(page.locator('#dev-history li[data-kind="alarm.emergency_call"]')).to_contain_text("紧急呼叫")
+        await zigbee.press("zb-00124b0001a2b3c4", lqi=180)  # live state: the signal band with its raw figure
+        await expect(page.locator("#dev-signal")).to_have_text("良好 (LQI 180)", timeout=T)
         await step(page, "device", "zh", allowed | {"入户门"})
         svc.hub.close_all()  # the live stream drops (Wi-Fi hiccup): the page says so, then reconnects
         await expect(page.locator("#offline")).to_be_visible(timeout=T)
@@ -238,12 +240,39 @@ async def test_gaotai_home_in_english(tmp_path: Path, broker: Mosquitto) -> None
     ):
         for dev_id in ("pir-1", "door-1"):  # someone lives with the elder: no motion sensor, no door contact
             await gw.registry.remove(dev_id)
+        zigbee = attach(gw, FakeZigbee)
+        svc = gw.services.web
         await sign_in(page, gw, "en")
         await step(page, "status", "en", set())
         await expect(page.locator("nav.tabs a[href='/acceptance']")).to_have_text("Acceptance")
-        for path, name in (("/devices", "devices"), ("/add", "add"), ("/test", "test")):
+        for path, name in (("/devices", "devices"), ("/test", "test")):
             await page.click(f"nav.tabs a[href='{path}']")
             await step(page, name, "en", set())
+
+        # pairing in English: the card, the instruction, naming; then the coordinator unplugged
+        await page.click("nav.tabs a[href='/add']")
+        await page.click("#transports button[data-transport=zigbee]")
+        await expect(page.locator(".howto[data-for=zigbee]")).to_contain_text("reset hole")
+        await page.click("#pair-start")
+        card = page.locator("article.pcard[data-device=zb-00124b0001a2b3c4]")
+        await expect(card.locator("li[data-step=enrolled]")).to_have_class("done", timeout=T)
+        await card.locator("input.new-name").fill("Front door")
+        await card.locator("select.room-select").select_option("hall")
+        await card.locator("button.new-save").click()
+        await expect(card).to_have_attribute("data-named", "1", timeout=T)
+        await step(page, "add", "en", set())
+        zigbee.unplugged = True
+        await page.click("#pair-start")
+        await expect(page.locator("#pair-failed")).to_contain_text("not connected", timeout=T)
+        zigbee.unplugged = False
+        await zigbee.press("zb-00124b0001a2b3c4")
+
+        # the install window's warning, in English
+        svc.window.open(300, by="platform")
+        await page.reload()
+        await expect(page.locator("#window-text")).to_contain_text("closes in 5 min")
+        await expect(page.locator("#window-extend")).to_have_text("Extend the install window")
+        await step(page, "window-warning", "en", set())
         await page.click("nav.tabs a[href='/acceptance']")
         await expect(page.locator("#chk-leak")).to_have_class("bad")
         await expect(page.locator("#chk-motion .badge")).to_have_text("optional")

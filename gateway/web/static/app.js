@@ -246,6 +246,20 @@
     const id = card.dataset.id;
     const url = "/api/devices/" + encodeURIComponent(id);
     let testing = false;
+    // Live state, battery, signal and last seen: the server words them; take its fresh rendering of the facts.
+    let factsTimer = null;
+    function refreshFacts() {
+      clearTimeout(factsTimer);
+      factsTimer = setTimeout(async () => {
+        try {
+          const r = await fetch(location.pathname, { credentials: "same-origin" });
+          if (!r.ok) return;
+          const doc = new DOMParser().parseFromString(await r.text(), "text/html");
+          const fresh = doc.getElementById("dev-facts");
+          if (fresh) $("dev-facts").replaceWith(fresh);
+        } catch (e) { /* the next event tries again */ }
+      }, 300);
+    }
     $("dev-identify").addEventListener("click", async () => {
       try { await api("POST", url + "/identify"); flash(t("identify_sent")); } catch (e) { fail(e); }
     });
@@ -280,7 +294,7 @@
         if (empty) empty.remove();
         $("dev-history").prepend(el("li", { "data-kind": r.kind }, el("span", { class: "muted small" }, clock(r.at)), " ",
           kindName(r.kind)));
-        $("dev-seen").textContent = clock(r.at);
+        refreshFacts();
         if (r.action) {
           $("dev-tested").className = "mark ok";
           $("dev-tested").textContent = "✔ " + t("tested") + " · " + kindName(r.kind);
