@@ -440,3 +440,20 @@ async def test_report_names_devices_never_ids(gw, client) -> None:
     for raw in ("btn-1", "bed-1", "alarm.", "call_button"):
         assert raw not in html, raw
     assert "未命名的呼叫按钮" in html and "卧室" in html
+
+
+async def test_device_detail_and_identify(gw, client) -> None:
+    csrf = await sign_in(client, code_of(gw))
+    await gw.drivers["sim"].inject("btn-1", "press", True)
+    detail = await (await client.get("/api/devices/btn-1")).json()
+    assert detail["device"]["id"] == "btn-1" and detail["tested"]["kind"] == "alarm.emergency_call"
+    assert any(h["kind"] == "alarm.emergency_call" for h in detail["history"])
+    assert (await client.get("/api/devices/nope")).status == 404
+    resp = await client.post("/api/devices/btn-1/identify", headers=hdr(csrf))
+    assert resp.status == 409 and (await resp.json())["code"] == "identify_unsupported"  # the sim cannot blink
+    zb = attach(gw, FakeZigbee)
+    await zb.start_pairing(30)
+    await wait_until(lambda: gw.registry.get("zb-00124b0001a2b3c4") is not None)
+    resp = await client.post("/api/devices/zb-00124b0001a2b3c4/identify", headers=hdr(csrf))
+    assert resp.status == 200 and zb.identified == ["zb-00124b0001a2b3c4"]
+    await zb.stop()

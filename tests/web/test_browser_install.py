@@ -75,6 +75,7 @@ async def test_whole_installation_in_chinese(tmp_path: Path, broker: Mosquitto) 
         await page.goto(base(gw) + "/login")
         await step(page, "login", "zh", allowed)
         await sign_in(page, gw)
+        await expect(page.locator("#st-disk")).to_contain_text("已用")  # the percentage is the space used, said so
         await step(page, "status", "zh", allowed)
 
         # --- Add: Zigbee pairing card with steps and the family's instruction; named with a room from the list
