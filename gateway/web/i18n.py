@@ -75,7 +75,7 @@ ZH: dict[str, str] = {
     "add.bindkey": "绑定密钥（32 位十六进制，可选）",
     "add.address": "地址 / 线路",
     "add.adopt": "添加此设备",
-    "add.manual": "点选上方附近的设备，或直接输入地址（如 GPIO 线路）。",
+    "add.manual": "点选上方附近的设备，或直接输入地址（如有线接口的线路）。",
     "add.details": "设备信息",
     "test.title": "测试模式",
     "test.hint": "按下或触发设备，事件会实时显示在这里。",

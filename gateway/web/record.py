@@ -69,7 +69,7 @@ class InstallRecord:
             "installer": self.installer,
             "named": sorted(self.named),
             "manual": {k: asdict(c) for k, c in self.manual.items()},
-            "tested": {k: r.as_json() | {"stamp_mono_ms": 0} for k, r in self.tests.tested.items()},
+            "tested": {k: r.as_json() for k, r in self.tests.tested.items()},
             "uplink_verified_at": self.tests.uplink_verified_at,
             "submitted": asdict(self.submitted) if self.submitted else None,
         }

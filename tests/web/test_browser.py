@@ -12,6 +12,7 @@ from playwright.async_api import Page, expect
 from gateway.app import Gateway
 from tests.support.broker import Mosquitto
 from tests.support.collector import Collector
+from tests.web.a11y import check_page
 from tests.web.browser import chromium, phone_page, shot
 from tests.web.conftest import code_of, running_gateway
 from tests.web.fakes import FakeBle, FakeZigbee, attach
@@ -108,6 +109,7 @@ async def test_install_a_home_end_to_end(tmp_path: Path, broker: Mosquitto) -> N
         await page.click("#pair-start")
         await expect(page.locator("#candidates li")).to_have_count(2, timeout=T)
         await expect(page.locator("#candidates li").first).to_have_attribute("data-address", "A4:C1:38:33:44:55")
+        await check_page(page, "zh", {gw.id})  # nearby candidates: a list of real buttons, in Chinese
         await page.locator("#candidates li").first.click()
         await expect(page.locator("#adopt-address")).to_have_value("A4:C1:38:33:44:55")
         await page.select_option("#adopt-type", "mattress")

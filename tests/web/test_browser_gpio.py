@@ -15,6 +15,7 @@ from playwright.async_api import expect
 from tests.drivers.gpio.conftest import CHIP
 from tests.drivers.gpio.fakes import FakeLines
 from tests.support.broker import Mosquitto
+from tests.web.a11y import check_page
 from tests.web.browser import chromium, phone_page, shot
 from tests.web.conftest import GPIO_SPARE, gpio_gateway
 from tests.web.test_browser import T, base, sign_in
@@ -34,6 +35,7 @@ async def test_add_a_wired_button_by_its_line(tmp_path: Path, broker: Mosquitto,
         spare = page.locator(f'#candidates li[data-address="{GPIO_SPARE}"]')
         await expect(spare.locator(".badge")).to_have_text("线路 5")  # the line, not the chip's device path
         await shot(page, "add-gpio")
+        await check_page(page, "zh", {gw.id})
         await spare.click()
         await expect(page.locator("#adopt-address")).to_have_value(GPIO_SPARE)
         await expect(page.locator("#adopt-type")).to_have_value("call_button")

@@ -390,12 +390,12 @@
       $("candidates-box").hidden = false;
       for (const c of list) {
         const where = c.line != null ? `${t("line")} ${c.line}` : `${t("rssi")} ${c.rssi ?? "—"} dBm`;
-        const li = el("li", { "data-address": c.address, role: "button", tabIndex: 0 },
+        const btn = el("button", { type: "button", class: "cand" },
           el("b", {}, c.kind ? typeName(c.kind) : t("pairing.new_device")), el("span", { class: "spacer" }),
           el("span", { class: "badge" }, where));
-        if (c.needs_bindkey) li.append(el("span", { class: "badge warn" }, t("needs_key")));
-        li.addEventListener("click", () => pick(c, li));
-        li.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); pick(c, li); } });
+        if (c.needs_bindkey) btn.append(el("span", { class: "badge warn" }, t("needs_key")));
+        const li = el("li", { "data-address": c.address }, btn);
+        btn.addEventListener("click", () => pick(c, li));
         ul.append(li);
       }
     }
