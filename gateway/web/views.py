@@ -110,9 +110,9 @@ def chosen_room(form: Any, name: str = "room") -> str | None:
     room = form.get(name)
     if not isinstance(room, str):
         return None
-    if room == OTHER_ROOM:
+    if room == OTHER_ROOM:  # "other" with nothing typed changes nothing
         other = form.get(f"{name}_other")
-        return room_key(other) if isinstance(other, str) else ""
+        return room_key(other) if isinstance(other, str) and other.strip() else None
     return room_key(room)
 
 
@@ -430,7 +430,10 @@ class Views:
         if room is not None and room.isprintable() and len(room) <= 32:
             changes["room"] = room
         if changes:
-            await self.ctx.registry.update(dev.id, **changes)
+            try:
+                await self.ctx.registry.update(dev.id, **changes)
+            except KeyError:  # removed meanwhile
+                raise web.HTTPSeeOther("/devices") from None
             if "name" in changes:
                 self.svc.record.named.add(dev.id)
                 self.svc.record.save_soon()

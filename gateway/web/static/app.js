@@ -186,7 +186,8 @@
     const sel = form.querySelector("select.room-select");
     if (!sel) return undefined;
     if (sel.value !== "__other") return sel.value;
-    return form.querySelector(`input[name="${sel.name}_other"]`).value.trim();
+    // "other" with nothing typed changes nothing (never clears a room by accident)
+    return form.querySelector(`input[name="${sel.name}_other"]`).value.trim() || undefined;
   }
   setupRooms(document);
 
