@@ -19,6 +19,7 @@ from gateway.health.heartbeat import HeartbeatService
 from gateway.health.log_level import LoggingService
 from gateway.health.storage import StorageMonitor
 from gateway.health.watchdog import WatchdogService
+from gateway.inventory.service import Inventory
 from gateway.ports import Cellular, CoreHealth, Reconfigure, Restart
 from gateway.remote.commands import CommandService
 from gateway.remote.config_sync import ConfigSync
@@ -59,6 +60,7 @@ class Services:
     second_path: SecondPath
     storage: StorageMonitor
     heartbeat: HeartbeatService
+    inventory: Inventory
     web: TechnicianService
     discovery: DiscoveryService
     remote_config: ConfigSync
@@ -85,6 +87,7 @@ def build_services(ctx: ServiceContext, core: CorePorts) -> Services:
         second_path=SecondPath(ctx, alarms, cellular),  # SMS and calls when the platform cannot be reached
         storage=StorageMonitor(ctx),  # gateway.storage_degraded / storage_restored
         heartbeat=HeartbeatService(ctx),  # gateway.heartbeat every [health] heartbeat_interval_s
+        inventory=Inventory(ctx),  # device.* events; retained device list and availability
         web=web,
         discovery=DiscoveryService(ctx, window=web, http=http),  # mDNS while the install window is open
         remote_config=ConfigSync(
