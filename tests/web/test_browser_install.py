@@ -16,7 +16,7 @@ from playwright.async_api import Page, expect
 from gateway.app import Gateway
 from tests.support.broker import Mosquitto
 from tests.web.a11y import check_page
-from tests.web.browser import chromium, phone_page, shot
+from tests.web.browser import SHOTS_DIR, chromium, phone_page, shot
 from tests.web.conftest import code_of, running_gateway
 from tests.web.fakes import FakeBle, FakeZigbee, attach
 
@@ -228,7 +228,12 @@ async def test_whole_installation_in_chinese(tmp_path: Path, broker: Mosquitto) 
         await expect(page.locator("table.items")).to_contain_text("SN-VV-0042")
         await step(page, "report", "zh", allowed)
         await page.emulate_media(media="print")
+        await expect(page.locator("#print")).to_be_hidden()  # the buttons do not print
         await shot(page, "zh-report-print")
+        pdf = await page.pdf(format="A4", prefer_css_page_size=True)  # kept next to the screenshots
+        assert pdf.startswith(b"%PDF")
+        Path(SHOTS_DIR).mkdir(parents=True, exist_ok=True)
+        (Path(SHOTS_DIR) / "zh-report-A4.pdf").write_bytes(pdf)
 
 
 async def test_gaotai_home_in_english(tmp_path: Path, broker: Mosquitto) -> None:
