@@ -394,7 +394,10 @@
         const btn = el("button", { type: "button", class: "cand" },
           el("b", {}, c.kind ? typeName(c.kind) : t("pairing.new_device")), el("span", { class: "spacer" }),
           el("span", { class: "badge" }, where));
+        if (c.model) btn.append(el("span", { class: "badge" }, c.model));
         if (c.needs_bindkey) btn.append(el("span", { class: "badge warn" }, t("needs_key")));
+        // a device the gateway cannot take (BTHome v1 firmware, a Xiaomi model it has no use for) says so
+        if (c.unsupported) btn.append(el("span", { class: "badge warn", "data-why": c.unsupported }, t("unsupported")));
         const li = el("li", { "data-address": c.address }, btn);
         btn.addEventListener("click", () => pick(c, li));
         ul.append(li);
