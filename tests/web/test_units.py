@@ -331,3 +331,19 @@ def test_both_languages_have_every_word() -> None:
     assert set(ZH) == set(EN)
     assert translate("en", "login.too_many", s=3) == "Too many attempts. Try again in 3 s."
     assert translate("fr", "nav.status") == ZH["nav.status"]
+
+
+def test_every_event_kind_in_the_code_has_words() -> None:
+    """The page shows event kinds in words; a new kind without words would show as "other event"."""
+    import re
+
+    root = Path(__file__).resolve().parents[2]
+    health_states = {"online", "offline", "connecting", "stopped", "up", "down", "degraded", "starting"}
+    kinds: set[str] = set()
+    for folder in ("gateway", "drivers", "core"):
+        for path in (root / folder).rglob("*.py"):
+            kinds |= set(re.findall(r'"((?:alarm|alert|state|device|telemetry|install)\.[a-z_.]+)"', path.read_text()))
+    kinds = {k for k in kinds if not (k.startswith("state.") and k.removeprefix("state.") in health_states)}
+    assert kinds, "no event kinds found: the scan is broken"
+    missing = sorted(k for k in kinds if f"kind.{k}" not in ZH)
+    assert not missing, f"event kinds without words in gateway/web/i18n.py: {missing}"
