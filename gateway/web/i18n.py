@@ -337,6 +337,10 @@ ZH.update(
         "reason.unknown": "操作没有成功，请重试。",
         "howto.zigbee": "用卡针按住设备上的复位孔约 5 秒，直到指示灯快速闪烁，然后把设备放在网关旁边。",
         "howto.zigbee.smoke": "按住烟感上的测试键约 5 秒，直到指示灯快速闪烁。",
+        "howto.zigbee.call_button": "按住按钮约 5 秒，直到指示灯快速闪烁。",
+        "howto.zigbee.motion": "用卡针按住背面的复位孔约 5 秒，直到指示灯闪烁。",
+        "howto.zigbee.leak": "用卡针按住复位孔约 5 秒，直到指示灯闪烁；测试时把探头放进水里。",
+        "howto.zigbee.gas": "按住测试键约 5 秒，直到指示灯快速闪烁；燃气报警器需要插电。",
         "howto.zigbee.door": "用卡针按住门磁主体上的复位孔约 5 秒，直到指示灯闪烁。",
         "howto.ble": "让设备靠近网关（1 米内），按一下设备上的按钮让它发出信号，然后在下面的列表里点选它。",
         "howto.gpio": "把设备接到网关的接线端子上，然后在下面选择线路。",
@@ -558,6 +562,12 @@ EN.update(
         "howto.zigbee": "Hold the reset hole with a pin for about 5 s until the light blinks fast, "
         "then keep the device next to the gateway.",
         "howto.zigbee.smoke": "Hold the smoke detector's test button for about 5 s until the light blinks fast.",
+        "howto.zigbee.call_button": "Hold the button for about 5 s until the light blinks fast.",
+        "howto.zigbee.motion": "Hold the reset hole on the back with a pin for about 5 s until the light blinks.",
+        "howto.zigbee.leak": "Hold the reset hole with a pin for about 5 s until the light blinks; "
+        "to test it, dip the probe in water.",
+        "howto.zigbee.gas": "Hold the test button for about 5 s until the light blinks fast; "
+        "a gas detector must be plugged in.",
         "howto.zigbee.door": "Hold the reset hole on the contact's body with a pin for about 5 s until "
         "the light blinks.",
         "howto.ble": "Bring the device within 1 m of the gateway, press its button so it sends a signal, then pick it "

@@ -471,7 +471,7 @@ class Views:
                 "<ul>"
                 + "".join(
                     f"<li><b>{esc(type_name(lang, t))}</b>：{esc(translate(lang, f'howto.{name}.{t}'))}</li>"
-                    for t in ("smoke", "door")
+                    for t in ("call_button", "smoke", "gas", "door", "motion", "leak")
                 )
                 + "</ul>"
                 if name == "zigbee"

@@ -98,7 +98,9 @@
     if (left > 600) { w.hidden = true; return; }
     const urgent = left <= 120;
     w.className = "banner " + (urgent ? "urgent" : "warn");
-    $("window-text").textContent = urgent ? t("win.urgent", { s: Math.round(left) }) : t("win.warn", { m: Math.ceil(left / 60) });
+    // in 10-second steps: the banner is an alert, and a screen reader should not hear it every second
+    const text = urgent ? t("win.urgent", { s: Math.ceil(left / 10) * 10 }) : t("win.warn", { m: Math.ceil(left / 60) });
+    if ($("window-text").textContent !== text) $("window-text").textContent = text;
     $("window-extend").hidden = windowExt <= left + 30;
     w.hidden = false;
   }
