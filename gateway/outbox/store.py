@@ -24,7 +24,7 @@ from core.events import Event, Priority
 from gateway.config import OutboxSection
 from gateway.outbox.bounds import drop_expired, drop_over_cap, free_telemetry
 from gateway.outbox.faults import CorruptOutbox, OutboxError
-from gateway.outbox.rows import Row
+from gateway.outbox.rows import Row, row_clock_ms
 from gateway.outbox.stats import OutboxStats
 
 if TYPE_CHECKING:
@@ -218,7 +218,7 @@ class Store:
         """One transaction: insert, delete acknowledged, enforce the cap. Writer thread. Returns the drops."""
         conn = self.wconn
         assert conn is not None
-        now = int(time.time() * 1000)
+        now = row_clock_ms()
         next_seq = self.next_seq
         rows = []
         for e in events:
@@ -337,7 +337,7 @@ class Store:
         conn = self.wconn
         if conn is None:  # between two attempts to reopen a storage that failed
             return {}
-        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        now_ms = row_clock_ms() if now_ms is None else now_ms
         self.set_synchronous(conn, "NORMAL")  # only deletes
         conn.execute("BEGIN IMMEDIATE")
         try:
