@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sims.modem import MockModemProcesses
+from sims.modem import MockModemProcesses, ModemControl
 from sims.rf433 import Rf433Simulator
 from tests.support.broker import Mosquitto
 from tests.web.conftest import client_for, code_of, hdr, running_gateway, sign_in
@@ -30,7 +30,7 @@ async def test_add_page_with_rf433_and_modem(tmp_path: Path, broker: Mosquitto) 
             async with running_gateway(tmp_path / "s", broker, drivers=drivers) as gw, client_for(gw) as c:
                 csrf = await sign_in(c, code_of(gw))
                 html = await (await c.get("/add")).text()
-                button = re.search(r'<button[^>]*data-transport="rf433"[^>]*>433 MHz</button>', html)
+                button = re.search(r'<button[^>]*data-transport="rf433"[^>]*>433 MHz 无线</button>', html)
                 assert button and 'data-adopt="1"' in button.group(0) and 'data-keyed="0"' in button.group(0)
                 assert 'data-transport="modem"' not in html
 
@@ -43,7 +43,16 @@ async def test_add_page_with_rf433_and_modem(tmp_path: Path, broker: Mosquitto) 
                         await asyncio.sleep(0.05)
                 assert not transports["modem"]["adopt"]
                 page = await (await c.get("/")).text()  # the status page: the modem among the radios
-                assert re.search(r'<li class="ok"><b>modem</b>[^<]*<span class="muted">Quectel EC25, sim ok', page)
+                assert re.search(r'<li class="ok" data-transport="modem">.*?<b>4G 模块</b>', page), page
+                async with ModemControl(mm.address) as ctl:
+                    await ctl.set_sim("missing")
+                    async with asyncio.timeout(10):
+                        while 'data-transport="modem"><span class="mark" aria-hidden="true">✘' not in (
+                            page := await (await c.get("/")).text()
+                        ):
+                            await asyncio.sleep(0.05)
+                    assert "没有 SIM 卡，请插入 SIM 卡。" in page
+                    await ctl.set_sim("ok")
 
                 resp = await c.post("/api/pairing/rf433/start", json={"seconds": 60}, headers=hdr(csrf))
                 assert resp.status == 200
