@@ -6,6 +6,7 @@ import os
 import sqlite3
 from pathlib import Path
 
+from core.atomic import write_atomic
 from tests.powercut.mount import PowerCutMount
 
 
@@ -88,6 +89,12 @@ def test_unlink_and_new_directory_are_pending(medium: PowerCutMount) -> None:
     mnt = recut(medium)
     assert (mnt / "a").read_bytes() == b"x"
     assert not (mnt / "sub").exists()
+
+
+def test_write_atomic_survives_a_cut_in_a_new_subdirectory(medium: PowerCutMount) -> None:
+    """``write_atomic`` into a directory it has to create must make that directory durable as well."""
+    write_atomic(medium.mountpoint / "remote" / "desired.json", b"{}")
+    assert (recut(medium) / "remote" / "desired.json").read_bytes() == b"{}"
 
 
 def test_sqlite_wal_commit_survives_and_uncommitted_does_not(medium: PowerCutMount) -> None:
