@@ -12,6 +12,7 @@ Checked, per cut and at the end:
 * every acknowledged reading's event (by trace) reaches the subscriber, before or after the cut;
 * every state file parses (JSON documents, the SQLite outbox's ``integrity_check``) and nothing is quarantined;
 * a config version reported ``applied`` before a cut still runs after it, registry names included;
+* the installer sign-in code made at first boot is never made again (a cut did not lose it);
 * sequence numbers have no gaps and are never reused for another event; an event delivered before a cut may be
   delivered again (same id and seq, within what was in flight), never re-created under a new id.
 
@@ -202,14 +203,26 @@ class Delivered:
         return self.ids
 
 
+def check_first_boot_once(log_path: Path, tally: Tally) -> None:
+    """The installer code made at first boot (the one on the technician's sheet) survives every later cut."""
+    text = log_path.read_text(encoding="utf-8", errors="replace")
+    made = text.count("a new installer sign-in code was generated")
+    if made != 1:
+        tally.problems.append(f"the installer sign-in code was generated {made} times (a cut lost it)")
+
+
 def check_events(col: Collector, accepted: dict[str, str], tally: Tally) -> None:
     """Sequence numbers without gaps or reuse; no acknowledged reading's event re-created under a new id."""
     events = [ev for ev in col.events if ev.get("gateway") == GATEWAY]
     by_seq: dict[int, set[str]] = defaultdict(set)
+    by_id: dict[str, set[int]] = defaultdict(set)
     ids_by_trace_kind: dict[tuple[str, str], set[str]] = defaultdict(set)
     traces = set(accepted.values())
     for ev in events:
+        if ev["kind"] in ("gateway.storage_recovered", "gateway.data_dropped"):
+            tally.problems.append(f"{ev['kind']} after a cut: {ev.get('data')}")
         by_seq[ev["seq"]].add(ev["id"])
+        by_id[ev["id"]].add(ev["seq"])
         if ev.get("trace") in traces:
             ids_by_trace_kind[(ev["trace"], ev["kind"])].add(ev["id"])
         if ev["id"] in accepted and ev.get("trace") != accepted[ev["id"]]:
@@ -217,6 +230,9 @@ def check_events(col: Collector, accepted: dict[str, str], tally: Tally) -> None
     for seq, ids in by_seq.items():
         if len(ids) > 1:
             tally.problems.append(f"seq {seq} used for {len(ids)} different events")
+    for event_id, seqs in by_id.items():
+        if len(seqs) > 1:
+            tally.problems.append(f"event {event_id} delivered again with another seq: {sorted(seqs)}")
     if by_seq:
         missing = sorted(set(range(min(by_seq), max(by_seq) + 1)) - set(by_seq))
         if missing:
@@ -304,6 +320,7 @@ async def run_trials(cuts: int, workdir: Path, seed: int, torn: bool = False, lo
                 tally.duplicates += again
                 tally.max_duplicates_per_cut = max(tally.max_duplicates_per_cut, again)
             tally.accepted = len(accepted)
+            check_first_boot_once(workdir / "gw.log", tally)
             check_events(col, accepted, tally)
             if tally.max_duplicates_per_cut > INFLIGHT_WINDOW:
                 tally.problems.append(
