@@ -12,6 +12,7 @@ Checked, per cut and at the end:
 * every acknowledged reading's event (by trace) reaches the subscriber, before or after the cut;
 * every state file parses (JSON documents, the SQLite outbox's ``integrity_check``) and nothing is quarantined;
 * a config version reported ``applied`` before a cut still runs after it, registry names included;
+* a command answered before a cut and delivered again after it is refused as a duplicate, not run twice;
 * the installer sign-in code made at first boot is never made again (a cut did not lose it);
 * sequence numbers have no gaps and are never reused for another event; an event delivered before a cut may be
   delivered again (same id and seq, within what was in flight), never re-created under a new id.
@@ -41,6 +42,7 @@ import aiomqtt
 
 from gateway.topics import Topics
 from tests.powercut.mount import PowerCutMount
+from tests.remote.platform import command_body
 from tests.support.broker import Mosquitto
 from tests.support.collector import Collector
 from tests.support.gateway import GatewayProcess, config_dict, write_toml
@@ -85,6 +87,7 @@ class Tally:
     max_duplicates_per_cut: int = 0
     config_pushes: int = 0
     config_applied: int = 0
+    commands_replayed: int = 0
     files_checked: int = 0
     leftover_temp_files: int = 0
     torn: bool = False
@@ -98,7 +101,8 @@ class Tally:
             f"{self.events_checked}",
             f"events delivered: {self.deliveries}, of them again after a cut: {self.duplicates} "
             f"(most after one cut: {self.max_duplicates_per_cut}; window {INFLIGHT_WINDOW})",
-            f"config pushes: {self.config_pushes}, reported applied before a cut: {self.config_applied}",
+            f"config pushes: {self.config_pushes}, reported applied before a cut: {self.config_applied}; "
+            f"commands answered before a cut and sent again after it: {self.commands_replayed}",
             f"state files read back after cuts: {self.files_checked} (temp files left over: "
             f"{self.leftover_temp_files})",
             f"problems: {len(self.problems)}",
@@ -167,13 +171,42 @@ def reports(col: Collector) -> list[dict[str, Any]]:
     return [json.loads(p) for t, p, _ in col.messages if t == topic and p]
 
 
+def results(col: Collector) -> list[dict[str, Any]]:
+    topic = Topics(GATEWAY).cmd_result
+    return [json.loads(p) for t, p, _ in col.messages if t == topic]
+
+
+def results_for(cmd_id: str, n: int, col: Collector) -> bool:
+    return sum(1 for r in results(col) if r["id"] == cmd_id) >= n
+
+
 def reported_since(mark: int, col: Collector) -> bool:
     return len(reports(col)) > mark
 
 
-async def publish(broker: Mosquitto, topic: str, payload: bytes) -> None:
+async def publish(broker: Mosquitto, topic: str, payload: bytes, retain: bool = True) -> None:
     async with aiomqtt.Client(broker.host, broker.port) as client:
-        await client.publish(topic, payload, qos=1, retain=True)
+        await client.publish(topic, payload, qos=1, retain=retain)
+
+
+async def check_commands_remembered(
+    broker: Mosquitto, col: Collector, sent: dict[str, bytes], trial: int, tally: Tally
+) -> None:
+    """A command answered before a cut, delivered again after it, is refused as a duplicate, not run twice."""
+    answered = {r["id"] for r in results(col)} & sent.keys()
+    for cmd_id in answered:
+        n = sum(1 for r in results(col) if r["id"] == cmd_id)
+        await publish(broker, Topics(GATEWAY).cmd, sent.pop(cmd_id), retain=False)
+        tally.commands_replayed += 1
+        try:
+            await col.wait_for(functools.partial(results_for, cmd_id, n + 1), timeout=30)
+        except TimeoutError:
+            tally.problems.append(f"cut {trial}: no answer to command {cmd_id} delivered again")
+            continue
+        again = [r for r in results(col) if r["id"] == cmd_id][-1]
+        if again["reason"] != "duplicate":
+            tally.problems.append(f"cut {trial}: command {cmd_id} run again after a cut: {again}")
+    sent.clear()
 
 
 def check_config(report: dict[str, Any], at_least: int, trial: int, tally: Tally) -> None:
@@ -253,6 +286,7 @@ async def run_trials(cuts: int, workdir: Path, seed: int, torn: bool = False, lo
     version = 0
     applied_before_cut = 0
     lost: set[str] = set()
+    commands: dict[str, bytes] = {}  # sent during the last trial: id -> payload
     broker = Mosquitto()
     broker.start()
     mnt_dir = workdir / "mnt"
@@ -281,6 +315,7 @@ async def run_trials(cuts: int, workdir: Path, seed: int, torn: bool = False, lo
                     if trial:
                         await col.wait_for(functools.partial(reported_since, mark), timeout=30)
                         check_config(reports(col)[-1], applied_before_cut, trial, tally)
+                        await check_commands_remembered(broker, col, commands, trial, tally)
                 except TimeoutError:
                     missing = sorted(accepted[i] for i in accepted.keys() - lost - delivered())
                     lost.update(accepted.keys() - delivered())  # each loss is reported once
@@ -295,6 +330,10 @@ async def run_trials(cuts: int, workdir: Path, seed: int, torn: bool = False, lo
                 # Load, a config push at a random moment, and the cut.
                 injector = asyncio.create_task(load(gw.base_url, trial, accepted, rng))
                 cut_at = rng.uniform(0.1, 1.5)
+                if rng.random() < 0.5:
+                    body = command_body(GATEWAY, "ping", cmd_id=f"ping-{trial}", ttl_s=3600)
+                    commands[body["id"]] = json.dumps(body).encode()
+                    await publish(broker, topics.cmd, commands[body["id"]], retain=False)
                 if rng.random() < 0.6:
                     await asyncio.sleep(rng.uniform(0, cut_at))
                     version += 1
