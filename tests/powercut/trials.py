@@ -1,17 +1,20 @@
 """Power-cut trials of a whole gateway: its state directory on the power-cut filesystem, cut at random moments.
 
 Each trial mounts the medium, checks that every file on it reads back, starts ``fbgw run`` on it (it must start
-unaided), waits until every reading acknowledged so far (HTTP 200 from ``POST /api/sim/readings``) has reached the
-platform's subscriber, then puts it under load: several clients posting readings and alarms, and a remote config
-push that also renames devices in the registry. At a random moment the gateway is killed with SIGKILL and the
-filesystem unmounted, dropping every write not yet fsynced: a power cut. The retained desired document is then
-cleared, so the next start shows what the gateway had stored, not what the broker still holds.
+unaided), waits until every event acknowledged so far (listed in the HTTP 200 of ``POST /api/sim/readings``) has
+reached the platform's subscriber, then puts it under load: several clients posting readings and alarms, a
+remote config push that also renames devices in the registry, a platform command, and a technician pairing a
+device and naming it. At a random moment the gateway is killed with SIGKILL and the filesystem unmounted,
+dropping every write not yet fsynced: a power cut. The retained desired document is then cleared, so the next
+start shows what the gateway had stored, not what the broker still holds.
 
 Checked, per cut and at the end:
 
 * every acknowledged reading's event (by trace) reaches the subscriber, before or after the cut;
 * every state file parses (JSON documents, the SQLite outbox's ``integrity_check``) and nothing is quarantined;
 * a config version reported ``applied`` before a cut still runs after it, registry names included;
+* a device paired and named on the technician page (name answered 200) keeps that name; the installer code
+  the platform set still signs in;
 * a command answered before a cut and delivered again after it is refused as a duplicate, not run twice;
 * the installer sign-in code made at first boot is never made again (a cut did not lose it);
 * sequence numbers have no gaps and are never reused for another event; an event delivered before a cut may be
@@ -42,6 +45,7 @@ import aiomqtt
 
 from gateway.topics import Topics
 from tests.powercut.mount import PowerCutMount
+from tests.powercut.technician import CODE, Names, pair_and_name
 from tests.remote.platform import command_body
 from tests.support.broker import Mosquitto
 from tests.support.collector import Collector
@@ -88,6 +92,7 @@ class Tally:
     config_pushes: int = 0
     config_applied: int = 0
     commands_replayed: int = 0
+    pairings: int = 0
     files_checked: int = 0
     leftover_temp_files: int = 0
     torn: bool = False
@@ -103,6 +108,7 @@ class Tally:
             f"(most after one cut: {self.max_duplicates_per_cut}; window {INFLIGHT_WINDOW})",
             f"config pushes: {self.config_pushes}, reported applied before a cut: {self.config_applied}; "
             f"commands answered before a cut and sent again after it: {self.commands_replayed}",
+            f"devices paired and named on the technician page before a cut: {self.pairings}",
             f"state files read back after cuts: {self.files_checked} (temp files left over: "
             f"{self.leftover_temp_files})",
             f"problems: {len(self.problems)}",
@@ -187,6 +193,19 @@ def reported_since(mark: int, col: Collector) -> bool:
 async def publish(broker: Mosquitto, topic: str, payload: bytes, retain: bool = True) -> None:
     async with aiomqtt.Client(broker.host, broker.port) as client:
         await client.publish(topic, payload, qos=1, retain=retain)
+
+
+async def command(broker: Mosquitto, col: Collector, cmd: str, args: dict[str, Any], cmd_id: str) -> dict[str, Any]:
+    """Send a platform command and wait for its result (``TimeoutError`` if none comes)."""
+    body = command_body(GATEWAY, cmd, args, cmd_id=cmd_id, ttl_s=600)
+    await publish(broker, Topics(GATEWAY).cmd, json.dumps(body).encode(), retain=False)
+    await col.wait_for(functools.partial(results_for, cmd_id, 1), timeout=15)
+    return next(r for r in results(col) if r["id"] == cmd_id)
+
+
+async def devices(base_url: str) -> list[dict[str, Any]]:
+    async with aiohttp.ClientSession() as session, session.get(f"{base_url}/api/devices") as resp:
+        return list((await resp.json())["devices"])
 
 
 async def check_commands_remembered(
@@ -287,6 +306,7 @@ async def run_trials(cuts: int, workdir: Path, seed: int, torn: bool = False, lo
     applied_before_cut = 0
     lost: set[str] = set()
     commands: dict[str, bytes] = {}  # sent during the last trial: id -> payload
+    names = Names()
     broker = Mosquitto()
     broker.start()
     mnt_dir = workdir / "mnt"
@@ -296,6 +316,7 @@ async def run_trials(cuts: int, workdir: Path, seed: int, torn: bool = False, lo
     raw = config_dict(mnt_dir, broker.url, gateway_id=GATEWAY, uplink=UPLINK)
     cfg = write_toml(workdir / "gw.toml", raw)
     topics = Topics(GATEWAY)
+    gw: GatewayProcess | None = None
     try:
         async with Collector(broker.host, broker.port, gateway=GATEWAY, client_id="platform-powercut") as col:
             delivered = Delivered(col)
@@ -316,6 +337,11 @@ async def run_trials(cuts: int, workdir: Path, seed: int, torn: bool = False, lo
                         await col.wait_for(functools.partial(reported_since, mark), timeout=30)
                         check_config(reports(col)[-1], applied_before_cut, trial, tally)
                         await check_commands_remembered(broker, col, commands, trial, tally)
+                        tally.problems += [f"cut {trial}: {p}" for p in names.problems(await devices(gw.base_url))]
+                    else:
+                        done = await command(broker, col, "set_installer_code", {"code": CODE}, "set-code")
+                        if done["status"] != "ok":
+                            tally.problems.append(f"set_installer_code failed: {done}")
                 except TimeoutError:
                     missing = sorted(accepted[i] for i in accepted.keys() - lost - delivered())
                     lost.update(accepted.keys() - delivered())  # each loss is reported once
@@ -334,16 +360,30 @@ async def run_trials(cuts: int, workdir: Path, seed: int, torn: bool = False, lo
                     body = command_body(GATEWAY, "ping", cmd_id=f"ping-{trial}", ttl_s=3600)
                     commands[body["id"]] = json.dumps(body).encode()
                     await publish(broker, topics.cmd, commands[body["id"]], retain=False)
+                technician = None
+                if rng.random() < 0.5:
+
+                    async def open_window(t: int = trial) -> None:
+                        await command(broker, col, "open_install_window", {"seconds": 600}, f"window-{t}")
+
+                    technician = asyncio.create_task(
+                        pair_and_name(gw.base_url, trial, names, open_window, tally.problems)
+                    )
                 if rng.random() < 0.6:
-                    await asyncio.sleep(rng.uniform(0, cut_at))
+                    push_at = rng.uniform(0, cut_at)
+                    await asyncio.sleep(push_at)
                     version += 1
                     tally.config_pushes += 1
                     await publish(broker, topics.config_desired, json.dumps(desired(version)).encode())
-                    await asyncio.sleep(max(0.0, cut_at - rng.uniform(0, cut_at)))
+                    await asyncio.sleep(cut_at - push_at)
                 else:
                     await asyncio.sleep(cut_at)
                 gw.kill9()
                 await injector
+                if technician is not None:
+                    technician.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await technician
                 medium.cut()
                 tally.cuts += 1
                 applied = [r["version"] for r in reports(col) if r.get("state") == "applied"]
@@ -360,12 +400,15 @@ async def run_trials(cuts: int, workdir: Path, seed: int, torn: bool = False, lo
                 tally.max_duplicates_per_cut = max(tally.max_duplicates_per_cut, again)
             tally.accepted = len(accepted)
             check_first_boot_once(workdir / "gw.log", tally)
+            tally.pairings = names.acknowledged
             check_events(col, accepted, tally)
             if tally.max_duplicates_per_cut > INFLIGHT_WINDOW:
                 tally.problems.append(
                     f"{tally.max_duplicates_per_cut} events delivered again after one cut (window {INFLIGHT_WINDOW})"
                 )
     finally:
+        if gw is not None and gw.alive():  # an error above: the gateway goes with the medium
+            gw.kill9()
         with contextlib.suppress(Exception):
             medium.cut()
         broker.close()
