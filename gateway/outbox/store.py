@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
+from core.atomic import make_dirs
 from core.events import Event, Priority
 from gateway.config import OutboxSection
 from gateway.outbox.bounds import drop_expired, drop_over_cap, free_telemetry
@@ -98,7 +99,7 @@ class Store:
 
         Raises ``sqlite3.DatabaseError`` for a corrupt file (:class:`CorruptOutbox` when the integrity check
         fails), and whatever the storage raises; nothing is left open then."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_dirs(self.path.parent)
         conn = self.connect()
         try:
             self._writable(conn)
@@ -370,7 +371,7 @@ class Store:
         if old is not None:  # its locks and file handles belong to the broken mount: let go first
             with contextlib.suppress(sqlite3.Error):
                 old.close()
-        self.path.parent.mkdir(parents=True, exist_ok=True)  # the card was read-only before it could be made
+        make_dirs(self.path.parent)  # the card was read-only before it could be made
         conn = self.connect()
         try:
             self._writable(conn)
