@@ -17,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 #: Larger payloads are refused unread.
 MAX_ACK_BYTES = 4096
+#: Deeper payloads are refused before they are decoded (a real ack is a flat object).
+ACK_DEPTH = 8
 
 
 class AckMessage(BaseModel):

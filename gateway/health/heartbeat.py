@@ -67,6 +67,8 @@ async def snapshot(gw: Gateway, started_mono: float, settings: HealthSettings) -
         "uptime_s": int(time.monotonic() - started_mono),
         "outbox": {k: depth.get(k) for k in ("rows", "bytes", "alarms", "oldest_age_s", "dropped", "last_error")},
         "uplink": {k: uplink.get(k) for k in ("state", "connects", "reconnects", "published_events", "last_error")},
+        # Platform messages dropped unhandled per topic (queue full, over the rate, too large): a flood shows here.
+        "inbound_dropped": gw.uplink.inbound.dropped(),
         "clock": {"synced": gw.clock.synced()},
         "drivers": [
             {"transport": d["transport"], "state": d["state"], "detail": d["detail"]} for d in status["drivers"]

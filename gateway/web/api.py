@@ -17,11 +17,14 @@ from aiohttp import web
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from core.events import EventDraft, Priority
+from core.jsonin import JsonRejected
 from drivers.base import DriverConfigError
 from gateway.outbox import OutboxError
+from gateway.web.body import read_json
 from gateway.web.guard import json_error, session_of
 from gateway.web.live import TooManyStreams
 from gateway.web.pairing import PairingState
+from gateway.web.server import GATEWAY_KEY
 from gateway.web.service import TechnicianService
 from gateway.web.views import ADD_TYPES, can_adopt, lang_of, overview
 from gateway.web.window import WindowLimit
@@ -84,18 +87,20 @@ class WindowExtend(_Body):
 
 
 class BadRequest(Exception):
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, status: int = 400) -> None:
         self.message = message
+        self.status = status
 
 
 async def parse[M: BaseModel](request: web.Request, model: type[M]) -> M:
     """The request's JSON body as ``model``, or :class:`BadRequest` with a readable message."""
     if request.content_type != "application/json":
         raise BadRequest("send a JSON body (Content-Type: application/json)")
+    gw = request.app[GATEWAY_KEY]
     try:
-        raw = await request.json(loads=json.loads)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise BadRequest("body is not valid JSON") from None
+        raw = await read_json(request, gw.config.http)
+    except JsonRejected as exc:
+        raise BadRequest(f"body refused ({exc.reason}): {exc.detail}", exc.status) from None
     if not isinstance(raw, dict):
         raise BadRequest("body must be a JSON object")
     try:
@@ -134,7 +139,7 @@ class Api:
             try:
                 return await fn(request)  # type: ignore[no-any-return]
             except BadRequest as exc:
-                return json_error(400, exc.message)
+                return json_error(exc.status, exc.message)
 
         return handler
 

@@ -44,7 +44,7 @@ def create_app(gw: Gateway) -> web.Application:
         from gateway.web.guard import make_guard
 
         middlewares.append(make_guard(svc))
-    app = web.Application(client_max_size=1024 * 1024, middlewares=middlewares)
+    app = web.Application(client_max_size=gw.config.http.max_body_bytes, middlewares=middlewares)
     app[GATEWAY_KEY] = gw
     core_api.setup(app, gw)
     if isinstance(svc, TechnicianService):
