@@ -103,7 +103,7 @@ def excerpt(data: bytes | bytearray | str | None, limit: int = EXCERPT_CHARS) ->
     if data is None:
         return "''"
     head = data[: limit * 4]
-    text = bytes(head).decode("utf-8", "backslashreplace") if isinstance(head, bytes | bytearray) else head
+    text = bytes(head).decode("utf-8", "surrogateescape") if isinstance(head, bytes | bytearray) else head
     shown = "".join(_escape(c) for c in text)
     cut = len(shown) > limit or len(data) > len(head)
     return f"'{shown[:limit]}'" + (f"... ({len(data)} in all)" if cut else "")
@@ -112,4 +112,6 @@ def excerpt(data: bytes | bytearray | str | None, limit: int = EXCERPT_CHARS) ->
 def _escape(char: str) -> str:
     if char.isprintable() and char not in "\\'":
         return char
+    if "\udc80" <= char <= "\udcff":  # a byte that is not UTF-8 (surrogateescape)
+        return f"\\x{ord(char) - 0xDC00:02x}"
     return char.encode("unicode_escape").decode("ascii") if char != "'" else "\\'"

@@ -199,13 +199,8 @@ class CollapsingHandler(logging.Handler):
                 "name": sample.name,
                 "levelno": sample.levelno,
                 "levelname": sample.levelname,
-                "msg": "%s ... repeated %s times in %d s (last: %s)",
-                "args": (
-                    excerpt(str(sample.msg), 80),
-                    f"{window.suppressed:,}",
-                    round(self.window_s),
-                    excerpt(text, 120),
-                ),
+                "msg": "%s ... repeated %s times in %d s",
+                "args": (excerpt(text, 160)[1:-1], f"{window.suppressed:,}", round(self.window_s)),
             }
         )
         return summary
@@ -217,6 +212,11 @@ class CollapsingHandler(logging.Handler):
         finally:
             self.release()
         self.target.flush()
+
+    @property
+    def kinds(self) -> int:
+        """Kinds of warning being watched right now (bounded)."""
+        return len(self._windows)
 
     def close(self) -> None:
         self.flush()

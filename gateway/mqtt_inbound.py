@@ -190,6 +190,7 @@ def lane_queue(lanes: InboundLanes) -> type[asyncio.Queue[aiomqtt.Message]]:
     class LaneQueue(asyncio.Queue[aiomqtt.Message]):
         def _init(self, maxsize: int) -> None:
             self._lanes = lanes
+            self._queue = lanes  # asyncio.Queue.empty() looks at ``self._queue`` directly
 
         def _qsize(self) -> int:
             return len(self._lanes)

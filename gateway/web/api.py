@@ -100,7 +100,8 @@ async def parse[M: BaseModel](request: web.Request, model: type[M]) -> M:
     try:
         raw = await read_json(request, gw.config.http)
     except JsonRejected as exc:
-        raise BadRequest(f"body refused ({exc.reason}): {exc.detail}", exc.status) from None
+        what = "body too large" if exc.reason == "too_large" else f"body is not valid JSON ({exc.reason})"
+        raise BadRequest(f"{what}: {exc.detail}", exc.status) from None
     if not isinstance(raw, dict):
         raise BadRequest("body must be a JSON object")
     try:
