@@ -339,6 +339,8 @@ class Api:
     # ------------------------------------------------------------------ live
 
     async def live(self, request: web.Request) -> web.StreamResponse:
+        if request.method == "HEAD":  # headers only: a stream body after a HEAD answer breaks the connection
+            return web.Response(content_type="text/event-stream", headers={"Cache-Control": "no-store"})
         try:
             token = session_of(request).token
             return await self.svc.hub.stream(
@@ -346,5 +348,5 @@ class Api:
                 {"window_s": self.svc.window.remaining_s()},
                 alive=lambda: self.svc.sessions.get(token) is not None,
             )
-        except TooManyStreams as exc:
-            return json_error(503, str(exc))
+        except TooManyStreams as exc:  # the client's doing (too many tabs): 429, not a server fault
+            return json_error(429, str(exc), retry_after_s=5)

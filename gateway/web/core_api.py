@@ -73,7 +73,9 @@ def setup(app: web.Application, gw: Gateway) -> None:
         try:
             body = await read_json(request, gw.config.http)
         except JsonRejected as exc:
-            return _error(exc.status, f"body must be JSON: one reading object or a list of them ({exc.detail})")
+            return _error(
+                exc.status, f"body must be JSON: one reading object or a list of them ({exc.reason}: {exc.detail})"
+            )
         items = body if isinstance(body, list) else [body]
         if not items or len(items) > MAX_READINGS_PER_REQUEST:
             return _error(400, f"send between 1 and {MAX_READINGS_PER_REQUEST} readings")
