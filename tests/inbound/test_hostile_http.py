@@ -86,7 +86,8 @@ def served(
 
 def routes(client: TestClient[Any, Any]) -> list[tuple[str, str]]:
     out = []
-    for route in client.server.app.router.routes():
+    assert client.app is not None
+    for route in client.app.router.routes():
         info = route.resource.get_info() if route.resource is not None else {}
         path = info.get("formatter") or info.get("path")
         if path is None or route.method == "*":
