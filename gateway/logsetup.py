@@ -18,8 +18,6 @@ prefix, never the whole of it.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 import os
@@ -33,7 +31,6 @@ from core.jsonin import excerpt
 from core.secrets import REDACTOR, Redactor, add_secret, secrets_in
 
 if TYPE_CHECKING:
-    from gateway.app import Gateway
     from gateway.config import Config
 
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
@@ -267,39 +264,3 @@ def set_level(name: str) -> None:
     if level is None:
         raise ValueError(f"unknown log level {name!r}; use one of {', '.join(LEVELS)}")
     logging.getLogger().setLevel(level)
-
-
-class LoggingService:
-    """Keeps logging in step with the gateway: registers its secrets, applies a new ``log_level`` at once."""
-
-    name = "logging"
-
-    def __init__(self, gw: Gateway) -> None:
-        self.gw = gw
-        self.level = gw.config.log_level
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        register_config_secrets(self.gw.config)
-        for device in self.gw.registry:
-            add_secret(device.secret)
-        self._task = self.gw.create_task(self._summaries(), name="log-summaries")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        flush_collapsed()
-
-    async def _summaries(self) -> None:
-        while True:
-            await asyncio.sleep(SUMMARY_CHECK_S)
-            flush_collapsed()
-
-    async def reconfigure(self, config: Config) -> None:
-        register_config_secrets(config)
-        if config.log_level != self.level:
-            self.level = config.log_level
-            set_level(config.log_level)
-            logging.getLogger(__name__).warning("log level is now %s", config.log_level)

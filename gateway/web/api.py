@@ -24,13 +24,13 @@ from gateway.web.body import read_json
 from gateway.web.guard import json_error, session_of
 from gateway.web.live import TooManyStreams
 from gateway.web.pairing import PairingState
-from gateway.web.server import GATEWAY_KEY
 from gateway.web.service import TechnicianService
 from gateway.web.views import ADD_TYPES, can_adopt, lang_of, overview
 from gateway.web.window import WindowLimit
 
 if TYPE_CHECKING:
-    from gateway.app import Gateway
+    from gateway.config import HttpSection
+    from gateway.context import ServiceContext
 
 log = logging.getLogger(__name__)
 
@@ -92,13 +92,12 @@ class BadRequest(Exception):
         self.status = status
 
 
-async def parse[M: BaseModel](request: web.Request, model: type[M]) -> M:
+async def parse[M: BaseModel](request: web.Request, model: type[M], http: HttpSection) -> M:
     """The request's JSON body as ``model``, or :class:`BadRequest` with a readable message."""
     if request.content_type != "application/json":
         raise BadRequest("send a JSON body (Content-Type: application/json)")
-    gw = request.app[GATEWAY_KEY]
     try:
-        raw = await read_json(request, gw.config.http)
+        raw = await read_json(request, http)
     except JsonRejected as exc:
         what = "body too large" if exc.reason == "too_large" else f"body is not valid JSON ({exc.reason})"
         raise BadRequest(f"{what}: {exc.detail}", exc.status) from None
@@ -113,8 +112,8 @@ async def parse[M: BaseModel](request: web.Request, model: type[M]) -> M:
 
 
 class Api:
-    def __init__(self, gw: Gateway, svc: TechnicianService) -> None:
-        self.gw = gw
+    def __init__(self, ctx: ServiceContext, svc: TechnicianService) -> None:
+        self.ctx = ctx
         self.svc = svc
 
     def setup(self, app: web.Application) -> None:
@@ -146,11 +145,11 @@ class Api:
 
     def _driver(self, request: web.Request) -> Any:
         name = request.match_info["transport"]
-        driver = self.gw.drivers.get(name)
+        driver = self.ctx.drivers.get(name)
         if driver is None:
             raise web.HTTPNotFound(
                 text=json.dumps(
-                    {"error": f"no running transport {name[:32]!r}; running: {', '.join(self.gw.drivers) or 'none'}"}
+                    {"error": f"no running transport {name[:32]!r}; running: {', '.join(self.ctx.drivers) or 'none'}"}
                 ),
                 content_type="application/json",
             )
@@ -159,30 +158,30 @@ class Api:
     # ------------------------------------------------------------------ status and devices
 
     async def get_overview(self, request: web.Request) -> web.StreamResponse:
-        return web.json_response(await overview(self.gw, self.svc))
+        return web.json_response(await overview(self.ctx, self.svc))
 
     async def change_device(self, request: web.Request) -> web.StreamResponse:
         dev_id = request.match_info["id"]
-        if self.gw.registry.get(dev_id) is None:
+        if self.ctx.registry.get(dev_id) is None:
             return json_error(404, f"unknown device {dev_id[:64]!r}")
-        body = await parse(request, DeviceChange)
+        body = await parse(request, DeviceChange, self.ctx.config().http)
         changes = {k: v for k, v in body.model_dump().items() if v is not None}
         if not changes:
             raise BadRequest("nothing to change: send name and/or room")
         if changes.get("name") == "":
             raise BadRequest("name: must not be empty")
         try:
-            dev = await self.gw.registry.update(dev_id, **changes)
+            dev = await self.ctx.registry.update(dev_id, **changes)
         except KeyError:  # removed meanwhile
             return json_error(404, f"unknown device {dev_id[:64]!r}")
         return web.json_response({"device": dev.public()})
 
     async def remove_device(self, request: web.Request) -> web.StreamResponse:
         dev_id = request.match_info["id"]
-        dev = self.gw.registry.get(dev_id)
+        dev = self.ctx.registry.get(dev_id)
         if dev is None:
             return json_error(404, f"unknown device {dev_id[:64]!r}")
-        driver = self.gw.drivers.get(dev.transport)
+        driver = self.ctx.drivers.get(dev.transport)
         if driver is None:
             return json_error(409, f"the {dev.transport} radio is not running; cannot remove {dev_id} from it now")
         try:
@@ -210,7 +209,7 @@ class Api:
                         "health": drv.health().state,
                         "pairing": self.svc.pairing_state(name),
                     }
-                    for name, drv in self.gw.drivers.items()
+                    for name, drv in self.ctx.drivers.items()
                 ]
             }
         )
@@ -221,7 +220,7 @@ class Api:
 
     async def pairing_start(self, request: web.Request) -> web.StreamResponse:
         driver = self._driver(request)
-        body = await parse(request, PairingStart)
+        body = await parse(request, PairingStart, self.ctx.config().http)
         seconds = body.seconds or self.svc.settings.pairing_s
         try:
             await asyncio.wait_for(driver.start_pairing(seconds), DRIVER_CALL_TIMEOUT_S)
@@ -252,7 +251,7 @@ class Api:
         driver = self._driver(request)
         if not can_adopt(driver):
             return json_error(409, f"{driver.transport} devices join by themselves: start pairing instead")
-        body = await parse(request, Adopt)
+        body = await parse(request, Adopt, self.ctx.config().http)
         if body.type not in ADD_TYPES:
             raise BadRequest(f"type: must be one of {', '.join(ADD_TYPES)}")
         if body.bindkey and not _HEX32.match(body.bindkey):
@@ -289,7 +288,7 @@ class Api:
         return web.json_response(chk)
 
     async def manual(self, request: web.Request) -> web.StreamResponse:
-        body = await parse(request, Manual)
+        body = await parse(request, Manual, self.ctx.config().http)
         profile = self.svc.profile
         if profile is None:
             return json_error(409, f"no county profile: {self.svc.profile_error}")
@@ -303,7 +302,7 @@ class Api:
         return web.json_response(self.svc.checklist(lang_of(request, self.svc)))
 
     async def submit(self, request: web.Request) -> web.StreamResponse:
-        body = await parse(request, Submit)
+        body = await parse(request, Submit, self.ctx.config().http)
         chk = self.svc.checklist("zh")
         if chk is None:
             return json_error(409, f"no county profile: {self.svc.profile_error}")
@@ -321,7 +320,7 @@ class Api:
             "technician": body.technician,
         }
         try:
-            events = await self.gw.emit([EventDraft("install.acceptance", Priority.ALERT, None, data)])
+            events = await self.ctx.emit([EventDraft("install.acceptance", Priority.ALERT, None, data)])
         except OutboxError as exc:
             return json_error(503, f"not stored: {exc}")
         ev = events[0]
@@ -329,7 +328,7 @@ class Api:
         return web.json_response({"event": ev.id, "seq": ev.seq, "passed": chk["passed"]})
 
     async def extend_window(self, request: web.Request) -> web.StreamResponse:
-        body = await parse(request, WindowExtend)
+        body = await parse(request, WindowExtend, self.ctx.config().http)
         try:
             granted = self.svc.window.extend(body.seconds, by="technician")
         except WindowLimit as exc:

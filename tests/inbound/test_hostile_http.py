@@ -71,7 +71,9 @@ def served(
     loop.run_until_complete(gw.__aenter__())
 
     async def start() -> TestClient[Any, Any]:
-        c: TestClient[Any, Any] = TestClient(TestServer(create_app(gw), host="127.0.0.1"))
+        assert gw.services is not None
+        app = create_app(gw.service_context(), gw.services.web, loopback_only=gw.web.loopback_only)
+        c: TestClient[Any, Any] = TestClient(TestServer(app, host="127.0.0.1"))
         await c.start_server()
         return c
 
