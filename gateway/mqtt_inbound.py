@@ -11,7 +11,9 @@ into a lane per subscribed topic instead, as it arrives:
   dropped and counted (``rate_limited``) before any handler parses it;
 - payloads over ``inbound_max_bytes`` are dropped unread (``too_large``);
 - lanes marked *first* (alarm acknowledgements) are always served before the others, which take turns, so no
-  flood on one topic can starve another.
+  flood on one topic can starve another;
+- messages for a topic nobody has subscribed to yet (the broker delivers a persistent session's queue before the
+  services subscribe) are held within the same bounds and handed over when the subscription comes.
 
 Every message has already been acknowledged to the broker (QoS 1 PUBACK) when it reaches a lane: a dropped
 message is gone. Counters are per lane and are reported in ``gateway.heartbeat`` (``inbound_dropped``).
@@ -27,8 +29,12 @@ from dataclasses import asdict, dataclass
 
 import aiomqtt
 
-#: Lane of messages that match no subscription (should not happen; counted and dropped).
+#: Counters of messages that matched no subscription when they arrived. They are held (bounded, per topic) until
+#: a subscription for them is made: at start the broker delivers what it queued for the persistent session before
+#: the services have subscribed. Held messages that never find a lane are dropped when more arrive.
 OTHER = "other"
+#: Topics held for at most at once.
+_HELD_TOPICS = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +105,8 @@ class InboundLanes:
         self._by_topic: dict[str, str] = {}
         self._turn: collections.deque[str] = collections.deque()
         self._count = 0
+        self._held: dict[str, _Lane] = {}
+        self._queue: asyncio.Queue[aiomqtt.Message] | None = None
 
     def add(self, topic_filter: str, name: str, *, first: bool = False) -> None:
         """A lane for messages matching ``topic_filter``; ``first``: served before all other lanes."""
@@ -107,6 +115,16 @@ class InboundLanes:
             self._turn.append(name)
         self._filters.append((topic_filter, name))
         self._by_topic.clear()
+        for topic in [t for t in self._held if aiomqtt.Topic(t).matches(topic_filter)]:
+            for message in self._held.pop(topic).items:
+                if self._queue is not None:
+                    self._queue.put_nowait(message)  # wakes the consumer
+                else:
+                    self.offer(message)
+
+    def attach(self, queue: asyncio.Queue[aiomqtt.Message]) -> None:
+        """The client queue now in use (held messages go through it when their subscription arrives)."""
+        self._queue = queue
 
     def configure(self, limits: InboundLimits) -> None:
         """New sizes and rates; messages already waiting stay."""
@@ -122,7 +140,7 @@ class InboundLanes:
         return {name: lane.counters.dropped for name, lane in self._shown()}
 
     def _shown(self) -> list[tuple[str, _Lane]]:
-        return [(n, lane) for n, lane in self._lanes.items() if n != OTHER or lane.counters.received]
+        return [(n, lane) for n, lane in self._lanes.items() if n != OTHER or lane.counters.dropped]
 
     def __len__(self) -> int:
         return self._count
@@ -143,7 +161,7 @@ class InboundLanes:
         c.received += 1
         size = _size(message)
         if name == OTHER:
-            c.queue_full += 1
+            self._hold(message, size)
         elif size > self.limits.max_bytes:
             c.too_large += 1
         elif not lane.bucket.take():
@@ -156,6 +174,22 @@ class InboundLanes:
             lane.items.append(message)
             lane.bytes += size
             self._count += 1
+
+    def _hold(self, message: aiomqtt.Message, size: int) -> None:
+        c = self._lanes[OTHER].counters
+        held = self._held.get(message.topic.value)
+        if held is None:
+            if len(self._held) >= _HELD_TOPICS or size > self.limits.max_bytes:
+                c.queue_full += 1
+                return
+            held = self._held[message.topic.value] = _Lane(self.limits, first=False)
+        if held.items and (
+            len(held.items) >= self.limits.queue_messages or held.bytes + size > self.limits.queue_bytes
+        ):
+            c.queue_full += 1
+            return
+        held.items.append(message)
+        held.bytes += size
 
     def take(self) -> aiomqtt.Message:
         """The next message: from a *first* lane if any waits, else from the other lanes in turn."""
@@ -191,6 +225,7 @@ def lane_queue(lanes: InboundLanes) -> type[asyncio.Queue[aiomqtt.Message]]:
         def _init(self, maxsize: int) -> None:
             self._lanes = lanes
             self._queue = lanes  # asyncio.Queue.empty() looks at ``self._queue`` directly
+            lanes.attach(self)
 
         def _qsize(self) -> int:
             return len(self._lanes)

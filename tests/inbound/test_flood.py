@@ -166,3 +166,34 @@ async def test_burst_on_every_inbound_topic(tmp_path: Path, broker: Mosquitto) -
             assert acked["data"]["by"] == "operator-1"
     finally:
         gp.terminate()
+
+
+async def test_queued_commands_of_a_persistent_session_are_bounded(tmp_path: Path, broker: Mosquitto) -> None:
+    """The broker keeps QoS 1 commands for the gateway's persistent session while it is away; on reconnect they
+    arrive at once, and are shed like any burst."""
+    raw = config_dict(tmp_path / "state", broker.url)
+    gp = GatewayProcess(write_toml(tmp_path / "gw.toml", raw), tmp_path / "gw.log")
+    gp.start()  # the session (and its subscriptions) now exist on the broker
+    gp.terminate()
+    queued = 5_000
+    await asyncio.to_thread(flood, broker.host, broker.port, "gw-test", queued, topics=["cmd"], qos=1)
+    gp.start()
+    assert gp.proc is not None
+    try:
+        async with aiohttp.ClientSession() as http:
+            deadline = time.monotonic() + 60
+            last: Any = None
+            while True:  # each queued command is either held until the service subscribed, or dropped
+                lanes = await inbound(http, gp)
+                early_dropped = lanes.get("other", {}).get("queue_full", 0)
+                if lanes["cmd"]["received"] + early_dropped >= queued and lanes == last:
+                    break
+                last = lanes
+                assert time.monotonic() < deadline, lanes
+                await asyncio.sleep(0.5)
+            cmd = lanes["cmd"]
+            assert cmd["handled"] > 0, lanes  # the first ones, held for the service, were handled
+            assert early_dropped + cmd["rate_limited"] + cmd["queue_full"] > queued // 2, lanes
+            assert rss_mb(gp.proc.pid) < 120
+    finally:
+        gp.terminate()
