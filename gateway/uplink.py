@@ -218,6 +218,9 @@ class Uplink:
             props.SessionExpiryInterval = s.session_expiry_s
             # The broker must not send us anything larger (the topic name and headers need a little room).
             props.MaximumPacketSize = s.inbound_max_bytes + _PACKET_OVERHEAD
+            # At most this many QoS 1 messages from the broker unacknowledged at once: a flood then cannot pile up
+            # in the socket ahead of the PUBACKs for our own alarms.
+            props.ReceiveMaximum = s.inbound_queue_messages
             return aiomqtt.Client(
                 s.host, s.port, protocol=aiomqtt.ProtocolVersion.V5, clean_start=False, properties=props, **common
             )
