@@ -32,5 +32,5 @@ async def read_json(request: web.Request, settings: HttpSection) -> Any:
             raise jsonin.JsonRejected("too_large", f"more than {cap} bytes") from None
         return jsonin.loads(raw, max_bytes=cap, max_depth=settings.max_json_depth)
     except jsonin.JsonRejected as exc:
-        log_rejected(log, f"http {request.method} {request.path}", exc.reason, exc.detail, raw)
+        log_rejected(log, f"http {request.method} {jsonin.excerpt(request.path, 80)}", exc.reason, exc.detail, raw)
         raise
