@@ -29,7 +29,7 @@ from pydantic import ValidationError
 from core import jsonin
 from core.events import Event, EventDraft, Priority
 from gateway import link
-from gateway.alarms.messages import ACK_DEPTH, MAX_ACK_BYTES, AckMessage
+from gateway.alarms.messages import decode_ack
 from gateway.logsetup import log_rejected
 from gateway.outbox import OutboxError, Row
 from gateway.rules.alarm_book import LIFECYCLE_KINDS, AckAction, OpenAlarm, opens_alarm
@@ -112,7 +112,7 @@ class AlarmService:
         payload = message.payload
         raw = bytes(payload) if isinstance(payload, bytes | bytearray) else str(payload or "").encode()
         try:
-            msg = AckMessage.model_validate(jsonin.loads_object(raw, max_bytes=MAX_ACK_BYTES, max_depth=ACK_DEPTH))
+            msg = decode_ack(raw)
         except jsonin.JsonRejected as exc:
             self.stats["bad_acks"] += 1
             log_rejected(log, "alarms: ack message", exc.reason, exc.detail, raw)
