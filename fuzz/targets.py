@@ -137,6 +137,19 @@ def sms_reply(data: bytes) -> None:
     is_ack(body)
 
 
+def rf433_serial(data: bytes) -> None:
+    """Bytes from a 433 MHz receiver module on the serial line (binary RF-bridge frames and text lines), whole and
+    cut in two."""
+    from drivers.rf433.frames import Frame, FrameParser, ev1527
+
+    whole, cut = FrameParser(), FrameParser()
+    half = len(data) // 2
+    for item in [*whole.feed(data), *cut.feed(data[:half]), *cut.feed(data[half:])]:
+        if isinstance(item, Frame):
+            ev1527(item)
+            assert len(item.hex) == (item.bits + 3) // 4
+
+
 def _json(*objs: object) -> list[bytes]:
     return [json.dumps(o, ensure_ascii=False).encode() for o in objs]
 
@@ -161,6 +174,10 @@ SEEDS: dict[str, list[bytes]] = {
         [{"device": "door-1", "capability": "contact", "value": "open", "trace": "t"}],
     ),
     "sms_reply": ["+8613800138001\n收到".encode(), b"13800138001\n1", "+86 138 0013 8001\nＯＫ".encode()],
+    "rf433_serial": [
+        bytes.fromhex("aaa42328012c03845a5a5555"),  # code 5a5a55, sync 9000 µs, low 300, high 900
+        b"Received 5592405 / 24bit Protocol: 1\r\nRX:ABCDEF\n0x00F00D\r\n",
+    ],
 }
 
 _EXAMPLES = Path(__file__).resolve().parents[1] / "config" / "examples"
@@ -179,4 +196,5 @@ TARGETS: dict[str, Target] = {
     "alarm_ack": alarm_ack,
     "sim_readings_body": sim_readings_body,
     "sms_reply": sms_reply,
+    "rf433_serial": rf433_serial,
 }
