@@ -86,6 +86,7 @@ class Gateway:
         self._stack.callback(self.registry.close)
         recovered += await self._open_outbox()
         self._stack.push_async_callback(self.outbox.close)
+        self.rules.restore_exact(self.outbox.saved_state)  # before any reading: what was committed with events
 
         self._tg = asyncio.TaskGroup()
         await self._tg.__aenter__()

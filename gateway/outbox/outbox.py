@@ -31,7 +31,7 @@ from gateway.outbox.faults import FAULT_TEXT, OutboxError, dir_read_only, fault_
 from gateway.outbox.held import HeldQueue
 from gateway.outbox.reserve import make_reserve, release_reserve, space_is_back
 from gateway.outbox.rows import Row
-from gateway.outbox.store import OutboxStats, SalvagedRow, Store
+from gateway.outbox.store import OutboxStats, SalvagedRow, StateEntry, Store
 
 log = logging.getLogger("gateway.outbox")  # one logger for the whole outbox: the journal is filtered by it
 
@@ -40,6 +40,7 @@ log = logging.getLogger("gateway.outbox")  # one logger for the whole outbox: th
 class _Pending:
     events: list[Event]
     future: asyncio.Future[None]
+    state: list[StateEntry]
 
 
 class Outbox:
@@ -193,8 +194,17 @@ class Outbox:
 
     # ---------------------------------------------------------------- writing
 
-    async def put(self, events: Iterable[Event]) -> list[Event]:
+    @property
+    def saved_state(self) -> list[StateEntry]:
+        """The rule state committed with events (see :meth:`put`), as read when the outbox was opened."""
+        return list(self._store.rule_state)
+
+    async def put(self, events: Iterable[Event], state: list[StateEntry] | None = None) -> list[Event]:
         """Store events durably. Returns them with ``seq`` set, only after the commit is on disk.
+
+        ``state``: rule state entries (key, JSON value, version) written in the same transaction as the events,
+        so the state that decided they were changes is exactly as durable as they are; a newer version of a key
+        is never overwritten by an older one. In degraded mode they are not written (nothing is durable then).
 
         While the disk is full or the storage cannot be written, only alarms and alerts are taken: the others
         of a mixed batch are dropped (counted, ``seq`` left None) and a batch with nothing urgent is refused.
@@ -219,7 +229,7 @@ class Outbox:
                 batch, "disk_full", "storage full: only alarms and alerts are accepted until space returns"
             )
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        pending = _Pending(todo, fut)
+        pending = _Pending(todo, fut, state or [])
         if any(e.priority == Priority.ALARM for e in todo):
             self._alarms.append(pending)
         else:
@@ -282,14 +292,15 @@ class Outbox:
                         count += len(item.events)
                 acks, self._acks = self._acks, []
                 events = [e for p in taken for e in p.events]
+                state = [s for p in taken for s in p.state]
                 try:
                     try:
-                        dropped = await loop.run_in_executor(self._writer, self._store.commit, events, acks)
+                        dropped = await loop.run_in_executor(self._writer, self._store.commit, events, acks, state)
                     except (sqlite3.Error, OSError) as exc:
                         if not is_disk_full(exc) or not await loop.run_in_executor(self._writer, self._give_reserve):
                             raise
                         log.error("outbox: disk full; reserve released, retrying (%d events)", len(events))
-                        dropped = await loop.run_in_executor(self._writer, self._store.commit, events, acks)
+                        dropped = await loop.run_in_executor(self._writer, self._store.commit, events, acks, state)
                 except (sqlite3.Error, OSError) as exc:
                     self._acks = acks + self._acks
                     if not is_disk_full(exc) and is_storage_fault(exc):

@@ -42,7 +42,17 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE INDEX IF NOT EXISTS outbox_by_prio ON outbox (prio, seq);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS rule_state (key TEXT PRIMARY KEY, value TEXT NOT NULL, ver INTEGER NOT NULL);
 """
+
+#: Newest version of a key wins, whatever order two transactions commit in (see :mod:`gateway.rules.exact`).
+_UPSERT_STATE = (
+    "INSERT INTO rule_state (key, value, ver) VALUES (?,?,?) ON CONFLICT(key) DO UPDATE "
+    "SET value=excluded.value, ver=excluded.ver WHERE excluded.ver > rule_state.ver"
+)
+
+#: Rule state committed with events: key, value as JSON text, version.
+StateEntry = tuple[str, str, int]
 
 #: Page cache per connection, in KiB.
 _CACHE_KIB = 256
@@ -79,6 +89,8 @@ class Store:
         self.rconn: sqlite3.Connection | None = None
         #: Seq of the next event accepted, stored or held.
         self.next_seq = 1
+        #: The rule state committed with events, as read at open (see :meth:`commit`).
+        self.rule_state: list[StateEntry] = []
         self._synchronous = "FULL"
 
     # ---------------------------------------------------------------- opening
@@ -140,6 +152,10 @@ class Store:
             "SELECT COUNT(*), COALESCE(SUM(size), 0), MIN(created_ms) FROM outbox"
         ).fetchone()
         alarms = conn.execute("SELECT COUNT(*) FROM outbox WHERE prio=0").fetchone()[0]
+        try:
+            self.rule_state = conn.execute("SELECT key, value, ver FROM rule_state").fetchall()
+        except sqlite3.OperationalError:  # read-only open of a file from before the table existed
+            self.rule_state = []
         self.next_seq = max(row[0] if row else 1, max_seq + 1)
         self.stats.rows, self.stats.bytes, self.stats.oldest_ms, self.stats.alarms = rows, size, oldest, alarms
 
@@ -229,8 +245,9 @@ class Store:
 
     # ---------------------------------------------------------------- writing
 
-    def commit(self, events: list[Event], acks: list[int]) -> dict[str, int]:
-        """One transaction: insert, delete acknowledged, enforce the cap. Writer thread. Returns the drops."""
+    def commit(self, events: list[Event], acks: list[int], state: list[StateEntry] | None = None) -> dict[str, int]:
+        """One transaction: insert, write the rule ``state`` that goes with the events, delete acknowledged,
+        enforce the cap. Writer thread. Returns the drops."""
         conn = self.wconn
         assert conn is not None
         now = int(time.time() * 1000)
@@ -242,12 +259,14 @@ class Store:
             body = e.to_bytes()
             rows.append((e.seq, int(e.priority), now, len(body), body))
         dropped: dict[str, int] = {}
-        self.set_synchronous(conn, "FULL" if rows else "NORMAL")
+        self.set_synchronous(conn, "FULL" if rows or state else "NORMAL")
         conn.execute("BEGIN IMMEDIATE")
         try:
             if rows:
                 conn.executemany("INSERT INTO outbox (seq, prio, created_ms, size, body) VALUES (?,?,?,?,?)", rows)
                 conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('next_seq', ?)", (next_seq,))
+            if state:
+                conn.executemany(_UPSERT_STATE, state)
             freed_rows = freed_bytes = freed_alarms = 0
             if acks:
                 freed_rows, freed_bytes, freed_alarms = self._delete(conn, acks)
