@@ -101,7 +101,7 @@ async def bench_wear(work: Path, readings: int, gap_s: float = 0.25, idle_s: flo
 def report(w: dict[str, Any]) -> list[str]:
     day = ", ".join(f"{k} {v}" for k, v in w["typical_day"].items())
     return [
-        f"SD wear ({w['events']} events from {w['readings']} sparse readings, each its own commit and delete): "
+        f"SD wear ({w['events']} events from {w['readings']} sparse readings, each its own commit): "
         f"{w['write_bytes_per_event'] / 1024:.1f} KiB written per event (/proc/pid/io write_bytes; "
         f"write() calls {w['wchar_per_event'] / 1024:.1f} KiB), idle {w['idle_write_bytes_per_s']:.0f} B/s; "
         f"log {w['log_bytes_per_event']:.0f} B per event at level info",

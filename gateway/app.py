@@ -60,6 +60,7 @@ class Gateway:
         self._stack = contextlib.AsyncExitStack()
         self._drops: dict[str, int] = {}
         self._drop_task: asyncio.Task[None] | None = None
+        self._drivers_starting: asyncio.Task[None] | None = None
         self.stopping = asyncio.Event()
         #: Process exit status for ``fbgw run`` (the restart command sets 75, EX_TEMPFAIL, for systemd).
         self.exit_code = 0
@@ -94,7 +95,9 @@ class Gateway:
         self.create_task(self.uplink.run(), name="uplink")
         self._stack.push_async_callback(self.uplink.close)
 
-        await self._start_drivers()
+        # Drivers load while the services and the web server start: a radio stack's import (zigpy, bleak) takes
+        # a second on a small board, and the call buttons on other transports need not wait for it.
+        self._drivers_starting = asyncio.create_task(self._start_drivers(), name="drivers-start")
         self._stack.push_async_callback(self.rules.flush)  # after the drivers stop: the last rule state on disk
         self._stack.push_async_callback(self._stop_drivers)
         self.create_task(self._tick_rules(), name="rules-tick")
@@ -109,6 +112,7 @@ class Gateway:
         self.web = WebServer(self)
         await self.web.start()
         self._stack.push_async_callback(self.web.stop)
+        await self._drivers_starting
         if recovered:
             await self.emit([EventDraft("gateway.storage_recovered", Priority.ALERT, None, r) for r in recovered])
         self.started.set()
@@ -210,21 +214,27 @@ class Gateway:
         return DriverContext(gateway_id=self.id, state_dir=self.state_dir, sink=self.intake, registry=self.registry)
 
     async def _start_drivers(self) -> None:
-        for name, section in self.config.drivers.items():
-            if not section.get("enabled", False):
-                continue
-            try:
-                module = importlib.import_module(f"drivers.{name}")
-                driver: Driver = module.create_driver(section, self._driver_context())
-                await driver.start()
-            except (DriverConfigError, ImportError, OSError) as exc:
-                self.driver_errors[name] = str(exc)
-                log.error("driver %s not started: %s", name, exc)
-                continue
-            self.drivers[name] = driver
-            log.info("driver %s started", name)
+        """Every enabled driver, each on its own: a light one (sim, GPIO) is taking readings while a radio
+        stack is still being imported (off the event loop, so the loop keeps serving meanwhile)."""
+        enabled = [(name, section) for name, section in self.config.drivers.items() if section.get("enabled", False)]
+        await asyncio.gather(*(self._start_driver(name, section) for name, section in enabled))
+
+    async def _start_driver(self, name: str, section: dict[str, Any]) -> None:
+        try:
+            module = await asyncio.to_thread(importlib.import_module, f"drivers.{name}")
+            driver: Driver = module.create_driver(section, self._driver_context())
+            await driver.start()
+        except (DriverConfigError, ImportError, OSError) as exc:
+            self.driver_errors[name] = str(exc)
+            log.error("driver %s not started: %s", name, exc)
+            return
+        self.drivers[name] = driver
+        log.info("driver %s started", name)
 
     async def _stop_drivers(self) -> None:
+        if self._drivers_starting is not None:  # a start that failed half-way: let the drivers finish starting
+            with contextlib.suppress(Exception):
+                await self._drivers_starting
         for name, driver in reversed(list(self.drivers.items())):
             try:
                 await driver.stop()
