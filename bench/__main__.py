@@ -160,7 +160,7 @@ async def main() -> int:
         if "wear" in only:
             results["wear"] = await wear.bench_wear(work / "w", args.wear_readings)
         if "footprint" in only:
-            results["footprint"] = await footprint.bench_footprint(args.starts)
+            results["footprint"] = await footprint.bench_footprint(work / "f", args.starts)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if args.json:
