@@ -1,13 +1,15 @@
 """Run the benchmarks and print the figures.
 
-    .venv/bin/python -m bench [--only latency|drain|ingest|wear|footprint] [--alarms 500] [--backlog 100000]
-                              [--ingest 100000] [--wear-readings 160] [--starts 5] [--json]
+    .venv/bin/python -m bench [--only latency|drain|ingest|wear|footprint|second_path] [--alarms 500]
+                              [--backlog 100000] [--ingest 100000] [--wear-readings 160] [--starts 5]
+                              [--sms-trials 20] [--json]
 
 Figures: alarm latency (HTTP inject -> MQTT subscriber) p50/p99 and its ratio to the floor of the path measured
 in the same run (bare loopback HTTP POST + bare SQLite WAL FULL commit + bare QoS 1 publish, see
 :mod:`bench.floor`); backlog drain rate against a raw aiomqtt QoS 1 loop (one event per message, same broker,
 same run); durable ingest events/s; gateway RSS with the backlog; bytes written to the card per event and per
-year (:mod:`bench.wear`); RSS with every driver enabled and start-up time (:mod:`bench.footprint`).
+year (:mod:`bench.wear`); RSS with every driver enabled and start-up time (:mod:`bench.footprint`); the second
+path with the broker stopped (press -> every contact's SMS at the mocked ModemManager, :mod:`bench.second_path`).
 The machine is shared and noisy: compare ratios from the same run.
 """
 
@@ -28,7 +30,7 @@ from typing import Any
 import aiohttp
 import aiomqtt
 
-from bench import footprint, latency, wear
+from bench import footprint, latency, second_path, wear
 from bench.support import GatewayUnderTest, Subscriber
 from core.clock import Clock
 from core.events import EventDraft, Priority, make_event
@@ -36,7 +38,7 @@ from gateway.config import OutboxSection
 from gateway.outbox import Outbox
 from gateway.tools.local_broker import Mosquitto
 
-PARTS = ["latency", "drain", "ingest", "wear", "footprint"]
+PARTS = ["latency", "drain", "ingest", "wear", "footprint", "second_path"]
 
 
 async def bench_drain(work: Path, n: int) -> dict[str, Any]:
@@ -141,6 +143,7 @@ async def main() -> int:
     parser.add_argument("--ingest", type=int, default=100_000)
     parser.add_argument("--wear-readings", type=int, default=160)
     parser.add_argument("--starts", type=int, default=5, help="start-ups timed for the median")
+    parser.add_argument("--sms-trials", type=int, default=20)
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     parser.add_argument("--only", choices=PARTS, action="append", help="run only these (repeatable)")
     args = parser.parse_args()
@@ -161,6 +164,9 @@ async def main() -> int:
             results["wear"] = await wear.bench_wear(work / "w", args.wear_readings)
         if "footprint" in only:
             results["footprint"] = await footprint.bench_footprint(work / "f", args.starts)
+        if "second_path" in only:
+            (work / "s").mkdir()
+            results["second_path"] = await second_path.bench_second_path(work / "s", args.sms_trials)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if args.json:
@@ -193,6 +199,8 @@ async def main() -> int:
         lines += wear.report(results["wear"])
     if "footprint" in results:
         lines += footprint.report(results["footprint"])
+    if "second_path" in results:
+        lines += second_path.report(results["second_path"])
     print("\n".join(lines))
     return 0
 

@@ -42,7 +42,10 @@ class GatewayUnderTest:
         commissioned: bool = False,
         log_level: str = "warning",
         extra_toml: str = "",
+        extra: str = "",
     ) -> None:
+        """``extra_toml``: top-level tables placed before ``[drivers.sim]``; ``extra``: TOML appended after the
+        simulated home's devices (more devices, other driver sections)."""
         self.port = free_port()
         self.work = work
         work.mkdir(parents=True, exist_ok=True)
@@ -58,7 +61,7 @@ class GatewayUnderTest:
             f'[gateway]\nid = "bench"\nstate_dir = "{work / "state"}"\n[uplink]\nbroker = "{broker_url}"\n'
             f"backoff_initial_s = 0.1\nbackoff_max_s = 1.0\n[clock]\nassume_synced = true\n"
             f"[outbox]\nmax_rows = 1000000\nmax_bytes = 1073741824\n{extra_toml}\n"
-            f"[drivers.sim]\nenabled = true\n{devices}\n"
+            f"[drivers.sim]\nenabled = true\n{devices}\n{extra}"
         )
         self.log = work / "gw.log"
         self.started_at = time.perf_counter()

@@ -4,7 +4,9 @@
 - ``zigbee``: the ZNP coordinator simulator's control port (the real Zigbee driver hears a real frame);
 - ``ble``: the mocked BlueZ's control port (bleak hears a real, encrypted BTHome advert);
 - ``gpio``: the contacts of a wired input moved: a real output line through a relay (a real rig), or the
-  gpio driver's pipe-backed fake line (the simulated rig, :mod:`hil_tests.fake_gpio`).
+  gpio driver's pipe-backed fake line (the simulated rig, :mod:`hil_tests.fake_gpio`);
+- ``rf433``: the 433 MHz receiver simulator's control port (the real rf433 driver reads the code frames of a
+  press, repeated as a real pendant repeats them, on a pty through pyserial).
 
 Tables, not chains of ifs: what each device kind reports when it raises, and what each edge sends for it.
 """
@@ -57,12 +59,18 @@ ZIGBEE_KINDS = {
     "motion": "motion",
     "call_button": "button",
 }
-#: Mocked BlueZ commands (BTHome objects) for each kind: (raise, clear or None).
-BLE_COMMANDS: dict[str, tuple[str, str | None]] = {
-    "call_button": ("press {mac} press", None),
-    "leak": ("leak {mac} wet", "leak {mac} dry"),
-    "door": ("door {mac} open", "door {mac} closed"),
-    "motion": ("motion {mac}", None),
+#: Mocked BlueZ commands for each advertising family and kind: (raise, clear or None). BTHome objects, or
+#: Xiaomi MiBeacon frames of the simulator's models (door MCCGQ02HL, motion RTCGQ02LM, flood SJWS01LM,
+#: switch XMWXKG01LM).
+BLE_COMMANDS: dict[tuple[str, str], tuple[str, str | None]] = {
+    ("bthome", "call_button"): ("press {mac} press", None),
+    ("bthome", "leak"): ("leak {mac} wet", "leak {mac} dry"),
+    ("bthome", "door"): ("door {mac} open", "door {mac} closed"),
+    ("bthome", "motion"): ("motion {mac}", None),
+    ("mibeacon", "call_button"): ("xbutton {mac}", None),
+    ("mibeacon", "leak"): ("xleak {mac} wet", "xleak {mac} dry"),
+    ("mibeacon", "door"): ("xdoor {mac} open", "xdoor {mac} closed"),
+    ("mibeacon", "motion"): ("xmotion {mac}", None),
 }
 
 
@@ -186,7 +194,8 @@ class ZigbeeSimEdge:
 
 
 class BleSimEdge:
-    """BTHome adverts sent by the mocked BlueZ (encrypted with the device's bindkey when it has one)."""
+    """BTHome or MiBeacon adverts sent by the mocked BlueZ (encrypted with the device's bindkey when it has
+    one)."""
 
     name = "ble"
 
@@ -194,9 +203,12 @@ class BleSimEdge:
         self.address = address
 
     def stimulus_absent(self, device: DeviceSpec) -> str | None:
-        if device.kind not in BLE_COMMANDS:
-            have = ", ".join(sorted(BLE_COMMANDS))
-            return f"no stimulus for a {device.kind} on the ble edge: the suite sends BTHome adverts only for: {have}"
+        if (device.family, device.kind) not in BLE_COMMANDS:
+            have = ", ".join(sorted(kind for family, kind in BLE_COMMANDS if family == device.family))
+            return (
+                f"no stimulus for a {device.kind} on the ble edge: the suite sends {device.family} adverts only "
+                f"for: {have}"
+            )
         return kind_absent(device)
 
     async def _send(self, template: str, device: DeviceSpec) -> None:
@@ -204,13 +216,15 @@ class BleSimEdge:
         await control(self.address, template.format(mac=device.mac) + key)
 
     async def trigger(self, device: DeviceSpec, trace: str) -> None:
-        await self._send(BLE_COMMANDS[device.kind][0], device)
+        await self._send(BLE_COMMANDS[(device.family, device.kind)][0], device)
 
     async def clear(self, device: DeviceSpec, trace: str) -> None:
-        if (command := BLE_COMMANDS[device.kind][1]) is not None:
+        if (command := BLE_COMMANDS[(device.family, device.kind)][1]) is not None:
             await self._send(command, device)
 
     def tamper_absent(self, device: DeviceSpec) -> str | None:
+        if device.family != "bthome":
+            return f"a {device.family} {device.kind} on this rig reports no tamper"
         if device.kind not in BLE_TAMPER_KINDS:
             return f"a BTHome {device.kind} on this rig reports no tamper (BTHome object 0x2B)"
         return None
@@ -224,6 +238,47 @@ class BleSimEdge:
 
     async def replug(self) -> None:
         await control(self.address, "adapter add")
+
+
+class Rf433SimEdge:
+    """A 433 MHz pendant or pull cord pressed: its code burst printed by the simulated receiver module."""
+
+    name = "rf433"
+    #: Kinds the suite can make raise on this edge: a press is momentary, so nothing needs clearing.
+    KINDS = frozenset({"call_button", "pull_cord"})
+
+    def __init__(self, address: tuple[str, int]) -> None:
+        self.address = address
+
+    def stimulus_absent(self, device: DeviceSpec) -> str | None:
+        if device.kind not in self.KINDS:
+            have = ", ".join(sorted(self.KINDS))
+            return f"no stimulus for a {device.kind} on the rf433 edge: the suite presses only: {have}"
+        return kind_absent(device)
+
+    #: Silence after a burst before the next press counts as a new one: the rig's ``burst_gap_ms`` and a margin.
+    AFTER_BURST_S = 0.4
+
+    async def trigger(self, device: DeviceSpec, trace: str) -> None:
+        """One press: ten frames 50 ms apart (the simulator answers once they are all sent), then the silence
+        that ends the burst, so the next trigger is a new press and not a repeat of this one."""
+        await control(self.address, f"press {device.code} 10 50")
+        await asyncio.sleep(self.AFTER_BURST_S)
+
+    async def clear(self, device: DeviceSpec, trace: str) -> None:
+        return None
+
+    def tamper_absent(self, device: DeviceSpec) -> str | None:
+        return "a 433 MHz code carries no tamper state"
+
+    async def tamper(self, device: DeviceSpec, on: bool, trace: str) -> float:
+        raise AssertionError("433 MHz devices have no tamper switch")
+
+    async def unplug(self) -> None:
+        await control(self.address, "unplug")
+
+    async def replug(self) -> None:
+        await control(self.address, "plug")
 
 
 class Contacts(Protocol):
