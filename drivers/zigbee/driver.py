@@ -296,7 +296,7 @@ class ZigbeeDriver(Driver):
         old = self._detach.pop(device_id, None)
         if old is not None:
             old()
-        self._detach[device_id] = listen.attach(zdev, functools.partial(self._on_said, device_id))
+        self._detach[device_id] = listen.attach(zdev, functools.partial(self._on_said, zdev))
 
     def _listen_all(self) -> None:
         app = self.app
@@ -307,18 +307,22 @@ class ZigbeeDriver(Driver):
             if isinstance(zdev, zigpy.device.Device):
                 self._listen(zdev)
 
-    def _on_said(self, device_id: str, said: listen.Said) -> None:
+    def _on_said(self, zdev: Any, said: listen.Said) -> None:
         """Called by zigpy while it routes a packet: must never raise into it."""
+        device_id = device_id_of(zdev.ieee)
         try:
-            self._readings_from(device_id, said)
+            self._readings_from(zdev, device_id, said)
         except Exception:  # a bug or an odd value here must not break zigpy's routing
             self.count("packet_errors")
             log.exception("zigbee: could not map %r from %s", said, device_id)
 
-    def _readings_from(self, device_id: str, said: listen.Said) -> None:
+    def _readings_from(self, zdev: Any, device_id: str, said: listen.Said) -> None:
         device = self.ctx.registry.get(device_id)
         if device is None:
             return
+        sources = device.params.get("sources")
+        if sources is not None and mapping.source_name(said.key) not in sources:
+            return  # another cluster of this device reports the same thing (Aqara motion: IAS Zone + Occupancy)
         meta: dict[str, Any] = dict(self._link.get(device_id, {}))
         cluster, _side = said.key
         if cluster == mapping.IAS_ZONE:
@@ -333,7 +337,7 @@ class ZigbeeDriver(Driver):
             return
         if said.what == "attribute":
             found = mapping.attribute_reading(said.key, int(said.id), said.value)
-            if found is None:
+            if found is None or found[0] not in device.capabilities:
                 return
             if found[0] == "battery":
                 self._battery_reading(device_id, int(said.id), int(found[1]), said.value, meta)
@@ -350,7 +354,12 @@ class ZigbeeDriver(Driver):
             return
         capability, value, gesture = command
         if capability == "press":
-            self._press(device, said.endpoint, gesture, meta, command=int(said.id), cluster=cluster)
+            button: int | str = said.endpoint
+            if cluster == mapping.ON_OFF:
+                found = quirks.gesture_of(zdev, mapping.ON_OFF_COMMANDS.get(int(said.id), ""), said.endpoint)
+                if found is not None:
+                    gesture, button = found
+            self._press(device, button, gesture, meta, cluster=cluster)
         elif capability in device.capabilities:
             self.emit(device_id, capability, value, meta)
 
@@ -383,21 +392,20 @@ class ZigbeeDriver(Driver):
     def _press(
         self,
         device: Device,
-        endpoint: int,
+        button: int | str,
         gesture: str | None,
         meta: dict[str, Any],
         *,
-        command: int | None = None,
         cluster: int | None = None,
     ) -> None:
         """A button press, with its button (endpoint) and gesture; a remote's press is a call only if configured."""
-        if cluster == mapping.ON_OFF and "motion" in device.capabilities:
-            return  # an IKEA motion sensor's plain on/off commands are not presses
+        if cluster == mapping.ON_OFF and "press" not in device.capabilities:
+            return  # a motion or contact sensor's plain on/off commands are not presses
         if device.type == "remote" and not device.params.get("press_is_call", False):
             self.count("presses_ignored")
             log.info("zigbee: %s pressed; not a call (set press_is_call on the device to make it one)", device.id)
             return
-        meta = {**meta, "button": endpoint}
+        meta = {**meta, "button": button}
         if gesture is not None:
             meta["gesture"] = gesture
         self.emit(device.id, "press", True, meta)
@@ -509,6 +517,7 @@ class ZigbeeDriver(Driver):
                 "model": zdev.model,
                 "endpoint": profile.endpoint,
                 "quirk": quirks.quirk_name(zdev),
+                "sources": [mapping.source_name(k) for k in profile.kind.sources],
             }
             if warning.find_wd(zdev) is not None:
                 params["warning_device"] = True

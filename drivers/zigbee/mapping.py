@@ -24,8 +24,12 @@ ZONE_STATUS, ZONE_TYPE = 0x0002, 0x0001
 #: Voltage (in volts) read as empty and as full, for devices that report only voltage (CR2032/2xAA).
 VOLTS_EMPTY, VOLTS_FULL = 2.1, 3.0
 
-#: ZLL/HA device types (simple descriptor) that are motion sensors even though they only send On/Off commands.
-MOTION_DEVICE_TYPES = frozenset({0x0850, 0x0107})  # ZLL on/off sensor (IKEA TRADFRI motion), HA occupancy sensor
+#: Simple-descriptor device types that tell what a device with only an On/Off client is (else: a remote).
+ON_OFF_CLIENT_HINTS: Mapping[int, tuple[str, str]] = {
+    0x0850: ("motion", "motion"),  # ZLL on/off sensor: IKEA TRADFRI motion sends "on with timed off"
+    0x0107: ("motion", "motion"),  # HA occupancy sensor
+    0x5F01: ("door", "contact"),  # Xiaomi open/close (zha-quirks OPEN_CLOSE_DEVICE_TYPE): reports on_off
+}
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,8 @@ class Rule:
     attributes: Mapping[int, tuple[str, Convert]] = field(default_factory=dict)
     commands: Mapping[int, tuple[str, Any, str | None]] = field(default_factory=dict)
     events: Mapping[str, str] = field(default_factory=dict)
+    #: Only when no other rule says what the device is (an Aqara button also has an On/Off server).
+    fallback: bool = False
 
 
 def _percent_from_half(raw: Any) -> int | None:
@@ -104,28 +110,14 @@ GESTURES: Mapping[str, str] = {
     "long_press": "long",
 }
 
+#: ZCL names of the On/Off commands a remote sends (what quirks' device automation triggers refer to).
+ON_OFF_COMMANDS: Mapping[int, str] = {0x00: "off", 0x01: "on", 0x02: "toggle"}
+
 #: The one table: (cluster, side) -> rule.
 TABLE: Mapping[tuple[int, Side], Rule] = {
     (IAS_ZONE, "server"): Rule(
         "IAS Zone",
         reports=("tamper", "battery_low", "trouble"),  # + the zone type's capability (ZONE_TYPES)
-    ),
-    (ON_OFF, "server"): Rule(
-        "On/Off attribute (contact sensor)",
-        device_type="door",
-        reports=("contact",),
-        attributes={0x0000: ("contact", _contact)},
-    ),
-    (ON_OFF, "client"): Rule(
-        "On/Off commands (remote, button, motion)",
-        device_type="remote",
-        reports=("press",),
-        commands={
-            0x02: ("press", True, "single"),  # toggle
-            0x01: ("press", True, "on"),
-            0x00: ("press", True, "off"),
-            0x42: ("motion", True, None),  # on with timed off: IKEA TRADFRI motion sensor
-        },
     ),
     (OCCUPANCY, "server"): Rule(
         "Occupancy Sensing",
@@ -149,6 +141,25 @@ TABLE: Mapping[tuple[int, Side], Rule] = {
             0x03: ("smoke", True, None),  # fire
         },
     ),
+    (ON_OFF, "client"): Rule(
+        "On/Off commands (remote, button, motion)",
+        device_type="remote",
+        reports=("press",),
+        attributes={0x0000: ("contact", _contact)},  # Xiaomi magnets: their quirk moves On/Off to the client side
+        commands={
+            0x02: ("press", True, "single"),  # toggle
+            0x01: ("press", True, "on"),
+            0x00: ("press", True, "off"),
+            0x42: ("motion", True, None),  # on with timed off: IKEA TRADFRI motion sensor
+        },
+    ),
+    (ON_OFF, "server"): Rule(
+        "On/Off attribute (contact sensor)",
+        device_type="door",
+        reports=("contact",),
+        attributes={0x0000: ("contact", _contact)},
+        fallback=True,
+    ),
     (POWER_CFG, "server"): Rule(
         "Power Configuration",
         reports=("battery",),
@@ -157,7 +168,7 @@ TABLE: Mapping[tuple[int, Side], Rule] = {
             BATTERY_VOLTAGE: ("battery", _percent_from_decivolts),
         },
     ),
-    (IAS_WD, "server"): Rule("IAS WD (siren: local feedback, sounded by the gateway)"),
+    (IAS_WD, "server"): Rule("IAS WD (siren: local feedback, sounded by the gateway)", device_type="siren"),
 }
 
 #: A device is paired when it has at least one of these (the clusters that raise something).
@@ -166,6 +177,10 @@ PRIMARY = tuple(key for key, rule in TABLE.items() if key[0] in (IAS_ZONE,) or r
 
 def zone_kind(zone_type: int | None) -> ZoneKind | None:
     return ZONE_TYPES.get(zone_type) if zone_type is not None else None
+
+
+def source_name(key: tuple[int, Side]) -> str:
+    return f"0x{key[0]:04x}/{key[1]}"
 
 
 def describe(key: tuple[int, Side]) -> str:
@@ -205,14 +220,17 @@ def profile(
     for key, rule in TABLE.items():
         if key not in clusters or key == (IAS_ZONE, "server"):
             continue
-        reports = rule.reports
-        if key == (ON_OFF, "client") and simple_type in MOTION_DEVICE_TYPES:
-            reports = ("motion",)
-        if rule.device_type is not None:
+        reports, own_type = rule.reports, rule.device_type
+        if key == (ON_OFF, "client") and simple_type in ON_OFF_CLIENT_HINTS:
+            own_type, capability = ON_OFF_CLIENT_HINTS[simple_type]
+            reports = (capability,)
+        if rule.fallback and device_type is not None:
+            continue
+        if own_type is not None:
             if device_type is None:
-                device_type = "motion" if reports == ("motion",) else rule.device_type
-            elif any(c in caps for c in reports):
-                continue  # another cluster already reports it (Aqara motion: IAS Zone and Occupancy)
+                device_type = own_type
+            elif any(c in caps for c in reports) and reports != ("press",):
+                continue  # another cluster already reports this state (Aqara motion: IAS Zone and Occupancy)
         caps.extend(c for c in reports if c not in caps)
         sources.append(key)
     if device_type is None:

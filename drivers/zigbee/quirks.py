@@ -65,3 +65,25 @@ def quirk_name(zdev: Any) -> str | None:
     if source is None:
         return None
     return f"{source.module}:{source.label}"
+
+
+#: zha-quirks' device automation trigger types -> fbgw's gesture names.
+TRIGGER_GESTURES = {
+    "remote_button_short_press": "single",
+    "remote_button_double_press": "double",
+    "remote_button_triple_press": "triple",
+    "remote_button_long_press": "long",
+}
+
+
+def gesture_of(zdev: Any, command: str, endpoint: int) -> tuple[str, str] | None:
+    """(gesture, button) for a command a remote sent, from its quirk's device automation triggers; None if it
+    has none for that command (e.g. Sonoff SNZB-01: toggle = single, on = double, off = long press)."""
+    triggers = getattr(zdev, "device_automation_triggers", None) or {}
+    for (trigger, subtype), spec in triggers.items():
+        if spec.get("command") != command or spec.get("endpoint_id", endpoint) != endpoint:
+            continue
+        gesture = TRIGGER_GESTURES.get(trigger)
+        if gesture is not None:
+            return gesture, str(subtype)
+    return None
