@@ -63,8 +63,6 @@ class Rule:
     attributes: Mapping[int, tuple[str, Convert]] = field(default_factory=dict)
     commands: Mapping[int, tuple[str, Any, str | None]] = field(default_factory=dict)
     events: Mapping[str, str] = field(default_factory=dict)
-    #: Only when no other rule says what the device is (an Aqara button also has an On/Off server).
-    fallback: bool = False
 
 
 def _percent_from_half(raw: Any) -> int | None:
@@ -153,13 +151,6 @@ TABLE: Mapping[tuple[int, Side], Rule] = {
             0x42: ("motion", True, None),  # on with timed off: IKEA TRADFRI motion sensor
         },
     ),
-    (ON_OFF, "server"): Rule(
-        "On/Off attribute (contact sensor)",
-        device_type="door",
-        reports=("contact",),
-        attributes={0x0000: ("contact", _contact)},
-        fallback=True,
-    ),
     (POWER_CFG, "server"): Rule(
         "Power Configuration",
         reports=("battery",),
@@ -222,10 +213,10 @@ def profile(
             continue
         reports, own_type = rule.reports, rule.device_type
         if key == (ON_OFF, "client") and simple_type in ON_OFF_CLIENT_HINTS:
+            if device_type is not None:
+                continue  # the device is something else already (an Aqara button also has an On/Off client)
             own_type, capability = ON_OFF_CLIENT_HINTS[simple_type]
             reports = (capability,)
-        if rule.fallback and device_type is not None:
-            continue
         if own_type is not None:
             if device_type is None:
                 device_type = own_type
