@@ -37,7 +37,13 @@ log = logging.getLogger(__name__)
 HA_PROFILE = 0x0104
 LEAVE_TIMEOUT_S = 10.0
 SHUTDOWN_TIMEOUT_S = 10.0
-IDENTIFY_S = 15  # long enough to walk to the bed and see which sensor blinks
+IDENTIFY_S = 15
+#: Button gestures -> the ``event`` meta every button driver uses (the alarm book reads it).
+GESTURE_EVENTS = {
+    "single": "press",
+    "double": "double_press",
+    "long": "long_press",
+}  # long enough to walk to the bed and see which sensor blinks
 
 
 def device_id_of(ieee: t.EUI64) -> str:
@@ -408,6 +414,8 @@ class ZigbeeDriver(Driver):
         meta = {**meta, "button": button}
         if gesture is not None:
             meta["gesture"] = gesture
+            if gesture in GESTURE_EVENTS:  # what the alarm book knows from other buttons (long press...)
+                meta["event"] = GESTURE_EVENTS[gesture]
         self.emit(device.id, "press", True, meta)
 
     async def _answer_enroll(self, zdev: zigpy.device.Device, endpoint: int) -> None:

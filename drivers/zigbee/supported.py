@@ -14,7 +14,7 @@ from drivers.zigbee import mapping
 
 S, C = "server", "client"
 
-TUYA_PAIR = "hold the reset button about 5 s until the LED blinks fast, then open pairing on the page"
+TUYA_PAIR = "open pairing on the page, then hold the reset button about 5 s until the LED blinks fast"
 XIAOMI_PAIR = (
     "open pairing, hold the reset button about 5 s until the LED blinks, then press it about once a second "
     "until the page says ready (the sensor falls asleep during the interview otherwise)"

@@ -18,6 +18,10 @@ from gateway.rules.settings import RulesSettings
 from gateway.rules.windows import Now
 
 
+#: Reading meta copied into the event's data (button/gesture: which button of a remote, single/double/long).
+_META_KEYS = ("rssi", "lqi", "event", "battery", "held_ms", "button", "gesture")
+
+
 @dataclass(frozen=True, slots=True)
 class EventSpec:
     """How one capability becomes an event: kind and priority when true/active, and when cleared."""
@@ -92,7 +96,7 @@ class ImmediateRules:
             self.dirty = True
         ref = DeviceRef.of(device)
         data: dict[str, Any] = {"capability": reading.capability, "value": reading.value}
-        data.update({k: v for k, v in reading.meta.items() if k in ("rssi", "lqi", "event", "battery", "held_ms")})
+        data.update({k: v for k, v in reading.meta.items() if k in _META_KEYS})
         out: list[EventDraft] = []
         if spec.every_report or reading.capability in _VALUE_KEYS:
             if spec.every_report or previous != reading.value:
