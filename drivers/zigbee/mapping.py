@@ -212,10 +212,11 @@ def profile(
         if key not in clusters or key == (IAS_ZONE, "server"):
             continue
         reports, own_type = rule.reports, rule.device_type
-        if key == (ON_OFF, "client") and simple_type in ON_OFF_CLIENT_HINTS:
+        hint = ON_OFF_CLIENT_HINTS.get(simple_type) if simple_type is not None else None
+        if key == (ON_OFF, "client") and hint is not None:
             if device_type is not None:
                 continue  # the device is something else already (an Aqara button also has an On/Off client)
-            own_type, capability = ON_OFF_CLIENT_HINTS[simple_type]
+            own_type, capability = hint
             reports = (capability,)
         if own_type is not None:
             if device_type is None:

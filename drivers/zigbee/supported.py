@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from drivers.base import SupportedDevice
 from drivers.zigbee import mapping
 
-S, C = "server", "client"
+S: mapping.Side = "server"
+C: mapping.Side = "client"
 
 TUYA_PAIR = "open pairing on the page, then hold the reset button about 5 s until the LED blinks fast"
 XIAOMI_PAIR = (
@@ -48,9 +49,14 @@ class Family:
         return SupportedDevice("zigbee", self.vendor, self.models, found.device_type, found.capabilities, pairing)
 
 
-IAS, PWR, OCC = (mapping.IAS_ZONE, S), (mapping.POWER_CFG, S), (mapping.OCCUPANCY, S)
-ONOFF_C = (mapping.ON_OFF, C)
-ACE, WD, MSI = (mapping.IAS_ACE, C), (mapping.IAS_WD, S), (mapping.MULTISTATE_INPUT, S)
+Key = tuple[int, mapping.Side]
+IAS: Key = (mapping.IAS_ZONE, S)
+PWR: Key = (mapping.POWER_CFG, S)
+OCC: Key = (mapping.OCCUPANCY, S)
+ONOFF_C: Key = (mapping.ON_OFF, C)
+ACE: Key = (mapping.IAS_ACE, C)
+WD: Key = (mapping.IAS_WD, S)
+MSI: Key = (mapping.MULTISTATE_INPUT, S)
 
 
 def _f(*keys: tuple[int, mapping.Side]) -> frozenset[tuple[int, mapping.Side]]:

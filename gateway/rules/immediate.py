@@ -17,7 +17,6 @@ from drivers.base import Reading
 from gateway.rules.settings import RulesSettings
 from gateway.rules.windows import Now
 
-
 #: Reading meta copied into the event's data (button/gesture: which button of a remote, single/double/long).
 _META_KEYS = ("rssi", "lqi", "event", "battery", "held_ms", "button", "gesture")
 

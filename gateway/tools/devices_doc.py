@@ -59,9 +59,8 @@ def render() -> str:
         for row in rows:
             used.update(row.reports)
             models = "<br>".join(f"`{m}`" for m in row.models)
-            out.append(
-                f"| {_cell(row.vendor)} | {models} | {row.device_type} | {', '.join(row.reports)} | {_cell(row.pairing)} |"
-            )
+            reports = ", ".join(row.reports)
+            out.append(f"| {_cell(row.vendor)} | {models} | {row.device_type} | {reports} | {_cell(row.pairing)} |")
     out.append("\n## Capabilities\n")
     out.append("| capability | meaning |")
     out.append("|---|---|")
