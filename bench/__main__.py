@@ -3,7 +3,8 @@
     .venv/bin/python -m bench [--alarms 500] [--backlog 100000] [--ingest 100000]
 
 Figures: alarm latency (HTTP inject -> MQTT subscriber) p50/p99; backlog drain rate against a raw aiomqtt QoS 1
-loop (one event per message, same broker, same run); durable ingest events/s; gateway RSS with the backlog.
+loop (one event per message, same broker, same run); durable ingest events/s; gateway RSS with the backlog;
+gateway RSS with every radio driver enabled and the Zigbee device library loaded (`--only devices`).
 The machine is shared and noisy: compare ratios from the same run.
 """
 
@@ -49,7 +50,7 @@ def pct(values: list[float], p: float) -> float:
 class GatewayUnderTest:
     """`fbgw run` as a separate process, as in production."""
 
-    def __init__(self, work: Path, broker_url: str, commissioned: bool = False) -> None:
+    def __init__(self, work: Path, broker_url: str, commissioned: bool = False, extra: str = "") -> None:
         self.port = free_port()
         if commissioned:  # a box in service: installed earlier, install window closed, no mDNS
             marker = work / "state" / "web" / "commissioned"
@@ -63,7 +64,7 @@ class GatewayUnderTest:
             f'[gateway]\nid = "bench"\nstate_dir = "{work / "state"}"\n[uplink]\nbroker = "{broker_url}"\n'
             f"backoff_initial_s = 0.1\nbackoff_max_s = 1.0\n[clock]\nassume_synced = true\n"
             f"[outbox]\nmax_rows = 1000000\nmax_bytes = 1073741824\n"
-            f"[drivers.sim]\nenabled = true\n{devices}\n"
+            f"[drivers.sim]\nenabled = true\n{devices}\n{extra}"
         )
         self.proc = subprocess.Popen(
             [
@@ -281,13 +282,52 @@ async def bench_ingest(work: Path, n: int, producers: int = 200) -> dict[str, An
         }
 
 
+async def bench_device_library_rss(work: Path) -> dict[str, Any]:
+    """Gateway RSS with every radio driver enabled: Zigbee up on the simulated stick (so the device library is
+    loaded), BLE enabled (its adapter may be absent: the driver and bleak are loaded either way), the sim home."""
+    sim = subprocess.Popen(
+        [sys.executable, "-m", "sims.znp", "--link", str(work / "ttyZNP"), "--no-stdin"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    broker = Mosquitto()
+    gw: GatewayUnderTest | None = None
+    try:
+        assert sim.stdout is not None
+        while (line := await asyncio.to_thread(sim.stdout.readline)) and line.strip() != "READY":
+            pass
+        broker.start()
+        extra = f'[drivers.zigbee]\nenabled = true\nport = "{work / "ttyZNP"}"\n[drivers.ble]\nenabled = true\n'
+        gw = GatewayUnderTest(work, broker.url, commissioned=True, extra=extra)
+        async with aiohttp.ClientSession() as http:
+            await gw.wait_up(http)
+            for _ in range(600):  # zigpy forms the network and imports the device library
+                async with http.get(gw.url + "/api/status") as resp:
+                    drivers = {d["transport"]: d["state"] for d in (await resp.json())["drivers"]}
+                if drivers.get("zigbee") == "up":
+                    break
+                await asyncio.sleep(0.1)
+            else:
+                raise RuntimeError(f"zigbee driver never came up: {drivers}")
+            await asyncio.sleep(2.0)  # settle
+            return {"rss_all_drivers_mb": gw.rss_mb(), "drivers": drivers}
+    finally:
+        if gw is not None:
+            gw.stop()
+        broker.stop()
+        sim.terminate()
+        sim.wait(20)
+
+
 async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--alarms", type=int, default=500)
     parser.add_argument("--backlog", type=int, default=100_000)
     parser.add_argument("--ingest", type=int, default=100_000)
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
-    parser.add_argument("--only", choices=["latency", "drain", "ingest"], help="run one benchmark")
+    parser.add_argument("--only", choices=["latency", "drain", "ingest", "devices"], help="run one benchmark")
     args = parser.parse_args()
     for name in ("aiomqtt", "mqtt"):  # the raw loop keeps many publishes pending on purpose
         logging.getLogger(name).setLevel(logging.ERROR)
@@ -302,12 +342,15 @@ async def main() -> int:
             results["backlog_drain"] = await bench_drain(work / "d", args.backlog)
         if args.only in (None, "ingest"):
             results["durable_ingest"] = await bench_ingest(work, args.ingest)
+        if args.only in (None, "devices"):
+            (work / "r").mkdir()
+            results["device_library"] = await bench_device_library_rss(work / "r")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
-    a, d, i = (results.get(k) for k in ("alarm_latency", "backlog_drain", "durable_ingest"))
+    a, d, i, r = (results.get(k) for k in ("alarm_latency", "backlog_drain", "durable_ingest", "device_library"))
     if a:
         print(
             f"alarm latency inject->subscriber ({a['alarms']} alarms): p50 {a['p50_ms']:.2f} ms, "
@@ -336,6 +379,12 @@ async def main() -> int:
             f"half backlog {d['rss_half_backlog_mb']:.1f} MB, "
             f"with {d['events']} backlog {d['rss_backlog_mb']:.1f} MB, "
             f"draining {d['rss_draining_mb']:.1f} MB   [target <= 60 MB]"
+        )
+    if r:
+        states = ", ".join(f"{k} {v}" for k, v in r["drivers"].items())
+        print(
+            f"gateway RSS with every radio driver enabled and the Zigbee device library loaded: "
+            f"{r['rss_all_drivers_mb']:.1f} MB ({states})"
         )
     return 0
 
