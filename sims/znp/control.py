@@ -86,7 +86,7 @@ def _join_file(sim: ZnpSimulator, a: list[str]) -> str:
 
 def _send(sim: ZnpSimulator, a: list[str]) -> str:
     try:
-        frame = json.loads(" ".join(a[1:]))
+        frame = json.loads(a[1])
     except json.JSONDecodeError as exc:
         raise SimError(f"frame is not JSON: {exc}") from exc
     return f"sent by {sim.send(a[0], frame).name}"
@@ -125,8 +125,10 @@ for _bit in STATUS_BITS:
 
 def execute(sim: ZnpSimulator, line: str) -> str:
     """Run one control line; never raises for bad input."""
+    head = line.strip().split(None, 2)
     try:
-        words = shlex.split(line)
+        # send: the frame is JSON, taken as it is (shell-style splitting would eat its quotes)
+        words = head if head and head[0].lower() == "send" else shlex.split(line)
     except ValueError as exc:
         return f"error {exc}"
     if not words:

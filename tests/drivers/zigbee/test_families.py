@@ -7,6 +7,7 @@ One simulator and one driver serve the whole module (starting zigpy is the slow 
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -21,7 +22,8 @@ from drivers.zigbee import ZigbeeDriver, create_driver
 from drivers.zigbee.supported import SUPPORTED
 from gateway.registry import DeviceRegistry
 from sims.znp import ZnpSimulator
-from sims.znp.descriptor import Descriptor
+from sims.znp.control import execute
+from sims.znp.descriptor import DEVICES_DIR, Descriptor
 from sims.znp.devices import SimDevice, families
 from tests.drivers.zigbee.conftest import Sink, wait_for
 
@@ -196,3 +198,24 @@ async def test_device_with_nothing_to_report_is_refused_naming_what_is_missing(s
     (reason,) = failures(session, device_id)
     assert reason.startswith("ACME Bulb-1: no supported cluster (device has 0x0000 server")
     assert "needs one of: IAS Zone (0x0500 server)" in reason and "Occupancy Sensing (0x0406 server)" in reason
+
+
+async def test_control_interface_joins_a_descriptor_file_and_sends_any_frame(session: Session, tmp_path: Path) -> None:
+    s = session
+    raw = json.loads((DEVICES_DIR / "tuya-door.json").read_text())
+    raw.update(family="my-door", ieee="a4c13800000000aa", nwk="0x4321")
+    path = tmp_path / "door.json"
+    path.write_text(json.dumps(raw))
+    assert execute(s.sim, f"join-file {path} hall-door") == "ok joined hall-door ieee=a4c13800000000aa nwk=0x4321"
+    device_id = "zb-a4c13800000000aa"
+    await wait_for(lambda: "ready" in s.sink.stages(device_id), 20, "descriptor file device paired")
+    assert execute(s.sim, 'send hall-door {"dp": {"dp": 1, "type": "bool", "value": 1}}') == "ok sent by hall-door"
+    await wait_for(lambda: readings(s, device_id, "contact")[-1:] == ["open"], 10, "open from a raw data point")
+    execute(s.sim, 'send hall-door {"dp": {"dp": 2, "type": "value", "value": 55}}')
+    await wait_for(lambda: readings(s, device_id, "battery")[-1:] == [55], 10, "battery from a raw data point")
+    assert execute(s.sim, "send hall-door {not json").startswith("error frame is not JSON")
+    assert execute(s.sim, 'send hall-door {"nope": 1}').startswith("error unknown frame form 'nope'")
+    assert execute(s.sim, "act hall-door fly").startswith("error hall-door (my-door) has no action 'fly'")
+    assert execute(s.sim, f"join-file {tmp_path / 'missing.json'}").startswith("error ")
+    assert "tuya-smoke" in execute(s.sim, "kinds")
+    await s.driver.remove(device_id)
