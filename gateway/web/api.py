@@ -56,6 +56,8 @@ class _Body(BaseModel):
 class DeviceChange(_Body):
     name: Text64 | None = None
     room: Room | None = None
+    #: a generic remote (Zigbee On/Off buttons): whether its press is an emergency call
+    press_is_call: bool | None = None
 
 
 class PairingStart(_Body):
@@ -160,9 +162,14 @@ class Api:
         if self.gw.registry.get(dev_id) is None:
             return json_error(404, f"unknown device {dev_id[:64]!r}")
         body = await parse(request, DeviceChange)
-        changes = {k: v for k, v in body.model_dump().items() if v is not None}
+        changes: dict[str, Any] = {k: v for k, v in body.model_dump().items() if v is not None}
         if not changes:
-            raise BadRequest("nothing to change: send name and/or room")
+            raise BadRequest("nothing to change: send name, room and/or press_is_call")
+        if "press_is_call" in changes:
+            current = self.gw.registry.get(dev_id)
+            if current is None or "press_is_call" not in current.params:
+                raise BadRequest("press_is_call: only for a remote whose presses are calls by choice")
+            changes["params"] = {**current.params, "press_is_call": changes.pop("press_is_call")}
         if changes.get("name") == "":
             raise BadRequest("name: must not be empty")
         try:
