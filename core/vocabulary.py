@@ -28,7 +28,13 @@ CAPABILITIES: Mapping[str, str] = {
     "trouble": "device reports a fault/trouble condition (true) or cleared (false)",
     "mains_fault": "device reports AC mains lost (true) or restored (false)",
     "install": "the installer's button (true); a long press (meta event=long_press) opens the install window",
+    "needs_readoption": "the device must be adopted again before it is heard (true; e.g. its encryption counter "
+    "restarted after a battery change, so its presses are refused)",
 }
+
+#: Conditions a driver detects about any device, whatever its type: taken even if the device's own
+#: capability list (stored when it was adopted) does not name them.
+ANY_DEVICE_CAPABILITIES = frozenset({"needs_readoption"})
 
 #: Capabilities whose true value is an immediate alarm.
 ALARM_CAPABILITIES = frozenset({"press", "smoke", "gas", "leak"})
@@ -68,4 +74,5 @@ VALUE_CHECKS: Mapping[str, ValueCheck] = {
     "trouble": lambda v: isinstance(v, bool),
     "mains_fault": lambda v: isinstance(v, bool),
     "install": lambda v: v is True,
+    "needs_readoption": lambda v: v is True,
 }

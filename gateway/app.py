@@ -1,9 +1,13 @@
 """The composition root: builds the gateway from its config and owns every part's lifetime.
 
 ``async with Gateway(cfg) as gw:`` opens the registry and the outbox, connects the uplink, starts the drivers
-and the local web server; leaving the block stops them in reverse order (intake first, uplink last, so queued
-events are committed before the connection closes). Long-lived tasks run in one TaskGroup: a crashed task is
-seen, not lost.
+and then the services (:mod:`gateway.services`, the wiring list; the local web server among them); leaving the
+block stops them in reverse order (intake first, uplink last, so queued events are committed before the
+connection closes). Long-lived tasks run in one TaskGroup: a crashed task is seen, not lost.
+
+Services never see this object: each gets a :class:`gateway.context.ServiceContext` and the ports it needs;
+the gateway itself implements the ports that belong to the core (:class:`gateway.ports.CoreHealth`,
+:class:`gateway.ports.Reconfigure`, :class:`gateway.ports.Restart`).
 """
 
 from __future__ import annotations
@@ -12,22 +16,26 @@ import asyncio
 import contextlib
 import importlib
 import logging
+import signal
 import sqlite3
-from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from core.clock import Clock
 from core.events import Event, EventDraft, Priority
 from drivers.base import Driver, DriverConfigError, DriverContext, DriverHealth
-from gateway.config import Config
+from gateway.config import Config, UplinkSection
+from gateway.context import ServiceContext
 from gateway.intake import Intake
-from gateway.outbox import Outbox, Row, is_storage_fault
+from gateway.outbox import Outbox, is_storage_fault
+from gateway.ports import EXIT_RESTART, ReconfigureIncomplete, Undo
 from gateway.registry import DeviceRegistry
 from gateway.rules import RuleEngine
-from gateway.services import Reconfigurable, Service, build_services
+from gateway.services import Reconfigurable, Services, build_services
 from gateway.storage_recovery import quarantine, recovery_report, salvage_outbox
 from gateway.uplink import Uplink
+from gateway.web.server import WebServer
 
 log = logging.getLogger(__name__)
 
@@ -48,13 +56,11 @@ class Gateway:
         self.outbox = self._new_outbox()
         self.rules = RuleEngine(config.rules, self.clock, self.state_dir, timezone=config.gateway.timezone)
         self.intake = Intake(self.id, self.clock, self.registry, self.rules, self.outbox)
-        self.uplink = Uplink(config.uplink, self.id, self.outbox, on_delivered=self._delivered)
+        self.uplink = Uplink(config.uplink, self.id, self.outbox)
         self.drivers: dict[str, Driver] = {}
         self.driver_errors: dict[str, str] = {}
-        self.committed_listeners: list[Callable[[Sequence[Event]], None]] = []
-        self.delivered_listeners: list[Callable[[Sequence[Row]], None]] = []
-        self.web: Any = None
-        self.services: list[Service] = []
+        #: The services, by name, once started (tests and tools look at them; services never do).
+        self.services: Services | None = None
         self._tg: asyncio.TaskGroup | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._stack = contextlib.AsyncExitStack()
@@ -98,16 +104,10 @@ class Gateway:
         self._stack.push_async_callback(self._stop_drivers)
         self.create_task(self._tick_rules(), name="rules-tick")
 
-        for service in build_services(self):
+        self.services = build_services(self.service_context(), core=self)
+        for service in self.services.in_start_order():
             await service.start()
-            self.services.append(service)
             self._stack.push_async_callback(service.stop)
-
-        from gateway.web.server import WebServer  # the web package imports us; keep the cycle lazy
-
-        self.web = WebServer(self)
-        await self.web.start()
-        self._stack.push_async_callback(self.web.stop)
         if recovered:
             await self.emit([EventDraft("gateway.storage_recovered", Priority.ALERT, None, r) for r in recovered])
         self.started.set()
@@ -135,12 +135,9 @@ class Gateway:
 
     def _new_outbox(self) -> Outbox:
         """The outbox in the state directory, with ``[outbox]``'s cap, TTLs, reserve, held-queue bound and retry."""
-        return Outbox(
-            self.state_dir / "outbox.sqlite3",
-            self.config.outbox,
-            on_committed=self._committed,
-            on_dropped=self._dropped,
-        )
+        outbox = Outbox(self.state_dir / "outbox.sqlite3", self.config.outbox)
+        outbox.dropped.connect(self._dropped)
+        return outbox
 
     async def _open_outbox(self) -> list[dict[str, Any]]:
         """Open the outbox; a corrupt one is moved aside, its readable rows salvaged into a fresh one.
@@ -187,14 +184,54 @@ class Gateway:
         await tg.__aexit__(*exc)  # type: ignore[arg-type]
         return None
 
+    @property
+    def web(self) -> WebServer:
+        """The local HTTP server (its bound ``host`` and ``port``)."""
+        assert self.services is not None, "gateway not started"
+        return self.services.http
+
+    def service_context(self) -> ServiceContext:
+        """What every service may use (see :mod:`gateway.context`)."""
+        return ServiceContext(
+            gateway_id=self.id,
+            state_dir=self.state_dir,
+            clock=self.clock,
+            config=lambda: self.config,
+            registry=self.registry,
+            intake=self.intake,
+            rules=self.rules,
+            outbox=self.outbox,
+            uplink=self.uplink,
+            drivers=MappingProxyType(self.drivers),
+            driver_health=self.driver_health,
+            emit=self.emit,
+            supervise=self.create_task,
+            committed=self.outbox.committed,
+            delivered=self.uplink.delivered,
+            pairing=self.intake.pairing_updates,
+            status=self.status,
+        )
+
+    # ------------------------------------------------------------------ ports the core implements
+
     def core_tasks(self) -> dict[str, asyncio.Task[Any] | None]:
-        """The tasks without which the gateway is not doing its job (the watchdog checks them)."""
+        """The tasks without which the gateway is not doing its job (:class:`gateway.ports.CoreHealth`)."""
         by_name = {t.get_name(): t for t in self._tasks}
         return {
-            "outbox-writer": self.outbox._task,
+            "outbox-writer": self.outbox.writer_task,
             "uplink": by_name.get("uplink"),
             "rules-tick": by_name.get("rules-tick"),
         }
+
+    def probe_writer(self) -> asyncio.Future[None] | None:
+        """A no-op on the outbox writer thread (:class:`gateway.ports.CoreHealth`)."""
+        return self.outbox.probe_writer()
+
+    def request_restart(self) -> None:
+        """Stop as systemd does (SIGTERM: a clean shutdown), exiting with ``EXIT_RESTART`` (a Restart port)."""
+        self.exit_code = EXIT_RESTART  # returned by `fbgw run` (see docs/remote.md)
+        log.warning("restart requested; exiting with status %d", EXIT_RESTART)
+        signal.raise_signal(signal.SIGTERM)
 
     def create_task(self, coro: Any, name: str) -> asyncio.Task[Any]:
         """Run a long-lived task under the gateway's supervision."""
@@ -235,17 +272,59 @@ class Gateway:
         out += [DriverHealth(name, "down", err) for name, err in self.driver_errors.items()]
         return out
 
-    def service(self, name: str) -> Service | None:
-        """A running service by name (e.g. "feedback", "alarms"), or None."""
-        return next((s for s in self.services if s.name == name), None)
+    async def reconfigure(self, new: Config) -> Undo:
+        """Switch to a new validated config: rules, every service that can reconfigure itself, the uplink (which
+        decides itself whether the change needs a reconnect). :class:`gateway.ports.Reconfigure`.
 
-    async def reconfigure(self, new: Config) -> None:
-        """Switch to a new validated config: rules, then every service that can reconfigure itself."""
+        Returns what puts the old config back. If a step fails, everything is put back before the error is
+        raised (each undo step is tried even if another fails; what could not be undone is logged and raised
+        as :class:`ReconfigureIncomplete`).
+        """
+        old = self.config
+        old_uplink = old.uplink  # not uplink.settings: a trial of pushed connection settings may be running
+        try:
+            await self._switch(new)
+        except Exception as exc:  # any failure (a service's bug included) must put the old config back
+            problems = await self._restore(old, old_uplink)
+            if problems:
+                raise ReconfigureIncomplete(problems) from exc
+            raise
+
+        async def undo() -> None:
+            problems = await self._restore(old, old_uplink)
+            if problems:
+                raise ReconfigureIncomplete(problems)
+
+        return undo
+
+    def _reconfigurable(self) -> list[Reconfigurable]:
+        services = self.services.in_start_order() if self.services is not None else []
+        return [s for s in services if isinstance(s, Reconfigurable)]
+
+    async def _switch(self, new: Config) -> None:
         self.config = new
         self.rules.reconfigure(new.rules)
-        for service in self.services:
-            if isinstance(service, Reconfigurable):
-                await service.reconfigure(new)
+        for service in self._reconfigurable():
+            await service.reconfigure(new)
+        self.uplink.apply_settings(new.uplink)
+
+    async def _restore(self, old: Config, old_uplink: UplinkSection) -> list[str]:
+        """Every part back on ``old``, one by one, so one that fails does not leave the others on the new."""
+        problems: list[str] = []
+        self.config = old
+        try:
+            self.rules.reconfigure(old.rules)
+        except Exception as exc:  # report, and go on with the rest
+            problems.append(f"rules: {exc}")
+        for service in self._reconfigurable():
+            try:
+                await service.reconfigure(old)
+            except Exception as exc:  # report, and go on with the rest
+                problems.append(f"service {service.name}: {exc}")
+        self.uplink.apply_settings(old_uplink)
+        for problem in problems:
+            log.error("reconfigure: could not go back: %s", problem)
+        return problems
 
     async def _tick_rules(self) -> None:
         """Timed rules (inactivity, door left open...) are evaluated once a second."""
@@ -263,14 +342,6 @@ class Gateway:
     async def emit(self, drafts: list[EventDraft]) -> list[Event]:
         """Commit gateway-made events (heartbeat, acceptance, lifecycle steps)."""
         return await self.intake.commit(drafts)
-
-    def _committed(self, events: Sequence[Event]) -> None:
-        for listener in list(self.committed_listeners):
-            listener(events)
-
-    def _delivered(self, rows: Sequence[Row]) -> None:
-        for listener in list(self.delivered_listeners):
-            listener(rows)
 
     def _dropped(self, counts: dict[str, int]) -> None:
         for key, n in counts.items():

@@ -14,11 +14,12 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from gateway.feedback_settings import FeedbackSettings
-from gateway.health.settings import HealthSettings
-from gateway.remote.settings import RemoteSettings
 from gateway.rules.settings import RulesSettings
-from gateway.web.settings import WebSettings
+from gateway.settings.feedback import FeedbackSettings
+from gateway.settings.health import HealthSettings
+from gateway.settings.modem import ModemSettings
+from gateway.settings.remote import RemoteSettings
+from gateway.settings.web import WebSettings
 
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
@@ -171,6 +172,8 @@ class Config(_Section):
     remote: RemoteSettings = RemoteSettings()
     health: HealthSettings = HealthSettings()
     feedback: FeedbackSettings = FeedbackSettings()
+    #: The second alarm path: SMS and calls through the cellular modem when the platform cannot be reached.
+    modem: ModemSettings = ModemSettings()
     #: Log level at start; the platform may change it.
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     drivers: dict[str, dict[str, Any]] = Field(default_factory=dict)

@@ -1,7 +1,7 @@
 """mDNS advertisement of the technician's page: ``fbgw-<id>.local``, ``_http._tcp`` with TXT id/version.
 
 A technician's phone finds the gateway without knowing its address. The service registers once the web
-server has bound its port (:meth:`DiscoveryService.http_started`), in the background so a slow mDNS probe
+server has bound its port (:attr:`gateway.ports.HttpEndpoint.listening`), in the background so a slow mDNS probe
 never holds up the gateway. It advertises where the page listens: a loopback listener only on 127.0.0.1
 (tests, development), a wildcard listener on every interface, or the interfaces in ``[web]
 discovery_interfaces``.
@@ -24,7 +24,9 @@ if TYPE_CHECKING:
     from zeroconf import ServiceInfo
     from zeroconf.asyncio import AsyncZeroconf
 
-    from gateway.app import Gateway
+    from core.signal import Unsubscribe
+    from gateway.context import ServiceContext
+    from gateway.ports import HttpEndpoint, InstallWindow
 
 log = logging.getLogger(__name__)
 
@@ -66,11 +68,15 @@ def plan(listen_host: str, configured: list[str]) -> tuple[Any, list[str]]:
 class DiscoveryService:
     name = "discovery"
 
-    def __init__(self, gw: Gateway) -> None:
-        self.gw = gw
+    def __init__(self, ctx: ServiceContext, window: InstallWindow | None, http: HttpEndpoint) -> None:
+        """``window``: advertise only while it is open (None: no technician page, advertise always)."""
+        self.ctx = ctx
+        self.window = window
+        self.http = http
+        self._unsubscribe: list[Unsubscribe] = []
         self._listen: tuple[str, int] | None = None
-        self.enabled = gw.config.web.discovery
-        self.configured = list(gw.config.web.discovery_interfaces)
+        self.enabled = self.ctx.config().web.discovery
+        self.configured = list(self.ctx.config().web.discovery_interfaces)
         self.zc: AsyncZeroconf | None = None
         self.info: ServiceInfo | None = None
         self._task: asyncio.Task[None] | None = None
@@ -78,22 +84,19 @@ class DiscoveryService:
         self.error = ""
 
     async def start(self) -> None:
-        """Nothing yet: the port is known only once the web server is up."""
+        """Nothing to advertise yet: the port is known only once the web server is up."""
+        if self.enabled:
+            self._unsubscribe.append(self.http.listening.connect(self._http_started))
 
-    async def http_started(self, host: str, port: int) -> None:
+    def _http_started(self, where: tuple[str, int]) -> None:
         """Advertise while the install window is open: the page is usable only then, and a box that does not
         announce itself the rest of the time is less exposed on the home network (zeroconf loads only then)."""
-        if not self.enabled:
-            return
-        self._listen = (host, port)
-        web = self.gw.service("web")
-        window = getattr(web, "window", None)
-        listeners = getattr(web, "window_listeners", None)
-        if window is None or listeners is None:  # no technician page: advertise for as long as we run
+        self._listen = where
+        if self.window is None:  # no technician page: advertise for as long as we run
             self._advertise(True)
             return
-        listeners.append(self._advertise)
-        if window.is_open:
+        self._unsubscribe.append(self.window.window_changed.connect(self._advertise))
+        if self.window.window_is_open:
             self._advertise(True)
 
     def _advertise(self, on: bool) -> None:
@@ -126,14 +129,14 @@ class DiscoveryService:
             self.error = "no IPv4 address to advertise"
             log.warning("mdns: %s", self.error)
             return
-        name = instance_name(self.gw.id)
+        name = instance_name(self.ctx.gateway_id)
         self.info = ServiceInfo(
             SERVICE_TYPE,
             f"{name}.{SERVICE_TYPE}",
             port=port,
             addresses=[socket.inet_aton(a) for a in addresses],
             server=f"{name}.local.",
-            properties={"id": self.gw.id, "version": __version__, "path": "/"},
+            properties={"id": self.ctx.gateway_id, "version": __version__, "path": "/"},
         )
         try:
             self.zc = AsyncZeroconf(interfaces=interfaces, ip_version=IPVersion.V4Only)
@@ -147,6 +150,9 @@ class DiscoveryService:
         log.info("mdns: advertising %s on %s port %d", self.info.name, ", ".join(addresses), port)
 
     async def stop(self) -> None:
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe = []
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from core.clock import Clock
 from core.events import Event, EventDraft, make_event
+from core.signal import Signal
+from core.vocabulary import ANY_DEVICE_CAPABILITIES
 from drivers.base import PairingUpdate, Reading
 from gateway.outbox import Outbox
 from gateway.registry import DeviceRegistry
@@ -62,7 +63,8 @@ class Intake:
         self.outbox = outbox
         self.seen: dict[str, DeviceSeen] = {}
         self.stats = IntakeStats()
-        self.pairing_listeners: list[Callable[[PairingUpdate], None]] = []
+        #: Live pairing progress from every driver (the technician's page listens).
+        self.pairing_updates: Signal[PairingUpdate] = Signal("intake.pairing")
 
     def check(self, reading: Reading) -> None:
         """Raise :class:`UnknownDevice` / :class:`BadReading` if the reading cannot be taken."""
@@ -72,7 +74,11 @@ class Intake:
         check = VALUE_CHECKS.get(reading.capability)
         if check is None:
             raise BadReading(f"unknown capability {reading.capability!r}")
-        if device.capabilities and reading.capability not in device.capabilities:
+        if (
+            device.capabilities
+            and reading.capability not in device.capabilities
+            and reading.capability not in ANY_DEVICE_CAPABILITIES
+        ):
             raise BadReading(f"device {device.id!r} has no capability {reading.capability!r}")
         if not check(reading.value):
             raise BadReading(f"bad value {reading.value!r} for capability {reading.capability!r}")
@@ -133,5 +139,4 @@ class Intake:
         await self.commit(self.rules.on_radio(transport, up, reason))
 
     def pairing(self, update: PairingUpdate) -> None:
-        for listener in list(self.pairing_listeners):
-            listener(update)
+        self.pairing_updates.emit(update)

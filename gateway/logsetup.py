@@ -23,7 +23,6 @@ from typing import IO, TYPE_CHECKING, Any, Literal
 from core.secrets import REDACTOR, Redactor, add_secret, secrets_in
 
 if TYPE_CHECKING:
-    from gateway.app import Gateway
     from gateway.config import Config
 
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
@@ -130,28 +129,3 @@ def set_level(name: str) -> None:
     if level is None:
         raise ValueError(f"unknown log level {name!r}; use one of {', '.join(LEVELS)}")
     logging.getLogger().setLevel(level)
-
-
-class LoggingService:
-    """Keeps logging in step with the gateway: registers its secrets, applies a new ``log_level`` at once."""
-
-    name = "logging"
-
-    def __init__(self, gw: Gateway) -> None:
-        self.gw = gw
-        self.level = gw.config.log_level
-
-    async def start(self) -> None:
-        register_config_secrets(self.gw.config)
-        for device in self.gw.registry:
-            add_secret(device.secret)
-
-    async def stop(self) -> None:
-        return None
-
-    async def reconfigure(self, config: Config) -> None:
-        register_config_secrets(config)
-        if config.log_level != self.level:
-            self.level = config.log_level
-            set_level(config.log_level)
-            logging.getLogger(__name__).warning("log level is now %s", config.log_level)

@@ -1,27 +1,34 @@
-"""Optional parts of the gateway (alarm lifecycle, feedback, heartbeat, remote config, discovery...).
+"""The wiring list: which services the gateway runs, what each is handed, and the order they start in.
 
-Each is a :class:`Service`: built from the running gateway, started after the core (outbox, uplink, drivers)
-and stopped before it, in reverse order. :func:`build_services` is the one list of them.
+Each service is built from the :class:`gateway.context.ServiceContext` and the ports (:mod:`gateway.ports`) it
+needs, never from the gateway or another service; this module (with :mod:`gateway.app`) is the only one that
+imports service packages. Services start after the core (outbox, uplink, drivers) in the order of
+:meth:`Services.in_start_order` and stop in reverse.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from gateway.alarms.service import AlarmService
 from gateway.discovery import DiscoveryService
+from gateway.failover.service import SecondPath
 from gateway.feedback import Feedback
 from gateway.health.heartbeat import HeartbeatService
+from gateway.health.log_level import LoggingService
 from gateway.health.storage import StorageMonitor
 from gateway.health.watchdog import WatchdogService
-from gateway.logsetup import LoggingService
+from gateway.inventory.service import Inventory
+from gateway.ports import Cellular, CoreHealth, Reconfigure, Restart
 from gateway.remote.commands import CommandService
 from gateway.remote.config_sync import ConfigSync
+from gateway.web.server import WebServer
 from gateway.web.service import TechnicianService
 
 if TYPE_CHECKING:
-    from gateway.app import Gateway
     from gateway.config import Config
+    from gateway.context import ServiceContext
 
 
 @runtime_checkable
@@ -34,22 +41,59 @@ class Service(Protocol):
 
 
 @runtime_checkable
-class Reconfigurable(Protocol):
+class Reconfigurable(Service, Protocol):
     async def reconfigure(self, config: Config) -> None:
         """Switch to a new, already validated config without a restart."""
 
 
-def build_services(gw: Gateway) -> list[Service]:
-    """The services of a gateway, in start order."""
-    services: list[Service] = []
-    services.append(LoggingService(gw))  # secrets masked in logs; log_level follows config changes
-    services.append(Feedback(gw.config.feedback))  # LED / buzzer / voice; the alarm lifecycle signals it
-    services.append(AlarmService(gw))  # alarm lifecycle: sent, acknowledged, escalated, resolved
-    services.append(StorageMonitor(gw))  # gateway.storage_degraded / storage_restored
-    services.append(HeartbeatService(gw))  # gateway.heartbeat every [health] heartbeat_interval_s
-    services.append(TechnicianService(gw))  # technician page: sign-in, install window, pairing, acceptance
-    services.append(DiscoveryService(gw))  # mDNS: fbgw-<id>.local, _http._tcp
-    services.append(ConfigSync(gw))  # platform desired config: validated, applied atomically, reported
-    services.append(CommandService(gw))  # platform commands on cmd, results on cmd/result
-    services.append(WatchdogService(gw))  # systemd READY/STATUS/WATCHDOG/STOPPING; last so READY means all up
-    return services
+class CorePorts(CoreHealth, Reconfigure, Restart, Protocol):
+    """What the gateway's core offers to services (implemented by :class:`gateway.app.Gateway`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """The running services, by name. Field order is start order."""
+
+    logging: LoggingService
+    feedback: Feedback
+    alarms: AlarmService
+    second_path: SecondPath
+    storage: StorageMonitor
+    heartbeat: HeartbeatService
+    inventory: Inventory
+    web: TechnicianService
+    discovery: DiscoveryService
+    remote_config: ConfigSync
+    remote_commands: CommandService
+    http: WebServer
+    watchdog: WatchdogService
+
+    def in_start_order(self) -> list[Service]:
+        return [getattr(self, f.name) for f in fields(self)]
+
+
+def build_services(ctx: ServiceContext, core: CorePorts) -> Services:
+    """Build every service and hand each exactly what it uses."""
+    feedback = Feedback(ctx.config().feedback)  # LED / buzzer / voice; the alarm lifecycle signals it
+    alarms = AlarmService(ctx, feedback)  # alarm lifecycle: sent, acknowledged, escalated, resolved
+    web = TechnicianService(ctx)  # technician page: sign-in, install window, pairing, acceptance
+    http = WebServer(ctx, web)  # the local HTTP server: core API, and the technician page's routes
+    modem = ctx.drivers.get("modem")
+    cellular = modem if isinstance(modem, Cellular) else None  # the modem driver, when it runs
+    return Services(
+        logging=LoggingService(ctx),  # secrets masked in logs; log_level follows config changes
+        feedback=feedback,
+        alarms=alarms,
+        second_path=SecondPath(ctx, alarms, cellular),  # SMS and calls when the platform cannot be reached
+        storage=StorageMonitor(ctx),  # gateway.storage_degraded / storage_restored
+        heartbeat=HeartbeatService(ctx),  # gateway.heartbeat every [health] heartbeat_interval_s
+        inventory=Inventory(ctx),  # device.* events; retained device list and availability
+        web=web,
+        discovery=DiscoveryService(ctx, window=web, http=http),  # mDNS while the install window is open
+        remote_config=ConfigSync(
+            ctx, reconfigure=core, counties=web
+        ),  # desired config: validated, applied atomically, reported
+        remote_commands=CommandService(ctx, alarms=alarms, window=web, codes=web, restart=core),  # cmd, cmd/result
+        http=http,
+        watchdog=WatchdogService(ctx, core),  # systemd READY/STATUS/WATCHDOG/STOPPING; last so READY means all up
+    )

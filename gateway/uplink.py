@@ -19,12 +19,14 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from core.signal import Signal, Unsubscribe
 from gateway import __version__
 from gateway.config import UplinkSection
 from gateway.outbox import Outbox, Row, bodies_to_payload
@@ -56,6 +58,32 @@ class UplinkStats:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+#: The uplink keys that make up "connection settings" (changing one needs a trial connection, then a reconnect).
+CONNECTION_KEYS = ("broker", "username", "password", "ca_file", "cert_file", "key_file")
+#: The uplink keys that make up batching (read when a session starts).
+BATCHING_KEYS = ("batch_max_events", "batch_max_bytes", "max_inflight_messages")
+
+
+def certificate_hint(settings: UplinkSection) -> str:
+    """Why a TLS connection may have been refused that the broker does not say: the client certificate is
+    outside its validity on this box's clock (a box without RTC may also have a wrong clock). Never refuses."""
+    if not settings.tls or settings.cert_file is None:
+        return ""
+    from cryptography import x509  # only when diagnosing a failed TLS connection
+
+    try:
+        cert = x509.load_pem_x509_certificate(settings.cert_file.read_bytes())
+    except (OSError, ValueError) as exc:
+        return f" (client certificate {settings.cert_file.name} unreadable: {exc})"
+    now = datetime.now(UTC)
+    if now > cert.not_valid_after_utc:
+        return f" (client certificate {settings.cert_file.name} expired on {cert.not_valid_after_utc:%Y-%m-%d})"
+    if now < cert.not_valid_before_utc:
+        when = f"{cert.not_valid_before_utc:%Y-%m-%d}"
+        return f" (client certificate {settings.cert_file.name} not valid before {when}: is the clock right?)"
+    return ""
+
+
 class Uplink:
     """Owns the MQTT connection. Run :meth:`run` as a long-lived task; :meth:`close` ends it cleanly."""
 
@@ -64,18 +92,18 @@ class Uplink:
         settings: UplinkSection,
         gateway_id: str,
         outbox: Outbox,
-        *,
-        on_delivered: Callable[[Sequence[Row]], None] | None = None,
     ) -> None:
         self.settings = settings
         self.gateway_id = gateway_id
         self.topics = Topics(gateway_id)
         self.outbox = outbox
-        self.on_delivered = on_delivered
+        #: Rows the broker acknowledged (PUBACK); the alarm lifecycle marks alarms sent from it.
+        self.delivered: Signal[Sequence[Row]] = Signal("uplink.delivered")
+        #: ``True`` when a session starts, ``False`` when it ends (local feedback: calls cannot get through).
+        self.state_changed: Signal[bool] = Signal("uplink.state")
         self.stats = UplinkStats()
         self._handlers: list[tuple[str, MessageHandler]] = []
         self._connect_hooks: list[ConnectHook] = []
-        self._state_listeners: list[Callable[[bool], None]] = []
         self._client: aiomqtt.Client | None = None
         self._closing = False
         self._wake_reconnect = asyncio.Event()
@@ -101,26 +129,15 @@ class Uplink:
         with contextlib.suppress(aiomqtt.MqttError):  # the next (re)connect subscribes anyway
             await client.subscribe(topic_filter, qos=1, timeout=self.settings.puback_timeout_s)
 
-    def on_state(self, listener: Callable[[bool], None]) -> None:
-        """Call ``listener(True)`` when a session starts and ``listener(False)`` when it ends (local feedback
-        shows the elder that calls cannot get through). Listeners must not block; errors are logged."""
-        self._state_listeners.append(listener)
-
-    def remove_state_listener(self, listener: Callable[[bool], None]) -> None:
-        if listener in self._state_listeners:
-            self._state_listeners.remove(listener)
-
-    def _tell(self, online: bool) -> None:
-        for listener in list(self._state_listeners):
-            try:
-                listener(online)
-            except Exception:  # another module's callback must never take the connection loop down
-                self.stats.handler_errors += 1
-                log.exception("uplink: state listener failed")
-
-    def on_connect(self, hook: ConnectHook) -> None:
-        """Run ``hook`` after every (re)connect, e.g. to republish a retained report."""
+    def on_connect(self, hook: ConnectHook) -> Unsubscribe:
+        """Run ``hook`` after every (re)connect, e.g. to republish a retained report; returns its undo."""
         self._connect_hooks.append(hook)
+
+        def unsubscribe() -> None:
+            if hook in self._connect_hooks:
+                self._connect_hooks.remove(hook)
+
+        return unsubscribe
 
     @property
     def connected(self) -> bool:
@@ -134,6 +151,14 @@ class Uplink:
         if client is None or not self.connected:
             raise UplinkUnavailable("not connected to the broker")
         await client.publish(topic, payload, qos=qos, retain=retain, timeout=timeout or self.settings.puback_timeout_s)
+
+    def apply_settings(self, new: UplinkSection) -> None:
+        """Run with ``new`` settings. Connection and batching keys are read when a session starts, so a change
+        of one of them reconnects at once; anything else takes effect in place."""
+        if any(getattr(self.settings, key) != getattr(new, key) for key in CONNECTION_KEYS + BATCHING_KEYS):
+            self.reconnect_now(new)
+        else:
+            self.settings = new
 
     def reconnect_now(self, settings: UplinkSection | None = None) -> None:
         """Drop the connection and reconnect at once (optionally with new connection settings)."""
@@ -153,6 +178,9 @@ class Uplink:
         tls_context = None
         if s.tls:
             tls_context = ssl.create_default_context(cafile=str(s.ca_file) if s.ca_file else None)
+            # Chain, expiry and host name are checked as always; Python 3.13's extra RFC 5280 strictness is
+            # not: county CAs made with older tools omit extensions it requires (Authority Key Identifier).
+            tls_context.verify_flags &= ~ssl.VERIFY_X509_STRICT
             if s.cert_file:
                 tls_context.load_cert_chain(str(s.cert_file), str(s.key_file) if s.key_file else None)
         will = aiomqtt.Will(self.topics.status, self._status("offline", reason="connection lost"), qos=1, retain=True)
@@ -186,14 +214,15 @@ class Uplink:
             except* (aiomqtt.MqttError, OSError, ssl.SSLError) as group:
                 exc = group.exceptions[0]
                 if not self._closing:
-                    self.stats.last_error = f"{type(exc).__name__}: {exc}"
-                    log.warning("uplink: connection to %s lost or failed: %s", self.settings.broker, exc)
+                    hint = "" if self._client is not None else certificate_hint(self.settings)
+                    self.stats.last_error = f"{type(exc).__name__}: {exc}{hint}"
+                    log.warning("uplink: connection to %s lost or failed: %s%s", self.settings.broker, exc, hint)
             finally:
                 was_online = self._client is not None
                 self._client = None
                 self.stats.online_since = None
             if was_online:
-                self._tell(False)
+                self.state_changed.emit(False)
             if self._closing:
                 break
             self.stats.state = "offline"
@@ -232,7 +261,7 @@ class Uplink:
         self.stats.online_since = time.time()
         self.stats.last_error = None
         log.info("uplink: connected to %s", self.settings.broker)
-        self._tell(True)
+        self.state_changed.emit(True)
         await client.publish(
             self.topics.status, self._status("online"), qos=1, retain=True, timeout=self.settings.puback_timeout_s
         )
@@ -282,8 +311,7 @@ class Uplink:
         self.stats.published_messages += 1
         self.stats.published_events += len(rows)
         self.outbox.ack(r.seq for r in rows)
-        if self.on_delivered:
-            self.on_delivered(rows)
+        self.delivered.emit(rows)
 
     async def _receive(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:

@@ -116,7 +116,7 @@ async def pair_zigbee(
     times = []
     for device in devices:
         t0 = time.monotonic()
-        family = device.family or ZIGBEE_KINDS[device.kind]
+        family = device.zigbee_family or ZIGBEE_KINDS[device.kind]
         answer = await zigbee.send(f"join {family}")  # "ok joined smoke-1 ieee=... nwk=..."
         assert answer.startswith("ok "), f"{device.name}: {answer}"
         words = dict(w.split("=", 1) for w in answer.split() if "=" in w)

@@ -105,10 +105,13 @@ class DeviceSpec(_Model):
     ieee: str | None = Field(default=None, pattern=r"^[0-9a-f]{16}$")
     #: zigbee on the simulated rig: the simulator's device family (``sims/znp/devices/*.json``, e.g. "tuya-smoke"),
     #: joined with its real signature; default: the built-in device of the kind.
-    family: str | None = None
-    #: ble: the device's MAC and bindkey (hex) for encrypted BTHome.
+    zigbee_family: str | None = None
+    #: ble: the device's MAC and bindkey (hex) for encrypted BTHome or MiBeacon adverts.
     mac: str | None = None
     bindkey: str | None = None
+    #: ble: what the device advertises: BTHome v2, or Xiaomi MiBeacon (``model`` as xiaomi-ble names it).
+    family: Literal["bthome", "mibeacon"] = "bthome"
+    model: str | None = None
     #: gpio: the gateway input it is wired to (``[[gpio.inputs]]`` name; default: ``name`` without "gpio-").
     input: str | None = None
     #: gpio on a real rig: the output line wired to the device's input (a relay across a pull cord or a

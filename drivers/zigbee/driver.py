@@ -404,14 +404,15 @@ class ZigbeeDriver(Driver):
         *,
         cluster: int | None = None,
     ) -> None:
-        """A button press, with its button (endpoint) and gesture; a remote's press is a call only if configured."""
+        """A button press, with which button (``index``: the endpoint; ``button``: the quirk's name for it) and its
+        gesture; a remote's press is a call only if configured."""
         if cluster == mapping.ON_OFF and "press" not in device.capabilities:
             return  # a motion or contact sensor's plain on/off commands are not presses
         if device.type == "remote" and not device.params.get("press_is_call", False):
             self.count("presses_ignored")
             log.info("zigbee: %s pressed; not a call (set press_is_call on the device to make it one)", device.id)
             return
-        meta = {**meta, "button": button}
+        meta = {**meta, "index" if isinstance(button, int) else "button": button}
         if gesture is not None:
             meta["gesture"] = gesture
             if gesture in GESTURE_EVENTS:  # what the alarm book knows from other buttons (long press...)

@@ -51,7 +51,7 @@ def resolver() -> Resolver:
         importlib.import_module(name)
     # zha-quirks queues its v1 (signature-class) quirks on import and moves them into the registry in setup();
     # this is that step without importing every other vendor's modules.
-    zhaquirks._register_pending_quirks()
+    zhaquirks._register_pending_quirks()  # noqa: SLF001 - the library has no public call short of setup()
     log.debug("zigbee: %d quirk modules loaded", len(QUIRK_MODULES))
     return zha.quirks.DEVICE_REGISTRY.resolve
 

@@ -1,6 +1,6 @@
 """The alarm lifecycle service: connects the alarm book to the outbox, the uplink, the platform and feedback.
 
-The book (:mod:`gateway.alarms.book`, owned by the rule engine) decides; this service only feeds it what
+The book (:mod:`gateway.rules.alarm_book`, owned by the rule engine) decides; this service only feeds it what
 happens outside the rules and turns its answers into events and local feedback:
 
 - committed events give each raised alarm its event id (and show "network down" if the uplink is offline);
@@ -11,7 +11,8 @@ happens outside the rules and turns its answers into events and local feedback:
   acknowledge or close an alarm: ``alarm.acknowledged`` / ``alarm.resolved``, feedback "call_received";
 - ``alarm.escalated`` (made by the engine's tick) shows feedback "escalated"; the last resolved alarm "normal".
 
-Listeners run inside the outbox writer and the uplink: they never raise (a bug is logged and counted).
+Listeners run inside the outbox writer and the uplink (through :class:`core.signal.Signal`, which isolates a
+failing listener); they count their own failures too.
 """
 
 from __future__ import annotations
@@ -26,14 +27,16 @@ import aiomqtt
 from pydantic import ValidationError
 
 from core.events import Event, EventDraft, Priority
-from gateway.alarms.book import LIFECYCLE_KINDS, AckAction, OpenAlarm, opens_alarm
+from gateway import link
 from gateway.alarms.messages import MAX_ACK_BYTES, AckMessage
 from gateway.outbox import OutboxError, Row
-from gateway.remote import link
+from gateway.rules.alarm_book import LIFECYCLE_KINDS, AckAction, OpenAlarm, opens_alarm
 
 if TYPE_CHECKING:
-    from gateway.app import Gateway
+    from core.signal import Unsubscribe
     from gateway.config import Config
+    from gateway.context import ServiceContext
+    from gateway.ports import FeedbackDisplay
 
 log = logging.getLogger(__name__)
 
@@ -42,26 +45,30 @@ _RESTORED_SIGNAL = {"acknowledged": "call_received", "sent": "call_sent"}
 
 
 class AlarmService:
-    """The ``alarms`` service. ``ack()`` is also what the platform's ``alarm_ack`` command calls."""
+    """The ``alarms`` service; the :class:`gateway.ports.AlarmAcks` port (the ``alarm_ack`` command uses it)."""
 
     name = "alarms"
 
-    def __init__(self, gw: Gateway) -> None:
-        self.gw = gw
-        self.engine = gw.rules
-        self.book = gw.rules.book
+    def __init__(self, ctx: ServiceContext, feedback: FeedbackDisplay) -> None:
+        self.ctx = ctx
+        self.feedback = feedback
+        self.engine = ctx.rules
+        self.book = ctx.rules.book
         self.stats: dict[str, int] = {"acks": 0, "bad_acks": 0, "unknown_acks": 0, "listener_errors": 0}
         self._started = False
         self._emitting: set[asyncio.Task[None]] = set()
+        self._unsubscribe: list[Unsubscribe] = []
 
     # ------------------------------------------------------------------ lifetime
 
     async def start(self) -> None:
-        self.engine.set_default_timezone(self.gw.config.gateway.timezone)
-        self.gw.committed_listeners.append(self._committed)
-        self.gw.delivered_listeners.append(self._delivered)
-        self.gw.uplink.on_state(self._uplink_changed)
-        await link.subscribe(self.gw.uplink, self.gw.uplink.topics.alarm_ack, self._on_ack_message)
+        self.engine.set_default_timezone(self.ctx.config().gateway.timezone)
+        self._unsubscribe = [
+            self.ctx.committed.connect(self._committed),
+            self.ctx.delivered.connect(self._delivered),
+            self.ctx.uplink.state_changed.connect(self._uplink_changed),
+        ]
+        await link.subscribe(self.ctx.uplink, self.ctx.uplink.topics.alarm_ack, self._on_ack_message)
         self._started = True
         for opened in self.book.open.values():  # alarms still open from before a restart
             self._show(opened)
@@ -70,13 +77,9 @@ class AlarmService:
         if not self._started:
             return
         self._started = False
-        for listeners, fn in (
-            (self.gw.committed_listeners, self._committed),
-            (self.gw.delivered_listeners, self._delivered),
-        ):
-            if fn in listeners:
-                listeners.remove(fn)  # type: ignore[arg-type]
-        self.gw.uplink.remove_state_listener(self._uplink_changed)
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe = []
         if self._emitting:
             await asyncio.wait(list(self._emitting), timeout=5)
         await self.engine.flush()
@@ -99,7 +102,7 @@ class AlarmService:
         self.stats["acks"] += 1
         self.engine.persist()
         if drafts:
-            await self.gw.emit(drafts)
+            await self.ctx.emit(drafts)
         opened = self.book.find(alarm_id)
         return {"state": state, "alarm": opened.event_id if opened else alarm_id}
 
@@ -139,7 +142,7 @@ class AlarmService:
             opened = self.book.bind(event)
             if opened is not None:
                 self.engine.persist()
-                if not self.gw.uplink.connected:
+                if not self.ctx.uplink.connected:
                     self._signal("uplink_down", opened)
             return
         if event.kind not in LIFECYCLE_KINDS:
@@ -179,13 +182,12 @@ class AlarmService:
 
     async def _emit(self, drafts: list[EventDraft]) -> None:
         try:
-            await self.gw.emit(drafts)
+            await self.ctx.emit(drafts)
         except OutboxError as exc:  # storage refused it (logged by the outbox): the alarm itself is delivered
             log.error("alarms: %s not stored: %s", ", ".join(d.kind for d in drafts), exc)
 
     def _uplink_changed(self, online: bool) -> None:
-        feedback = self.gw.service("feedback")
-        shown = getattr(feedback, "current", None)
+        shown = self.feedback.current
         if not online:
             if shown != "call_received":  # help already on its way stays shown: that has not changed
                 self._signal("uplink_down")
@@ -211,14 +213,10 @@ class AlarmService:
             self._signal(state, opened)
 
     def _signal(self, state: str, opened: OpenAlarm | None = None, *, device_id: str | None = None) -> None:
-        feedback = self.gw.service("feedback")
-        signal = getattr(feedback, "signal", None)
-        if signal is None:
-            return
         if opened is not None and opened.device is not None:
             device_id = opened.device.id
         try:
-            signal(state, device_id=device_id)
+            self.feedback.signal(state, device_id=device_id)
         except Exception:  # feedback is someone else's module: its failure must not touch the lifecycle
             self.stats["listener_errors"] += 1
             log.exception("alarms: feedback signal %s failed", state)

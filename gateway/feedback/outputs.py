@@ -10,7 +10,7 @@ import errno
 import logging
 from typing import Protocol
 
-from gateway.feedback_settings import FeedbackSettings, Line
+from gateway.settings.feedback import FeedbackSettings, Line
 
 log = logging.getLogger(__name__)
 

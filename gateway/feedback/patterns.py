@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from gateway.feedback_settings import FeedbackState
+from gateway.settings.feedback import FeedbackState
 
 
 @dataclass(frozen=True, slots=True)

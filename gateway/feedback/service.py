@@ -18,7 +18,7 @@ from gateway.feedback import outputs as outputs_module
 from gateway.feedback.outputs import NullOutputs, OutputSink
 from gateway.feedback.patterns import OFF, PATTERNS, Pattern, Track
 from gateway.feedback.voice import Speaker
-from gateway.feedback_settings import FeedbackSettings
+from gateway.settings.feedback import FeedbackSettings
 
 if TYPE_CHECKING:
     from gateway.config import Config

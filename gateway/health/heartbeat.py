@@ -19,9 +19,9 @@ from gateway import __version__
 from gateway.health.system import read_system
 
 if TYPE_CHECKING:
-    from gateway.app import Gateway
     from gateway.config import Config
-    from gateway.health.settings import HealthSettings
+    from gateway.context import ServiceContext
+    from gateway.settings.health import HealthSettings
 
 log = logging.getLogger(__name__)
 
@@ -30,12 +30,12 @@ KIND = "gateway.heartbeat"
 SIGNAL_KEYS = ("rssi", "lqi", "linkquality", "snr")
 
 
-def device_health(gw: Gateway, now: float | None = None) -> list[dict[str, Any]]:
+def device_health(ctx: ServiceContext, now: float | None = None) -> list[dict[str, Any]]:
     """Per paired device: when last heard, online, battery, signal (from the intake's memory)."""
     now = time.time() if now is None else now
     out = []
-    for dev in gw.registry:
-        seen = gw.intake.seen.get(dev.id)
+    for dev in ctx.registry:
+        seen = ctx.intake.seen.get(dev.id)
         item: dict[str, Any] = {
             "id": dev.id,
             "room": dev.room,
@@ -56,10 +56,10 @@ def device_health(gw: Gateway, now: float | None = None) -> list[dict[str, Any]]
     return sorted(out, key=lambda d: d["id"])
 
 
-async def snapshot(gw: Gateway, started_mono: float, settings: HealthSettings) -> dict[str, Any]:
+async def snapshot(ctx: ServiceContext, started_mono: float, settings: HealthSettings) -> dict[str, Any]:
     """The heartbeat's ``data``: gateway, outbox, uplink, clock, machine and devices."""
-    status = gw.status()
-    system = await asyncio.to_thread(read_system, gw.state_dir)
+    status = ctx.status()
+    system = await asyncio.to_thread(read_system, ctx.state_dir)
     uplink = status["uplink"]
     depth = status["outbox"]
     data: dict[str, Any] = {
@@ -67,14 +67,14 @@ async def snapshot(gw: Gateway, started_mono: float, settings: HealthSettings) -
         "uptime_s": int(time.monotonic() - started_mono),
         "outbox": {k: depth.get(k) for k in ("rows", "bytes", "alarms", "oldest_age_s", "dropped", "last_error")},
         "uplink": {k: uplink.get(k) for k in ("state", "connects", "reconnects", "published_events", "last_error")},
-        "clock": {"synced": gw.clock.synced()},
+        "clock": {"synced": ctx.clock.synced()},
         "drivers": [
             {"transport": d["transport"], "state": d["state"], "detail": d["detail"]} for d in status["drivers"]
         ],
         **system,
     }
     if settings.heartbeat_devices:
-        data["devices"] = device_health(gw)
+        data["devices"] = device_health(ctx)
     return data
 
 
@@ -83,16 +83,16 @@ class HeartbeatService:
 
     name = "heartbeat"
 
-    def __init__(self, gw: Gateway) -> None:
-        self.gw = gw
-        self.settings = gw.config.health
+    def __init__(self, ctx: ServiceContext) -> None:
+        self.ctx = ctx
+        self.settings = ctx.config().health
         self.started_mono = time.monotonic()
         self.sent = 0
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        self._task = self.gw.create_task(self._run(), name="heartbeat")
+        self._task = self.ctx.supervise(self._run(), name="heartbeat")
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -108,9 +108,9 @@ class HeartbeatService:
     async def beat(self) -> None:
         """Emit one heartbeat now (also used by tests and the technician's tools)."""
         priority = Priority.from_label(self.settings.heartbeat_priority)
-        data = await snapshot(self.gw, self.started_mono, self.settings)
+        data = await snapshot(self.ctx, self.started_mono, self.settings)
         try:
-            await self.gw.emit([EventDraft(KIND, priority, None, data)])
+            await self.ctx.emit([EventDraft(KIND, priority, None, data)])
         except RuntimeError as exc:  # OutboxError: storage trouble is reported by the storage monitor
             log.warning("heartbeat not stored: %s", exc)
             return

@@ -23,8 +23,8 @@ from core.events import EventDraft, Priority
 from gateway.health.system import DiskState, disk_state
 
 if TYPE_CHECKING:
-    from gateway.app import Gateway
     from gateway.config import Config
+    from gateway.context import ServiceContext
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +51,9 @@ class StorageMonitor:
 
     name = "storage"
 
-    def __init__(self, gw: Gateway) -> None:
-        self.gw = gw
-        self.settings = gw.config.health
+    def __init__(self, ctx: ServiceContext) -> None:
+        self.ctx = ctx
+        self.settings = self.ctx.config().health
         self.degraded = False  # as last reported to the platform
         self.reasons: list[str] = []
         self.last: DiskState | None = None
@@ -62,7 +62,7 @@ class StorageMonitor:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        self._task = self.gw.create_task(self._run(), name="storage-monitor")
+        self._task = self.ctx.supervise(self._run(), name="storage-monitor")
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -93,17 +93,17 @@ class StorageMonitor:
     async def check(self) -> None:
         """One round: measure, and report a change of state (retrying a report the outbox refused)."""
         try:
-            disk: DiskState | None = await asyncio.to_thread(disk_state, self.gw.state_dir)
+            disk: DiskState | None = await asyncio.to_thread(disk_state, self.ctx.state_dir)
         except OSError as exc:
-            log.error("storage: cannot stat %s: %s", self.gw.state_dir, exc)
+            log.error("storage: cannot stat %s: %s", self.ctx.state_dir, exc)
             disk = None
         self.last = disk
-        if self.gw.outbox.disk_full:
-            self.gw.outbox.recheck_space()
-        reasons = self.assess(disk, self.gw.outbox.stats.last_error, self.degraded)
-        if self.gw.outbox.disk_full and "disk_full" not in reasons:  # living on the reserve
+        if self.ctx.outbox.disk_full:
+            self.ctx.outbox.recheck_space()
+        reasons = self.assess(disk, self.ctx.outbox.stats.last_error, self.degraded)
+        if self.ctx.outbox.disk_full and "disk_full" not in reasons:  # living on the reserve
             reasons.append("disk_full")
-        fault = self.gw.outbox.storage_fault  # alarms held in memory: the first thing to fix
+        fault = self.ctx.outbox.storage_fault  # alarms held in memory: the first thing to fix
         if fault is not None and fault not in reasons:
             reasons.append(fault)
         if reasons:
@@ -126,12 +126,12 @@ class StorageMonitor:
             "disk": disk.as_json() if disk else None,
             "min_free_bytes": s.storage_min_free_bytes,
             "recover_free_bytes": s.storage_recover_free_bytes,
-            "outbox": self.gw.outbox.depth(),
+            "outbox": self.ctx.outbox.depth(),
         }
 
     async def _emit(self, kind: str, data: dict[str, Any]) -> bool:
         try:
-            await self.gw.emit([EventDraft(kind, Priority.ALERT, None, data)])
+            await self.ctx.emit([EventDraft(kind, Priority.ALERT, None, data)])
         except RuntimeError as exc:  # OutboxError: no room for the report yet; next check tries again
             log.warning("storage: %s not stored yet: %s", kind, exc)
             return False
@@ -166,7 +166,7 @@ class StorageMonitor:
 
     async def _run(self) -> None:
         while True:
-            changed = self.gw.outbox.storage_changed  # read each round: a corrupt outbox is replaced at boot
+            changed = self.ctx.outbox.storage_changed  # read each round: a corrupt outbox is replaced at boot
             changed.clear()
             await self.check()
             with contextlib.suppress(TimeoutError):

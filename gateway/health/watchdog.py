@@ -19,17 +19,13 @@ import os
 import socket
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from gateway.app import Gateway
+    from gateway.context import ServiceContext
+    from gateway.ports import CoreHealth
 
 log = logging.getLogger(__name__)
-
-#: Core tasks the watchdog requires alive, by the name the gateway gives them.
-CORE_TASK_NAMES = ("uplink", "rules-tick")
-#: How often to look for the end of start-up before saying READY=1.
-_READY_POLL_S = 0.05
 
 
 class SdNotifier:
@@ -84,23 +80,11 @@ def watchdog_interval(env: Mapping[str, str] | None = None, pid: int | None = No
     return int(usec) / 2 / 1_000_000
 
 
-def core_tasks(gw: Gateway) -> dict[str, asyncio.Task[Any] | None]:
-    """The gateway's core tasks by name (None if not found). The one place that knows where they live."""
-    public = getattr(gw, "core_tasks", None)
-    if callable(public):
-        return dict(public())
-    found: dict[str, asyncio.Task[Any] | None] = {"outbox-writer": gw.outbox._task}
-    tasks = getattr(gw, "_tasks", [])
-    for name in CORE_TASK_NAMES:
-        found[name] = next((t for t in tasks if t.get_name() == name), None)
-    return found
-
-
 class WriterProbe:
     """Checks that the outbox writer thread still takes work (not wedged in a write that never returns)."""
 
-    def __init__(self, gw: Gateway, timeout_s: float) -> None:
-        self.gw = gw
+    def __init__(self, core: CoreHealth, timeout_s: float) -> None:
+        self.core = core
         self.timeout_s = timeout_s
         self._pending: asyncio.Future[None] | None = None
         self._since = 0.0
@@ -114,19 +98,11 @@ class WriterProbe:
         self._pending = None
         if failed:
             return "outbox-writer-thread"
-        executor = getattr(self.gw.outbox, "_writer", None)
-        if executor is None:
-            return None
-        try:
-            self._pending = asyncio.get_running_loop().run_in_executor(executor, _noop)
-        except RuntimeError:  # executor shut down
+        self._pending = self.core.probe_writer()
+        if self._pending is None:  # the writer has been shut down
             return "outbox-writer-thread"
         self._since = now
         return None
-
-
-def _noop() -> None:
-    return None
 
 
 class WatchdogService:
@@ -134,12 +110,19 @@ class WatchdogService:
 
     name = "watchdog"
 
-    def __init__(self, gw: Gateway, notifier: SdNotifier | None = None, env: Mapping[str, str] | None = None) -> None:
-        self.gw = gw
-        self.settings = gw.config.health
+    def __init__(
+        self,
+        ctx: ServiceContext,
+        core: CoreHealth,
+        notifier: SdNotifier | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.ctx = ctx
+        self.core = core
+        self.settings = ctx.config().health
         self.notifier = notifier if notifier is not None else SdNotifier.from_env(env)
         self.interval = watchdog_interval(env) if self.settings.watchdog else None
-        self.probe = WriterProbe(gw, self.settings.watchdog_probe_timeout_s)
+        self.probe = WriterProbe(core, self.settings.watchdog_probe_timeout_s)
         self.pings = 0
         self.problems: list[str] = []
         self._triggered = False
@@ -149,7 +132,7 @@ class WatchdogService:
     async def start(self) -> None:
         if self.notifier is None:
             return
-        self._task = self.gw.create_task(self._run(), name="watchdog")
+        self._task = self.ctx.supervise(self._run(), name="watchdog")
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -162,15 +145,7 @@ class WatchdogService:
 
     async def _wait_started(self) -> None:
         """Until the whole gateway (web server included) has started."""
-        started = getattr(self.gw, "started", None)
-        if isinstance(started, asyncio.Event):
-            await started.wait()
-            return
-        while True:
-            runner = getattr(self.gw.web, "_runner", None)
-            if runner is not None and getattr(runner, "addresses", None):
-                return
-            await asyncio.sleep(_READY_POLL_S)
+        await self.core.started.wait()
 
     async def _run(self) -> None:
         assert self.notifier is not None
@@ -184,7 +159,7 @@ class WatchdogService:
 
     def check(self) -> list[str]:
         """Names of core parts that are not healthy right now (empty: healthy)."""
-        problems = [name for name, task in core_tasks(self.gw).items() if task is None or task.done()]
+        problems = [name for name, task in self.core.core_tasks().items() if task is None or task.done()]
         writer = self.probe.problem()
         if writer:
             problems.append(writer)
@@ -222,10 +197,11 @@ class WatchdogService:
 
     def status_line(self) -> str:
         """One line for ``systemctl status``: uplink, backlog, devices."""
-        depth = self.gw.outbox.depth()
+        status = self.ctx.status()
+        depth = status["outbox"]
         line = (
-            f"uplink {self.gw.uplink.stats.state}, outbox {depth['rows']} events "
-            f"({depth['alarms']} alarms), {len(self.gw.registry)} devices"
+            f"uplink {status['uplink']['state']}, outbox {depth['rows']} events "
+            f"({depth['alarms']} alarms), {status['devices']} devices"
         )
         if depth.get("storage_fault"):
             line += f", storage {depth['storage_fault']}: {depth.get('held')} events held in memory only"

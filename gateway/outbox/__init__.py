@@ -31,7 +31,7 @@ One concept per module, in the order an event meets them:
 from gateway.outbox.faults import OutboxError, is_storage_fault
 from gateway.outbox.outbox import Outbox
 from gateway.outbox.rows import Row, bodies_to_payload, decode_payload
-from gateway.outbox.store import OutboxStats
+from gateway.outbox.stats import OutboxStats
 
 __all__ = [
     "Outbox",

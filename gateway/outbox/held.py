@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from core.events import Event, Priority
 from gateway.outbox.faults import FAULT_TEXT
 from gateway.outbox.rows import Row
-from gateway.outbox.store import OutboxStats
+from gateway.outbox.stats import OutboxStats
 
 log = logging.getLogger("gateway.outbox")  # one logger for the whole outbox: the journal is filtered by it
 

@@ -20,18 +20,20 @@ import os
 import sqlite3
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from core.events import Event, Priority
+from core.signal import Signal
 from gateway.config import OutboxSection
 from gateway.outbox.faults import FAULT_TEXT, OutboxError, dir_read_only, fault_reason, is_disk_full, is_storage_fault
 from gateway.outbox.held import HeldQueue
 from gateway.outbox.reserve import make_reserve, release_reserve, space_is_back
 from gateway.outbox.rows import Row
-from gateway.outbox.store import OutboxStats, SalvagedRow, Store
+from gateway.outbox.stats import OutboxStats
+from gateway.outbox.store import SalvagedRow, Store
 
 log = logging.getLogger("gateway.outbox")  # one logger for the whole outbox: the journal is filtered by it
 
@@ -50,19 +52,17 @@ class Outbox:
         path: Path,
         settings: OutboxSection,
         *,
-        on_committed: Callable[[Sequence[Event]], None] | None = None,
-        on_dropped: Callable[[dict[str, int]], None] | None = None,
         held_max: int | None = None,
         retry_s: float | None = None,
     ) -> None:
         """``path``: the database file. ``settings``: caps, TTLs, reserve, held-queue bound, retry interval.
-        ``on_committed`` is called with the events of every commit (and every event held in degraded mode);
-        ``on_dropped`` with the counts of every drop (cap, TTL, refusals). ``held_max`` and ``retry_s``
-        override ``settings.held_max_events`` and ``settings.retry_s``."""
+        ``held_max`` and ``retry_s`` override ``settings.held_max_events`` and ``settings.retry_s``."""
         self.path = path
         self.settings = settings
-        self.on_committed = on_committed
-        self.on_dropped = on_dropped
+        #: The events of every commit (and every event held in degraded mode). Emitted in the writer's path.
+        self.committed: Signal[Sequence[Event]] = Signal("outbox.committed")
+        #: The counts of every drop (cap, TTL, refusals), by ``priority:reason``.
+        self.dropped: Signal[dict[str, int]] = Signal("outbox.dropped")
         self.stats = OutboxStats()
         self._store = Store(path, settings, self.stats)
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-writer")
@@ -175,6 +175,22 @@ class Outbox:
             self._store.next_seq,
         )
 
+    # ---------------------------------------------------------------- health (the watchdog)
+
+    @property
+    def writer_task(self) -> asyncio.Task[None] | None:
+        """The task that commits queued events (None before ``open``)."""
+        return self._task
+
+    def probe_writer(self) -> asyncio.Future[None] | None:
+        """Run a no-op on the writer thread; a future that never finishes means the thread is wedged.
+
+        None once the writer has been shut down (closing)."""
+        try:
+            return asyncio.get_running_loop().run_in_executor(self._writer, _noop)
+        except RuntimeError:  # executor shut down
+            return None
+
     async def close(self) -> None:
         """Commit whatever is queued, then close the database."""
         self._closing = True
@@ -248,8 +264,8 @@ class Outbox:
     def _count_dropped(self, counts: dict[str, int]) -> None:
         for key, n in counts.items():
             self.stats.dropped[key] = self.stats.dropped.get(key, 0) + n
-        if counts and self.on_dropped:
-            self.on_dropped(counts)
+        if counts:
+            self.dropped.emit(counts)
 
     def ack(self, seqs: Iterable[int]) -> None:
         """The broker has these; delete them (lazily, in the next group commit; held ones at once)."""
@@ -310,8 +326,8 @@ class Outbox:
                         p.future.set_result(None)
                 if events:
                     self._announce(events)
-                if dropped and self.on_dropped:
-                    self.on_dropped(dropped)
+                if dropped:
+                    self.dropped.emit(dropped)
             if self._closing and not (self._alarms or self._others):
                 if self.storage_fault is None and not self._acks:
                     return
@@ -321,13 +337,12 @@ class Outbox:
                 self._wake.set()  # written back while closing: go round once more for the deletes
 
     def _announce(self, events: list[Event]) -> None:
-        """Accepted events (committed or held): wake their uplink lanes, tell ``on_committed``."""
+        """Accepted events (committed or held): wake their uplink lanes, tell ``committed``'s listeners."""
         if any(e.priority == Priority.ALARM for e in events):
             self.alarm_ready.set()
         if any(e.priority != Priority.ALARM for e in events):
             self.event_ready.set()
-        if self.on_committed:
-            self.on_committed(events)
+        self.committed.emit(events)
 
     async def import_rows(self, rows: Sequence[SalvagedRow]) -> int:
         """Put back rows salvaged from a damaged outbox (same seq, same body). Returns how many went in."""
@@ -352,8 +367,8 @@ class Outbox:
             except sqlite3.Error as exc:
                 log.error("outbox TTL purge failed: %s", exc)
                 continue
-            if dropped and self.on_dropped:
-                self.on_dropped(dropped)
+            if dropped:
+                self.dropped.emit(dropped)
 
     def expire(self, now_ms: int | None = None) -> dict[str, int]:
         """Delete events older than their priority's TTL. Runs on the writer thread."""
@@ -519,3 +534,7 @@ class Outbox:
             "dropped": dict(st.dropped),
             "last_error": st.last_error,
         }
+
+
+def _noop() -> None:
+    return None

@@ -16,7 +16,6 @@ import logging
 import os
 import sqlite3
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote
@@ -26,6 +25,7 @@ from gateway.config import OutboxSection
 from gateway.outbox.bounds import drop_expired, drop_over_cap, free_telemetry
 from gateway.outbox.faults import CorruptOutbox, OutboxError
 from gateway.outbox.rows import Row
+from gateway.outbox.stats import OutboxStats
 
 if TYPE_CHECKING:
     from gateway.outbox.held import Held
@@ -51,21 +51,6 @@ _CACHE_KIB = 256
 UNKNOWN_SEQ_FLOOR = 10**12
 
 SalvagedRow = tuple[int, int, int, int, bytes]
-
-
-@dataclass(slots=True)
-class OutboxStats:
-    """What the outbox holds (stored rows and, in degraded mode, held ones) and what it has done."""
-
-    rows: int = 0
-    bytes: int = 0
-    alarms: int = 0
-    oldest_ms: int | None = None
-    committed: int = 0
-    deleted: int = 0
-    commits: int = 0
-    dropped: dict[str, int] = field(default_factory=dict)
-    last_error: str | None = None
 
 
 class Store:

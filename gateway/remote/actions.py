@@ -8,9 +8,7 @@ cleanly with ``unsupported`` when that service is not running.
 
 from __future__ import annotations
 
-import inspect
 import logging
-import signal
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -20,17 +18,17 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from core.secrets import add_secret
 from gateway import __version__
+from gateway.ports import EXIT_RESTART
 from gateway.remote.logbuffer import LogBuffer
 from gateway.remote.selftest import self_test
-from gateway.remote.settings import RemoteSettings
+from gateway.settings.remote import RemoteSettings
 
 if TYPE_CHECKING:
-    from gateway.app import Gateway
+    from gateway.context import ServiceContext
+    from gateway.ports import AlarmAcks, InstallerCode, InstallWindow
 
 log = logging.getLogger(__name__)
 
-#: Exit status of ``fbgw run`` after a ``restart`` command (EX_TEMPFAIL): systemd restarts the service.
-EXIT_RESTART = 75
 
 Restarter = Callable[[], None]
 
@@ -48,7 +46,12 @@ class CommandFailed(Exception):
 
 @dataclass(slots=True)
 class CommandContext:
-    gw: Gateway
+    """What a command handler may use: the gateway's service context and the ports of the services it drives."""
+
+    gateway: ServiceContext
+    alarms: AlarmAcks
+    window: InstallWindow
+    codes: InstallerCode
     settings: RemoteSettings
     logs: LogBuffer
     restarter: Restarter
@@ -104,18 +107,18 @@ async def _ping(ctx: CommandContext, args: NoArgs) -> dict[str, Any]:
         "pong": True,
         "version": __version__,
         "uptime_s": round(time.monotonic() - ctx.started_mono, 1),
-        "clock_synced": ctx.gw.clock.synced(),
+        "clock_synced": ctx.gateway.clock.synced(),
     }
 
 
 async def _self_test(ctx: CommandContext, args: NoArgs) -> dict[str, Any]:
-    return await self_test(ctx.gw)
+    return await self_test(ctx.gateway)
 
 
 async def _permit_join(ctx: CommandContext, args: PermitJoinArgs) -> dict[str, Any]:
     if args.seconds > ctx.settings.permit_join_max_s:
         raise CommandFailed("out_of_range", f"seconds: at most {ctx.settings.permit_join_max_s}")
-    drivers = ctx.gw.drivers
+    drivers = ctx.gateway.drivers
     if args.transport is not None:
         if args.transport not in drivers:
             raise CommandFailed(
@@ -139,24 +142,18 @@ async def _permit_join(ctx: CommandContext, args: PermitJoinArgs) -> dict[str, A
 
 
 async def _open_install_window(ctx: CommandContext, args: InstallWindowArgs) -> dict[str, Any]:
-    web = ctx.gw.service("web")
-    opener = getattr(web, "open_install_window", None)
-    if opener is None:
-        raise CommandFailed("unsupported", "the technician web service is not running on this gateway")
     try:
-        granted = opener(args.seconds) if args.seconds is not None else opener()
-        if inspect.isawaitable(granted):
-            granted = await granted
+        granted = ctx.window.open_install_window(args.seconds)
     except ValueError as exc:
         raise CommandFailed("out_of_range", str(exc)) from None
     return {"seconds": granted}
 
 
 async def _identify(ctx: CommandContext, args: IdentifyArgs) -> dict[str, Any]:
-    device = ctx.gw.registry.get(args.device)
+    device = ctx.gateway.registry.get(args.device)
     if device is None:
         raise CommandFailed("unknown_device", f"{args.device} is not paired here")
-    driver = ctx.gw.drivers.get(device.transport)
+    driver = ctx.gateway.drivers.get(device.transport)
     if driver is None:
         raise CommandFailed("unsupported", f"driver {device.transport!r} of {args.device} is not running")
     try:
@@ -169,38 +166,25 @@ async def _identify(ctx: CommandContext, args: IdentifyArgs) -> dict[str, Any]:
 
 
 async def _alarm_ack(ctx: CommandContext, args: AlarmAckArgs) -> dict[str, Any]:
-    alarms = ctx.gw.service("alarms")
-    ack = getattr(alarms, "ack", None)
-    if ack is None:
-        raise CommandFailed("unsupported", "the alarm lifecycle service is not running on this gateway")
     try:
-        inspect.signature(ack).bind(args.alarm, by=args.by, note=args.note)
-    except TypeError as exc:
-        raise CommandFailed("unsupported", f"alarms.ack has an unexpected signature: {exc}") from None
-    try:
-        outcome = ack(args.alarm, by=args.by, note=args.note)
-        if inspect.isawaitable(outcome):
-            outcome = await outcome
+        outcome = await ctx.alarms.ack(args.alarm, by=args.by, note=args.note)
     except LookupError:
         raise CommandFailed("unknown_alarm", f"no open alarm {args.alarm}") from None
     except ValueError as exc:
         raise CommandFailed("failed", str(exc)) from None
     return {
         "alarm": args.alarm,
-        "ack": outcome if isinstance(outcome, dict | bool | str | None) else str(outcome),
+        "ack": outcome,
     }
 
 
 async def _set_installer_code(ctx: CommandContext, args: InstallerCodeArgs) -> dict[str, Any]:
     add_secret(args.code)  # first: from here on it is masked in every log line
-    if ctx.gw.config.web.installer_code_hash is not None:
+    if ctx.gateway.config().web.installer_code_hash is not None:
         # The configured hash wins again at the next start: accepting would report a code that does not last.
         raise CommandFailed("unsupported", "the installer code is set by the local config ([web] installer_code_hash)")
-    setter = getattr(ctx.gw.service("web"), "set_installer_code", None)
-    if setter is None:
-        raise CommandFailed("unsupported", "the technician web service is not running on this gateway")
     try:
-        await setter(args.code)
+        await ctx.codes.set_installer_code(args.code)
     except ValueError:  # CodeError; its message is fixed, but nothing about the code is passed on
         raise CommandFailed("out_of_range", "code: not accepted as an installer code") from None
     except OSError as exc:
@@ -217,17 +201,6 @@ async def _upload_logs(ctx: CommandContext, args: UploadLogsArgs) -> dict[str, A
 async def _restart(ctx: CommandContext, args: NoArgs) -> dict[str, Any]:
     # The restart itself happens after the result is published (see CommandService._run).
     return {"restarting": True, "exit_code": EXIT_RESTART}
-
-
-def default_restarter(gw: Gateway) -> Restarter:
-    """Stop the gateway as systemd does (SIGTERM: clean shutdown), asking for exit status ``EXIT_RESTART``."""
-
-    def restart() -> None:
-        gw.exit_code = EXIT_RESTART  # returned by `fbgw run` (see docs/remote.md)
-        log.warning("remote: restart requested by the platform; exiting with status %d", EXIT_RESTART)
-        signal.raise_signal(signal.SIGTERM)
-
-    return restart
 
 
 Handler = Callable[[CommandContext, Any], Awaitable[dict[str, Any]]]

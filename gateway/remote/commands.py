@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import aiomqtt
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from gateway.remote import link
-from gateway.remote.actions import COMMANDS, CommandContext, CommandFailed, Restarter, default_restarter
+from gateway import link
+from gateway.remote.actions import COMMANDS, CommandContext, CommandFailed, Restarter
 from gateway.remote.inbound import Rejection, check_gateway, check_signature, parse_object, schema_rejection
 from gateway.remote.logbuffer import LogBuffer
 from gateway.remote.replay import CommandMemory
@@ -36,7 +36,9 @@ from gateway.topics import Topics
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-    from gateway.app import Gateway
+    from core.signal import Unsubscribe
+    from gateway.context import ServiceContext
+    from gateway.ports import AlarmAcks, InstallerCode, InstallWindow, Restart
 
 log = logging.getLogger(__name__)
 
@@ -64,17 +66,29 @@ class CommandEnvelope(BaseModel):
 
 
 class CommandService:
-    """Service ``remote_commands``. ``restarter`` is replaceable (tests)."""
+    """Service ``remote_commands``. ``restarter`` (what a ``restart`` does once its result is delivered) is
+    replaceable in tests."""
 
     name = "remote_commands"
 
-    def __init__(self, gw: Gateway, restarter: Restarter | None = None) -> None:
-        self.gw = gw
-        self.settings = gw.config.remote
-        self.store = RemoteStore(gw.state_dir)
-        self.topics = Topics(gw.id)
+    def __init__(
+        self,
+        ctx: ServiceContext,
+        *,
+        alarms: AlarmAcks,
+        window: InstallWindow,
+        codes: InstallerCode,
+        restart: Restart,
+    ) -> None:
+        self.ctx = ctx
+        self.alarms = alarms
+        self.window = window
+        self.codes = codes
+        self.settings = self.ctx.config().remote
+        self.store = RemoteStore(self.ctx.state_dir)
+        self.topics = Topics(self.ctx.gateway_id)
         self.logs = LogBuffer(self.settings.log_buffer_bytes)
-        self.restarter = restarter or default_restarter(gw)
+        self.restarter: Restarter = restart.request_restart
         self.key: Ed25519PublicKey | None = None
         self.key_error = ""
         s = self.settings
@@ -93,6 +107,7 @@ class CommandService:
         self._idle.set()
         self._task: asyncio.Task[None] | None = None
         self._started = time.monotonic()
+        self._unsubscribe: Unsubscribe | None = None
 
     # ------------------------------------------------------------------ lifetime
 
@@ -107,11 +122,13 @@ class CommandService:
             log.error("remote: %s; every command will be rejected", self.key_error)
         self.logs.attach()
         self.memory.load(await self.store.load_commands())
-        self.gw.uplink.on_connect(self._flush)
-        self._task = self.gw.create_task(self._worker(), name="remote-commands")
-        await link.subscribe(self.gw.uplink, self.topics.cmd, self._on_message)
+        self._unsubscribe = self.ctx.uplink.on_connect(self._flush)
+        self._task = self.ctx.supervise(self._worker(), name="remote-commands")
+        await link.subscribe(self.ctx.uplink, self.topics.cmd, self._on_message)
 
     async def stop(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
         await link.cancel_and_wait(self._task)
         self.logs.detach()
 
@@ -171,7 +188,7 @@ class CommandService:
         if self.key_error:
             raise Rejection("signature_invalid", self.key_error)
         check_signature(obj, self.key, CONTEXT_COMMAND)
-        check_gateway(obj, self.gw.id, required=self.key is not None)
+        check_gateway(obj, self.ctx.gateway_id, required=self.key is not None)
         try:
             env = CommandEnvelope.model_validate_json(payload, strict=True)
         except ValidationError as exc:
@@ -188,7 +205,7 @@ class CommandService:
 
     def _trusted_now(self) -> int | None:
         """Wall time in UTC ms if the clock is synchronised, else None (it may be off by years)."""
-        return self.gw.clock.wall_ms() if self.gw.clock.synced() else None
+        return self.ctx.clock.wall_ms() if self.ctx.clock.synced() else None
 
     async def _run(self, checked: tuple[CommandEnvelope, Any]) -> dict[str, Any]:
         env, args = checked
@@ -200,7 +217,9 @@ class CommandService:
             await self._remember(env, "error", "failed")
             detail = "the command id could not be stored, so it is not run (it could otherwise run twice)"
             return await self._publish(self._result(env.id, env.cmd, "error", "failed", detail))
-        ctx = CommandContext(self.gw, self.settings, self.logs, self.restarter, self._started)
+        ctx = CommandContext(
+            self.ctx, self.alarms, self.window, self.codes, self.settings, self.logs, self.restarter, self._started
+        )
         try:
             result = await spec.handler(ctx, args)
         except CommandFailed as exc:
@@ -217,7 +236,7 @@ class CommandService:
 
     async def _remember(self, env: CommandEnvelope, status: str, reason: str | None) -> bool:
         """Record the id and its outcome so far, in memory and on disk; False if the disk write failed."""
-        record = {"cmd": env.cmd, "status": status, "reason": reason, "at": self.gw.clock.wall_ms()}
+        record = {"cmd": env.cmd, "status": status, "reason": reason, "at": self.ctx.clock.wall_ms()}
         self.memory.remember(env.id, record, env.expires_at, self._trusted_now())
         try:
             await self.store.save_commands(self.memory.as_json())
@@ -239,13 +258,13 @@ class CommandService:
     ) -> dict[str, Any]:
         body: dict[str, Any] = {
             "id": cmd_id,
-            "gateway": self.gw.id,
+            "gateway": self.ctx.gateway_id,
             "cmd": cmd,
             "status": status,
             "reason": reason,
             "detail": detail[:2000],
-            "ts": self.gw.clock.wall_ms(),
-            "clock_synced": self.gw.clock.synced(),
+            "ts": self.ctx.clock.wall_ms(),
+            "clock_synced": self.ctx.clock.synced(),
         }
         if result is not None:
             body["result"] = result
@@ -260,7 +279,7 @@ class CommandService:
         payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
         async with self._sending:
             await self._drain()  # results still waiting go first
-            if not self._pending and await link.publish(self.gw.uplink, self.topics.cmd_result, payload):
+            if not self._pending and await link.publish(self.ctx.uplink, self.topics.cmd_result, payload):
                 if after is not None:
                     after()
             else:
@@ -285,7 +304,7 @@ class CommandService:
     async def _drain(self) -> None:
         while self._pending:
             payload, after = self._pending[0]
-            if not await link.publish(self.gw.uplink, self.topics.cmd_result, payload):
+            if not await link.publish(self.ctx.uplink, self.topics.cmd_result, payload):
                 return
             self._pending.popleft()
             if after is not None:

@@ -3,11 +3,11 @@
 One worker handles documents one at a time (only the newest waiting document is kept). For each: size, JSON,
 signature, target gateway, schema, version, referenced devices and county are checked; the effective config
 (local ⊕ document) is built and validated as a whole; pushed connection settings are tried with a deadline;
-then the raw document is written to the state directory (the commit point) and switched in with
-``gw.reconfigure``. Any failure before the commit point changes nothing; any failure while switching in, of
-whatever kind, is rolled back completely (stored document, every service, uplink, device names and rooms)
-before it is reported, so the report always says what runs. Every outcome is published as the retained
-``config/reported``, republished on every reconnect. The protocol is in docs/remote.md.
+then the raw document is written to the state directory (the commit point) and switched in by the one owner
+of reconfiguration (:class:`gateway.ports.Reconfigure`). Any failure before the commit point changes nothing;
+any failure while switching in, of whatever kind, is rolled back completely (stored document, every service,
+uplink, device names and rooms) before it is reported, so the report always says what runs. Every outcome is
+published as the retained ``config/reported``, republished on every reconnect. The protocol is in docs/remote.md.
 """
 
 from __future__ import annotations
@@ -16,19 +16,18 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 import aiomqtt
 from pydantic import ValidationError
 
 from core.secrets import add_secret
-from gateway.config import Config, UplinkSection
-from gateway.remote import link
+from gateway import link
+from gateway.config import Config
+from gateway.ports import ReconfigureIncomplete
 from gateway.remote.connection import try_connection
 from gateway.remote.desired import (
-    BATCHING_KEYS,
-    CONNECTION_KEYS,
     LOCAL_ONLY,
     DesiredDocument,
     effective_config,
@@ -40,11 +39,14 @@ from gateway.remote.report import Applied, Outcome, build_report, document_hash,
 from gateway.remote.signing import CONTEXT_DESIRED, load_platform_key
 from gateway.remote.store import RemoteStore
 from gateway.topics import Topics
+from gateway.uplink import CONNECTION_KEYS
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-    from gateway.app import Gateway
+    from core.signal import Unsubscribe
+    from gateway.context import ServiceContext
+    from gateway.ports import CountyProfiles, Reconfigure, Undo
 
 log = logging.getLogger(__name__)
 
@@ -57,13 +59,15 @@ class ConfigSync:
 
     name = "remote_config"
 
-    def __init__(self, gw: Gateway) -> None:
-        self.gw = gw
-        self.settings = gw.config.remote
+    def __init__(self, ctx: ServiceContext, reconfigure: Reconfigure, counties: CountyProfiles) -> None:
+        self.ctx = ctx
+        self.config_owner = reconfigure
+        self.counties = counties
+        self.settings = self.ctx.config().remote
         #: The local config (TOML + command line) every document is laid over.
-        self.local: Config = gw.config
-        self.store = RemoteStore(gw.state_dir)
-        self.topics = Topics(gw.id)
+        self.local: Config = self.ctx.config()
+        self.store = RemoteStore(self.ctx.state_dir)
+        self.topics = Topics(self.ctx.gateway_id)
         self.key: Ed25519PublicKey | None = None
         self.key_error = ""
         self.applied: Applied | None = None
@@ -73,6 +77,9 @@ class ConfigSync:
         self._idle = asyncio.Event()
         self._idle.set()
         self._task: asyncio.Task[None] | None = None
+        self._unsubscribe: Unsubscribe | None = None
+        #: Undoes the switch-in in progress (None until the config owner has switched).
+        self._switched: Undo | None = None
 
     # ------------------------------------------------------------------ lifetime
 
@@ -86,13 +93,15 @@ class ConfigSync:
             self.key_error = f"platform key unusable: {exc}"
             log.error("remote: %s; every desired document will be rejected", self.key_error)
         await self._load_stored()
-        self.gw.uplink.on_connect(self.publish_report)
-        self._task = self.gw.create_task(self._worker(), name="remote-config")
-        await link.subscribe(self.gw.uplink, self.topics.config_desired, self._on_message)
-        if self.gw.uplink.connected:
+        self._unsubscribe = self.ctx.uplink.on_connect(self.publish_report)
+        self._task = self.ctx.supervise(self._worker(), name="remote-config")
+        await link.subscribe(self.ctx.uplink, self.topics.config_desired, self._on_message)
+        if self.ctx.uplink.connected:
             await self.publish_report()
 
     async def stop(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
         await link.cancel_and_wait(self._task)
 
     async def idle(self) -> None:
@@ -142,7 +151,7 @@ class ConfigSync:
         if self.key_error:
             raise Rejection("signature_invalid", self.key_error)
         check_signature(doc_obj, self.key, CONTEXT_DESIRED)
-        check_gateway(doc_obj, self.gw.id, required=self.key is not None)
+        check_gateway(doc_obj, self.ctx.gateway_id, required=self.key is not None)
         try:
             doc = DesiredDocument.model_validate_json(payload, strict=True)
         except ValidationError as exc:
@@ -153,11 +162,14 @@ class ConfigSync:
                     "stale_version",
                     f"version {doc.version} is not above the applied version {self.applied.version}",
                 )
-            unknown = sorted(d for d in (doc.devices or {}) if self.gw.registry.get(d) is None)
+            unknown = sorted(d for d in (doc.devices or {}) if self.ctx.registry.get(d) is None)
             if unknown:
                 raise Rejection("unknown_device", "not paired here: " + ", ".join(unknown[:20]))
             if doc.county is not None:
                 await self._check_county(doc.county)
+        for contact in doc.modem.contacts if doc.modem is not None else []:
+            add_secret(contact.number)  # phone numbers are personal data: never in a log line
+            add_secret(contact.number.removeprefix("+86"))
         if doc.connection is not None:
             add_secret(doc.connection.password)  # before anything can log it
         try:
@@ -167,11 +179,9 @@ class ConfigSync:
         return doc, candidate
 
     async def _check_county(self, county: str) -> None:
-        from gateway.web import acceptance  # the web package owns county profiles
-
         try:
-            await asyncio.to_thread(acceptance.load_profile, county, self.local.web.counties_dir)
-        except acceptance.ProfileError as exc:
+            await asyncio.to_thread(self.counties.check_county, county, self.local.web.counties_dir)
+        except ValueError as exc:
             raise Rejection("unknown_county", str(exc)) from None
 
     # ------------------------------------------------------------------ processing
@@ -208,8 +218,7 @@ class ConfigSync:
         await self._apply(doc, payload, doc_hash, candidate)
 
     async def _apply(self, doc: DesiredDocument, payload: bytes, doc_hash: str, candidate: Config) -> None:
-        old_cfg = self.gw.config
-        old_uplink = self.gw.uplink.settings
+        old_uplink = self.ctx.config().uplink
         old_names = self._names(doc)
         previous_payload = await self.store.load_desired()
         connection_tried = False
@@ -217,14 +226,14 @@ class ConfigSync:
             if doc.connection is not None:
                 await self.store.write_tls(tls_files(doc.connection, self.store.tls_dir))
             if uplink_differs(old_uplink, candidate.uplink, CONNECTION_KEYS):
-                trial = await try_connection(self.gw.uplink, candidate.uplink, self.settings.connection_trial_s)
+                trial = await try_connection(self.ctx.uplink, candidate.uplink, self.settings.connection_trial_s)
                 if not trial.ok:
                     raise Rejection("connection_failed", f"rolled back to {old_uplink.broker}: {trial.error}")
                 connection_tried = True
             await self.store.save_desired(payload)  # the commit point
         except OSError as exc:
             if connection_tried:
-                self.gw.uplink.reconnect_now(old_uplink)
+                self.ctx.uplink.reconnect_now(old_uplink)
             await self._reject(doc.version, doc_hash, Rejection("storage_error", f"cannot store: {exc}"), payload)
             return
         except Rejection as rej:
@@ -232,7 +241,7 @@ class ConfigSync:
             return
         except Exception:  # deliberately broad (a bug): nothing is committed, but a trial connection is in use
             if connection_tried:
-                self.gw.uplink.reconnect_now(old_uplink)
+                self.ctx.uplink.reconnect_now(old_uplink)
             raise  # the worker reports it as internal_error; the gateway runs the old settings
         try:
             await self._switch_in(candidate, doc)
@@ -241,7 +250,7 @@ class ConfigSync:
             # gateway may already run it. Whatever the failure (a bug in one service's reconfigure included),
             # everything must go back, or the report would name one version while a mix of two runs.
             log.error("remote: switching in version %s failed (%r); rolling back", doc.version, exc)
-            problems = await self._roll_back(old_cfg, old_uplink, previous_payload, old_names)
+            problems = await self._roll_back(self._switched, exc, previous_payload, old_names)
             detail = str(exc) if isinstance(exc, OSError | ValueError) else f"{type(exc).__name__}: {exc}"
             if problems:
                 detail += "; rollback incomplete: " + "; ".join(problems)
@@ -253,62 +262,49 @@ class ConfigSync:
         await self._report(Outcome("applied", doc.version, doc_hash))
 
     async def _switch_in(self, new: Config, doc: DesiredDocument | None) -> None:
-        """Make the gateway run ``new``: services (log level among them), uplink, device names and rooms."""
-        await self.gw.reconfigure(new)
-        uplink = self.gw.uplink
-        if uplink.settings != new.uplink:
-            restart = uplink_differs(uplink.settings, new.uplink, CONNECTION_KEYS + BATCHING_KEYS)
-            if restart:  # batching is read when a connection starts; connection keys need a new connection
-                uplink.reconnect_now(new.uplink)
-            else:
-                uplink.settings = new.uplink
+        """Make the gateway run ``new`` (the one owner of reconfiguration switches rules, services and uplink, and
+        puts them back itself if that fails), then device names and rooms. ``_switched`` undoes the first part."""
+        self._switched = None
+        self._switched = await self.config_owner.reconfigure(new)
+        await self._rename(doc)
+
+    async def _rename(self, doc: DesiredDocument | None) -> None:
         for device_id, wanted in ((doc.devices or {}) if doc is not None else {}).items():
-            device = self.gw.registry.get(device_id)
+            device = self.ctx.registry.get(device_id)
             if device is None:
                 log.warning("remote: device %s named in the desired config is not paired; skipped", device_id)
                 continue
             changes = {k: v for k, v in wanted.model_dump(exclude_none=True).items() if getattr(device, k) != v}
             if changes:
-                await self.gw.registry.update(device_id, **changes)
+                await self.ctx.registry.update(device_id, **changes)
 
     def _names(self, doc: DesiredDocument) -> Names:
         """Name and room of every device the document renames, to put back if the switch-in fails."""
         out: Names = {}
         for device_id in doc.devices or {}:
-            device = self.gw.registry.get(device_id)
+            device = self.ctx.registry.get(device_id)
             if device is not None:
                 out[device_id] = (device.name, device.room)
         return out
 
     async def _roll_back(
-        self, old_cfg: Config, old_uplink: UplinkSection, previous_payload: bytes | None, old_names: Names
+        self, undo: Undo | None, failure: BaseException, previous_payload: bytes | None, old_names: Names
     ) -> list[str]:
-        """Return to what ran before a failed switch-in: stored document, config and services, uplink, device
+        """Return to what ran before a failed switch-in: stored document, config (rules, services, uplink), device
         names and rooms. Every step is tried even if an earlier one fails; returns what could not be undone."""
         problems: list[str] = []
         if previous_payload is None:
             await _undo("desired.json", self.store.remove(self.store.desired_path), problems)
         else:
             await _undo("desired.json", self.store.save_desired(previous_payload), problems)
-        if not await _undo("config", self.gw.reconfigure(old_cfg), []):
-            # gw.reconfigure stops at the first service that fails: go back one by one instead, so a broken
-            # service does not leave the services after it on the new config.
-            from gateway.services import Reconfigurable  # gateway.services imports this module
-
-            self.gw.config = old_cfg
-            await _undo("rules", _call(self.gw.rules.reconfigure, old_cfg.rules), problems)
-            for service in self.gw.services:
-                if isinstance(service, Reconfigurable):
-                    await _undo(f"service {service.name}", service.reconfigure(old_cfg), problems)
-        up = self.gw.uplink
-        if uplink_differs(up.settings, old_uplink, CONNECTION_KEYS + BATCHING_KEYS):
-            up.reconnect_now(old_uplink)
-        else:
-            up.settings = old_uplink
+        if undo is not None:  # the switch-in itself succeeded; a later step failed
+            await _undo("config", undo(), problems)
+        elif isinstance(failure, ReconfigureIncomplete):  # it failed and could not put everything back
+            problems.extend(failure.problems)
         for device_id, (name, room) in old_names.items():
-            device = self.gw.registry.get(device_id)
+            device = self.ctx.registry.get(device_id)
             if device is not None and (device.name, device.room) != (name, room):
-                await _undo(f"device {device_id}", self.gw.registry.update(device_id, name=name, room=room), problems)
+                await _undo(f"device {device_id}", self.ctx.registry.update(device_id, name=name, room=room), problems)
         return problems
 
     # ------------------------------------------------------------------ start-up
@@ -358,7 +354,7 @@ class ConfigSync:
         )
 
     def _report_body(self) -> dict[str, Any]:
-        return build_report(self.gw.id, self.outcome, self.applied, self.gw.config, self.gw.registry)
+        return build_report(self.ctx.gateway_id, self.outcome, self.applied, self.ctx.config(), self.ctx.registry)
 
     async def _report(self, outcome: Outcome) -> None:
         self.outcome = outcome
@@ -371,7 +367,7 @@ class ConfigSync:
     async def publish_report(self) -> None:
         """Publish the retained report (also the on-connect hook: every reconnect republishes it)."""
         body = json.dumps(self._report_body(), ensure_ascii=False, separators=(",", ":")).encode()
-        await link.publish(self.gw.uplink, self.topics.config_reported, body, retain=True)
+        await link.publish(self.ctx.uplink, self.topics.config_reported, body, retain=True)
 
 
 async def _undo(what: str, step: Awaitable[object], problems: list[str]) -> bool:
@@ -383,8 +379,3 @@ async def _undo(what: str, step: Awaitable[object], problems: list[str]) -> bool
         problems.append(f"{what}: {exc!r}")
         return False
     return True
-
-
-async def _call(fn: Callable[[Any], None], arg: Any) -> None:
-    """A synchronous rollback step, as an awaitable for :func:`_undo`."""
-    fn(arg)

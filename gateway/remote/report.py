@@ -16,8 +16,8 @@ from typing import Any, Literal
 
 from core.devices import Device
 from gateway.config import Config
-from gateway.remote.desired import BATCHING_KEYS
 from gateway.remote.signing import canonical_json
+from gateway.uplink import BATCHING_KEYS
 
 State = Literal["applied", "rejected", "local"]
 

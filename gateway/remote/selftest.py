@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from core import atomic
 
 if TYPE_CHECKING:
-    from gateway.app import Gateway
+    from gateway.context import ServiceContext
 
 
 def _probe_storage(state_dir: Path, min_free: int) -> dict[str, Any]:
@@ -38,25 +38,25 @@ def _probe_storage(state_dir: Path, min_free: int) -> dict[str, Any]:
     }
 
 
-async def self_test(gw: Gateway) -> dict[str, Any]:
+async def self_test(ctx: ServiceContext) -> dict[str, Any]:
     """Run every check; ``ok`` is true only when all of them pass."""
     radios = [
         {"transport": h.transport, "state": h.state, "detail": h.detail, "ok": h.state == "up"}
-        for h in gw.driver_health()
+        for h in ctx.driver_health()
     ]
-    storage = await asyncio.to_thread(_probe_storage, gw.state_dir, gw.config.health.storage_min_free_bytes)
-    storage["outbox"] = gw.outbox.depth()
-    up = gw.uplink.stats
+    storage = await asyncio.to_thread(_probe_storage, ctx.state_dir, ctx.config().health.storage_min_free_bytes)
+    storage["outbox"] = ctx.outbox.depth()
+    up = ctx.uplink.stats
     uplink = {
-        "ok": gw.uplink.connected,
+        "ok": ctx.uplink.connected,
         "state": up.state,
-        "broker": gw.config.uplink.broker,
+        "broker": ctx.config().uplink.broker,
         "connects": up.connects,
         "reconnects": up.reconnects,
         "last_error": up.last_error,
     }
-    synced = gw.clock.synced()
-    clock = {"ok": synced, "synced": synced, "wall_ms": gw.clock.wall_ms()}
+    synced = ctx.clock.synced()
+    clock = {"ok": synced, "synced": synced, "wall_ms": ctx.clock.wall_ms()}
     checks = {
         "radios": {"ok": all(r["ok"] for r in radios), "drivers": radios},
         "storage": storage,

@@ -17,7 +17,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gateway.remote.settings import RemoteSettings, decode_raw_key
+from gateway.settings.remote import RemoteSettings, decode_raw_key
 
 if TYPE_CHECKING:  # cryptography is loaded only when a key is used: a few MB less on a box without signing
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey

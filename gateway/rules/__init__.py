@@ -12,7 +12,7 @@ injected time, so they are tested in milliseconds:
 - :mod:`~gateway.rules.device_health` — offline/online, silent devices;
 - :mod:`~gateway.rules.windows` (local time, windows), :mod:`~gateway.rules.state` (saved state).
 
-Alarm drafts go through the alarm book (:mod:`gateway.alarms.book`) for the lifecycle.
+Alarm drafts go through the alarm book (:mod:`gateway.rules.alarm_book`) for the lifecycle.
 """
 
 from gateway.rules.engine import RuleEngine

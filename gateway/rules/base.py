@@ -6,7 +6,7 @@ It never reads a clock, a file or a global: tests drive it with a fake clock in 
 
 Alarm-priority drafts a rule returns *open* an alarm; a draft whose kind is ``<alarm kind>.cleared`` with
 the same device *clears* it at the source. The engine passes both to the alarm lifecycle
-(:mod:`gateway.alarms.book`), which the rules themselves know nothing about.
+(:mod:`gateway.rules.alarm_book`), which the rules themselves know nothing about.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The rule engine the gateway calls for every reading, availability change and tick.
 
 It runs each rule in turn (immediate mapping first, so a bug in a timed rule can never hold back a call or a
-smoke alarm), passes what they return through the alarm book (:mod:`gateway.alarms.book`: one alarm per
+smoke alarm), passes what they return through the alarm book (:mod:`gateway.rules.alarm_book`: one alarm per
 condition, cancel/repeat presses, escalation), and saves the state of both when it changed
 (:mod:`gateway.rules.state`). Time comes only from the injected clock.
 
@@ -20,7 +20,7 @@ from typing import Any
 from core.devices import Device
 from core.events import EventDraft, Priority
 from drivers.base import Reading
-from gateway.alarms.book import AlarmBook
+from gateway.rules.alarm_book import AlarmBook
 from gateway.rules.base import Rule
 from gateway.rules.bed_exit import BedExitRule
 from gateway.rules.device_health import DeviceHealthRule

@@ -17,9 +17,6 @@ from drivers.base import Reading
 from gateway.rules.settings import RulesSettings
 from gateway.rules.windows import Now
 
-#: Reading meta copied into the event's data (button/gesture: which button of a remote, single/double/long).
-_META_KEYS = ("rssi", "lqi", "event", "battery", "held_ms", "button", "gesture")
-
 
 @dataclass(frozen=True, slots=True)
 class EventSpec:
@@ -52,7 +49,14 @@ READING_EVENTS: Mapping[str, EventSpec] = {
     "battery": EventSpec("telemetry.battery", Priority.TELEMETRY, every_report=True),
     # Only a long press counts (a brush against the button must not open the page); see on_reading.
     "install": EventSpec("install.window_requested", Priority.ALERT, every_report=True),
+    # The driver sends it once, when it finds out: a device whose presses are refused must be seen at once.
+    "needs_readoption": EventSpec("device.needs_readoption", Priority.ALERT, every_report=True),
 }
+
+#: Reading meta copied into the event's data: signal, the gesture (``event``; Zigbee also names it ``gesture``:
+#: single/double/long/emergency) and which button of a multi-button device (``index``: the button number or
+#: Zigbee endpoint; ``button``: a name such as left/middle/right), battery, hold time, why.
+_META_KEYS = frozenset({"rssi", "lqi", "event", "gesture", "index", "button", "battery", "held_ms", "reason"})
 
 #: Capabilities whose value is a state carried in ``data`` rather than an on/off condition.
 _VALUE_KEYS: Mapping[str, str] = {

@@ -27,7 +27,7 @@ from gateway.web.views import ADD_TYPES, can_adopt, lang_of, overview
 from gateway.web.window import WindowLimit
 
 if TYPE_CHECKING:
-    from gateway.app import Gateway
+    from gateway.context import ServiceContext
 
 log = logging.getLogger(__name__)
 
@@ -109,8 +109,8 @@ async def parse[M: BaseModel](request: web.Request, model: type[M]) -> M:
 
 
 class Api:
-    def __init__(self, gw: Gateway, svc: TechnicianService) -> None:
-        self.gw = gw
+    def __init__(self, ctx: ServiceContext, svc: TechnicianService) -> None:
+        self.ctx = ctx
         self.svc = svc
 
     def setup(self, app: web.Application) -> None:
@@ -142,11 +142,11 @@ class Api:
 
     def _driver(self, request: web.Request) -> Any:
         name = request.match_info["transport"]
-        driver = self.gw.drivers.get(name)
+        driver = self.ctx.drivers.get(name)
         if driver is None:
             raise web.HTTPNotFound(
                 text=json.dumps(
-                    {"error": f"no running transport {name[:32]!r}; running: {', '.join(self.gw.drivers) or 'none'}"}
+                    {"error": f"no running transport {name[:32]!r}; running: {', '.join(self.ctx.drivers) or 'none'}"}
                 ),
                 content_type="application/json",
             )
@@ -155,35 +155,35 @@ class Api:
     # ------------------------------------------------------------------ status and devices
 
     async def get_overview(self, request: web.Request) -> web.StreamResponse:
-        return web.json_response(await overview(self.gw, self.svc))
+        return web.json_response(await overview(self.ctx, self.svc))
 
     async def change_device(self, request: web.Request) -> web.StreamResponse:
         dev_id = request.match_info["id"]
-        if self.gw.registry.get(dev_id) is None:
+        if self.ctx.registry.get(dev_id) is None:
             return json_error(404, f"unknown device {dev_id[:64]!r}")
         body = await parse(request, DeviceChange)
         changes: dict[str, Any] = {k: v for k, v in body.model_dump().items() if v is not None}
         if not changes:
             raise BadRequest("nothing to change: send name, room and/or press_is_call")
         if "press_is_call" in changes:
-            current = self.gw.registry.get(dev_id)
+            current = self.ctx.registry.get(dev_id)
             if current is None or "press_is_call" not in current.params:
                 raise BadRequest("press_is_call: only for a remote whose presses are calls by choice")
             changes["params"] = {**current.params, "press_is_call": changes.pop("press_is_call")}
         if changes.get("name") == "":
             raise BadRequest("name: must not be empty")
         try:
-            dev = await self.gw.registry.update(dev_id, **changes)
+            dev = await self.ctx.registry.update(dev_id, **changes)
         except KeyError:  # removed meanwhile
             return json_error(404, f"unknown device {dev_id[:64]!r}")
         return web.json_response({"device": dev.public()})
 
     async def remove_device(self, request: web.Request) -> web.StreamResponse:
         dev_id = request.match_info["id"]
-        dev = self.gw.registry.get(dev_id)
+        dev = self.ctx.registry.get(dev_id)
         if dev is None:
             return json_error(404, f"unknown device {dev_id[:64]!r}")
-        driver = self.gw.drivers.get(dev.transport)
+        driver = self.ctx.drivers.get(dev.transport)
         if driver is None:
             return json_error(409, f"the {dev.transport} radio is not running; cannot remove {dev_id} from it now")
         try:
@@ -211,7 +211,7 @@ class Api:
                         "health": drv.health().state,
                         "pairing": self.svc.pairing_state(name),
                     }
-                    for name, drv in self.gw.drivers.items()
+                    for name, drv in self.ctx.drivers.items()
                 ]
             }
         )
@@ -322,7 +322,7 @@ class Api:
             "technician": body.technician,
         }
         try:
-            events = await self.gw.emit([EventDraft("install.acceptance", Priority.ALERT, None, data)])
+            events = await self.ctx.emit([EventDraft("install.acceptance", Priority.ALERT, None, data)])
         except OutboxError as exc:
             return json_error(503, f"not stored: {exc}")
         ev = events[0]

@@ -20,7 +20,7 @@ from gateway.intake import BadReading, UnknownDevice
 from gateway.outbox import OutboxError
 
 if TYPE_CHECKING:
-    from gateway.app import Gateway
+    from gateway.context import ServiceContext
 
 MAX_READINGS_PER_REQUEST = 10_000
 
@@ -45,10 +45,10 @@ def _is_loopback_peer(request: web.Request) -> bool:
         return False
 
 
-def devices_payload(gw: Gateway) -> list[dict[str, Any]]:
+def devices_payload(ctx: ServiceContext) -> list[dict[str, Any]]:
     out = []
-    for dev in gw.registry:
-        seen = gw.intake.seen.get(dev.id)
+    for dev in ctx.registry:
+        seen = ctx.intake.seen.get(dev.id)
         item = dev.public()
         item["last_seen"] = seen.last_seen if seen and seen.last_seen else None
         item["online"] = seen.online if seen else None
@@ -57,17 +57,19 @@ def devices_payload(gw: Gateway) -> list[dict[str, Any]]:
     return sorted(out, key=lambda d: (d["room"], d["id"]))
 
 
-def setup(app: web.Application, gw: Gateway) -> None:
+def setup(app: web.Application, ctx: ServiceContext, *, loopback_only: bool) -> None:
+    """Mount the core API. ``loopback_only``: the server listens on loopback only (sim readings need it)."""
+
     async def get_devices(request: web.Request) -> web.Response:
-        return web.json_response({"devices": devices_payload(gw)})
+        return web.json_response({"devices": devices_payload(ctx)})
 
     async def get_status(request: web.Request) -> web.Response:
-        return web.json_response(gw.status())
+        return web.json_response(ctx.status())
 
     async def post_sim_readings(request: web.Request) -> web.Response:
-        if "sim" not in gw.drivers:
+        if "sim" not in ctx.drivers:
             return _error(404, "the simulated home (drivers.sim) is not enabled")
-        if gw.web is None or not gw.web.loopback_only or not _is_loopback_peer(request):
+        if not loopback_only or not _is_loopback_peer(request):
             return _error(403, "sim readings are accepted only on a loopback-bound server from loopback")
         try:
             body = await request.json(loads=json.loads)
@@ -86,14 +88,14 @@ def setup(app: web.Application, gw: Gateway) -> None:
                 return _error(400, where + msg)
             reading = Reading(parsed.device, parsed.capability, parsed.value, trace=parsed.trace)
             try:
-                gw.intake.check(reading)
+                ctx.intake.check(reading)
             except UnknownDevice as exc:
                 return _error(404, str(exc))
             except BadReading as exc:
                 return _error(422, str(exc))
             readings.append(reading)
         try:
-            events = await gw.intake.readings(readings)
+            events = await ctx.intake.readings(readings)
         except OutboxError as exc:
             return _error(503, f"not stored: {exc}")
         return web.json_response(

@@ -1,8 +1,8 @@
-"""Builds and runs the aiohttp application for a gateway.
+"""The local HTTP server: builds and runs the aiohttp application (a service, started after the others).
 
 The core API (:mod:`gateway.web.core_api`) is always there. When the technician service ("web") runs, its
-pages, JSON API, static files and the sign-in/CSRF guard are mounted too. Services that want to know where
-the server listens (mDNS discovery) implement ``async http_started(host, port)``.
+pages, JSON API, static files and the sign-in/CSRF guard are mounted too. Who wants to know where the server
+listens (mDNS discovery) connects to :attr:`WebServer.listening`.
 """
 
 from __future__ import annotations
@@ -14,14 +14,15 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from core.signal import Signal
 from gateway.web import core_api
 
 if TYPE_CHECKING:
-    from gateway.app import Gateway
+    from gateway.context import ServiceContext
+    from gateway.web.service import TechnicianService
 
 log = logging.getLogger(__name__)
 
-GATEWAY_KEY: web.AppKey[Gateway] = web.AppKey("gateway", object)  # type: ignore[arg-type]
 STATIC_DIR = Path(__file__).parent / "static"
 SHUTDOWN_TIMEOUT_S = 2.0
 
@@ -35,32 +36,26 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
-def create_app(gw: Gateway) -> web.Application:
-    from gateway.web.service import TechnicianService
-
-    svc = gw.service("web")
+def create_app(ctx: ServiceContext, technician: TechnicianService | None, *, loopback_only: bool) -> web.Application:
     middlewares: list[Any] = []
-    if isinstance(svc, TechnicianService):
+    if technician is not None:
         from gateway.web.guard import make_guard
 
-        middlewares.append(make_guard(svc))
+        middlewares.append(make_guard(technician))
     app = web.Application(client_max_size=1024 * 1024, middlewares=middlewares)
-    app[GATEWAY_KEY] = gw
-    core_api.setup(app, gw)
-    if isinstance(svc, TechnicianService):
-        _mount_technician(app, gw, svc)
+    core_api.setup(app, ctx, loopback_only=loopback_only)
+    if technician is not None:
+        _mount_technician(app, ctx, technician)
     return app
 
 
-def _mount_technician(app: web.Application, gw: Gateway, svc: object) -> None:
+def _mount_technician(app: web.Application, ctx: ServiceContext, svc: TechnicianService) -> None:
     from gateway.web.api import Api
     from gateway.web.guard import security_headers
-    from gateway.web.service import TechnicianService
     from gateway.web.views import Views
 
-    assert isinstance(svc, TechnicianService)
-    Views(gw, svc).setup(app)
-    Api(gw, svc).setup(app)
+    Views(ctx, svc).setup(app)
+    Api(ctx, svc).setup(app)
     app.router.add_static("/static/", STATIC_DIR, follow_symlinks=False, append_version=False)
     app.on_response_prepare.append(security_headers)
 
@@ -73,11 +68,14 @@ def _mount_technician(app: web.Application, gw: Gateway, svc: object) -> None:
 class WebServer:
     """The gateway's HTTP listener; ``port`` is the bound port (useful when configured as 0)."""
 
-    def __init__(self, gw: Gateway) -> None:
-        self.gw = gw
-        self.host = gw.config.http.host
-        self.port = gw.config.http.port
-        self.app = create_app(gw)
+    name = "http"
+
+    def __init__(self, ctx: ServiceContext, technician: TechnicianService | None) -> None:
+        self.host = ctx.config().http.host
+        self.port = ctx.config().http.port
+        self.app = create_app(ctx, technician, loopback_only=self.loopback_only)
+        #: Told ``(host, port)`` once the server listens.
+        self.listening: Signal[tuple[str, int]] = Signal("http.listening")
         self._runner: web.AppRunner | None = None
 
     @property
@@ -91,14 +89,15 @@ class WebServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
         await site.start()
-        server = site._server
-        if server is not None and server.sockets:  # type: ignore[attr-defined,union-attr]
-            self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined,union-attr]
+        if self._runner.addresses:  # the port actually bound (the config may say 0: any free port)
+            self.port = int(self._runner.addresses[0][1])
         log.info("http: listening on http://%s:%d/", self.host, self.port)
-        for service in self.gw.services:
-            hook = getattr(service, "http_started", None)
-            if hook is not None:
-                await hook(self.host, self.port)
+        self.listening.emit((self.host, self.port))
+
+    @property
+    def is_listening(self) -> bool:
+        """True while the server accepts connections."""
+        return self._runner is not None and bool(self._runner.addresses)
 
     async def stop(self) -> None:
         if self._runner is not None:

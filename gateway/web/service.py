@@ -1,9 +1,10 @@
 """The technician service ("web"): sign-in code, sessions, install window, and the live state pages show.
 
-Other parts of the gateway use three things from it (``gw.service("web")``):
+Other services reach it through ports wired in :mod:`gateway.services`:
 
-- :meth:`TechnicianService.open_install_window` — a platform command or a long press of the install button;
-- :meth:`TechnicianService.set_installer_code` — a code issued by the platform (only its hash is stored);
+- :class:`gateway.ports.InstallWindow` — a platform command or a long press of the install button opens the
+  window; mDNS advertises while it is open;
+- :class:`gateway.ports.InstallerCode` — a code issued by the platform (only its hash is stored);
 - :attr:`TechnicianService.signin_code_for_console` — the code generated at first boot, for the demo console.
 
 The HTTP routes live in :mod:`gateway.web.views` and :mod:`gateway.web.api`; the server mounts them when
@@ -15,25 +16,27 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.events import Event
 from core.secrets import add_secret
+from core.signal import Signal, Unsubscribe
 from drivers.base import PairingUpdate
 from gateway.outbox import Row
+from gateway.settings.web import WebSettings
 from gateway.web import acceptance
 from gateway.web.auth import LoginLimiter, Sessions
 from gateway.web.live import LiveHub
 from gateway.web.pairing import PairingState, update_json
-from gateway.web.settings import WebSettings
 from gateway.web.signin_code import CodeError, CodeStore
 from gateway.web.testmode import TestTracker
 from gateway.web.window import InstallWindow, first_boot
 
 if TYPE_CHECKING:
-    from gateway.app import Gateway
     from gateway.config import Config
+    from gateway.context import ServiceContext
 
 log = logging.getLogger(__name__)
 
@@ -41,16 +44,16 @@ log = logging.getLogger(__name__)
 class TechnicianService:
     name = "web"
 
-    def __init__(self, gw: Gateway) -> None:
-        self.gw = gw
-        self.settings: WebSettings = gw.config.web
+    def __init__(self, ctx: ServiceContext) -> None:
+        self.ctx = ctx
+        self.settings: WebSettings = self.ctx.config().web
         s = self.settings
-        self.codes = CodeStore(gw.state_dir, s.installer_code_hash)
+        self.codes = CodeStore(self.ctx.state_dir, s.installer_code_hash)
         self.sessions = Sessions(s.session_lifetime_s)
         self.limiter = LoginLimiter(s.login_max_failures, s.login_max_failures_total, s.login_window_s)
         self.window = InstallWindow(s.install_window_max_s, self._window_changed)
         #: Told ``True``/``False`` when the install window opens/closes (mDNS advertises only while open).
-        self.window_listeners: list[Callable[[bool], None]] = []
+        self.window_changed: Signal[bool] = Signal("web.window")
         self.hub = LiveHub()
         self.pairing: dict[str, PairingState] = {}
         self.tests = TestTracker()
@@ -60,6 +63,7 @@ class TechnicianService:
         #: The plain installer code if it was generated during this run (first boot), else None.
         self.signin_code_for_console: str | None = None
         self._code_lock = asyncio.Lock()
+        self._unsubscribe: list[Unsubscribe] = []
 
     # ------------------------------------------------------------------ lifetime
 
@@ -74,20 +78,18 @@ class TechnicianService:
             self._announce_code(self.signin_code_for_console)
         await self._load_profile()
 
-        self.gw.intake.pairing_listeners.append(self._on_pairing)
-        self.gw.committed_listeners.append(self._on_committed)
-        self.gw.delivered_listeners.append(self._on_delivered)
-        if self.settings.open_on_first_boot and await asyncio.to_thread(first_boot, self.gw.state_dir):
+        self._unsubscribe = [
+            self.ctx.pairing.connect(self._on_pairing),
+            self.ctx.committed.connect(self._on_committed),
+            self.ctx.delivered.connect(self._on_delivered),
+        ]
+        if self.settings.open_on_first_boot and await asyncio.to_thread(first_boot, self.ctx.state_dir):
             self.open_install_window(self.settings.install_window_s, by="first boot")
 
     async def stop(self) -> None:
-        for listeners, fn in (
-            (self.gw.intake.pairing_listeners, self._on_pairing),
-            (self.gw.committed_listeners, self._on_committed),
-            (self.gw.delivered_listeners, self._on_delivered),
-        ):
-            if fn in listeners:
-                listeners.remove(fn)  # type: ignore[arg-type]
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe = []
         self.window.close("closed (gateway stopping)")
         self.hub.close_all()
 
@@ -98,9 +100,11 @@ class TechnicianService:
         ``python -m gateway.web.signin_code reset``.
         """
         add_secret(code)
-        log.warning("a new installer sign-in code was generated for gateway %s (only its hash is stored)", self.gw.id)
+        log.warning(
+            "a new installer sign-in code was generated for gateway %s (only its hash is stored)", self.ctx.gateway_id
+        )
         if sys.stdout.isatty():
-            print(f"installer sign-in code for gateway {self.gw.id}: {code}", flush=True)
+            print(f"installer sign-in code for gateway {self.ctx.gateway_id}: {code}", flush=True)
 
     async def reconfigure(self, config: Config) -> None:
         old, new = self.settings, config.web
@@ -111,7 +115,7 @@ class TechnicianService:
         self.limiter.window_s = new.login_window_s
         self.window.max_s = new.install_window_max_s
         if new.installer_code_hash != old.installer_code_hash:
-            self.codes = CodeStore(self.gw.state_dir, new.installer_code_hash)
+            self.codes = CodeStore(self.ctx.state_dir, new.installer_code_hash)
             code = await asyncio.to_thread(self.codes.load_or_create, new.generated_code_digits)
             if code:
                 self.signin_code_for_console = code
@@ -136,6 +140,14 @@ class TechnicianService:
         """Open the install window for ``seconds`` (default ``[web] install_window_s``, capped by
         ``install_window_max_s``). Returns the seconds granted. Raises ValueError for ``seconds <= 0``."""
         return self.window.open(self.settings.install_window_s if seconds is None else seconds, by)
+
+    def check_county(self, county: str, directory: Path | None) -> None:
+        """The :class:`gateway.ports.CountyProfiles` port: ``ProfileError`` (a ValueError) if not usable."""
+        acceptance.load_profile(county, directory)
+
+    @property
+    def window_is_open(self) -> bool:
+        return self.window.is_open
 
     def close_install_window(self) -> None:
         """Close the window now; every signed-in session ends."""
@@ -165,8 +177,7 @@ class TechnicianService:
     # ------------------------------------------------------------------ listeners (never block)
 
     def _window_changed(self, is_open: bool) -> None:
-        for listener in list(self.window_listeners):
-            listener(is_open)
+        self.window_changed.emit(is_open)
         if is_open:
             self.tests.reset()
             self.manual.clear()
@@ -186,7 +197,7 @@ class TechnicianService:
         if not self.window.is_open:
             return
         for rec in self.tests.committed(events):
-            dev = self.gw.registry.get(rec.device) if rec.device else None
+            dev = self.ctx.registry.get(rec.device) if rec.device else None
             self.hub.publish("event", {**rec.as_json(), "name": dev.name if dev else None})
 
     def _on_delivered(self, rows: Sequence[Row]) -> None:
@@ -203,5 +214,5 @@ class TechnicianService:
     def checklist(self, lang: str) -> dict[str, Any] | None:
         if self.profile is None:
             return None
-        online = self.gw.uplink.stats.state == "online"
-        return acceptance.evaluate(self.profile, self.gw.registry, self.tests, self.manual, online, lang)
+        online = self.ctx.uplink.stats.state == "online"
+        return acceptance.evaluate(self.profile, self.ctx.registry, self.tests, self.manual, online, lang)

@@ -23,7 +23,7 @@ from gateway.web.render import esc, fill, page
 from gateway.web.service import TechnicianService
 
 if TYPE_CHECKING:
-    from gateway.app import Gateway
+    from gateway.context import ServiceContext
 
 #: Types offered when adding by address; beyond the drivers' vocabulary, the county lists name these.
 ADD_TYPES = (*DEVICE_TYPES, "voice_video", "nursing_bed")
@@ -46,11 +46,11 @@ def can_adopt(driver: Driver) -> bool:
     return type(driver).adopt is not Driver.adopt
 
 
-def fmt_time(gw: Gateway, ts: float | None, lang: str, fmt: str = "%m-%d %H:%M:%S") -> str:
+def fmt_time(ctx: ServiceContext, ts: float | None, lang: str, fmt: str = "%m-%d %H:%M:%S") -> str:
     if not ts:
         return translate(lang, "devices.never")
     try:
-        tz: Any = ZoneInfo(gw.config.gateway.timezone)
+        tz: Any = ZoneInfo(ctx.config().gateway.timezone)
     except (ZoneInfoNotFoundError, ValueError):
         tz = None
     return datetime.fromtimestamp(ts, tz).strftime(fmt)
@@ -74,8 +74,8 @@ def room_options(lang: str) -> str:
 
 
 class Views:
-    def __init__(self, gw: Gateway, svc: TechnicianService) -> None:
-        self.gw = gw
+    def __init__(self, ctx: ServiceContext, svc: TechnicianService) -> None:
+        self.ctx = ctx
         self.svc = svc
 
     def setup(self, app: web.Application) -> None:
@@ -113,7 +113,7 @@ class Views:
         body = fill(
             "login",
             lang,
-            gateway=self.gw.id,
+            gateway=self.ctx.gateway_id,
             window_class="ok" if w.is_open else "warn",
             window_text=window_text,
             error=error,
@@ -201,7 +201,7 @@ class Views:
 
     async def status_page(self, request: web.Request) -> web.StreamResponse:
         lang = lang_of(request, self.svc)
-        st = await overview(self.gw, self.svc)
+        st = await overview(self.ctx, self.svc)
         up = st["uplink"]["state"]
         radios = "".join(
             f'<li class="{"ok" if d["state"] == "up" else "bad"}"><b>{esc(d["transport"])}</b> '
@@ -231,8 +231,8 @@ class Views:
     async def devices_page(self, request: web.Request) -> web.StreamResponse:
         lang = lang_of(request, self.svc)
         rooms: dict[str, list[str]] = {}
-        for dev in sorted(self.gw.registry, key=lambda d: (d.room, d.name or d.id)):
-            seen = self.gw.intake.seen.get(dev.id)
+        for dev in sorted(self.ctx.registry, key=lambda d: (d.room, d.name or d.id)):
+            seen = self.ctx.intake.seen.get(dev.id)
             values = seen.values if seen else {}
             meta = seen.meta if seen else {}
             battery = values.get("battery", meta.get("battery"))
@@ -248,7 +248,7 @@ class Views:
                     room=dev.room,
                     battery=f"{battery}%" if isinstance(battery, int | float) else "—",
                     signal=f"{signal} dBm" if "rssi" in meta else (signal if signal is not None else "—"),
-                    last_seen=fmt_time(self.gw, seen.last_seen if seen else None, lang),
+                    last_seen=fmt_time(self.ctx, seen.last_seen if seen else None, lang),
                 )
             )
         html = (
@@ -269,7 +269,7 @@ class Views:
                 f'<button type="button" class="choice" data-transport="{esc(name)}" '
                 f'data-adopt="{1 if can_adopt(drv) else 0}" data-keyed="{1 if name in KEYED_TRANSPORTS else 0}">'
                 f"{esc(TRANSPORT_NAMES.get(name, name))}</button>"
-                for name, drv in self.gw.drivers.items()
+                for name, drv in self.ctx.drivers.items()
             )
             or f'<p class="muted">{esc(translate(lang, "add.no_transports"))}</p>'
         )
@@ -288,7 +288,7 @@ class Views:
         lang = lang_of(request, self.svc)
         items = []
         for dev_id, rec in self.svc.tests.tested.items():
-            dev = self.gw.registry.get(dev_id)
+            dev = self.ctx.registry.get(dev_id)
             name = (dev.name or dev.id) if dev else dev_id
             items.append(
                 f'<li class="ok" data-device="{esc(dev_id)}"><b>{esc(name)}</b> {esc(rec.kind)} '
@@ -353,10 +353,10 @@ class Views:
             "report",
             lang,
             lang=lang,
-            gateway=self.gw.id,
+            gateway=self.ctx.gateway_id,
             county=chk["county"]["name"],
-            date=fmt_time(self.gw, time.time(), lang, FULL),
-            window_opened=fmt_time(self.gw, self.svc.window.opened_at, lang, FULL),
+            date=fmt_time(self.ctx, time.time(), lang, FULL),
+            window_opened=fmt_time(self.ctx, self.svc.window.opened_at, lang, FULL),
             verdict=translate(lang, "acc.passed" if chk["passed"] else "acc.failed"),
             verdict_class="ok" if chk["passed"] else "bad",
             items=items,
@@ -367,11 +367,11 @@ class Views:
         return web.Response(text=body, content_type="text/html", charset="utf-8")
 
 
-async def overview(gw: Gateway, svc: TechnicianService) -> dict[str, Any]:
+async def overview(ctx: ServiceContext, svc: TechnicianService) -> dict[str, Any]:
     """Status for the page: the core's status plus disk space and the install window."""
-    st = gw.status()
+    st = ctx.status()
     try:
-        usage = await asyncio.to_thread(shutil.disk_usage, gw.state_dir)
+        usage = await asyncio.to_thread(shutil.disk_usage, ctx.state_dir)
         st["disk"] = {
             "free_mb": usage.free // 2**20,
             "total_mb": usage.total // 2**20,

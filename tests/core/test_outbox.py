@@ -95,7 +95,9 @@ async def test_fetch_respects_byte_budget_but_always_returns_one(tmp_path: Path)
 async def test_cap_drops_lowest_priority_oldest_first_never_alarms(tmp_path: Path) -> None:
     reports: list[dict[str, int]] = []
     settings = OutboxSection(max_rows=100)
-    async with Outbox(tmp_path / "o.db", settings, on_dropped=reports.append) as ob:
+    outbox = Outbox(tmp_path / "o.db", settings)
+    outbox.dropped.connect(reports.append)
+    async with outbox as ob:
         await ob.put([ev(Priority.ALARM) for _ in range(30)])
         await ob.put([ev(Priority.STATE) for _ in range(30)])
         await ob.put([ev(Priority.TELEMETRY) for _ in range(40)])
@@ -122,7 +124,9 @@ async def test_cap_in_bytes(tmp_path: Path) -> None:
 async def test_ttl_per_priority(tmp_path: Path) -> None:
     reports: list[dict[str, int]] = []
     settings = OutboxSection(ttl=OutboxTTL(alarm=0, alert=100, state=10, telemetry=1))
-    async with Outbox(tmp_path / "o.db", settings, on_dropped=reports.append) as ob:
+    outbox = Outbox(tmp_path / "o.db", settings)
+    outbox.dropped.connect(reports.append)
+    async with outbox as ob:
         await ob.put([ev(Priority.ALARM), ev(Priority.ALERT), ev(Priority.STATE), ev(Priority.TELEMETRY)])
         now = CLOCK.wall_ms()
         loop = asyncio.get_running_loop()

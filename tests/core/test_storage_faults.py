@@ -114,7 +114,9 @@ def tiny_fs() -> Iterator[Path]:
 async def test_full_disk_still_takes_alarms_and_recovers(tiny_fs: Path) -> None:
     dropped: list[dict[str, int]] = []
     settings = OutboxSection(reserve_bytes=512 * 1024, max_bytes=64 * 1024 * 1024, max_rows=10**7)
-    async with Outbox(tiny_fs / "o.db", settings, on_dropped=dropped.append) as ob:
+    outbox = Outbox(tiny_fs / "o.db", settings)
+    outbox.dropped.connect(dropped.append)
+    async with outbox as ob:
         assert (tiny_fs / "o.db.reserve").stat().st_size == 512 * 1024
         filler = tiny_fs / "filler"
         with open(filler, "wb", buffering=0) as f:  # someone else (logs, a runaway process) eats the disk
@@ -179,13 +181,10 @@ async def test_read_only_card_holds_alarms_in_memory_and_writes_them_back(card: 
     dropped: list[dict[str, int]] = []
     accepted: list[int | None] = []
     settings = OutboxSection(reserve_bytes=256 * 1024)
-    async with Outbox(
-        path,
-        settings,
-        on_dropped=dropped.append,
-        on_committed=lambda evs: accepted.extend(e.seq for e in evs),
-        retry_s=0.1,
-    ) as ob:
+    outbox = Outbox(path, settings, retry_s=0.1)
+    outbox.dropped.connect(dropped.append)
+    outbox.committed.connect(lambda evs: accepted.extend(e.seq for e in evs))
+    async with outbox as ob:
         delivered, waiting = await ob.put([_ev(Priority.STATE), _ev(Priority.ALARM)])
         assert (delivered.seq, waiting.seq) == (1, 2)
         ob.ack([1])
@@ -303,7 +302,9 @@ async def test_card_read_only_before_open_starts_degraded_on_what_is_stored(card
     os.sync()  # all of it is on the card when the card fails
     card.fail()
     dropped: list[dict[str, int]] = []
-    async with Outbox(path, settings, on_dropped=dropped.append, retry_s=0.1) as ob:
+    outbox = Outbox(path, settings, retry_s=0.1)
+    outbox.dropped.connect(dropped.append)
+    async with outbox as ob:
         assert ob.storage_fault == "read_only"
         assert ob.stats.last_error and ob.stats.last_error.startswith("read-only file system")
         assert (ob.stats.rows, ob.stats.alarms) == (2, 1)

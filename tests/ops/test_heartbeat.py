@@ -58,7 +58,7 @@ async def test_interval_zero_disables_and_reconfigure_enables(tmp_path: Path, br
         await gw.drivers["sim"].inject("btn-1", "press", True, trace="marker")
         await col.wait_for(lambda c: "marker" in c.traces())
         assert heartbeats(col) == []
-        service = gw.service("heartbeat")
+        service = gw.services.heartbeat
         assert isinstance(service, HeartbeatService) and service.sent == 0
         raw = cfg.model_dump()
         raw["health"]["heartbeat_interval_s"] = 0.3

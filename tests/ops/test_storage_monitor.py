@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from gateway.app import Gateway
+from gateway.config import Config
 from gateway.health.storage import StorageMonitor, outbox_storage_error
 from gateway.health.system import DiskState
 from tests.ops.conftest import SmallDisk
@@ -61,10 +62,12 @@ async def test_low_space_degraded_then_restored(small_disk: SmallDisk, broker: M
 def test_assess_reasons_and_hysteresis(tmp_path: Path) -> None:
     cfg = make_config(tmp_path, "mqtt://127.0.0.1:1", health=HEALTH)
 
-    class _Gw:  # only what assess() reads
-        config = cfg
+    class _Ctx:  # only what assess() reads
+        @staticmethod
+        def config() -> Config:
+            return cfg
 
-    monitor = StorageMonitor(_Gw())  # type: ignore[arg-type]
+    monitor = StorageMonitor(_Ctx())  # type: ignore[arg-type]
     roomy = DiskState("/x", 10 * MB, 20 * MB, False)
     middle = DiskState("/x", int(2.5 * MB), 20 * MB, False)
     assert monitor.assess(roomy, None, degraded_now=False) == []

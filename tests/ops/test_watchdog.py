@@ -99,7 +99,7 @@ async def test_stalled_outbox_writer_thread_stops_pings(
     tmp_path: Path, notify_socket: FakeNotifySocket, watchdog_env: None
 ) -> None:
     async with running_gateway(tmp_path / "state") as gw:
-        service = gw.service("watchdog")
+        service = gw.services.watchdog
         assert isinstance(service, WatchdogService)
         service.probe.timeout_s = PING_S * 2
         await notify_socket.wait_for("WATCHDOG=1", count=3, timeout=5)

@@ -124,7 +124,7 @@ def command_body(
 def assert_matches_gateway(report: dict[str, Any], gw: Gateway) -> None:
     """The report says exactly what the gateway runs."""
     assert report["effective"] == effective_summary(gw.config, gw.registry)
-    sync = gw.service("remote_config")
+    sync = gw.services.remote_config
     applied = getattr(sync, "applied", None)
     if applied is None:
         assert report["applied"] is None

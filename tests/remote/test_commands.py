@@ -15,7 +15,7 @@ import pytest
 from core.clock import Clock
 from gateway.alarms.service import AlarmService
 from gateway.app import Gateway
-from gateway.remote.actions import EXIT_RESTART, default_restarter
+from gateway.ports import EXIT_RESTART
 from gateway.remote.commands import CommandService
 from gateway.tools.local_broker import Mosquitto
 from gateway.web.signin_code import hash_code
@@ -28,7 +28,7 @@ pytestmark = pytest.mark.timeout(60)
 
 
 def commands_of(gw: Gateway) -> CommandService:
-    service = gw.service("remote_commands")
+    service = gw.services.remote_commands
     assert isinstance(service, CommandService)
     return service
 
@@ -92,18 +92,14 @@ async def test_open_install_window(broker: Mosquitto, tmp_path: Path) -> None:
     cfg = make_config(tmp_path / "state", broker.url, web={"open_on_first_boot": False})
     async with Collector(broker.host, broker.port) as col, Gateway(cfg) as gw:
         p = Platform(broker.host, broker.port, gw.id, col)
-        web: Any = gw.service("web")
+        web: Any = gw.services.web
         assert not web.window.is_open
         done = await run(p, "open_install_window", {"seconds": 600})
         assert (done["status"], done["result"]) == ("ok", {"seconds": 600})
         assert web.window.is_open and 590 <= web.window.remaining_s() <= 600
-        gw.services.remove(web)  # a gateway built without the technician page
-        try:
-            absent = await run(p, "open_install_window")
-            assert (absent["status"], absent["reason"]) == ("error", "unsupported")
-            assert "web" in absent["detail"]
-        finally:
-            gw.services.append(web)
+        web.close_install_window()
+        default = await run(p, "open_install_window")  # no seconds: the configured length
+        assert default["status"] == "ok" and default["result"]["seconds"] == cfg.web.install_window_s
 
 
 async def test_identify(broker: Mosquitto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -127,18 +123,12 @@ async def test_identify(broker: Mosquitto, tmp_path: Path, monkeypatch: pytest.M
 
 
 class FakeAlarms:
-    """Stands in for the alarm lifecycle service (built elsewhere) with the interface the command expects."""
-
-    name = "alarms"
+    """Stands in for the alarm lifecycle service: the AlarmAcks port the command uses."""
 
     def __init__(self) -> None:
         self.acks: list[tuple[str, str, str]] = []
 
-    async def start(self) -> None: ...
-
-    async def stop(self) -> None: ...
-
-    async def ack(self, alarm_id: str, by: str, note: str = "") -> dict[str, Any]:
+    async def ack(self, alarm_id: str, by: str = "platform", note: str = "", action: str = "ack") -> dict[str, Any]:
         if alarm_id == "0190-unknown":
             raise LookupError(alarm_id)
         self.acks.append((alarm_id, by, note))
@@ -149,11 +139,8 @@ async def test_alarm_ack(broker: Mosquitto, tmp_path: Path) -> None:
     cfg = make_config(tmp_path / "state", broker.url)
     async with Collector(broker.host, broker.port) as col, Gateway(cfg) as gw:
         p = Platform(broker.host, broker.port, gw.id, col)
-        gw.services[:] = [s for s in gw.services if s.name != "alarms"]  # as on a gateway without the lifecycle
-        absent = await run(p, "alarm_ack", {"alarm": "0190-abc", "by": "op-7"})
-        assert (absent["status"], absent["reason"]) == ("error", "unsupported")
         alarms = FakeAlarms()
-        gw.services.append(alarms)
+        gw.services.remote_commands.alarms = alarms  # the AlarmAcks port, as services.py wires it
         done = await run(p, "alarm_ack", {"alarm": "0190-abc", "by": "op-7", "note": "called back"})
         assert done["status"] == "ok" and done["result"]["ack"] == {"state": "acknowledged"}
         assert alarms.acks == [("0190-abc", "op-7", "called back")]
@@ -167,7 +154,7 @@ async def test_alarm_ack_through_the_real_alarm_lifecycle(broker: Mosquitto, tmp
     cfg = make_config(tmp_path / "state", broker.url)
     async with Collector(broker.host, broker.port) as col, Gateway(cfg) as gw:
         p = Platform(broker.host, broker.port, gw.id, col)
-        alarms = gw.service("alarms")
+        alarms = gw.services.alarms
         assert isinstance(alarms, AlarmService)
         await gw.drivers["sim"].inject("btn-1", "press", True, trace="call")  # type: ignore[attr-defined]
         await col.wait_for(lambda c: any(e["kind"] == "alarm.emergency_call" for e in c.events))
@@ -214,7 +201,7 @@ async def test_set_installer_code_replaces_the_sign_in_code(
     new_code = "4821-KX-9930"
     async with Collector(broker.host, broker.port) as col, Gateway(cfg) as gw:
         p = Platform(broker.host, broker.port, gw.id, col)
-        web: Any = gw.service("web")
+        web: Any = gw.services.web
         old_code = web.signin_code_for_console
         assert old_code and web.window.is_open  # first boot: generated code, install window open
         async with client_for(gw) as client:
@@ -233,10 +220,6 @@ async def test_set_installer_code_replaces_the_sign_in_code(
             assert str(bad) not in json.dumps(refused, ensure_ascii=False)
         assert await sign_in_status(gw, new_code) == 200  # unchanged by the refused ones
         logs = (await run(p, "upload_logs"))["result"]["logs"]
-        gw.services.remove(web)  # as on a gateway without the technician page
-        absent = await run(p, "set_installer_code", {"code": new_code})
-        assert (absent["status"], absent["reason"]) == ("error", "unsupported") and "web" in absent["detail"]
-        gw.services.append(web)
     assert "installer code replaced" in logs
     assert new_code not in logs
     assert not [r for r in caplog.records if new_code in r.getMessage()]
@@ -256,7 +239,7 @@ async def test_set_installer_code_refused_when_the_local_config_sets_it(broker: 
         refused = await run(p, "set_installer_code", {"code": "4821-9930"})
         assert (refused["status"], refused["reason"]) == ("error", "unsupported")
         assert "installer_code_hash" in refused["detail"]
-        web: Any = gw.service("web")
+        web: Any = gw.services.web
         assert await web.check_code(pinned) and not await web.check_code("4821-9930")
 
 
@@ -330,14 +313,14 @@ async def test_restart_waits_until_its_result_is_delivered(broker: Mosquitto, tm
         assert calls == [0]  # once, after the result left the queue
 
 
-async def test_default_restarter_requests_a_clean_exit(broker: Mosquitto, tmp_path: Path) -> None:
+async def test_restart_port_requests_a_clean_exit(broker: Mosquitto, tmp_path: Path) -> None:
     cfg = make_config(tmp_path / "state", broker.url)
     async with Gateway(cfg) as gw:
         got = asyncio.Event()
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, got.set)  # what `fbgw run` does with SIGTERM: stop cleanly
         try:
-            default_restarter(gw)()
+            gw.request_restart()
             async with asyncio.timeout(5):
                 await got.wait()
         finally:

@@ -30,7 +30,7 @@ V1: dict[str, Any] = {
 
 
 def sync_of(gw: Gateway) -> ConfigSync:
-    service = gw.service("remote_config")
+    service = gw.services.remote_config
     assert isinstance(service, ConfigSync)
     return service
 
@@ -78,7 +78,7 @@ async def test_apply_switches_in_and_reports(broker: Mosquitto, tmp_path: Path) 
         assert gw.config.health.heartbeat_interval_s == 300
         assert gw.uplink.settings.batch_max_events == 50
         assert gw.config.web.county == "gaotai"
-        assert gw.service("web").profile.id == "gaotai"  # type: ignore[union-attr]
+        assert gw.services.web.profile.id == "gaotai"  # type: ignore[union-attr]
         btn = gw.registry.get("btn-1")
         assert btn is not None and (btn.name, btn.room) == ("床头呼叫", "卧室")
         # keys the document leaves out keep their local values

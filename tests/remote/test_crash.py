@@ -65,7 +65,7 @@ async def apply_v1_then_crash_during_v2(broker: Mosquitto, tmp_path: Path, patch
         async with Gateway(cfg) as gw:
             await p.push(doc(1))
             await p.report_for(1, state="applied")
-            sync = gw.service("remote_config")
+            sync = gw.services.remote_config
             assert isinstance(sync, ConfigSync)
             reached = asyncio.Event()
             patch(sync, reached)
@@ -209,8 +209,8 @@ async def test_a_bug_in_one_service_is_rolled_back_everywhere(
         p = Platform(broker.host, broker.port, gw.id, col)
         await p.push(doc(1))
         await p.report_for(1, state="applied")
-        web: Any = gw.service("web")
-        heartbeat: Any = gw.service("heartbeat")
+        web: Any = gw.services.web
+        heartbeat: Any = gw.services.heartbeat
         real = web.reconfigure
 
         async def buggy(config: Any) -> None:
@@ -245,9 +245,9 @@ async def test_a_service_that_fails_its_rollback_does_not_stop_the_others(
         p = Platform(broker.host, broker.port, gw.id, col)
         await p.push(doc(1))
         await p.report_for(1, state="applied")
-        heartbeat: Any = gw.service("heartbeat")
-        storage: Any = gw.service("storage")
-        alarms: Any = gw.service("alarms")
+        heartbeat: Any = gw.services.heartbeat
+        storage: Any = gw.services.storage
+        alarms: Any = gw.services.alarms
 
         async def broken(config: Any) -> None:
             raise AttributeError("'NoneType' object has no attribute 'timezone'")

@@ -118,7 +118,7 @@ def check_consistent(gw: Gateway, sync: ConfigSync) -> None:
 
 def test_fuzzed_documents_never_crash(running: tuple[asyncio.AbstractEventLoop, Gateway]) -> None:
     loop, gw = running
-    sync = gw.service("remote_config")
+    sync = gw.services.remote_config
     assert isinstance(sync, ConfigSync)
 
     @settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck), database=None)
@@ -135,7 +135,7 @@ def test_fuzzed_documents_never_crash(running: tuple[asyncio.AbstractEventLoop, 
 
 def test_fuzzed_commands_never_crash(running: tuple[asyncio.AbstractEventLoop, Gateway]) -> None:
     loop, gw = running
-    service = gw.service("remote_commands")
+    service = gw.services.remote_commands
     assert isinstance(service, CommandService)
     restarts: list[int] = []
     service.restarter = lambda: restarts.append(1)

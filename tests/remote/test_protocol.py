@@ -17,7 +17,6 @@ from gateway.remote.commands import CommandEnvelope
 from gateway.remote.desired import DesiredDocument, effective_config
 from gateway.remote.inbound import Rejection, parse_object, reason_for, schema_rejection
 from gateway.remote.schema import SCHEMA_PATH, render
-from gateway.remote.settings import RemoteSettings
 from gateway.remote.signing import (
     CONTEXT_COMMAND,
     CONTEXT_DESIRED,
@@ -27,6 +26,7 @@ from gateway.remote.signing import (
     sign,
     verify,
 )
+from gateway.settings.remote import RemoteSettings
 from tests.support.gateway import config_dict
 
 pytestmark = pytest.mark.timeout(30)

@@ -38,7 +38,7 @@ class SettableClock(Clock):
 
 
 def commands_of(gw: Gateway) -> CommandService:
-    service = gw.service("remote_commands")
+    service = gw.services.remote_commands
     assert isinstance(service, CommandService)
     return service
 
@@ -49,7 +49,7 @@ async def answer(p: Platform, body: dict[str, Any], n: int = 1) -> dict[str, Any
 
 
 def window_is_open(gw: Gateway) -> bool:
-    return bool(gw.service("web").window.is_open)  # type: ignore[union-attr]
+    return bool(gw.services.web.window.is_open)  # type: ignore[union-attr]
 
 
 async def test_forgotten_ids_are_refused_after_a_reboot_before_time_sync(broker: Mosquitto, tmp_path: Path) -> None:
@@ -63,7 +63,7 @@ async def test_forgotten_ids_are_refused_after_a_reboot_before_time_sync(broker:
         async with Gateway(cfg, clock=clock) as gw:
             assert (await answer(p, captured))["status"] == "ok"
             assert window_is_open(gw)
-            gw.service("web").close_install_window()  # type: ignore[union-attr]
+            gw.services.web.close_install_window()  # type: ignore[union-attr]
             clock.offset_ms = 0  # time moves on: captured-1 has expired on a synchronised clock
             kept = p.command("ping", cmd_id="kept-1")
             assert (await answer(p, kept))["status"] == "ok"

@@ -95,7 +95,7 @@ async def test_commands_need_a_valid_signature(
         good = p.command("ping")
         await p.send(good)
         assert (await p.result(good["id"]))["status"] == "ok"
-        assert set(gw.service("remote_commands").seen) == {good["id"]}  # type: ignore[union-attr]
+        assert set(gw.services.remote_commands.seen) == {good["id"]}  # type: ignore[union-attr]
 
 
 async def test_unusable_key_file_fails_closed(

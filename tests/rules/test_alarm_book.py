@@ -195,6 +195,6 @@ def test_lifecycle_events_never_open_alarms(tmp_path: Path) -> None:
 
 def test_a_remote_button_and_its_gesture_reach_the_call_data(tmp_path: Path) -> None:
     h = harness(tmp_path)
-    [call] = h.read("btn-1", "press", True, event="press", button=2, gesture="single", manufacturer="not copied")
+    [call] = h.read("btn-1", "press", True, event="press", index=2, gesture="single", manufacturer="not copied")
     assert call.kind == "alarm.emergency_call"
-    assert call.data["button"] == 2 and call.data["gesture"] == "single" and "manufacturer" not in call.data
+    assert call.data["index"] == 2 and call.data["gesture"] == "single" and "manufacturer" not in call.data

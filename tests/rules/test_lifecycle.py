@@ -44,7 +44,7 @@ def of(col: Collector, kind: str) -> list[dict[str, Any]]:
 
 
 def feedback(gw: Gateway) -> Feedback:
-    fb = gw.service("feedback")
+    fb = gw.services.feedback
     assert isinstance(fb, Feedback)
     return fb
 
@@ -56,7 +56,7 @@ def sim(gw: Gateway) -> SimDriver:
 
 
 def alarms(gw: Gateway) -> AlarmService:
-    svc = gw.service("alarms")
+    svc = gw.services.alarms
     assert isinstance(svc, AlarmService)
     return svc
 

@@ -13,7 +13,7 @@ import pytest
 from gateway.config import parse_config
 from gateway.feedback import PATTERNS, STATES, Feedback, Speaker, open_outputs
 from gateway.feedback.outputs import NullOutputs
-from gateway.feedback_settings import FeedbackSettings
+from gateway.settings.feedback import FeedbackSettings
 from tests.drivers.gpio.fakes import RecordingOutputs as Recorder
 
 pytestmark = pytest.mark.timeout(30)

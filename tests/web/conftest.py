@@ -59,7 +59,8 @@ def fake_peer(address: str) -> Callable[..., Awaitable[web.StreamResponse]]:
 
 @contextlib.asynccontextmanager
 async def client_for(gateway: Gateway, peer: str | None = None) -> AsyncIterator[TestClient[Any, Any]]:
-    app = create_app(gateway)
+    assert gateway.services is not None
+    app = create_app(gateway.service_context(), gateway.services.web, loopback_only=gateway.web.loopback_only)
     if peer is not None:
         app.middlewares.insert(0, fake_peer(peer))
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
@@ -73,7 +74,7 @@ async def client(gw: Gateway) -> AsyncIterator[TestClient[Any, Any]]:
 
 
 def code_of(gateway: Gateway) -> str:
-    code = gateway.service("web").signin_code_for_console  # type: ignore[union-attr]
+    code = gateway.services.web.signin_code_for_console  # type: ignore[union-attr]
     assert code, "expected a generated installer code"
     return str(code)
 

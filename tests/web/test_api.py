@@ -108,7 +108,7 @@ async def test_sim_pairing_then_name_and_room(gw, client) -> None:
     resp = await client.post("/api/pairing/sim/start", json={"seconds": 30}, headers=hdr(csrf))
     body = await resp.json()
     assert resp.status == 200 and body["seconds"] == 30 and body["state"]["open"]
-    await wait_until(lambda: gw.service("web").pairing["sim"].ready == ["sim-new-1"])
+    await wait_until(lambda: gw.services.web.pairing["sim"].ready == ["sim-new-1"])
     assert gw.registry.get("sim-new-1") is not None
     state = await (await client.get("/api/pairing/sim")).json()
     assert [e["stage"] for e in state["log"]] == ["open", "joined", "ready"]
@@ -143,13 +143,13 @@ async def test_zigbee_progress_and_ble_candidates_and_adopt(gw, client) -> None:
     transports = {t["name"]: t for t in (await (await client.get("/api/transports")).json())["transports"]}
     assert transports["ble"]["adopt"] and not transports["zigbee"]["adopt"]
     assert (await client.post("/api/pairing/zigbee/start", json={"seconds": 60}, headers=hdr(csrf))).status == 200
-    await wait_until(lambda: gw.service("web").pairing["zigbee"].ready == ["zb-00124b0001a2b3c4"])
+    await wait_until(lambda: gw.services.web.pairing["zigbee"].ready == ["zb-00124b0001a2b3c4"])
     state = await (await client.get("/api/pairing/zigbee")).json()
     assert [e["stage"] for e in state["log"]] == ["open", "joined", "interview", "enrolled", "ready"]
     assert 55 <= state["remaining_s"] <= 60
 
     assert (await client.post("/api/pairing/ble/start", json={}, headers=hdr(csrf))).status == 200
-    await wait_until(lambda: len(gw.service("web").pairing["ble"].candidates) == 2)
+    await wait_until(lambda: len(gw.services.web.pairing["ble"].candidates) == 2)
     state = await (await client.get("/api/pairing/ble")).json()
     assert [c["rssi"] for c in state["candidates"]] == [-48, -71]  # strongest first
     bad = [
@@ -226,7 +226,7 @@ async def test_window_close_ends_live_streams(gw, client) -> None:
     await sign_in(client, code_of(gw))
     resp = await client.get("/api/live")
     await asyncio.sleep(0.1)
-    gw.service("web").close_install_window()
+    gw.services.web.close_install_window()
     body = await asyncio.wait_for(resp.content.read(), 5)  # stream ends: EOF
     assert b"event: hello" in body
 
@@ -259,7 +259,7 @@ async def test_acceptance_checklist_goes_green_and_reaches_the_platform(gw, clie
             ("leak-1", "leak", True),
         ):
             await gw.drivers["sim"].inject(dev_id, cap, value)
-        await wait_until(lambda: gw.service("web").tests.uplink_verified_at is not None)
+        await wait_until(lambda: gw.services.web.tests.uplink_verified_at is not None)
         for body, words in (
             ({"key": "call_buttons", "note": "x"}, "by hand"),
             ({"key": "nope"}, "by hand"),

@@ -82,7 +82,7 @@ async def test_login_rate_limit_per_client_and_in_total(gw) -> None:
 
 async def test_parallel_wrong_codes_from_one_client_are_counted_before_the_slow_check(gw, monkeypatch) -> None:
     """30 wrong codes sent at once: only the limit (3) reach scrypt, the rest wait; no right code slips in."""
-    svc = gw.service("web")
+    svc = gw.services.web
     checked: list[str] = []
     real_check = svc.codes.check
 
@@ -171,17 +171,17 @@ async def test_code_is_hashed_at_rest_and_shown_once(tmp_path: Path, broker: Mos
         if path.is_file():
             assert code.encode() not in path.read_bytes(), path
     async with running_gateway(state, broker) as gw2:  # second boot: same code, not shown again
-        assert gw2.service("web").signin_code_for_console is None
+        assert gw2.services.web.signin_code_for_console is None
         async with client_for(gw2) as c:
-            assert not gw2.service("web").window.is_open  # not first boot any more
-            gw2.service("web").open_install_window(60)
+            assert not gw2.services.web.window.is_open  # not first boot any more
+            gw2.services.web.open_install_window(60)
             assert await sign_in(c, code)
 
 
 async def test_configured_hash_and_platform_issued_code(tmp_path: Path, broker: Mosquitto) -> None:
     configured = await asyncio.to_thread(hash_code, "24681357")
     async with running_gateway(tmp_path / "s", broker, installer_code_hash=configured) as gw:
-        svc = gw.service("web")
+        svc = gw.services.web
         assert svc.signin_code_for_console is None
         assert not (tmp_path / "s" / "web" / "installer_code").exists()
         async with client_for(gw) as c:
@@ -201,7 +201,7 @@ async def test_install_window_opens_first_boot_closes_itself_and_ends_sessions(
     tmp_path: Path, broker: Mosquitto
 ) -> None:
     async with running_gateway(tmp_path / "a", broker, open_on_first_boot=False) as gw:
-        svc = gw.service("web")
+        svc = gw.services.web
         assert not svc.window.is_open
         async with client_for(gw) as c:
             token = await prelogin(c)
@@ -228,8 +228,8 @@ async def test_install_window_opens_first_boot_closes_itself_and_ends_sessions(
             with pytest.raises(ValueError):
                 svc.open_install_window(0)
     async with running_gateway(tmp_path / "b", broker) as gw:
-        assert gw.service("web").window.is_open  # first boot of a fresh box
-        assert gw.service("web").window.opened_by == "first boot"
+        assert gw.services.web.window.is_open  # first boot of a fresh box
+        assert gw.services.web.window.opened_by == "first boot"
 
 
 class FakeClock:
@@ -243,7 +243,7 @@ class FakeClock:
 async def test_technician_cannot_keep_extending_the_window(tmp_path: Path, broker: Mosquitto) -> None:
     """Each grant (platform, install button) allows install_window_max_s; extending never goes past it."""
     async with running_gateway(tmp_path, broker, install_window_max_s=600) as gw, client_for(gw) as c:
-        svc = gw.service("web")
+        svc = gw.services.web
         svc.close_install_window()
         clock = FakeClock()
         svc.window.now = clock
@@ -285,7 +285,7 @@ async def test_language_switch_and_safe_redirect(gw, client) -> None:
 async def test_reset_with_recommission_reopens_the_window(tmp_path: Path, broker: Mosquitto) -> None:
     state = tmp_path / "state"
     async with running_gateway(state, broker) as gw:
-        assert gw.service("web").window.is_open
+        assert gw.services.web.window.is_open
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -301,5 +301,5 @@ async def test_reset_with_recommission_reopens_the_window(tmp_path: Path, broker
     code = out.decode().strip()
     assert proc.returncode == 0 and len(code) == 8
     async with running_gateway(state, broker) as gw, client_for(gw) as c:
-        assert gw.service("web").window.is_open and gw.service("web").signin_code_for_console is None
+        assert gw.services.web.window.is_open and gw.services.web.signin_code_for_console is None
         assert await sign_in(c, code)

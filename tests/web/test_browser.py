@@ -152,7 +152,7 @@ async def test_install_a_home_end_to_end(tmp_path: Path, broker: Mosquitto) -> N
             for dev in gw.registry.all("sim"):
                 if "battery" in dev.capabilities:
                     await sim.inject(dev.id, "battery", 80)
-        chk = gw.service("web").checklist("zh")
+        chk = gw.services.web.checklist("zh")
         assert {d["id"] for d in chk["devices"] if d["tested"]} == {"btn-1"}  # pressed in test mode above
         await expect(page.locator("#chk-bed_or_vitals")).to_have_class("bad")
         await expect(page.locator("#chk-devices")).to_have_class("bad")

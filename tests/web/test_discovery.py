@@ -21,7 +21,7 @@ pytestmark = pytest.mark.timeout(60)
 async def test_zeroconf_browser_finds_the_gateway(tmp_path: Path, broker: Mosquitto) -> None:
     gw_id = f"gw-mdns-{secrets.token_hex(4)}"  # unique: other gateways may be advertising on this host
     async with running_gateway(tmp_path, broker, gateway_id=gw_id, discovery=True) as gw:
-        disc = gw.service("discovery")
+        disc = gw.services.discovery
         await asyncio.wait_for(disc.registered.wait(), 15)
         found: asyncio.Queue[str] = asyncio.Queue()
 
@@ -45,7 +45,7 @@ async def test_zeroconf_browser_finds_the_gateway(tmp_path: Path, broker: Mosqui
         finally:
             await browser.async_cancel()
             await azc.async_close()
-    assert gw.service("discovery").zc is None  # unregistered and closed on stop
+    assert gw.services.discovery.zc is None  # unregistered and closed on stop
 
 
 def test_advertise_where_the_page_listens() -> None:
@@ -59,7 +59,7 @@ def test_advertise_where_the_page_listens() -> None:
 async def test_advertised_only_while_the_install_window_is_open(tmp_path: Path, broker: Mosquitto) -> None:
     gw_id = f"gw-mdns-{secrets.token_hex(4)}"
     async with running_gateway(tmp_path, broker, gateway_id=gw_id, discovery=True) as gw:
-        disc, web = gw.service("discovery"), gw.service("web")
+        disc, web = gw.services.discovery, gw.services.web
         await asyncio.wait_for(disc.registered.wait(), 15)  # first boot: the window is open
         web.close_install_window()
         for _ in range(100):

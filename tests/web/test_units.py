@@ -8,11 +8,11 @@ import pytest
 
 from core.events import DeviceRef, Event, Priority
 from drivers.base import PairingUpdate
+from gateway.settings.web import WebSettings
 from gateway.web import acceptance, testmode
 from gateway.web.auth import LoginLimiter, Sessions
 from gateway.web.i18n import EN, ZH, translate
 from gateway.web.pairing import MAX_CANDIDATES, PairingState
-from gateway.web.settings import WebSettings
 from gateway.web.signin_code import CodeError, CodeStore, generate_code, hash_code, main, verify_code
 
 pytestmark = pytest.mark.timeout(30)

@@ -19,7 +19,7 @@ import gateway.feedback.outputs
 from drivers.sim import SimDriver
 from gateway.app import Gateway
 from gateway.feedback import Feedback
-from gateway.feedback_settings import FeedbackSettings
+from gateway.settings.feedback import FeedbackSettings
 from tests.drivers.gpio.conftest import CHIP, cord
 from tests.drivers.gpio.fakes import FakeLines, RecordingOutputs
 from tests.support.broker import Mosquitto
@@ -51,10 +51,10 @@ async def test_pull_cord_press_reaches_broker_as_emergency_call_with_call_sent_f
     gpio = {"enabled": True, "inputs": [cord("bathroom-cord", 17, debounce_ms=30, long_press_ms=3000)]}
     cfg = make_config(tmp_path / "s", broker.url, drivers={"gpio": gpio}, feedback={"led_line": 22, "buzzer_line": 23})
     async with Collector(broker.host, broker.port) as col, Gateway(cfg) as gw:
-        feedback = gw.service("feedback")
+        feedback = gw.services.feedback
         assert isinstance(feedback, Feedback)
         assert feedback.settings == FeedbackSettings(led_line=22, buzzer_line=23)
-        assert gw.service("alarms") is not None
+        assert gw.services.alarms is not None
         assert gw.drivers["gpio"].health().state == "up"
 
         ts_ns = pipe.edges([False, True, False, True, False])[0]  # a pull, with contact bounce
@@ -118,7 +118,7 @@ async def test_holding_the_install_button_opens_the_install_window(
     (state / "web" / "commissioned").write_text("0\n")  # a box in service: the page starts closed
     cfg = make_config(state, broker.url, drivers={"gpio": {"enabled": True, "inputs": [button]}})
     async with Collector(broker.host, broker.port) as col, Gateway(cfg) as gw:
-        web = gw.service("web")
+        web = gw.services.web
         assert web is not None and not web.window.is_open
         pipe.edges([True, False])  # a short press: nothing
         await asyncio.sleep(0.6)

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from gateway.feedback import GpiodOutputs, open_outputs
-from gateway.feedback_settings import FeedbackSettings
+from gateway.settings.feedback import FeedbackSettings
 from tests.drivers.gpio.conftest import Rig, cord
 
 pytestmark = pytest.mark.timeout(30)

@@ -1,4 +1,4 @@
-"""Small helpers over the uplink shared by config sync and commands."""
+"""Small helpers over the uplink shared by the services (alarms, config sync, commands): subscribe, publish."""
 
 from __future__ import annotations
 
