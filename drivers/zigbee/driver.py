@@ -339,7 +339,12 @@ class ZigbeeDriver(Driver):
             previous = self._zone_status.get(device_id)
             self._zone_status[device_id] = status
             for capability, value in ias.zone_readings(device.params.get("zone_type"), status, previous):
-                self.emit(device_id, capability, value, meta)
+                self.emit(
+                    device_id,
+                    capability,
+                    value,
+                    {**meta, "index": said.endpoint} if value is True and capability == "press" else meta,
+                )
             return
         if said.what == "attribute":
             found = mapping.attribute_reading(said.key, int(said.id), said.value)
