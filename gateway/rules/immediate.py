@@ -54,9 +54,10 @@ READING_EVENTS: Mapping[str, EventSpec] = {
     "needs_readoption": EventSpec("device.needs_readoption", Priority.ALERT, every_report=True),
 }
 
-#: Reading meta copied into the event's data: signal, the gesture (``event``) and which button of a
-#: multi-button device (``index`` from 1, or ``button`` left/middle/right), battery, hold time, why.
-_META_KEYS = frozenset({"rssi", "lqi", "event", "index", "button", "battery", "held_ms", "reason"})
+#: Reading meta copied into the event's data: signal, the gesture (``event``; Zigbee also names it ``gesture``:
+#: single/double/long/emergency) and which button of a multi-button device (``index``: the button number or
+#: Zigbee endpoint; ``button``: a name such as left/middle/right), battery, hold time, why.
+_META_KEYS = frozenset({"rssi", "lqi", "event", "gesture", "index", "button", "battery", "held_ms", "reason"})
 
 #: Capabilities whose value is a state carried in ``data`` rather than an on/off condition.
 _VALUE_KEYS: Mapping[str, str] = {

@@ -63,6 +63,8 @@ class _Body(BaseModel):
 class DeviceChange(_Body):
     name: Text64 | None = None
     room: Room | None = None
+    #: a generic remote (Zigbee On/Off buttons): whether its press is an emergency call
+    press_is_call: bool | None = None
 
 
 class PairingStart(_Body):
@@ -224,9 +226,14 @@ class Api:
         if self.ctx.registry.get(dev_id) is None:
             return self._unknown(dev_id)
         body = await parse(request, DeviceChange, self.ctx.config().http)
-        changes = {k: v for k, v in body.model_dump().items() if v is not None}
+        changes: dict[str, Any] = {k: v for k, v in body.model_dump().items() if v is not None}
         if not changes:
-            raise BadRequest("nothing to change: send name and/or room", "nothing")
+            raise BadRequest("nothing to change: send name, room and/or press_is_call", "nothing")
+        if "press_is_call" in changes:
+            current = self.ctx.registry.get(dev_id)
+            if current is None or "press_is_call" not in current.params:
+                raise BadRequest("press_is_call: only for a remote whose presses are calls by choice", "not_remote")
+            changes["params"] = {**current.params, "press_is_call": changes.pop("press_is_call")}
         if changes.get("name") == "":
             raise BadRequest("name: must not be empty", "name_empty")
         if "room" in changes:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from core.devices import Device
 from core.events import EventDraft, Priority
 from tests.support.collector import Collector
 from tests.web.conftest import code_of, hdr, sign_in
@@ -385,6 +386,26 @@ async def test_sign_out_ends_the_sessions_live_stream(gw, client) -> None:
     await gw.drivers["sim"].inject("btn-1", "press", True)  # the next message is not sent: the stream ends
     body = await asyncio.wait_for(resp.content.read(), 5)
     assert b"event: hello" in body and b"event: event" not in body
+
+
+async def test_technician_makes_a_remotes_press_a_call(gw, client) -> None:
+    remote = Device(
+        id="zb-00158d0000000001",
+        type="remote",
+        transport="zigbee",
+        name="eWeLink WB01",
+        capabilities=["press", "battery"],
+        address="00:15:8d:00:00:00:00:01",
+        params={"model": "WB01", "press_is_call": False},
+    )
+    await gw.registry.upsert(remote)
+    csrf = await sign_in(client, code_of(gw))
+    resp = await client.patch(f"/api/devices/{remote.id}", json={"press_is_call": True}, headers=hdr(csrf))
+    assert resp.status == 200, await resp.text()
+    assert gw.registry.get(remote.id).params == {"model": "WB01", "press_is_call": True}
+    resp = await client.patch("/api/devices/btn-1", json={"press_is_call": True}, headers=hdr(csrf))
+    assert resp.status == 400 and "only for a remote" in (await resp.json())["error"]
+    assert "press_is_call" not in gw.registry.get("btn-1").params
 
 
 async def test_test_marks_survive_window_close_and_restart(tmp_path, broker) -> None:
