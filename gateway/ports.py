@@ -67,11 +67,12 @@ class FeedbackDisplay(Protocol):
 
     @property
     def current(self) -> str:
-        """The state shown now ("normal", "call_sent", "call_received", "uplink_down", ...)."""
+        """The state shown now ("normal", "raised", "call_sent", "call_received", "not_sent", ...)."""
         ...
 
-    def signal(self, state: str, *, device_id: str | None = None) -> None:
-        """Show ``state`` (never blocks, never raises)."""
+    def signal(self, state: str, *, device_id: str | None = None, kind: str | None = None) -> None:
+        """Show ``state`` for the alarm of event kind ``kind`` (what is said depends on it: a smoke alarm
+        tells the elder to leave). Never blocks, never raises."""
         ...
 
 

@@ -9,7 +9,9 @@ imports service packages. Services start after the core (outbox, uplink, drivers
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from datetime import datetime
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from zoneinfo import ZoneInfo
 
 from gateway.alarms.service import AlarmService
 from gateway.discovery import DiscoveryService
@@ -70,7 +72,12 @@ class Services:
 
 def build_services(ctx: ServiceContext, core: CorePorts) -> Services:
     """Build every service and hand each exactly what it uses."""
-    feedback = Feedback(ctx.config().feedback)  # LED / buzzer / voice; the alarm lifecycle signals it
+    feedback = Feedback(  # LED / buzzer / voice prompts; the alarm lifecycle signals it
+        ctx.config().feedback,
+        prompts_root=ctx.state_dir / "prompts",
+        report=ctx.emit,  # device.speaker_fault
+        local_now=lambda: datetime.now(ZoneInfo(ctx.config().gateway.timezone)),
+    )
     alarms = AlarmService(ctx, feedback)  # alarm lifecycle: sent, acknowledged, escalated, resolved
     web = TechnicianService(ctx)  # technician page: sign-in, install window, pairing, acceptance
     http = WebServer(ctx, web)  # the local HTTP server: core API, and the technician page's routes

@@ -146,6 +146,7 @@ class AlarmBook:
         window_ms = self.settings.cancel_window_s * 1000
         if window_ms > 0 and now.mono_ms - opened.raised_mono < window_ms and not opened.cancel_requested:
             opened.cancel_requested = True
+            data.update(by="elder", how="second_press", within_s=self.settings.cancel_window_s)
             return [EventDraft("alarm.cancel_requested", Priority.ALARM, opened.device, data, draft.trace)]
         opened.repeats += 1
         data["repeats"] = opened.repeats

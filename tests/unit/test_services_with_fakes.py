@@ -25,10 +25,12 @@ class FakeFeedback:
     def __init__(self) -> None:
         self.current = "normal"
         self.shown: list[str] = []
+        self.kinds: list[str | None] = []
 
-    def signal(self, state: str, *, device_id: str | None = None) -> None:
+    def signal(self, state: str, *, device_id: str | None = None, kind: str | None = None) -> None:
         self.current = state
         self.shown.append(state)
+        self.kinds.append(kind)
 
 
 BUTTON = Device("btn-1", "call_button", "sim", name="Pull cord", room="bathroom", capabilities=["press"])
@@ -74,7 +76,7 @@ async def test_alarm_service_runs_the_lifecycle_on_fakes(tmp_path: Path) -> None
 
 async def test_a_failing_feedback_never_breaks_the_alarm(tmp_path: Path) -> None:
     class BrokenFeedback(FakeFeedback):
-        def signal(self, state: str, *, device_id: str | None = None) -> None:
+        def signal(self, state: str, *, device_id: str | None = None, kind: str | None = None) -> None:
             raise RuntimeError("amplifier on fire")
 
     core = fake_context(tmp_path)
