@@ -242,7 +242,8 @@ class AlarmService:
         """The feedback state that says where the open alarms stand ("normal" when none is open), and the
         alarm it is about."""
         opened = sorted(self.book.open.values(), key=lambda a: a.raised_mono, reverse=True)
-        escalated = [a for a in opened if a.escalations and not a.acked]
+        gone = [a for a in opened if a.sent or a.ids() & self._by_sms]  # left the box by some path
+        escalated = [a for a in gone if a.escalations and not a.acked]
         if escalated:
             return "escalated", escalated[0]
         if opened and all(a.acked for a in opened):
