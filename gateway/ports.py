@@ -76,6 +76,29 @@ class FeedbackDisplay(Protocol):
         ...
 
 
+class TestMode(Protocol):
+    """Installation test mode (the technician's button, the platform's ``test_mode`` command).
+
+    While it is on, events carry ``test: true``, alarms never escalate, and whoever sends SMS or places calls
+    (the failover path) must not: it reads ``active`` (or listens to ``changed``) before sending.
+    """
+
+    #: Told ``True`` / ``False`` when test mode starts / ends.
+    changed: Signal[bool]
+
+    @property
+    def active(self) -> bool: ...
+
+    async def start_test(self, minutes: float, by: str) -> dict[str, Any]:
+        """Turn test mode on for ``minutes`` (restarting the countdown if it is on); ``ValueError`` if out of
+        range. Returns ``{"active": True, "until_ts": ...}`` once the start event is committed."""
+        ...
+
+    async def end_test(self, by: str) -> dict[str, Any]:
+        """Turn test mode off now (nothing happens if it is off). Returns ``{"active": False}``."""
+        ...
+
+
 class CountyProfiles(Protocol):
     """The county acceptance profiles the technician page knows (a pushed ``county`` must name one)."""
 

@@ -23,6 +23,7 @@ from gateway.health.watchdog import WatchdogService
 from gateway.ports import CoreHealth, Reconfigure, Restart
 from gateway.remote.commands import CommandService
 from gateway.remote.config_sync import ConfigSync
+from gateway.testmode.service import TestModeService
 from gateway.web.server import WebServer
 from gateway.web.service import TechnicianService
 
@@ -56,6 +57,7 @@ class Services:
 
     logging: LoggingService
     feedback: Feedback
+    test_mode: TestModeService
     alarms: AlarmService
     storage: StorageMonitor
     heartbeat: HeartbeatService
@@ -78,12 +80,14 @@ def build_services(ctx: ServiceContext, core: CorePorts) -> Services:
         report=ctx.emit,  # device.speaker_fault
         local_now=lambda: datetime.now(ZoneInfo(ctx.config().gateway.timezone)),
     )
+    test_mode = TestModeService(ctx)  # installation test mode: test-flagged events, no escalation, ends by itself
     alarms = AlarmService(ctx, feedback)  # alarm lifecycle: sent, acknowledged, escalated, resolved
     web = TechnicianService(ctx)  # technician page: sign-in, install window, pairing, acceptance
     http = WebServer(ctx, web)  # the local HTTP server: core API, and the technician page's routes
     return Services(
         logging=LoggingService(ctx),  # secrets masked in logs; log_level follows config changes
         feedback=feedback,
+        test_mode=test_mode,
         alarms=alarms,
         storage=StorageMonitor(ctx),  # gateway.storage_degraded / storage_restored
         heartbeat=HeartbeatService(ctx),  # gateway.heartbeat every [health] heartbeat_interval_s
@@ -92,7 +96,9 @@ def build_services(ctx: ServiceContext, core: CorePorts) -> Services:
         remote_config=ConfigSync(
             ctx, reconfigure=core, counties=web
         ),  # desired config: validated, applied atomically, reported
-        remote_commands=CommandService(ctx, alarms=alarms, window=web, codes=web, restart=core),  # cmd, cmd/result
+        remote_commands=CommandService(
+            ctx, alarms=alarms, window=web, codes=web, restart=core, test_mode=test_mode
+        ),  # cmd, cmd/result
         http=http,
         watchdog=WatchdogService(ctx, core),  # systemd READY/STATUS/WATCHDOG/STOPPING; last so READY means all up
     )

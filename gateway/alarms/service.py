@@ -36,7 +36,7 @@ from core.events import Event, EventDraft, Priority
 from gateway import link
 from gateway.alarms.messages import MAX_ACK_BYTES, AckMessage
 from gateway.outbox import OutboxError, Row
-from gateway.rules.alarm_book import LIFECYCLE_KINDS, AckAction, OpenAlarm, opens_alarm
+from gateway.rules.alarm_book import LIFECYCLE_KINDS, AckAction, OpenAlarm, is_test, opens_alarm
 
 if TYPE_CHECKING:
     from core.signal import Unsubscribe
@@ -155,9 +155,16 @@ class AlarmService:
             opened = self.book.bind(event)
             if opened is not None:
                 self.engine.persist()
-                self._signal("raised" if self.ctx.uplink.connected else "not_sent", opened)
+                if is_test(opened):  # a technician's test: stored and sent, nobody is called out
+                    self._signal("test_received", opened)
+                else:
+                    self._signal("raised" if self.ctx.uplink.connected else "not_sent", opened)
             return
         if event.kind not in LIFECYCLE_KINDS:
+            return
+        if event.data.get("test") is True:  # the lifecycle of a test alarm: the elder was told "test received"
+            if event.kind == "alarm.resolved" and not self._real_open():
+                self._signal("normal", device_id=None)
             return
         opened = self.book.bind(event) if event.kind == "alarm.escalated" else None
         device_id = event.device.id if event.device else None
@@ -174,7 +181,7 @@ class AlarmService:
             self._signal("cancelled", device_id=device_id, kind=kind)
         elif event.kind == "alarm.resolved":
             self._by_sms.discard(str(event.data.get("alarm")))
-            if not self.book.open:
+            if not self._real_open():
                 self._by_sms.clear()
                 self._signal("normal", device_id=None)
         if opened is not None:
@@ -200,7 +207,8 @@ class AlarmService:
                 opened = self.book.delivered(str(body.get("id")), str(body.get("kind", "")), device.get("id"))
                 if opened is not None:
                     self.engine.persist()
-                    self._signal("call_sent", opened)
+                    if not is_test(opened):
+                        self._signal("call_sent", opened)
                     self._emit_soon([self.book.sent_draft(opened, self.engine.now())])
         except Exception:  # runs inside the uplink: a bug here must not drop the connection
             self.stats["listener_errors"] += 1
@@ -233,15 +241,19 @@ class AlarmService:
             if state != shown:
                 self._signal(state, opened)
 
+    def _real_open(self) -> list[OpenAlarm]:
+        """Open alarms that are not installation tests."""
+        return [a for a in self.book.open.values() if not is_test(a)]
+
     def _unsent(self) -> OpenAlarm | None:
         """The newest open alarm that has left the box by no path yet (None if there is none)."""
-        waiting = [a for a in self.book.open.values() if not a.sent and not a.acked and not (a.ids() & self._by_sms)]
+        waiting = [a for a in self._real_open() if not a.sent and not a.acked and not (a.ids() & self._by_sms)]
         return max(waiting, key=lambda a: a.raised_mono, default=None)
 
     def _standing(self) -> tuple[str, OpenAlarm | None]:
         """The feedback state that says where the open alarms stand ("normal" when none is open), and the
         alarm it is about."""
-        opened = sorted(self.book.open.values(), key=lambda a: a.raised_mono, reverse=True)
+        opened = sorted(self._real_open(), key=lambda a: a.raised_mono, reverse=True)
         gone = [a for a in opened if a.sent or a.ids() & self._by_sms]  # left the box by some path
         escalated = [a for a in gone if a.escalations and not a.acked]
         if escalated:
@@ -258,6 +270,8 @@ class AlarmService:
     # ------------------------------------------------------------------ feedback
 
     def _show(self, opened: OpenAlarm) -> None:
+        if is_test(opened):
+            return
         state = "escalated" if opened.escalations and not opened.acked else _RESTORED_SIGNAL.get(opened.state())
         if state:
             self._signal(state, opened)

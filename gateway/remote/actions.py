@@ -25,7 +25,7 @@ from gateway.settings.remote import RemoteSettings
 
 if TYPE_CHECKING:
     from gateway.context import ServiceContext
-    from gateway.ports import AlarmAcks, InstallerCode, InstallWindow
+    from gateway.ports import AlarmAcks, InstallerCode, InstallWindow, TestMode
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,7 @@ class CommandContext:
     alarms: AlarmAcks
     window: InstallWindow
     codes: InstallerCode
+    test_mode: TestMode
     settings: RemoteSettings
     logs: LogBuffer
     restarter: Restarter
@@ -92,6 +93,12 @@ class AlarmAckArgs(_Args):
 class InstallerCodeArgs(_Args):
     #: The new installer sign-in code. Kept out of reprs; never logged, echoed or stored in clear.
     code: Annotated[str, StringConstraints(pattern=INSTALLER_CODE_PATTERN), Field(repr=False)]
+
+
+class TestModeArgs(_Args):
+    #: How long test mode lasts; 0 ends it now.
+    minutes: Annotated[float, Field(ge=0, le=240)]
+    by: Annotated[str, StringConstraints(max_length=64)] = "platform"
 
 
 class UploadLogsArgs(_Args):
@@ -147,6 +154,15 @@ async def _open_install_window(ctx: CommandContext, args: InstallWindowArgs) -> 
     except ValueError as exc:
         raise CommandFailed("out_of_range", str(exc)) from None
     return {"seconds": granted}
+
+
+async def _test_mode(ctx: CommandContext, args: TestModeArgs) -> dict[str, Any]:
+    if args.minutes == 0:
+        return await ctx.test_mode.end_test(args.by)
+    try:
+        return await ctx.test_mode.start_test(args.minutes, args.by)
+    except ValueError as exc:
+        raise CommandFailed("out_of_range", str(exc)) from None
 
 
 async def _identify(ctx: CommandContext, args: IdentifyArgs) -> dict[str, Any]:
@@ -222,6 +238,7 @@ COMMANDS: Mapping[str, Command] = {
     "permit_join": Command(PermitJoinArgs, _permit_join),
     "open_install_window": Command(InstallWindowArgs, _open_install_window),
     "identify": Command(IdentifyArgs, _identify),
+    "test_mode": Command(TestModeArgs, _test_mode),
     "alarm_ack": Command(AlarmAckArgs, _alarm_ack),
     "set_installer_code": Command(InstallerCodeArgs, _set_installer_code),
     "upload_logs": Command(UploadLogsArgs, _upload_logs, read_only=True),

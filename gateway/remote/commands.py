@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
     from core.signal import Unsubscribe
     from gateway.context import ServiceContext
-    from gateway.ports import AlarmAcks, InstallerCode, InstallWindow, Restart
+    from gateway.ports import AlarmAcks, InstallerCode, InstallWindow, Restart, TestMode
 
 log = logging.getLogger(__name__)
 
@@ -79,11 +79,13 @@ class CommandService:
         window: InstallWindow,
         codes: InstallerCode,
         restart: Restart,
+        test_mode: TestMode,
     ) -> None:
         self.ctx = ctx
         self.alarms = alarms
         self.window = window
         self.codes = codes
+        self.test_mode = test_mode
         self.settings = self.ctx.config().remote
         self.store = RemoteStore(self.ctx.state_dir)
         self.topics = Topics(self.ctx.gateway_id)
@@ -218,7 +220,15 @@ class CommandService:
             detail = "the command id could not be stored, so it is not run (it could otherwise run twice)"
             return await self._publish(self._result(env.id, env.cmd, "error", "failed", detail))
         ctx = CommandContext(
-            self.ctx, self.alarms, self.window, self.codes, self.settings, self.logs, self.restarter, self._started
+            self.ctx,
+            self.alarms,
+            self.window,
+            self.codes,
+            self.test_mode,
+            self.settings,
+            self.logs,
+            self.restarter,
+            self._started,
         )
         try:
             result = await spec.handler(ctx, args)

@@ -21,7 +21,7 @@ Lifecycle steps are events too (``LIFECYCLE_KINDS``); they are never alarms them
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from core.events import DeviceRef, Event, EventDraft, Priority
@@ -59,6 +59,11 @@ def alarm_key(kind: str, device: DeviceRef | None) -> str:
 
 def opens_alarm(kind: str, priority: Priority) -> bool:
     return priority == Priority.ALARM and kind not in LIFECYCLE_KINDS and not kind.endswith(CLEARED)
+
+
+def is_test(opened: OpenAlarm) -> bool:
+    """Raised in installation test mode (its raising event carried ``test: true``)."""
+    return opened.data.get("test") is True
 
 
 @dataclass(slots=True)
@@ -108,12 +113,16 @@ class AlarmBook:
         self.recent: deque[str] = deque(maxlen=RECENT)
         self.dirty = False
         self.stats: dict[str, int] = {"raised": 0, "duplicates": 0, "resolved": 0, "escalations": 0, "acks": 0}
+        #: Installation test mode: every draft carries ``test: true`` and the alarms it raises never escalate.
+        self.test_mode = False
 
     # ------------------------------------------------------------------ from the rules
 
     def process(self, drafts: list[EventDraft], now: Now) -> list[EventDraft]:
         """Pass rule drafts through the book: open/close alarms, turn repeats into lifecycle drafts."""
         out: list[EventDraft] = []
+        if self.test_mode:
+            drafts = [replace(d, data={**d.data, "test": True}) for d in drafts]
         for draft in drafts:
             key = alarm_key(draft.kind, draft.device)
             if opens_alarm(draft.kind, draft.priority):
@@ -238,6 +247,8 @@ class AlarmBook:
                 continue
             if self.settings.escalate_max and opened.escalations >= self.settings.escalate_max:
                 continue
+            if is_test(opened):  # a technician's test press: the platform sees it, nobody is called out
+                continue
             since = opened.escalated_mono if opened.escalated_mono is not None else opened.raised_mono
             if now.mono_ms - since < every_ms:
                 continue
@@ -259,7 +270,14 @@ class AlarmBook:
 
     @staticmethod
     def _about(opened: OpenAlarm) -> dict[str, Any]:
-        return {"alarm": opened.event_id, "kind": opened.kind}
+        about: dict[str, Any] = {"alarm": opened.event_id, "kind": opened.kind}
+        if is_test(opened):
+            about["test"] = True
+        return about
+
+    def close_tests(self, now: Now) -> list[EventDraft]:
+        """Test mode ended: resolve its alarms (reason ``test_ended``), so a real press is a new call again."""
+        return [self._resolve(a, "test_ended", now) for a in list(self.open.values()) if is_test(a)]
 
     def _resolve(
         self, opened: OpenAlarm, reason: str, now: Now, *, extra: dict[str, Any] | None = None, trace: str | None = None

@@ -16,6 +16,7 @@ from gateway.alarms.service import AlarmService
 from gateway.health.watchdog import WatchdogService
 from gateway.outbox import Row
 from gateway.remote.commands import CommandService
+from gateway.testmode.service import TestModeService
 from tests.support.context import fake_context
 
 
@@ -192,7 +193,9 @@ def _cmd(now_ms: int, name: str, args: dict[str, Any] | None = None, cmd_id: str
 async def test_commands_reach_other_services_only_through_ports(tmp_path: Path) -> None:
     core = fake_context(tmp_path, gateway_id="gw-test")
     acks, window, restart = FakeAcks(), FakeWindow(), FakeRestart()
-    service = CommandService(core.ctx, alarms=acks, window=window, codes=FakeCodes(), restart=restart)
+    service = CommandService(
+        core.ctx, alarms=acks, window=window, codes=FakeCodes(), restart=restart, test_mode=TestModeService(core.ctx)
+    )
 
     ok = await service.handle(_cmd(core.clock.wall, "alarm_ack", {"alarm": "0190-a", "by": "op-7"}, "c-1"))
     assert (ok["status"], ok["result"]["ack"]["state"]) == ("ok", "acknowledged")
