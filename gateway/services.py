@@ -82,7 +82,7 @@ def build_services(ctx: ServiceContext, core: CorePorts) -> Services:
     )
     test_mode = TestModeService(ctx)  # installation test mode: test-flagged events, no escalation, ends by itself
     alarms = AlarmService(ctx, feedback)  # alarm lifecycle: sent, acknowledged, escalated, resolved
-    web = TechnicianService(ctx)  # technician page: sign-in, install window, pairing, acceptance
+    web = TechnicianService(ctx, test_mode)  # technician page: sign-in, install window, pairing, acceptance
     http = WebServer(ctx, web)  # the local HTTP server: core API, and the technician page's routes
     return Services(
         logging=LoggingService(ctx),  # secrets masked in logs; log_level follows config changes

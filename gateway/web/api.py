@@ -83,6 +83,11 @@ class WindowExtend(_Body):
     seconds: int = Field(ge=60, le=24 * 3600)
 
 
+class TestModeRequest(_Body):
+    #: 0 ends test mode now.
+    minutes: int = Field(ge=0, le=240)
+
+
 class BadRequest(Exception):
     def __init__(self, message: str) -> None:
         self.message = message
@@ -126,6 +131,8 @@ class Api:
         r.add_post("/api/acceptance/manual", self.wrap(self.manual))
         r.add_post("/api/acceptance/submit", self.wrap(self.submit))
         r.add_post("/api/window", self.wrap(self.extend_window))
+        r.add_get("/api/test-mode", self.wrap(self.test_mode_state))
+        r.add_post("/api/test-mode", self.wrap(self.set_test_mode))
         r.add_get("/api/live", self.live)
 
     @staticmethod
@@ -329,6 +336,24 @@ class Api:
         except WindowLimit as exc:
             return json_error(409, str(exc), extendable_s=self.svc.window.extendable_s())
         return web.json_response({"open": True, "seconds": granted, "extendable_s": self.svc.window.extendable_s()})
+
+    # ------------------------------------------------------------------ installation test mode
+
+    async def test_mode_state(self, request: web.Request) -> web.StreamResponse:
+        mode = self.svc.test_mode
+        if mode is None:
+            return json_error(404, "test mode is not available")
+        return web.json_response({"active": mode.active})
+
+    async def set_test_mode(self, request: web.Request) -> web.StreamResponse:
+        """The test page's button: test presses are flagged, call nobody out, and say "test received"."""
+        body = await parse(request, TestModeRequest)
+        mode = self.svc.test_mode
+        if mode is None:
+            return json_error(404, "test mode is not available")
+        if body.minutes == 0:
+            return web.json_response(await mode.end_test("technician"))
+        return web.json_response(await mode.start_test(body.minutes, "technician"))
 
     # ------------------------------------------------------------------ live
 

@@ -378,3 +378,24 @@ async def test_sign_out_ends_the_sessions_live_stream(gw, client) -> None:
     await gw.drivers["sim"].inject("btn-1", "press", True)  # the next message is not sent: the stream ends
     body = await asyncio.wait_for(resp.content.read(), 5)
     assert b"event: hello" in body and b"event: event" not in body
+
+
+async def test_test_mode_button_flags_presses_and_ends(gw, client) -> None:
+    """The test page's button turns installation test mode on (a press is flagged ``test``) and off."""
+    csrf = await sign_in(client, code_of(gw))
+    page = await (await client.get("/test")).text()
+    assert 'id="test-mode-on"' in page
+    assert (await (await client.get("/api/test-mode")).json()) == {"active": False}
+    refused = await client.post("/api/test-mode", json={"minutes": 999}, headers=hdr(csrf))
+    assert refused.status == 400
+    on = await client.post("/api/test-mode", json={"minutes": 30}, headers=hdr(csrf))
+    assert on.status == 200 and (await on.json())["active"] is True
+    await gw.drivers["sim"].inject("btn-1", "press", True)
+    tests = await (await client.get("/api/tests")).json()
+    assert tests["tested"]["btn-1"]["kind"] == "alarm.emergency_call"
+    assert gw.services.alarms.book.open["alarm.emergency_call|btn-1"].data["test"] is True
+    off = await client.post("/api/test-mode", json={"minutes": 0}, headers=hdr(csrf))
+    assert (await off.json()) == {"active": False}
+    assert not gw.services.alarms.book.open  # the test alarm was resolved with test mode
+    no_csrf = await client.post("/api/test-mode", json={"minutes": 30})
+    assert no_csrf.status == 403
