@@ -27,6 +27,7 @@ CAPABILITIES: Mapping[str, str] = {
     "battery_low": "device reports its battery low (true) or fine (false)",
     "trouble": "device reports a fault/trouble condition (true) or cleared (false)",
     "mains_fault": "device reports AC mains lost (true) or restored (false)",
+    "mains_lost": "the gateway's own mains supply lost (true) or back (false): a UPS HAT or power-detect line",
     "install": "the installer's button (true); a long press (meta event=long_press) opens the install window",
 }
 
@@ -67,5 +68,6 @@ VALUE_CHECKS: Mapping[str, ValueCheck] = {
     "battery_low": lambda v: isinstance(v, bool),
     "trouble": lambda v: isinstance(v, bool),
     "mains_fault": lambda v: isinstance(v, bool),
+    "mains_lost": lambda v: isinstance(v, bool),
     "install": lambda v: v is True,
 }

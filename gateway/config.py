@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from gateway.rules.settings import RulesSettings
 from gateway.settings.feedback import FeedbackSettings
 from gateway.settings.health import HealthSettings
+from gateway.settings.power import PowerSettings
 from gateway.settings.remote import RemoteSettings
 from gateway.settings.web import WebSettings
 
@@ -171,6 +172,7 @@ class Config(_Section):
     remote: RemoteSettings = RemoteSettings()
     health: HealthSettings = HealthSettings()
     feedback: FeedbackSettings = FeedbackSettings()
+    power: PowerSettings = PowerSettings()
     #: Log level at start; the platform may change it.
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     drivers: dict[str, dict[str, Any]] = Field(default_factory=dict)

@@ -21,6 +21,7 @@ from gateway.health.log_level import LoggingService
 from gateway.health.storage import StorageMonitor
 from gateway.health.watchdog import WatchdogService
 from gateway.ports import CoreHealth, Reconfigure, Restart
+from gateway.power.service import PowerService
 from gateway.remote.commands import CommandService
 from gateway.remote.config_sync import ConfigSync
 from gateway.testmode.service import TestModeService
@@ -60,6 +61,7 @@ class Services:
     test_mode: TestModeService
     alarms: AlarmService
     storage: StorageMonitor
+    power: PowerService
     heartbeat: HeartbeatService
     web: TechnicianService
     discovery: DiscoveryService
@@ -90,6 +92,7 @@ def build_services(ctx: ServiceContext, core: CorePorts) -> Services:
         test_mode=test_mode,
         alarms=alarms,
         storage=StorageMonitor(ctx),  # gateway.storage_degraded / storage_restored
+        power=PowerService(ctx),  # power.mains_lost/restored, battery_low, shutdown (UPower); power.downtime
         heartbeat=HeartbeatService(ctx),  # gateway.heartbeat every [health] heartbeat_interval_s
         web=web,
         discovery=DiscoveryService(ctx, window=web, http=http),  # mDNS while the install window is open

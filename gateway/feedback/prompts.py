@@ -127,7 +127,12 @@ def prompt_text(state: str, kind: PromptKind | None, language: Language) -> str:
     return plain[language] if plain else ""
 
 
+def prompt_keys() -> list[tuple[str, PromptKind | None]]:
+    """Every (state, kind) that says something by default."""
+    keys: list[tuple[str, PromptKind | None]] = [(state, kind) for kind, state in PROMPTS]
+    return keys + [(state, None) for state, text in PLAIN.items() if text["zh-CN"]]
+
+
 def all_tags() -> list[str]:
     """Every prompt that says something (what the audio builder renders)."""
-    tags = [prompt_tag(state, kind) for kind, state in PROMPTS]
-    return tags + [state for state, text in PLAIN.items() if text["zh-CN"]]
+    return [prompt_tag(state, kind) for state, kind in prompt_keys()]

@@ -27,12 +27,14 @@ from gateway.feedback import outputs as outputs_module
 from gateway.feedback.audio import Player, PromptFiles, has_playback_device
 from gateway.feedback.outputs import NullOutputs, OutputSink
 from gateway.feedback.patterns import OFF, PATTERNS, Pattern, Track
-from gateway.feedback.prompts import ALARM_STATES, PromptKind, prompt_kind, prompt_tag, prompt_text
+from gateway.feedback.prompts import ALARM_STATES, PromptKind, prompt_keys, prompt_kind, prompt_tag, prompt_text
 from gateway.settings.feedback import FeedbackSettings
 
 if TYPE_CHECKING:
     from gateway.config import Config
 
+#: Seconds after start when prompts not yet rendered (no ``build_prompts`` at setup) are rendered.
+PRERENDER_AFTER_S = 30.0
 #: Prompts that stay silent in quiet hours (alarm prompts never do).
 QUIETABLE = frozenset({"test_received"})
 
@@ -139,6 +141,8 @@ class Feedback:
                 log.error("%s", error)
         self._runner = asyncio.create_task(self._run(), name="feedback")
         self._wake.set()
+        if isinstance(self.speaker, Player):  # render what is missing now, not when an alarm needs it
+            self._players.append(asyncio.create_task(self._prerender(self.speaker), name="feedback-prerender"))
 
     async def stop(self) -> None:
         """Stop patterns and speech, switch the outputs off and release them."""
@@ -253,6 +257,18 @@ class Feedback:
                 self._players.append(loop.create_task(self._say(state, kind, text, delay, changes)))
             if state == "call_received" and self.settings.received_hold_s:
                 self._hold = loop.call_later(self.settings.received_hold_s, self._help_arrived)
+
+    async def _prerender(self, player: Player) -> None:
+        await asyncio.sleep(PRERENDER_AFTER_S)  # after the start's busy moments
+        for state, kind in prompt_keys():
+            text = self.prompt(state, kind)
+            if not text:
+                continue
+            try:
+                await player.files.file_for(prompt_tag(state, kind), text)
+            except OSError as exc:
+                log.warning("feedback: prompt %s not rendered: %s", prompt_tag(state, kind), exc)
+                return
 
     async def _say(self, state: str, kind: PromptKind | None, text: str, delay: float, changes: int) -> None:
         if delay:

@@ -40,6 +40,7 @@ READING_EVENTS: Mapping[str, EventSpec] = {
     "tamper": EventSpec("device.tamper", Priority.ALERT, "device.tamper.cleared"),
     "trouble": EventSpec("device.trouble", Priority.ALERT, "device.trouble.cleared", Priority.STATE),
     "mains_fault": EventSpec("device.mains_fault", Priority.ALERT, "device.mains_fault.cleared", Priority.STATE),
+    "mains_lost": EventSpec("power.mains_lost", Priority.ALERT, "power.mains_restored", Priority.ALERT),
     "battery_low": EventSpec("device.battery_low", Priority.ALERT, "device.battery_ok", Priority.STATE),
     "contact": EventSpec("state.door", Priority.STATE),
     "in_bed": EventSpec("state.bed", Priority.STATE),
