@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from gateway.rules.settings import RulesSettings
+from gateway.settings.care import CareSettings
 from gateway.settings.feedback import FeedbackSettings
 from gateway.settings.health import HealthSettings
 from gateway.settings.power import PowerSettings
@@ -173,6 +174,7 @@ class Config(_Section):
     health: HealthSettings = HealthSettings()
     feedback: FeedbackSettings = FeedbackSettings()
     power: PowerSettings = PowerSettings()
+    care: CareSettings = CareSettings()
     #: Log level at start; the platform may change it.
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     drivers: dict[str, dict[str, Any]] = Field(default_factory=dict)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
 from gateway.alarms.service import AlarmService
+from gateway.care.service import CareService
 from gateway.discovery import DiscoveryService
 from gateway.feedback import Feedback
 from gateway.health.heartbeat import HeartbeatService
@@ -62,6 +63,7 @@ class Services:
     alarms: AlarmService
     storage: StorageMonitor
     power: PowerService
+    care: CareService
     heartbeat: HeartbeatService
     web: TechnicianService
     discovery: DiscoveryService
@@ -92,6 +94,7 @@ def build_services(ctx: ServiceContext, core: CorePorts) -> Services:
         test_mode=test_mode,
         alarms=alarms,
         storage=StorageMonitor(ctx),  # gateway.storage_degraded / storage_restored
+        care=CareService(ctx, feedback),  # reminders, check-in, caregiver visits, daily activity summary
         power=PowerService(ctx),  # power.mains_lost/restored, battery_low, shutdown (UPower); power.downtime
         heartbeat=HeartbeatService(ctx),  # gateway.heartbeat every [health] heartbeat_interval_s
         web=web,

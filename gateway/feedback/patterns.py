@@ -51,6 +51,8 @@ PATTERNS: Mapping[FeedbackState, Pattern] = {
     "not_sent": Pattern(led=Track((100, 150, 100, 650), repeat=True), buzzer=Track((600, 300, 600))),
     "escalated": Pattern(led=Track((80, 80), repeat=True), buzzer=Track((300, 300, 300, 300, 300))),
     "test_received": Pattern(led=Track((500, 500, 500)), buzzer=Track((100, 100, 100))),
+    "reminder": Pattern(led=Track((300, 700), repeat=True), buzzer=Track((200, 200, 200))),
+    "checkin_received": Pattern(led=Track((300, 300, 300)), buzzer=Track((100,))),
     "cancelled": Pattern(led=Track((1000,)), buzzer=Track((100, 100, 400))),
 }
 

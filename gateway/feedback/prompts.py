@@ -30,6 +30,11 @@ PLAIN: Mapping[str, Mapping[Language, str]] = {
     "normal": {"zh-CN": "", "en": ""},
     "uplink_down": {"zh-CN": "", "en": ""},
     "test_received": {"zh-CN": "测试信号已收到。", "en": "Test received."},
+    "reminder": {
+        "zh-CN": "该吃药了。吃完请按一下平安键。",
+        "en": "Time for your medicine. Press the care button when you have taken it.",
+    },
+    "checkin_received": {"zh-CN": "已收到您的平安信号，谢谢。", "en": "Thank you, your check-in was received."},
     "cancelled": {
         "zh-CN": "已请求取消呼叫，等待平台确认。",
         "en": "Cancelling your call. Waiting for the service centre to confirm.",

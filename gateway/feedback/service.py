@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 #: Seconds after start when prompts not yet rendered (no ``build_prompts`` at setup) are rendered.
 PRERENDER_AFTER_S = 30.0
 #: Prompts that stay silent in quiet hours (alarm prompts never do).
-QUIETABLE = frozenset({"test_received"})
+QUIETABLE = frozenset({"test_received", "reminder", "checkin_received"})
 
 Report = Callable[[list[EventDraft]], Awaitable[object]]
 

@@ -42,6 +42,8 @@ READING_EVENTS: Mapping[str, EventSpec] = {
     "mains_fault": EventSpec("device.mains_fault", Priority.ALERT, "device.mains_fault.cleared", Priority.STATE),
     "mains_lost": EventSpec("power.mains_lost", Priority.ALERT, "power.mains_restored", Priority.ALERT),
     "battery_low": EventSpec("device.battery_low", Priority.ALERT, "device.battery_ok", Priority.STATE),
+    "checkin": EventSpec("state.care_button", Priority.STATE, every_report=True),
+    "beacon": EventSpec("state.badge_seen", Priority.STATE, every_report=True),
     "contact": EventSpec("state.door", Priority.STATE),
     "in_bed": EventSpec("state.bed", Priority.STATE),
     "motion": EventSpec("state.motion", Priority.STATE, every_report=True),

@@ -36,6 +36,8 @@ FeedbackState = Literal[
     "uplink_down",
     "test_received",
     "cancelled",
+    "reminder",
+    "checkin_received",
 ]
 Language = Literal["zh-CN", "en"]
 #: The alarm kinds the elder is told apart (gateway.feedback.prompts maps event kinds onto them).

@@ -61,6 +61,8 @@ def test_every_state_has_a_distinct_pattern() -> None:
         "uplink_down",
         "test_received",
         "cancelled",
+        "reminder",
+        "checkin_received",
     }
     looks = [(p.led, p.buzzer) for p in PATTERNS.values()]
     assert len(set(looks)) == len(looks)

@@ -76,7 +76,7 @@ async def test_pack_file_wins_and_volume_scales(tmp_path: Path) -> None:
 async def test_build_prompts_renders_every_prompt(tmp_path: Path) -> None:
     count = await build(tmp_path, ["en"], rate=300)
     wavs = sorted((tmp_path / "en").glob("*.wav"))
-    assert count == len(wavs) == 8 * 6 + 2  # every kind and state, plus "test received" and "cancelled"
+    assert count == len(wavs) == 8 * 6 + 4  # every kind and state; test received, reminder, check-in, cancelled
     assert (tmp_path / "en" / "smoke.not_sent.wav").stat().st_size > 10_000
 
 
