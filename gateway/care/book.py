@@ -132,7 +132,7 @@ class CareBook:
         return [EventDraft("care.activity_summary", Priority.STATE, None, data)]
 
     def _visits_gone(self, now_ms: int) -> list[EventDraft]:
-        gone_ms = self.settings.visit_gone_min * 60_000
+        gone_ms = self.settings.visit_gone_s * 1000
         out: list[EventDraft] = []
         for key, v in list(self.visits.items()):
             if v["how"] == "badge" and now_ms - v["last_seen"] >= gone_ms:

@@ -63,8 +63,8 @@ class CareSettings(_Model):
     care_buttons: list[DeviceId] = Field(default_factory=list, max_length=8)
     #: Caregivers' badges (capability ``beacon``) by device id -> caregiver name.
     badges: dict[DeviceId, Name] = Field(default_factory=dict, max_length=64)
-    #: A visit ends this long after its badge was last seen.
-    visit_gone_min: int = Field(default=10, ge=1, le=240)
+    #: A visit ends this many seconds after its badge was last seen.
+    visit_gone_s: int = Field(default=600, ge=10, le=14_400)
     #: A caregiver without a badge: this many care-button presses within ``sequence_s`` starts / ends a visit.
     visit_presses: int = Field(default=3, ge=2, le=6)
     sequence_s: float = Field(default=5.0, gt=0, le=30)

@@ -18,8 +18,10 @@ import sys
 import time
 import tomllib
 import urllib.request
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import aiomqtt
 
@@ -95,6 +97,16 @@ async def _zigbee_story(stick: ZnpSimulatorProcess, broker_url: str, gateway_id:
         _say(f"zigbee: {exc}")
 
 
+def _reminder_soon(config: Path) -> str:
+    """A medicine reminder due within the next minute (local time of the gateway), so the demo shows one."""
+    doc = tomllib.loads(config.read_text(encoding="utf-8"))
+    zone = ZoneInfo(doc.get("gateway", {}).get("timezone", "Asia/Shanghai"))
+    due = datetime.now(zone) + timedelta(seconds=60)
+    at = f"{due.hour:02d}:{due.minute:02d}"
+    _say(f"care: a medicine reminder is due at {at} (acknowledged with the care button at 70 s)")
+    return f'\n[[care.reminders]]\nname = "降压药"\nat = "{at}"\nack_within_min = 30\n'
+
+
 async def run_demo(args: argparse.Namespace) -> int:
     work: Path = args.work
     marker = work / ".fbgw-demo"
@@ -105,16 +117,14 @@ async def run_demo(args: argparse.Namespace) -> int:
     work.mkdir(parents=True, exist_ok=True)
     marker.write_text("scratch directory of ./scripts/demo, emptied at every start\n")
     state = work / "state"
-    config = args.config
+    config = work / "demo.toml"
+    text = args.config.read_text(encoding="utf-8") + _reminder_soon(args.config)
     stick = None
     if args.zigbee:
         stick = ZnpSimulatorProcess(work)
         _say(f"zigbee: coordinator simulator on {stick.port}")
-        config = work / "demo.toml"
-        config.write_text(
-            args.config.read_text(encoding="utf-8") + f'\n[drivers.zigbee]\nenabled = true\nport = "{stick.port}"\n',
-            encoding="utf-8",
-        )
+        text += f'\n[drivers.zigbee]\nenabled = true\nport = "{stick.port}"\n'
+    config.write_text(text, encoding="utf-8")
     broker = Mosquitto(port=args.broker_port or free_port())
     broker.start()
     _say(f"broker: Mosquitto on {broker.url}")

@@ -29,7 +29,7 @@ CALL = Device("btn-1", "call_button", "sim", name="Cord", room="bathroom", capab
 CARE = {
     "care_buttons": ["care-btn"],
     "badges": {"badge-1": "Wang Fang"},
-    "visit_gone_min": 10,
+    "visit_gone_s": 600,
     "summary_at": "21:00",
     "reminders": [
         {"name": "morning pills", "at": "08:00", "ack_within_min": 30, "ack_devices": ["pillbox"]},
