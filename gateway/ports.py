@@ -99,6 +99,15 @@ class TestMode(Protocol):
         ...
 
 
+class PromptPacks(Protocol):
+    """Install a recorded prompt pack (a dialect) pushed by the platform."""
+
+    async def install_pack(self, language: str, url: str, sha256: str) -> dict[str, Any]:
+        """Fetch the tar at ``url``, check its ``sha256``, and make its WAVs the prompts of ``language``
+        (``sha256 == ""``: remove the pack). ``ValueError`` naming the problem if refused."""
+        ...
+
+
 class CountyProfiles(Protocol):
     """The county acceptance profiles the technician page knows (a pushed ``county`` must name one)."""
 

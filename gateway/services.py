@@ -103,7 +103,7 @@ def build_services(ctx: ServiceContext, core: CorePorts) -> Services:
             ctx, reconfigure=core, counties=web
         ),  # desired config: validated, applied atomically, reported
         remote_commands=CommandService(
-            ctx, alarms=alarms, window=web, codes=web, restart=core, test_mode=test_mode
+            ctx, alarms=alarms, window=web, codes=web, restart=core, test_mode=test_mode, packs=feedback
         ),  # cmd, cmd/result
         http=http,
         watchdog=WatchdogService(ctx, core),  # systemd READY/STATUS/WATCHDOG/STOPPING; last so READY means all up

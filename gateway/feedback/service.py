@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -24,10 +25,19 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from core.events import EventDraft, Priority
 from gateway.feedback import outputs as outputs_module
+from gateway.feedback import pack
 from gateway.feedback.audio import Player, PromptFiles, has_playback_device
 from gateway.feedback.outputs import NullOutputs, OutputSink
 from gateway.feedback.patterns import OFF, PATTERNS, Pattern, Track
-from gateway.feedback.prompts import ALARM_STATES, PromptKind, prompt_keys, prompt_kind, prompt_tag, prompt_text
+from gateway.feedback.prompts import (
+    ALARM_STATES,
+    LANGUAGES,
+    PromptKind,
+    prompt_keys,
+    prompt_kind,
+    prompt_tag,
+    prompt_text,
+)
 from gateway.settings.feedback import FeedbackSettings
 
 if TYPE_CHECKING:
@@ -196,6 +206,20 @@ class Feedback:
         self.device_id = device_id
         self.stats["changes"] += 1
         self._wake.set()
+
+    async def install_pack(self, language: str, url: str, sha256: str) -> dict[str, Any]:
+        """The :class:`gateway.ports.PromptPacks` port: a recorded pack replaces ``language``'s prompts."""
+        root = Path(self.settings.prompts_dir) if self.settings.prompts_dir else self._prompts_root
+        if root is None or language not in LANGUAGES:
+            raise ValueError(f"no prompts directory, or unknown language {language!r}")
+        dest = root / "pack" / language
+        if not sha256:
+            await asyncio.to_thread(shutil.rmtree, dest, True)
+            return {"language": language, "removed": True}
+        data = await pack.fetch(url)
+        tags = await asyncio.to_thread(pack.unpack, data, sha256, dest)
+        log.info("feedback: prompt pack for %s installed (%d prompts)", language, len(tags))
+        return {"language": language, "prompts": len(tags), "sha256": sha256.lower()}
 
     def prompt(self, state: str, kind: PromptKind | None) -> str:
         """What is said on entering ``state`` for an alarm of ``kind``: a configured override, else the table."""

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
     from core.signal import Unsubscribe
     from gateway.context import ServiceContext
-    from gateway.ports import AlarmAcks, InstallerCode, InstallWindow, Restart, TestMode
+    from gateway.ports import AlarmAcks, InstallerCode, InstallWindow, PromptPacks, Restart, TestMode
 
 log = logging.getLogger(__name__)
 
@@ -80,12 +80,14 @@ class CommandService:
         codes: InstallerCode,
         restart: Restart,
         test_mode: TestMode,
+        packs: PromptPacks,
     ) -> None:
         self.ctx = ctx
         self.alarms = alarms
         self.window = window
         self.codes = codes
         self.test_mode = test_mode
+        self.packs = packs
         self.settings = self.ctx.config().remote
         self.store = RemoteStore(self.ctx.state_dir)
         self.topics = Topics(self.ctx.gateway_id)
@@ -225,6 +227,7 @@ class CommandService:
             self.window,
             self.codes,
             self.test_mode,
+            self.packs,
             self.settings,
             self.logs,
             self.restarter,

@@ -148,3 +148,80 @@ def test_auto_speaker_looks_for_a_playback_device(tmp_path: Path) -> None:
     pcm.write_text("00-00: mic : mic : capture 1\n")
     assert not has_playback_device(pcm)
     assert not has_playback_device(tmp_path / "none")
+
+
+class NoRestart:
+    def request_restart(self) -> None:
+        raise AssertionError("not expected")
+
+
+async def test_prompt_pack_pushed_with_a_checksum(tmp_path: Path) -> None:
+    """The platform's ``prompt_pack`` command: fetched from a URL, checked against its sha256, then played."""
+    import hashlib
+    import io
+    import json
+    import tarfile
+
+    from aiohttp import web
+
+    from gateway.remote.commands import CommandService
+    from gateway.testmode.service import TestModeService
+    from tests.support.broker import free_port
+
+    files = PromptFiles(tmp_path / "render", "zh-CN", voice="cmn", rate=300)
+    recording = (await files.file_for("call.call_sent", "呼叫已送达。")).read_bytes()  # stands in for a dialect
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, body in (("call.call_sent.wav", recording), ("../evil.wav", recording), ("notes.txt", b"x")):
+            info = tarfile.TarInfo(name)
+            info.size = len(body)
+            tar.addfile(info, io.BytesIO(body))
+    archive = buf.getvalue()
+    digest = hashlib.sha256(archive).hexdigest()
+
+    app = web.Application()
+
+    async def serve(_: web.Request) -> web.Response:
+        return web.Response(body=archive)
+
+    app.router.add_get("/pack.tar", serve)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+
+    core = fake_context(tmp_path / "state")
+    feedback = Feedback(FeedbackSettings(speaker=True, audio_device="null"), prompts_root=tmp_path / "prompts")
+    service = CommandService(
+        core.ctx,
+        alarms=None,  # type: ignore[arg-type]
+        window=None,  # type: ignore[arg-type]
+        codes=None,  # type: ignore[arg-type]
+        restart=NoRestart(),
+        test_mode=TestModeService(core.ctx),
+        packs=feedback,
+    )
+
+    def cmd(args: dict[str, object], cmd_id: str) -> bytes:
+        body = {"id": cmd_id, "cmd": "prompt_pack", "args": args, "expires_at": core.clock.wall + 60_000}
+        return json.dumps(body).encode()
+
+    url = f"http://127.0.0.1:{port}/pack.tar"
+    try:
+        bad = await service.handle(cmd({"language": "zh-CN", "url": url, "sha256": "0" * 64}, "p-1"))
+        assert bad["status"] == "error" and "sha256 mismatch" in bad["detail"]
+        assert not (tmp_path / "prompts" / "pack").exists()  # nothing unpacked from an unchecked archive
+        ok = await service.handle(cmd({"language": "zh-CN", "url": url, "sha256": digest}, "p-2"))
+        assert ok["status"] == "ok" and ok["result"]["prompts"] == 1, ok
+        installed = sorted(p.name for p in (tmp_path / "prompts" / "pack" / "zh-CN").iterdir())
+        assert installed == ["call.call_sent.wav"]  # the path trick and the stray file were left out
+        assert isinstance(feedback.speaker, Player)
+        feedback.speaker.say("呼叫已送达服务平台，正在等待回应。", tag="call.call_sent")
+        await feedback.speaker.wait()
+        assert feedback.speaker.played[-1].path.parent.name == "zh-CN"
+        assert feedback.speaker.played[-1].path.parent.parent.name == "pack"
+        gone = await service.handle(cmd({"language": "zh-CN", "sha256": ""}, "p-3"))
+        assert gone["result"] == {"language": "zh-CN", "removed": True}
+        assert not (tmp_path / "prompts" / "pack" / "zh-CN").exists()
+    finally:
+        await runner.cleanup()

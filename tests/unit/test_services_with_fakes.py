@@ -13,6 +13,7 @@ import pytest
 from core.devices import Device
 from drivers.base import Reading
 from gateway.alarms.service import AlarmService
+from gateway.feedback import Feedback
 from gateway.health.watchdog import WatchdogService
 from gateway.outbox import Row
 from gateway.remote.commands import CommandService
@@ -194,7 +195,13 @@ async def test_commands_reach_other_services_only_through_ports(tmp_path: Path) 
     core = fake_context(tmp_path, gateway_id="gw-test")
     acks, window, restart = FakeAcks(), FakeWindow(), FakeRestart()
     service = CommandService(
-        core.ctx, alarms=acks, window=window, codes=FakeCodes(), restart=restart, test_mode=TestModeService(core.ctx)
+        core.ctx,
+        alarms=acks,
+        window=window,
+        codes=FakeCodes(),
+        restart=restart,
+        test_mode=TestModeService(core.ctx),
+        packs=Feedback(),
     )
 
     ok = await service.handle(_cmd(core.clock.wall, "alarm_ack", {"alarm": "0190-a", "by": "op-7"}, "c-1"))
