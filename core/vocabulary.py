@@ -31,7 +31,13 @@ CAPABILITIES: Mapping[str, str] = {
     "checkin": "the elder's care button ('I am fine', medicine taken) pressed (value true); never an alarm",
     "beacon": "a caregiver's badge / tag seen nearby (value true)",
     "install": "the installer's button (true); a long press (meta event=long_press) opens the install window",
+    "needs_readoption": "the device must be adopted again before it is heard (true; e.g. its encryption counter "
+    "restarted after a battery change, so its presses are refused)",
 }
+
+#: Conditions a driver detects about any device, whatever its type: taken even if the device's own
+#: capability list (stored when it was adopted) does not name them.
+ANY_DEVICE_CAPABILITIES = frozenset({"needs_readoption"})
 
 #: Capabilities whose true value is an immediate alarm.
 ALARM_CAPABILITIES = frozenset({"press", "smoke", "gas", "leak"})
@@ -74,4 +80,5 @@ VALUE_CHECKS: Mapping[str, ValueCheck] = {
     "checkin": lambda v: v is True,
     "beacon": lambda v: v is True,
     "install": lambda v: v is True,
+    "needs_readoption": lambda v: v is True,
 }

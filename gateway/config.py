@@ -18,6 +18,7 @@ from gateway.rules.settings import RulesSettings
 from gateway.settings.care import CareSettings
 from gateway.settings.feedback import FeedbackSettings
 from gateway.settings.health import HealthSettings
+from gateway.settings.modem import ModemSettings
 from gateway.settings.power import PowerSettings
 from gateway.settings.remote import RemoteSettings
 from gateway.settings.web import WebSettings
@@ -175,6 +176,8 @@ class Config(_Section):
     feedback: FeedbackSettings = FeedbackSettings()
     power: PowerSettings = PowerSettings()
     care: CareSettings = CareSettings()
+    #: The second alarm path: SMS and calls through the cellular modem when the platform cannot be reached.
+    modem: ModemSettings = ModemSettings()
     #: Log level at start; the platform may change it.
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     drivers: dict[str, dict[str, Any]] = Field(default_factory=dict)

@@ -14,6 +14,7 @@ from typing import Any
 from core.clock import Clock
 from core.events import Event, EventDraft, make_event
 from core.signal import Signal
+from core.vocabulary import ANY_DEVICE_CAPABILITIES
 from drivers.base import PairingUpdate, Reading
 from gateway.outbox import Outbox
 from gateway.registry import DeviceRegistry
@@ -73,7 +74,11 @@ class Intake:
         check = VALUE_CHECKS.get(reading.capability)
         if check is None:
             raise BadReading(f"unknown capability {reading.capability!r}")
-        if device.capabilities and reading.capability not in device.capabilities:
+        if (
+            device.capabilities
+            and reading.capability not in device.capabilities
+            and reading.capability not in ANY_DEVICE_CAPABILITIES
+        ):
             raise BadReading(f"device {device.id!r} has no capability {reading.capability!r}")
         if not check(reading.value):
             raise BadReading(f"bad value {reading.value!r} for capability {reading.capability!r}")

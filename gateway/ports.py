@@ -9,10 +9,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from core.phone import CallResult, IncomingSms, SmsResult
+from core.signal import Signal
 
 if TYPE_CHECKING:
-    from core.signal import Signal
     from gateway.config import Config
     from gateway.rules.alarm_book import AckAction
 
@@ -76,29 +78,6 @@ class FeedbackDisplay(Protocol):
         ...
 
 
-class TestMode(Protocol):
-    """Installation test mode (the technician's button, the platform's ``test_mode`` command).
-
-    While it is on, events carry ``test: true``, alarms never escalate, and whoever sends SMS or places calls
-    (the failover path) must not: it reads ``active`` (or listens to ``changed``) before sending.
-    """
-
-    #: Told ``True`` / ``False`` when test mode starts / ends.
-    changed: Signal[bool]
-
-    @property
-    def active(self) -> bool: ...
-
-    async def start_test(self, minutes: float, by: str) -> dict[str, Any]:
-        """Turn test mode on for ``minutes`` (restarting the countdown if it is on); ``ValueError`` if out of
-        range. Returns ``{"active": True, "until_ts": ...}`` once the start event is committed."""
-        ...
-
-    async def end_test(self, by: str) -> dict[str, Any]:
-        """Turn test mode off now (nothing happens if it is off). Returns ``{"active": False}``."""
-        ...
-
-
 class PromptPacks(Protocol):
     """Install a recorded prompt pack (a dialect) pushed by the platform."""
 
@@ -114,6 +93,57 @@ class CountyProfiles(Protocol):
     def check_county(self, county: str, directory: Path | None) -> None:
         """Return if ``<directory>/<county>.toml`` is a valid profile; ``ValueError`` naming the problem if not.
         Blocking (reads a small file): call it in a thread."""
+        ...
+
+
+@runtime_checkable
+class Cellular(Protocol):
+    """The modem as the second alarm path uses it (implemented by the ``modem`` driver)."""
+
+    #: SMS received from anyone (the second path keeps those from its contacts).
+    incoming_sms: Signal[IncomingSms]
+
+    def sms_blocked(self) -> str | None:
+        """None if an SMS can be sent now; else why not ("no_modem", "sim_missing", "not_registered"...)."""
+        ...
+
+    async def send_sms(self, number: str, text: str) -> SmsResult:
+        """Send one SMS of any length (the modem splits it); never raises for a modem problem."""
+        ...
+
+    async def call(self, number: str, ring_timeout_s: float) -> CallResult:
+        """Dial ``number``; return once it is answered (then hung up) or has rung out, failed or been refused."""
+        ...
+
+    async def was_sent(self, number: str, text: str) -> bool | None:
+        """Whether the modem holds a sent SMS with this number and text (None: it cannot tell)."""
+        ...
+
+
+class TestMode(Protocol):
+    """Whether the technician's installation test mode is on (alarms are tests: nothing is sent to contacts)."""
+
+    @property
+    def test_mode_active(self) -> bool: ...
+
+
+class TestModeSwitch(TestMode, Protocol):
+    """Turns installation test mode on and off (the technician's button, the platform's ``test_mode`` command).
+
+    While it is on, events carry ``test: true``, alarms never escalate, and the second path sends nothing
+    (it reads :class:`TestMode`).
+    """
+
+    #: Told ``True`` / ``False`` when test mode starts / ends.
+    changed: Signal[bool]
+
+    async def start_test(self, minutes: float, by: str) -> dict[str, Any]:
+        """Turn test mode on for ``minutes`` (restarting the countdown if it is on); ``ValueError`` if out of
+        range. Returns ``{"active": True, "until_ts": ...}`` once the start event is committed."""
+        ...
+
+    async def end_test(self, by: str) -> dict[str, Any]:
+        """Turn test mode off now (nothing happens if it is off). Returns ``{"active": False}``."""
         ...
 
 

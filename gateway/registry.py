@@ -10,9 +10,9 @@ import asyncio
 import json
 import logging
 from collections.abc import Iterator
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from tinydb import TinyDB
 from tinydb.storages import Storage
@@ -20,6 +20,7 @@ from tinydb.storages import Storage
 from core.atomic import write_atomic
 from core.devices import Device
 from core.secrets import add_secret
+from core.signal import Signal
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,37 @@ class AtomicJSONStorage(Storage):
         pass
 
 
+ChangeKind = Literal["added", "replaced", "renamed", "moved", "updated", "removed"]
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceChange:
+    """A device was added, replaced, renamed, moved to another room, changed otherwise, or removed.
+
+    ``before`` holds the fields that changed, as they were (empty for ``added``)."""
+
+    kind: ChangeKind
+    device: Device
+    before: dict[str, Any] = field(default_factory=dict)
+
+
+def _change(before: Device | None, after: Device) -> DeviceChange | None:
+    """What an upsert of ``after`` over ``before`` amounts to (None: nothing the platform would see)."""
+    if before is None:
+        return DeviceChange("added", after)
+    old, new = asdict(before), asdict(after)
+    changed = {k: old[k] for k in new if k not in ("added_at", "secret") and old.get(k) != new[k]}
+    if not changed:
+        return None
+    if "address" in changed or "type" in changed or "transport" in changed:
+        return DeviceChange("replaced", after, changed)
+    if "name" in changed:
+        return DeviceChange("renamed", after, changed)
+    if "room" in changed:
+        return DeviceChange("moved", after, changed)
+    return DeviceChange("updated", after, changed)
+
+
 class DeviceRegistry:
     """Paired devices, looked up in memory, persisted atomically."""
 
@@ -59,6 +91,8 @@ class DeviceRegistry:
         self._db: TinyDB | None = None
         #: Changes kept in memory because the card refused them (see :meth:`upsert`).
         self.unsaved = 0
+        #: Every change once it is saved (the platform hears of it as a ``device.*`` event).
+        self.changed: Signal[DeviceChange] = Signal("registry.changed")
 
     def open(self) -> None:
         """Load from disk (blocking; called once at start before the loop is busy)."""
@@ -108,6 +142,9 @@ class DeviceRegistry:
                 else:
                     self._devices[device.id] = before
                 raise
+        change = _change(before, device)
+        if change is not None:
+            self.changed.emit(change)
 
     async def update(self, device_id: str, *, must_persist: bool = True, **changes: Any) -> Device:
         """Change some fields (name, room, params...) of a known device (``must_persist``: see :meth:`upsert`)."""
@@ -125,7 +162,11 @@ class DeviceRegistry:
                 for key, value in before.items():
                     setattr(dev, key, value)
                 raise
-            return dev
+        changed = {k: v for k, v in before.items() if getattr(dev, k) != v}
+        if changed:
+            kind: ChangeKind = "renamed" if "name" in changed else "moved" if "room" in changed else "updated"
+            self.changed.emit(DeviceChange(kind, dev, changed))
+        return dev
 
     async def _save(self, device_id: str, must_persist: bool) -> None:
         try:
@@ -141,7 +182,9 @@ class DeviceRegistry:
             dev = self._devices.pop(device_id, None)
             if dev is not None:
                 await asyncio.to_thread(self._persist)
-            return dev
+        if dev is not None:
+            self.changed.emit(DeviceChange("removed", dev))
+        return dev
 
     def _persist(self) -> None:
         # One storage write of the whole document (TinyDB's own layout), so a crash leaves old or new.

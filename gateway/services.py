@@ -16,12 +16,14 @@ from zoneinfo import ZoneInfo
 from gateway.alarms.service import AlarmService
 from gateway.care.service import CareService
 from gateway.discovery import DiscoveryService
+from gateway.failover.service import SecondPath
 from gateway.feedback import Feedback
 from gateway.health.heartbeat import HeartbeatService
 from gateway.health.log_level import LoggingService
 from gateway.health.storage import StorageMonitor
 from gateway.health.watchdog import WatchdogService
-from gateway.ports import CoreHealth, Reconfigure, Restart
+from gateway.inventory.service import Inventory
+from gateway.ports import Cellular, CoreHealth, Reconfigure, Restart
 from gateway.power.service import PowerService
 from gateway.remote.commands import CommandService
 from gateway.remote.config_sync import ConfigSync
@@ -61,10 +63,12 @@ class Services:
     feedback: Feedback
     test_mode: TestModeService
     alarms: AlarmService
+    second_path: SecondPath
     storage: StorageMonitor
     power: PowerService
     care: CareService
     heartbeat: HeartbeatService
+    inventory: Inventory
     web: TechnicianService
     discovery: DiscoveryService
     remote_config: ConfigSync
@@ -88,15 +92,19 @@ def build_services(ctx: ServiceContext, core: CorePorts) -> Services:
     alarms = AlarmService(ctx, feedback)  # alarm lifecycle: sent, acknowledged, escalated, resolved
     web = TechnicianService(ctx, test_mode)  # technician page: sign-in, install window, pairing, acceptance
     http = WebServer(ctx, web)  # the local HTTP server: core API, and the technician page's routes
+    modem = ctx.drivers.get("modem")
+    cellular = modem if isinstance(modem, Cellular) else None  # the modem driver, when it runs
     return Services(
         logging=LoggingService(ctx),  # secrets masked in logs; log_level follows config changes
         feedback=feedback,
         test_mode=test_mode,
         alarms=alarms,
+        second_path=SecondPath(ctx, alarms, cellular, test_mode),  # SMS and calls when the platform cannot be reached
         storage=StorageMonitor(ctx),  # gateway.storage_degraded / storage_restored
         care=CareService(ctx, feedback),  # reminders, check-in, caregiver visits, daily activity summary
         power=PowerService(ctx),  # power.mains_lost/restored, battery_low, shutdown (UPower); power.downtime
         heartbeat=HeartbeatService(ctx),  # gateway.heartbeat every [health] heartbeat_interval_s
+        inventory=Inventory(ctx),  # device.* events; retained device list and availability
         web=web,
         discovery=DiscoveryService(ctx, window=web, http=http),  # mDNS while the install window is open
         remote_config=ConfigSync(

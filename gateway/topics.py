@@ -47,5 +47,14 @@ class Topics:
         return f"{self.base}/cmd"
 
     @property
+    def devices(self) -> str:
+        """Retained: every paired device with its state, republished on every change."""
+        return f"{self.base}/devices"
+
+    def availability(self, device_id: str) -> str:
+        """Retained per device: ``online`` / ``offline``."""
+        return f"{self.base}/devices/{device_id}/availability"
+
+    @property
     def cmd_result(self) -> str:
         return f"{self.base}/cmd/result"

@@ -57,12 +57,18 @@ ZIGBEE_KINDS = {
     "motion": "motion",
     "call_button": "button",
 }
-#: Mocked BlueZ commands (BTHome objects) for each kind: (raise, clear or None).
-BLE_COMMANDS: dict[str, tuple[str, str | None]] = {
-    "call_button": ("press {mac} press", None),
-    "leak": ("leak {mac} wet", "leak {mac} dry"),
-    "door": ("door {mac} open", "door {mac} closed"),
-    "motion": ("motion {mac}", None),
+#: Mocked BlueZ commands for each advertising family and kind: (raise, clear or None). BTHome objects, or
+#: Xiaomi MiBeacon frames of the simulator's models (door MCCGQ02HL, motion RTCGQ02LM, flood SJWS01LM,
+#: switch XMWXKG01LM).
+BLE_COMMANDS: dict[tuple[str, str], tuple[str, str | None]] = {
+    ("bthome", "call_button"): ("press {mac} press", None),
+    ("bthome", "leak"): ("leak {mac} wet", "leak {mac} dry"),
+    ("bthome", "door"): ("door {mac} open", "door {mac} closed"),
+    ("bthome", "motion"): ("motion {mac}", None),
+    ("mibeacon", "call_button"): ("xbutton {mac}", None),
+    ("mibeacon", "leak"): ("xleak {mac} wet", "xleak {mac} dry"),
+    ("mibeacon", "door"): ("xdoor {mac} open", "xdoor {mac} closed"),
+    ("mibeacon", "motion"): ("xmotion {mac}", None),
 }
 
 
@@ -186,7 +192,8 @@ class ZigbeeSimEdge:
 
 
 class BleSimEdge:
-    """BTHome adverts sent by the mocked BlueZ (encrypted with the device's bindkey when it has one)."""
+    """BTHome or MiBeacon adverts sent by the mocked BlueZ (encrypted with the device's bindkey when it has
+    one)."""
 
     name = "ble"
 
@@ -194,9 +201,12 @@ class BleSimEdge:
         self.address = address
 
     def stimulus_absent(self, device: DeviceSpec) -> str | None:
-        if device.kind not in BLE_COMMANDS:
-            have = ", ".join(sorted(BLE_COMMANDS))
-            return f"no stimulus for a {device.kind} on the ble edge: the suite sends BTHome adverts only for: {have}"
+        if (device.family, device.kind) not in BLE_COMMANDS:
+            have = ", ".join(sorted(kind for family, kind in BLE_COMMANDS if family == device.family))
+            return (
+                f"no stimulus for a {device.kind} on the ble edge: the suite sends {device.family} adverts only "
+                f"for: {have}"
+            )
         return kind_absent(device)
 
     async def _send(self, template: str, device: DeviceSpec) -> None:
@@ -204,13 +214,15 @@ class BleSimEdge:
         await control(self.address, template.format(mac=device.mac) + key)
 
     async def trigger(self, device: DeviceSpec, trace: str) -> None:
-        await self._send(BLE_COMMANDS[device.kind][0], device)
+        await self._send(BLE_COMMANDS[(device.family, device.kind)][0], device)
 
     async def clear(self, device: DeviceSpec, trace: str) -> None:
-        if (command := BLE_COMMANDS[device.kind][1]) is not None:
+        if (command := BLE_COMMANDS[(device.family, device.kind)][1]) is not None:
             await self._send(command, device)
 
     def tamper_absent(self, device: DeviceSpec) -> str | None:
+        if device.family != "bthome":
+            return f"a {device.family} {device.kind} on this rig reports no tamper"
         if device.kind not in BLE_TAMPER_KINDS:
             return f"a BTHome {device.kind} on this rig reports no tamper (BTHome object 0x2B)"
         return None

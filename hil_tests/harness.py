@@ -141,7 +141,7 @@ class RigRunner:
                 room=d.room,
                 capabilities=list(BLE_TYPE_CAPABILITIES[d.kind]),
                 address=(d.mac or "").upper(),
-                params={"kind": "bthome"},
+                params={"kind": d.family, **({"model": d.model} if d.model else {})},
                 secret=d.bindkey,
             )
             for d in self.rig.devices_on("ble")

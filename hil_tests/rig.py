@@ -103,9 +103,12 @@ class DeviceSpec(_Model):
     #: zigbee on a real rig: the device's IEEE address (16 hex digits), as paired. The simulated rig's
     #: Zigbee devices join during the run and get theirs then.
     ieee: str | None = Field(default=None, pattern=r"^[0-9a-f]{16}$")
-    #: ble: the device's MAC and bindkey (hex) for encrypted BTHome.
+    #: ble: the device's MAC and bindkey (hex) for encrypted BTHome or MiBeacon adverts.
     mac: str | None = None
     bindkey: str | None = None
+    #: ble: what the device advertises: BTHome v2, or Xiaomi MiBeacon (``model`` as xiaomi-ble names it).
+    family: Literal["bthome", "mibeacon"] = "bthome"
+    model: str | None = None
     #: gpio: the gateway input it is wired to (``[[gpio.inputs]]`` name; default: ``name`` without "gpio-").
     input: str | None = None
     #: gpio on a real rig: the output line wired to the device's input (a relay across a pull cord or a

@@ -1,4 +1,4 @@
-"""Bluetooth Low Energy: BTHome v2 adverts and GATT devices through bleak, on one shared scanner.
+"""Bluetooth Low Energy: BTHome v2 and Xiaomi MiBeacon adverts and GATT devices through bleak, on one shared scanner.
 
 See ``drivers/ble/README.md`` for the config section, the device families and the test harness.
 """

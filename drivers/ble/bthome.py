@@ -8,11 +8,10 @@ mapping is one table, :data:`BTHOME_CAPABILITIES`.
 
 from __future__ import annotations
 
-import re
 import struct
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from bleak.backends.device import BLEDevice
@@ -21,64 +20,24 @@ from bthome_ble import BTHomeBluetoothDeviceData
 from bthome_ble.parser import BTHomeData, BTHomeVersion, EncryptionScheme
 from habluetooth import BluetoothServiceInfoBleak
 
+from drivers.ble import capabilities
+from drivers.ble.capabilities import CAPABILITIES, PRESS_EVENTS, TYPE_OVERRIDES, Mapped
+
 #: BTHome v2 service data UUID (0xFCD2).
 BTHOME_UUID = "0000fcd2-0000-1000-8000-00805f9b34fb"
 
-Status = Literal["ok", "needs_key", "decrypt_failed", "downgrade", "invalid"]
+#: "empty": a well-formed frame that carries no readings (a MiBeacon keep-alive): neither taken nor an error.
+Status = Literal["ok", "needs_key", "decrypt_failed", "downgrade", "invalid", "empty"]
 
 
-def _open_closed(value: Any) -> str:
-    return "open" if value else "closed"
+#: BTHome v1 service data UUIDs (0x181C plain, 0x181E encrypted): recognised only to say they are unsupported.
+BTHOME_V1_UUIDS = ("0000181c-0000-1000-8000-00805f9b34fb", "0000181e-0000-1000-8000-00805f9b34fb")
 
+#: Why a BTHome v1 device cannot be adopted (shown on the technician page and in the log).
+V1_UNSUPPORTED = "sends BTHome v1 adverts, which are not supported: switch it to BTHome v2 (firmware update)"
 
-def _true_only(value: Any) -> bool | None:
-    # motion/press are momentary: "no motion" is not a reading (the vocabulary has only True).
-    return True if value else None
-
-
-def _percent(value: Any) -> int | None:
-    # a uint8 on air: values above 100 are garbage, not "full"
-    return round(value) if 0 <= value <= 100 else None
-
-
-#: (kind, library key) -> (capability, value converter). ``kind`` is "sensor", "binary" or "event";
-#: a converter returning None means "nothing to report". Keys not listed are ignored.
-BTHOME_CAPABILITIES: Mapping[tuple[str, str], tuple[str, Callable[[Any], Any]]] = {
-    ("event", "button"): ("press", _true_only),
-    ("binary", "motion"): ("motion", _true_only),
-    ("binary", "occupancy"): ("motion", _true_only),
-    ("binary", "presence"): ("motion", _true_only),
-    ("binary", "door"): ("contact", _open_closed),
-    ("binary", "window"): ("contact", _open_closed),
-    ("binary", "opening"): ("contact", _open_closed),
-    ("binary", "garage_door"): ("contact", _open_closed),
-    ("binary", "moisture"): ("leak", bool),
-    ("binary", "smoke"): ("smoke", bool),
-    ("binary", "gas"): ("gas", bool),
-    ("binary", "carbon_monoxide"): ("gas", bool),
-    ("binary", "tamper"): ("tamper", bool),
-    ("binary", "battery"): ("battery_low", bool),
-    ("binary", "problem"): ("trouble", bool),
-    ("sensor", "battery"): ("battery", _percent),
-}
-
-#: Per device type, a different capability for the same library key (a bed pad reports occupancy).
-TYPE_OVERRIDES: Mapping[tuple[str, str], tuple[str, Callable[[Any], Any]]] = {
-    ("mattress", "occupancy"): ("in_bed", bool),
-}
-
-#: Button events that are a press of the call button; the library's name goes to ``meta["event"]``.
-PRESS_EVENTS = frozenset(
-    {
-        "press",
-        "double_press",
-        "triple_press",
-        "long_press",
-        "long_double_press",
-        "long_triple_press",
-        "hold_press",
-    }
-)
+#: The shared table, under the name this module always exported.
+BTHOME_CAPABILITIES = CAPABILITIES
 
 #: Errors the library may raise on malformed bytes (it indexes and unpacks without checking everywhere).
 PARSE_ERRORS: tuple[type[Exception], ...] = (
@@ -95,10 +54,11 @@ PARSE_ERRORS: tuple[type[Exception], ...] = (
 
 @dataclass(frozen=True, slots=True)
 class BTHomeAdvert:
-    """What one BTHome advert said, before replay checks.
+    """What one advert said (BTHome, or MiBeacon through :mod:`drivers.ble.mibeacon`), before replay checks.
 
     ``values`` holds ``(kind, key, value)`` from the library (``("event", "button", "press")``,
-    ``("binary", "door", True)``, ``("sensor", "battery", 93)``).
+    ``("binary", "door", True)``, ``("sensor", "battery", 93)``); ``model`` is the model the advert names
+    (MiBeacon product id), ``address`` the device's own MAC when the payload carries it.
     """
 
     status: Status
@@ -108,13 +68,8 @@ class BTHomeAdvert:
     sleepy: bool = False
     values: tuple[tuple[str, str, Any], ...] = ()
     detail: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Mapped:
-    capability: str
-    value: Any
-    meta: dict[str, Any] = field(default_factory=dict)
+    model: str | None = None
+    address: str | None = None
 
 
 def service_info(
@@ -185,50 +140,14 @@ def _parse(info: BluetoothServiceInfoBleak, key: bytes | None) -> BTHomeAdvert:
     return BTHomeAdvert("ok", encrypted, counter, packet_id, sleepy, tuple(values))
 
 
-_POSTFIX = re.compile(r"^(?P<base>.+?)_(?P<index>[0-9]+)$")
-
-
 def to_capabilities(advert: BTHomeAdvert, device_type: str) -> list[Mapped]:
-    """Map library values to capability values through the tables; unknown keys are skipped."""
-    out: list[Mapped] = []
-    for kind, key, value in advert.values:
-        meta: dict[str, Any] = {}
-        base = key
-        m = _POSTFIX.match(key)
-        if m and (kind, m["base"]) in BTHOME_CAPABILITIES:  # "button_2": second button of a multi-button remote
-            base = m["base"]
-            meta["index"] = int(m["index"])
-        entry = TYPE_OVERRIDES.get((device_type, base)) or BTHOME_CAPABILITIES.get((kind, base))
-        if entry is None or value is None:
-            continue
-        if kind == "event":
-            if value not in PRESS_EVENTS:
-                continue
-            meta["event"] = value
-        capability, convert = entry
-        converted = convert(value)
-        if converted is not None:
-            out.append(Mapped(capability, converted, meta))
-    return out
+    """Map library values to capability values through :data:`drivers.ble.capabilities.CAPABILITIES`."""
+    return capabilities.to_capabilities(advert.values, device_type)
 
 
 def kind_of(advert: BTHomeAdvert) -> str:
     """A guess of the device type from what it reports (for the pairing list)."""
-    for kind, key, _value in advert.values:
-        guess = _KIND_GUESS.get((kind, _POSTFIX.sub(r"\g<base>", key)))
-        if guess:
-            return guess
-    return "bthome"
+    return capabilities.kind_of(advert.values) or "bthome"
 
 
-_KIND_GUESS: Mapping[tuple[str, str], str] = {
-    ("event", "button"): "call_button",
-    ("binary", "door"): "door",
-    ("binary", "window"): "door",
-    ("binary", "opening"): "door",
-    ("binary", "motion"): "motion",
-    ("binary", "occupancy"): "motion",
-    ("binary", "moisture"): "leak",
-    ("binary", "smoke"): "smoke",
-    ("binary", "gas"): "gas",
-}
+__all__ = ["BTHOME_CAPABILITIES", "PRESS_EVENTS", "TYPE_OVERRIDES", "BTHomeAdvert", "Mapped", "parse"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -23,6 +23,25 @@ TYPE_CAPABILITIES: Mapping[str, tuple[str, ...]] = {
     "mattress": ("in_bed", "heart_rate", "breath_rate", "battery", "battery_low", "trouble"),
     "heart_rate": ("heart_rate", "battery"),
 }
+
+#: Capabilities any device may report besides what makes it its type (a device adopted as a call button
+#: that only ever sends battery levels is deaf to what matters).
+GENERIC_CAPABILITIES = frozenset({"battery", "battery_low", "tamper", "trouble"})
+
+
+def primary_capabilities(device_type: str) -> frozenset[str]:
+    """What a device of this type must be able to report to be of any use (press, contact, motion...)."""
+    return frozenset(TYPE_CAPABILITIES.get(device_type, ())) - GENERIC_CAPABILITIES
+
+
+def type_problem(device_type: str, reports: Iterable[str], what: str) -> str | None:
+    """Why ``what`` (reporting ``reports``) cannot be adopted as ``device_type``; None when it can."""
+    reported = set(reports)
+    if primary_capabilities(device_type) & reported:
+        return None
+    said = ", ".join(sorted(reported)) or "nothing the gateway uses"
+    wanted = ", ".join(sorted(primary_capabilities(device_type)))
+    return f"{what} reports {said}, never {wanted}: it cannot work as a {device_type}"
 
 
 class BleSettings(BaseModel):

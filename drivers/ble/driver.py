@@ -23,11 +23,17 @@ from bleak.backends.scanner import AdvertisementData
 
 from core.devices import Device
 from drivers.base import Driver, DriverConfigError, DriverContext, DriverHealth, PairingUpdate, Reading
-from drivers.ble import bthome
+from drivers.ble import bthome, capabilities, mibeacon
 from drivers.ble.adapter import AdapterUnavailable, AdapterWatch
 from drivers.ble.availability import IntervalTracker
 from drivers.ble.backoff import Backoff
-from drivers.ble.config import TYPE_CAPABILITIES, BleSettings
+from drivers.ble.config import (
+    GENERIC_CAPABILITIES,
+    TYPE_CAPABILITIES,
+    BleSettings,
+    primary_capabilities,
+    type_problem,
+)
 from drivers.ble.link import GattLink
 from drivers.ble.pairing import (
     AdoptOptions,
@@ -51,10 +57,28 @@ REJECT_COUNTERS: Mapping[str, str] = {
     "decrypt_failed": "decrypt_failed",
     "downgrade": "downgrade_rejected",
     "invalid": "frames_bad",
+    "empty": "beacons",
 }
 
 _SIGHTING_FRESH_S = 120.0
 _WARN_EVERY_S = 60.0
+
+#: The reading a driver sends when a device must be adopted again (any device may send it, whatever its type).
+NEEDS_READOPTION = "needs_readoption"
+
+
+def _family_of(adv: Advert) -> tuple[str | None, bytes | None]:
+    """Which advertising family an advert belongs to, and its payload."""
+    for family, uuid in (("bthome", bthome.BTHOME_UUID), ("mibeacon", mibeacon.MIBEACON_UUID)):
+        data = adv.service_data.get(uuid)
+        if data is not None:
+            return family, bytes(data)
+    for uuid in bthome.BTHOME_V1_UUIDS:
+        data = adv.service_data.get(uuid)
+        if data is not None:
+            return "bthome_v1", bytes(data)
+    return None, None
+
 
 #: What makes the radio unusable for now (retried with backoff).
 RADIO_ERRORS: tuple[type[BaseException], ...] = (AdapterUnavailable, *SCAN_ERRORS)
@@ -71,12 +95,13 @@ async def _end(tasks: list[asyncio.Task[None]]) -> None:
 class BleHealth(DriverHealth):
     """:class:`DriverHealth` plus, per device, what the technician has to act on.
 
-    ``devices`` maps a device id to its problems; today ``replays_refused`` (distinct counters refused
-    since its last accepted advert) and ``needs_readoption`` (its encryption counter restarted, so every
-    real press is refused until it is adopted again).
+    ``devices`` maps a device id to its problems: ``replays_refused`` (distinct counters refused since its
+    last accepted advert), ``needs_readoption`` (its encryption counter restarted, so every real press is
+    refused until it is adopted again), ``reports_other_type`` (what it reports that only another device
+    type uses: adopted as the wrong type).
     """
 
-    devices: dict[str, dict[str, int | bool]] = field(default_factory=dict)
+    devices: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,12 +143,18 @@ class BleDriver(Driver):
         self._waiters: dict[str, list[asyncio.Future[Sighting]]] = {}
         self._links: dict[str, tuple[GattLink, asyncio.Task[None]]] = {}
         self._queue: asyncio.Queue[Advert] = asyncio.Queue(maxsize=2048)
-        patterns = or_patterns([bthome.BTHOME_UUID], [p.service_uuid for p in PROFILES.values()])
+        patterns = or_patterns(
+            [bthome.BTHOME_UUID, mibeacon.MIBEACON_UUID, *bthome.BTHOME_V1_UUIDS],
+            [p.service_uuid for p in PROFILES.values()],
+        )
         self._scanner = SharedScanner(settings.adapter, settings.passive, patterns, self._on_advert)
         self._watch = AdapterWatch(settings.adapter)
         self._tasks: list[asyncio.Task[None]] = []
         self.radio_up: bool | None = None
         self._warned: dict[tuple[str, str], float] = {}
+        self._last_payload: dict[str, tuple[bytes, float]] = {}
+        self._heard_own: set[str] = set()
+        self._mismatch: dict[str, list[str]] = {}
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -166,16 +197,24 @@ class BleDriver(Driver):
         self._health.state = "stopped"
 
     def health(self) -> BleHealth:
-        """Health and counters; ``devices`` lists devices whose adverts are being refused as replays."""
-        self._health.devices = {
+        """Health and counters; ``devices`` lists devices refused as replaying or adopted as the wrong type."""
+        devices: dict[str, dict[str, Any]] = {
             device_id: {"replays_refused": r.counters, "needs_readoption": r.restarted}
             for device_id, r in self._replay.refusals().items()
         }
-        stale = sorted(d for d, problems in self._health.devices.items() if problems["needs_readoption"])
-        if not stale:
+        for device_id, foreign in self._mismatch.items():
+            devices.setdefault(device_id, {})["reports_other_type"] = ", ".join(foreign)
+        self._health.devices = devices
+        notes = []
+        stale = sorted(d for d, problems in devices.items() if problems.get("needs_readoption"))
+        if stale:
+            notes.append("needs adopting again (encryption counter restarted): " + ", ".join(stale))
+        if self._mismatch:
+            notes.append("adopted as the wrong type (adopt again): " + ", ".join(sorted(self._mismatch)))
+        if not notes:
             return self._health
-        # The status page shows ``detail``: name the devices whose presses are refused until adopted again.
-        note = "needs adopting again (encryption counter restarted): " + ", ".join(stale)
+        # The status page shows ``detail``: name the devices the technician has to act on.
+        note = "; ".join(notes)
         return replace(self._health, detail=f"{self._health.detail}; {note}" if self._health.detail else note)
 
     def _warn(self, device_id: str, what: str, msg: str, *args: Any) -> None:
@@ -263,59 +302,98 @@ class BleDriver(Driver):
     async def handle_advert(self, adv: Advert) -> None:
         """Take one advert. Never raises for anything the advert contains."""
         self._count("adverts")
+        family, data = _family_of(adv)
+        # A MiBeacon frame may carry the device's own MAC: devices on random addresses are known by it.
+        address = (mibeacon.real_address(data) if family == "mibeacon" and data else None) or adv.address
         try:
-            device_id = device_id_for(adv.address)
+            device_id = device_id_for(address)
         except DriverConfigError:
             self._count("frames_bad")
             return
         device = self.ctx.registry.get(device_id)
         if device is not None and device.transport != "ble":
             device = None
-        data = adv.service_data.get(bthome.BTHOME_UUID)
-        profile = profile_for_uuids(adv.uuids)
-        if data is not None:
-            info = bthome.service_info(adv.address, adv.name, adv.rssi, {bthome.BTHOME_UUID: data}, adv.time)
-            if device is not None and device.params.get("kind") == "bthome" and adv.address not in self._waiters:
-                self._recent.put(
+        if family is not None and data is not None:
+            sighting = Sighting(address, adv.name or "", adv.rssi, "", False, None, None, adv.time, family, data)
+            if family == "bthome":
+                sighting.info = bthome.service_info(address, adv.name, adv.rssi, {bthome.BTHOME_UUID: data}, adv.time)
+            if device is not None and device.params.get("kind") == family and address not in self._waiters:
+                sighting.kind, sighting.encrypted = device.type, bool(device.secret)
+                advert = self._parse(sighting, device.secret)
+                if advert.status != "empty":  # re-adopting checks the key on the last advert that said something
+                    self._recent.put(sighting)
+                await self._take(device, advert, adv, data)
+            else:
+                self._sight(sighting)
+        else:
+            profile = profile_for_uuids(adv.uuids)
+            if profile is not None:
+                self._sighted(
                     Sighting(
-                        adv.address,
-                        adv.name or "",
-                        adv.rssi,
-                        device.type,
-                        bool(device.secret),
-                        None,
-                        info,
-                        adv.time,
+                        adv.address, adv.name or "", adv.rssi, profile.device_type, False, profile.name, None, adv.time
                     )
                 )
-                await self._take_bthome(device, info, adv)
-            else:
-                self._sight_bthome(adv, info)
-        elif profile is not None:
-            self._sighted(
-                Sighting(
-                    adv.address,
-                    adv.name or "",
-                    adv.rssi,
-                    profile.device_type,
-                    False,
-                    profile.name,
-                    None,
-                    adv.time,
-                )
-            )
         if device is not None and device.id in self._links:
             self._links[device.id][0].advert_seen()
 
-    def _sight_bthome(self, adv: Advert, info: Any) -> None:
-        preview = bthome.parse(info, None)
+    @staticmethod
+    def _parse(sighting: Sighting, key: str | None) -> bthome.BTHomeAdvert:
+        """Parse a sighting's payload with ``key``, whatever its family."""
+        if sighting.family == "mibeacon":
+            return mibeacon.parse(sighting.address, sighting.name, sighting.rssi, sighting.raw, key)
+        if sighting.family == "bthome" and sighting.info is not None:
+            return bthome.parse(sighting.info, key)
+        return bthome.BTHomeAdvert("invalid", detail=f"{sighting.address} {bthome.V1_UNSUPPORTED}")
+
+    def _sight(self, sighting: Sighting) -> None:
+        """A device not adopted (or being adopted): offer it as a candidate if it is recognisable."""
+        if sighting.family == "bthome_v1":
+            sighting.kind, sighting.unsupported = "bthome_v1", bthome.V1_UNSUPPORTED
+            self._neighbour_noise("bthome_v1", "%s %s", sighting.address, bthome.V1_UNSUPPORTED)
+            self._sighted(sighting)
+            return
+        preview = self._parse(sighting, None)
+        if preview.status == "empty":
+            # A keep-alive names the model: offer the device, but adopt checks the key on an advert that says
+            # something, so it neither replaces the last one nor answers an adopt that is waiting.
+            self._count("beacons")
+            if self._recent.get(sighting.address) is None:
+                sighting.encrypted, sighting.model = preview.encrypted, preview.model
+                sighting.kind, sighting.unsupported = self._xiaomi_kind(preview.model)
+                self._pairing.offer(sighting)
+            return
         if preview.status == "invalid":
             self._count("frames_bad")
+            self._neighbour_noise("invalid", "unreadable advert from %s (%s)", sighting.address, preview.detail)
             return
-        kind = bthome.kind_of(preview)
-        if kind == "bthome":
-            kind = kind_from_name(adv.name) or kind
-        self._sighted(Sighting(adv.address, adv.name or "", adv.rssi, kind, preview.encrypted, None, info, adv.time))
+        sighting.encrypted, sighting.model = preview.encrypted, preview.model
+        if sighting.family == "mibeacon":
+            sighting.kind, sighting.unsupported = self._xiaomi_kind(preview.model)
+        else:
+            kind = bthome.kind_of(preview)
+            if kind == "bthome":
+                kind = kind_from_name(sighting.name) or kind
+            sighting.kind = kind
+        self._sighted(sighting)
+
+    @staticmethod
+    def _xiaomi_kind(model: str | None) -> tuple[str, str]:
+        """The device type a Xiaomi model is taken as, and why it cannot be adopted ("" if it can)."""
+        entry = mibeacon.XIAOMI_MODELS.get(model or "")
+        return (entry.device_type if entry else "xiaomi"), mibeacon.model_problem(model, None) or ""
+
+    def _neighbour_noise(self, what: str, msg: str, *args: Any) -> None:
+        """Log something odd about a device that is not ours at most once a minute in all (the counters
+        keep the totals): a neighbour's sensors must not fill the journal."""
+        now = asyncio.get_running_loop().time()
+        key = ("neighbours", what)
+        if now - self._warned.get(key, -_WARN_EVERY_S) >= _WARN_EVERY_S:
+            self._warned[key] = now
+            log.info(
+                "ble: " + msg + " [frames_bad: %s so far; logged once a minute]",
+                *args,
+                self._health.counters.get("frames_bad", 0),
+            )
 
     def _sighted(self, sighting: Sighting) -> None:
         self._recent.put(sighting)
@@ -324,8 +402,17 @@ class BleDriver(Driver):
             if not fut.done():
                 fut.set_result(sighting)
 
-    async def _take_bthome(self, device: Device, info: Any, adv: Advert) -> None:
-        advert = bthome.parse(info, device.secret)
+    def _repeat_in_burst(self, device_id: str, data: bytes, now: float) -> bool:
+        """The same payload again within ``advert_burst_s``: the device repeating one packet (BlueZ reports
+        each copy, and RSSI changes), never a second press, even without a packet id or counter."""
+        last = self._last_payload.get(device_id)
+        self._last_payload[device_id] = (data, now)
+        return last is not None and last[0] == data and now - last[1] <= self.settings.advert_burst_s
+
+    async def _take(self, device: Device, advert: bthome.BTHomeAdvert, adv: Advert, data: bytes) -> None:
+        if advert.status == "empty":  # a keep-alive: unauthenticated, so it neither counts nor proves anything
+            self._count("beacons")
+            return
         if advert.status != "ok":
             self._count(REJECT_COUNTERS[advert.status])
             self._warn(
@@ -341,28 +428,64 @@ class BleDriver(Driver):
             self._count("replays")
             self._warn(device.id, "replay", "replayed advert rejected (counter %s)", advert.counter)
             if advert.counter is not None and self._replay.refuse(device.id, advert.counter):
-                self._count("counter_restarts")
-                log.error(
-                    "ble: %s (%s) sends rising counters below the one last accepted (now %s): its encryption "
-                    "counter restarted (battery change?); its presses are refused until it is adopted again",
-                    device.id,
-                    device.address,
-                    advert.counter,
-                )
+                await self._counter_restarted(device, advert.counter)
             return
         if self._tracker.seen(device.id, adv.time):
             await self._availability(device.id, True, "advertising again")
-        if verdict == "duplicate":
+        if verdict == "duplicate" or self._repeat_in_burst(device.id, data, adv.time):
             self._count("duplicates")
             return
         self._replay.accept(device.id, counter=advert.counter, packet_id=advert.packet_id)
         self._save_counters()
-        for mapped in bthome.to_capabilities(advert, device.type):
-            meta = {"rssi": adv.rssi, "encrypted": advert.encrypted, **mapped.meta}
-            await self._report(device, mapped.capability, mapped.value, meta, adv.time)
+        mapped = capabilities.to_capabilities(advert.values, device.type)
+        self._check_type(device, mapped)
+        for m in mapped:
+            meta = {"rssi": adv.rssi, "encrypted": advert.encrypted, **m.meta}
+            await self._report(device, m.capability, m.value, meta, adv.time)
 
-    async def _report(self, device: Device, capability: str, value: Any, meta: dict[str, Any], now: float) -> None:
-        if device.capabilities and capability not in device.capabilities:
+    async def _counter_restarted(self, device: Device, counter: int) -> None:
+        """Tell the platform at once: every press of this device is refused until it is adopted again."""
+        self._count("counter_restarts")
+        log.error(
+            "ble: %s (%s) sends rising counters below the one last accepted (now %s): its encryption "
+            "counter restarted (battery change?); its presses are refused until it is adopted again",
+            device.id,
+            device.address,
+            counter,
+        )
+        now = asyncio.get_running_loop().time()
+        meta = {"counter": counter, "reason": "encryption counter restarted (battery change?): adopt it again"}
+        await self._report(device, NEEDS_READOPTION, True, meta, now, any_device=True)
+
+    def _check_type(self, device: Device, mapped: list[capabilities.Mapped]) -> None:
+        """Flag (once) a device whose adverts carry what matters only to another type: adopted as a call
+        button, a door sensor would be deaf forever. Health lists it; the log says what to do."""
+        if device.id in self._heard_own or not mapped:
+            return
+        reported = {m.capability for m in mapped}
+        own = primary_capabilities(device.type)
+        if reported & own:
+            self._heard_own.add(device.id)
+            self._mismatch.pop(device.id, None)
+            return
+        foreign = sorted(reported - GENERIC_CAPABILITIES - set(device.capabilities))
+        if not foreign or device.id in self._mismatch:
+            return
+        self._mismatch[device.id] = foreign
+        self._count("type_mismatch")
+        log.error(
+            "ble: %s (%s) adopted as %s reports %s, never %s: adopt it again with the right type",
+            device.id,
+            device.address,
+            device.type,
+            ", ".join(foreign),
+            ", ".join(sorted(own)),
+        )
+
+    async def _report(
+        self, device: Device, capability: str, value: Any, meta: dict[str, Any], now: float, any_device: bool = False
+    ) -> None:
+        if not any_device and device.capabilities and capability not in device.capabilities:
             self._count("readings_unmapped")
             return
         if not self._throttle.allow(device.id, capability, value, now):
@@ -502,7 +625,7 @@ class BleDriver(Driver):
             )
             key = None
         else:
-            dev_type, params, caps = self._confirm_bthome(sighting, key, opts.type, device_id)
+            dev_type, params, caps = self._confirm(sighting, key, opts.type, device_id)
         device = Device(
             id=device_id,
             type=dev_type,
@@ -515,7 +638,7 @@ class BleDriver(Driver):
             secret=key,
         )
         await self._stop_link(device_id)
-        self._throttle.forget(device_id)
+        self._forget_state(device_id)
         await self.ctx.registry.upsert(device)
         if params["kind"] == "gatt":
             self._start_link(device)
@@ -527,7 +650,7 @@ class BleDriver(Driver):
                 "ble",
                 "ready",
                 device_id,
-                info={"address": address, "type": dev_type, "encrypted": key is not None},
+                info={"address": address, "type": dev_type, "encrypted": key is not None, **params},
             )
         )
         log.info("ble: adopted %s (%s, %s)", device_id, dev_type, "encrypted" if key else "plain")
@@ -550,35 +673,61 @@ class BleDriver(Driver):
             if not waiters:
                 self._waiters.pop(address, None)
 
-    def _confirm_bthome(
+    def _confirm(
         self, sighting: Sighting, key: str | None, wanted_type: str | None, device_id: str
     ) -> tuple[str, dict[str, Any], tuple[str, ...]]:
-        assert sighting.info is not None
-        advert = bthome.parse(sighting.info, key)
+        """Check the device's latest advert with the given key and type; DriverConfigError saying why not."""
+        if sighting.family == "bthome_v1":
+            raise DriverConfigError(f"ble: {sighting.address} {bthome.V1_UNSUPPORTED}")
+        advert = self._parse(sighting, key)
+        name = "MiBeacon" if sighting.family == "mibeacon" else "BTHome"
         problems = {
-            "needs_key": f"{sighting.address} sends encrypted BTHome adverts: give its bindkey",
+            "needs_key": f"{sighting.address} sends encrypted {name} adverts: give its bindkey",
             "decrypt_failed": f"the bindkey does not decrypt the adverts of {sighting.address} (wrong key?)",
             "downgrade": f"{sighting.address} sends plain adverts but a bindkey was given; leave it empty",
-            "invalid": f"{sighting.address} sent no valid BTHome v2 advert",
+            "invalid": f"{sighting.address} sent no valid {name} advert ({advert.detail or 'unreadable'})",
+            "empty": f"{sighting.address} has sent no reading yet: press its button (or open it, walk past)",
         }
         if advert.status != "ok":
             if advert.status == "decrypt_failed":
                 self._count("decrypt_failed")
             raise DriverConfigError(f"ble: {problems[advert.status]}")
-        guessed = bthome.kind_of(advert)
-        dev_type = wanted_type or (guessed if guessed in TYPE_CAPABILITIES else None)
-        if dev_type is None:
-            raise DriverConfigError(f"ble: cannot tell what {sighting.address} is; give its type")
+        params: dict[str, Any] = {"kind": sighting.family}
+        if sighting.family == "mibeacon":
+            problem = mibeacon.model_problem(advert.model, wanted_type)
+            if problem:
+                raise DriverConfigError(f"ble: {sighting.address}: {problem}")
+            assert advert.model is not None  # model_problem refuses an unknown model
+            dev_type = wanted_type or mibeacon.XIAOMI_MODELS[advert.model].device_type
+            params["model"] = advert.model
+        else:
+            guessed = bthome.kind_of(advert)
+            chosen = wanted_type or (guessed if guessed in TYPE_CAPABILITIES else None)
+            if chosen is None:
+                raise DriverConfigError(f"ble: cannot tell what {sighting.address} is; give its type")
+            dev_type = chosen
+            # What this advert says that decides a type (a door contact, a press...) must fit the chosen one.
+            decisive = {m.capability for m in capabilities.to_capabilities(advert.values, dev_type)}
+            decisive -= GENERIC_CAPABILITIES
+            problem = type_problem(dev_type, decisive, sighting.address) if decisive else None
+            if problem:
+                raise DriverConfigError(f"ble: {problem}")
         # The confirming packet was the technician's test press: remember it so it is not an alarm.
         self._replay.forget(device_id)
         self._replay.accept(device_id, counter=advert.counter, packet_id=advert.packet_id)
         self._save_counters()
-        return dev_type, {"kind": "bthome"}, TYPE_CAPABILITIES[dev_type]
+        return dev_type, params, TYPE_CAPABILITIES[dev_type]
+
+    def _forget_state(self, device_id: str) -> None:
+        self._throttle.forget(device_id)
+        self._last_payload.pop(device_id, None)
+        self._heard_own.discard(device_id)
+        self._mismatch.pop(device_id, None)
 
     async def remove(self, device_id: str) -> None:
         await self._stop_link(device_id)
         self._tracker.forget(device_id)
         self._replay.forget(device_id)
         self._save_counters()
-        self._throttle.forget(device_id)
+        self._forget_state(device_id)
         await self.ctx.registry.remove(device_id)

@@ -1,7 +1,7 @@
 """Pairing: the live list of nearby candidates, and what a technician's pick must contain.
 
 BLE devices do not "join": the gateway hears them. While a pairing window is open every recognisable
-advertiser (BTHome, or a known GATT profile's service) is offered as a candidate; the technician picks
+advertiser (BTHome, Xiaomi MiBeacon, or a known GATT profile's service) is offered as a candidate; the technician picks
 one and gives its bindkey if its adverts are encrypted; :meth:`drivers.ble.driver.BleDriver.adopt`
 registers it once a valid packet confirms the key.
 """
@@ -68,6 +68,10 @@ class Sighting:
     profile: str | None = None
     info: BluetoothServiceInfoBleak | None = None  # BTHome advert, re-parsed with the bindkey on adopt
     seen: float = 0.0
+    family: str = "gatt"  # "bthome", "mibeacon", "bthome_v1" (refused) or "gatt"
+    raw: bytes = b""  # the service data payload, re-parsed with the bindkey on adopt
+    model: str | None = None  # as the advert names it (Xiaomi)
+    unsupported: str = ""  # why it cannot be adopted, shown next to the candidate
 
     def public(self) -> dict[str, Any]:
         return {
@@ -78,6 +82,9 @@ class Sighting:
             "encrypted": self.encrypted,
             "needs_bindkey": self.encrypted,
             "profile": self.profile,
+            "family": self.family,
+            "model": self.model,
+            "unsupported": self.unsupported,
         }
 
 

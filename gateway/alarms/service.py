@@ -188,7 +188,10 @@ class AlarmService:
             self.engine.persist()
 
     def _sms_sent(self, event: Event) -> None:
-        """The second path sent an alarm by SMS: say so, unless the platform already answered."""
+        """The second path sent an alarm by SMS: say so, unless the platform already answered. A failed SMS
+        (``ok`` false: no modem, budget) or the "resolved" notice says nothing."""
+        if event.data.get("ok") is not True or event.data.get("message") == "resolved":
+            return
         alarm_id = str(event.data.get("alarm") or "")
         opened = self.book.find(alarm_id) if alarm_id else None
         if opened is None or opened.acked:

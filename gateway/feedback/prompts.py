@@ -81,8 +81,8 @@ _STATUS: Mapping[AlarmState, Mapping[Language, str]] = {
         "en": "{Call} has reached the service centre. Waiting for an answer.",
     },
     "sms_sent": {
-        "zh-CN": "网络不通，已用短信发出{call}，正在等待回应。",
-        "en": "The network is down. {Call} was sent by text message. Waiting for an answer.",
+        "zh-CN": "已用短信发出{call}，正在等待回应。",
+        "en": "{Call} was sent by text message. Waiting for an answer.",
     },
     "call_received": {
         "zh-CN": "工作人员已收到{call}，救助正在赶来，请保持冷静。",

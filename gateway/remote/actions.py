@@ -25,7 +25,7 @@ from gateway.settings.remote import RemoteSettings
 
 if TYPE_CHECKING:
     from gateway.context import ServiceContext
-    from gateway.ports import AlarmAcks, InstallerCode, InstallWindow, PromptPacks, TestMode
+    from gateway.ports import AlarmAcks, InstallerCode, InstallWindow, PromptPacks, TestModeSwitch
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class CommandContext:
     alarms: AlarmAcks
     window: InstallWindow
     codes: InstallerCode
-    test_mode: TestMode
+    test_mode: TestModeSwitch
     packs: PromptPacks
     settings: RemoteSettings
     logs: LogBuffer

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
     from core.signal import Unsubscribe
     from gateway.context import ServiceContext
-    from gateway.ports import AlarmAcks, InstallerCode, InstallWindow, PromptPacks, Restart, TestMode
+    from gateway.ports import AlarmAcks, InstallerCode, InstallWindow, PromptPacks, Restart, TestModeSwitch
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ class CommandService:
         window: InstallWindow,
         codes: InstallerCode,
         restart: Restart,
-        test_mode: TestMode,
+        test_mode: TestModeSwitch,
         packs: PromptPacks,
     ) -> None:
         self.ctx = ctx

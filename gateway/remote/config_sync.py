@@ -167,6 +167,9 @@ class ConfigSync:
                 raise Rejection("unknown_device", "not paired here: " + ", ".join(unknown[:20]))
             if doc.county is not None:
                 await self._check_county(doc.county)
+        for contact in doc.modem.contacts if doc.modem is not None else []:
+            add_secret(contact.number)  # phone numbers are personal data: never in a log line
+            add_secret(contact.number.removeprefix("+86"))
         if doc.connection is not None:
             add_secret(doc.connection.password)  # before anything can log it
         try:

@@ -24,6 +24,7 @@ from gateway.config import Config, UplinkSection
 from gateway.rules.settings import RulesSettings
 from gateway.settings.care import CareSettings
 from gateway.settings.health import HealthSettings
+from gateway.settings.modem import ModemSettings
 from gateway.settings.web import WebSettings
 
 #: Top-level names a document may not use, with why (reported as ``local_only``).
@@ -138,6 +139,9 @@ class DesiredDocument(_Strict):
     """Log level of the whole gateway (top-level ``log_level``)."""
     county: Annotated[str, *_field(WebSettings, "county")] | None = None
     """County acceptance profile (``[web] county``), one shipped in config/counties (``unknown_county``)."""
+    modem: ModemSettings | None = None
+    """The second alarm path: contacts (label, number, role), the elder's name, timings and budgets (the keys
+    of the local ``[modem]`` section; given keys replace the local ones, ``contacts`` as a whole list)."""
     connection: ConnectionSettings | None = None
     """Replaces broker, credentials and certificates as one unit (see docs/remote.md)."""
     signature: dict[str, str] | None = None
@@ -192,6 +196,8 @@ def effective_config(local: Config, doc: DesiredDocument | None, tls_dir: Path) 
             (raw[section] if section else raw)[target] = value
     if doc.uplink is not None:
         raw["uplink"].update(doc.uplink.model_dump(exclude_none=True))
+    if doc.modem is not None:
+        raw["modem"].update(doc.modem.model_dump(exclude_unset=True))
     if doc.connection is not None:
         conn = doc.connection
         files = tls_files(conn, tls_dir)

@@ -52,7 +52,13 @@ READING_EVENTS: Mapping[str, EventSpec] = {
     "battery": EventSpec("telemetry.battery", Priority.TELEMETRY, every_report=True),
     # Only a long press counts (a brush against the button must not open the page); see on_reading.
     "install": EventSpec("install.window_requested", Priority.ALERT, every_report=True),
+    # The driver sends it once, when it finds out: a device whose presses are refused must be seen at once.
+    "needs_readoption": EventSpec("device.needs_readoption", Priority.ALERT, every_report=True),
 }
+
+#: Reading meta copied into the event's data: signal, the gesture (``event``) and which button of a
+#: multi-button device (``index`` from 1, or ``button`` left/middle/right), battery, hold time, why.
+_META_KEYS = frozenset({"rssi", "lqi", "event", "index", "button", "battery", "held_ms", "reason"})
 
 #: Capabilities whose value is a state carried in ``data`` rather than an on/off condition.
 _VALUE_KEYS: Mapping[str, str] = {
@@ -95,7 +101,7 @@ class ImmediateRules:
             self.dirty = True
         ref = DeviceRef.of(device)
         data: dict[str, Any] = {"capability": reading.capability, "value": reading.value}
-        data.update({k: v for k, v in reading.meta.items() if k in ("rssi", "lqi", "event", "battery", "held_ms")})
+        data.update({k: v for k, v in reading.meta.items() if k in _META_KEYS})
         out: list[EventDraft] = []
         if spec.every_report or reading.capability in _VALUE_KEYS:
             if spec.every_report or previous != reading.value:

@@ -33,7 +33,8 @@ MAX_MINUTES = 240
 
 
 class TestModeService:
-    """Service ``test_mode``; implements the :class:`gateway.ports.TestMode` port."""
+    """Service ``test_mode``; implements the :class:`gateway.ports.TestModeSwitch` port (and so ``TestMode``,
+    which the second path reads)."""
 
     name = "test_mode"
     __test__ = False  # not a pytest class
@@ -49,7 +50,7 @@ class TestModeService:
         self._path = ctx.state_dir / STATE_FILE
 
     @property
-    def active(self) -> bool:
+    def test_mode_active(self) -> bool:
         return self.until_ms is not None
 
     # ------------------------------------------------------------------ lifetime
@@ -92,14 +93,14 @@ class TestModeService:
         return {"active": True, "until_ts": until, "minutes": minutes}
 
     async def end_test(self, by: str) -> dict[str, Any]:
-        if self.active:
+        if self.test_mode_active:
             if self._timer is not None and self._timer is not asyncio.current_task():
                 self._timer.cancel()
             await self._end("stopped", by[:64])
         return {"active": False}
 
     def status(self) -> dict[str, Any]:
-        return {"active": self.active, "until_ts": self.until_ms, "by": self.by or None}
+        return {"active": self.test_mode_active, "until_ts": self.until_ms, "by": self.by or None}
 
     # ------------------------------------------------------------------ helpers
 

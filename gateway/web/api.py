@@ -343,7 +343,7 @@ class Api:
         mode = self.svc.test_mode
         if mode is None:
             return json_error(404, "test mode is not available")
-        return web.json_response({"active": mode.active})
+        return web.json_response({"active": mode.test_mode_active})
 
     async def set_test_mode(self, request: web.Request) -> web.StreamResponse:
         """The test page's button: test presses are flagged, call nobody out, and say "test received"."""

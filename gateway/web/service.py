@@ -37,7 +37,7 @@ from gateway.web.window import InstallWindow, first_boot
 if TYPE_CHECKING:
     from gateway.config import Config
     from gateway.context import ServiceContext
-    from gateway.ports import TestMode
+    from gateway.ports import TestModeSwitch
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 class TechnicianService:
     name = "web"
 
-    def __init__(self, ctx: ServiceContext, test_mode: TestMode | None = None) -> None:
+    def __init__(self, ctx: ServiceContext, test_mode: TestModeSwitch | None = None) -> None:
         self.ctx = ctx
         #: Installation test mode (the test page's button); None: not offered.
         self.test_mode = test_mode

@@ -12,6 +12,13 @@ an optional trailing ``key=<32 hex>`` makes a BTHome device encrypted (remembere
     tamper MAC on|off [key=HEX]                    BTHome tamper (enclosure opened)
     battery MAC PERCENT [key=HEX]
     raw MAC HEX                                    arbitrary BTHome service data
+    xdoor MAC open|closed [key=HEX] [via=MAC]      Xiaomi MiBeacon door sensor (MCCGQ02HL); via= sends
+                                                   from another (random) address, the MAC in the frame
+    xmotion MAC [key=HEX] [via=MAC]                Xiaomi motion sensor (RTCGQ02LM)
+    xleak MAC wet|dry [key=HEX] [via=MAC]          Xiaomi flood detector (SJWS01LM)
+    xbutton MAC [key=HEX] [via=MAC]                Xiaomi wireless switch (XMWXKG01LM) press
+    xbattery MAC PERCENT                           battery of a Xiaomi device already used above
+    xrestart MAC                                   battery change: the Xiaomi device counts from 0 again
     hr-device MAC | bed-device MAC                 add a heart-rate strap / bed pad (GATT)
     hr MAC BPM                                     heart-rate notification
     bed MAC in|out [HR [BR]]                       bed status notification
@@ -27,6 +34,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 
 from drivers.ble.profiles.mattress import encode_status
+from sims.bluez import mibeacon as mi
 from sims.bluez import packets as pk
 from sims.bluez.control import BluezControl, ControlError, device_path
 from sims.bluez.devices import SimGattDevice, add_bed_sensor, add_heart_rate_sensor, heart_rate_measurement
@@ -65,6 +73,7 @@ class Console:
         self.ctl = ctl
         self.bthome: dict[str, pk.SimBTHomeDevice] = {}
         self.gatt: dict[str, SimGattDevice] = {}
+        self.xiaomi: dict[str, mi.SimXiaomiDevice] = {}
         self._bed_seq = 0
 
     async def execute(self, line: str) -> str:
@@ -94,6 +103,26 @@ class Console:
     async def _send(self, dev: pk.SimBTHomeDevice, *objects: bytes) -> str:
         data = dev.packet_of(*objects)
         await self.ctl.advertise_bthome(dev.mac, data)
+        return f"ok {dev.mac} {data.hex()}"
+
+    def _xiaomi(self, args: list[str], model: str | None) -> tuple[mi.SimXiaomiDevice, list[str], str]:
+        """The Xiaomi device at args[0] (created as ``model``), the other words, the address to send from."""
+        if not args:
+            raise CommandError("missing MAC address")
+        mac = args[0].upper()
+        opts = {a.split("=", 1)[0]: a.split("=", 1)[1] for a in args[1:] if "=" in a}
+        rest = [a for a in args[1:] if "=" not in a]
+        dev = self.xiaomi.get(mac)
+        key = opts["key"].lower() if "key" in opts else None
+        if dev is None or (model is not None and dev.model != model) or ("key" in opts and dev.key != key):
+            if model is None:
+                raise CommandError(f"no Xiaomi device {mac} yet")
+            dev = self.xiaomi[mac] = mi.SimXiaomiDevice(mac, model, key)
+        return dev, rest, opts.get("via", mac).upper()
+
+    async def _send_xiaomi(self, dev: mi.SimXiaomiDevice, via: str, *objects: bytes) -> str:
+        data = dev.packet_of(*objects)
+        await self.ctl.advertise(via, service_data={mi.MIBEACON_UUID: data})
         return f"ok {dev.mac} {data.hex()}"
 
     def _gatt(self, mac: str) -> SimGattDevice:
@@ -131,6 +160,25 @@ def _binary(build: Callable[[bool], bytes], default: str | None = None) -> Handl
 async def _battery(c: Console, args: list[str]) -> str:
     dev, rest = c._device(args)
     return await c._send(dev, pk.battery(int(rest[0])))
+
+
+def _xiaomi_cmd(model: str, build: Callable[[list[str]], bytes]) -> Handler:
+    async def handler(c: Console, args: list[str]) -> str:
+        dev, rest, via = c._xiaomi(args, model)
+        return await c._send_xiaomi(dev, via, build(rest))
+
+    return handler
+
+
+async def _xbattery(c: Console, args: list[str]) -> str:
+    dev, rest, via = c._xiaomi(args, None)
+    return await c._send_xiaomi(dev, via, mi.battery(int(rest[0])))
+
+
+async def _xrestart(c: Console, args: list[str]) -> str:
+    dev, _rest, _via = c._xiaomi(args, None)
+    dev.restart()
+    return f"ok {dev.mac}"
 
 
 async def _raw(c: Console, args: list[str]) -> str:
@@ -192,6 +240,7 @@ async def _reset(c: Console, args: list[str]) -> str:
     await c.ctl.reset()
     c.bthome.clear()
     c.gatt.clear()
+    c.xiaomi.clear()
     return "ok"
 
 
@@ -215,6 +264,12 @@ COMMANDS: Mapping[str, Handler] = {
     "tamper": _binary(pk.tamper),
     "battery": _battery,
     "raw": _raw,
+    "xdoor": _xiaomi_cmd("MCCGQ02HL", lambda rest: mi.door(_flag(rest[0]))),
+    "xmotion": _xiaomi_cmd("RTCGQ02LM", lambda rest: mi.motion()),
+    "xleak": _xiaomi_cmd("SJWS01LM", lambda rest: mi.moisture(_flag(rest[0]))),
+    "xbutton": _xiaomi_cmd("XMWXKG01LM", lambda rest: mi.button_press()),
+    "xbattery": _xbattery,
+    "xrestart": _xrestart,
     "hr-device": _hr_device,
     "bed-device": _bed_device,
     "hr": _hr,

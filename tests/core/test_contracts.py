@@ -21,6 +21,7 @@ def test_every_topic_in_the_code_is_documented_and_vice_versa() -> None:
     documented = {ch["address"] for ch in doc["channels"].values()}
     t = Topics("{gateway}")
     in_code = {t.alarms, t.events, t.status, t.alarm_ack, t.config_desired, t.config_reported, t.cmd, t.cmd_result}
+    in_code |= {t.devices, t.availability("{device}")}
     assert documented == in_code
 
 

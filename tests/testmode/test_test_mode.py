@@ -49,7 +49,7 @@ async def test_test_press_is_flagged_never_escalates_and_mode_ends_by_itself(tmp
         with pytest.raises(ValueError):
             await test_mode.start_test(0, by="tech")
         result = await test_mode.start_test(10, by="tech-3")
-        assert result["active"] and test_mode.active and changes == [True]
+        assert result["active"] and test_mode.test_mode_active and changes == [True]
         started = core.emitted[-1]
         assert started.kind == "gateway.test_mode_started" and started.data["by"] == "tech-3"
         assert started.data["until_ts"] == core.clock.wall_ms() + 600_000
@@ -69,7 +69,7 @@ async def test_test_press_is_flagged_never_escalates_and_mode_ends_by_itself(tmp
         core.clock.advance(300)  # the ten minutes are up: test mode ends by itself
         await _until(lambda: "gateway.test_mode_ended" in core.kinds(), timeout=5)
         ended = core.emitted[-1]
-        assert ended.data == {"reason": "expired", "by": "gateway"} and not test_mode.active
+        assert ended.data == {"reason": "expired", "by": "gateway"} and not test_mode.test_mode_active
         resolved = core.emitted[-2]
         assert resolved.kind == "alarm.resolved" and resolved.data["reason"] == "test_ended"
         assert resolved.data["alarm"] == call.id and not core.rules.book.open
@@ -94,7 +94,7 @@ async def test_restart_in_the_middle_resumes_and_after_the_deadline_ends(tmp_pat
     core.clock.advance(60)  # restarted a minute later: still on, same deadline
     again = TestModeService(core.ctx)
     await again.start()
-    assert again.active and again.until_ms == first.until_ms
+    assert again.test_mode_active and again.until_ms == first.until_ms
     [call] = await core.ctx.emit(core.rules.on_reading(Reading("btn-1", "press", True), BUTTON))
     assert call.data["test"] is True
     await again.stop()
@@ -102,7 +102,7 @@ async def test_restart_in_the_middle_resumes_and_after_the_deadline_ends(tmp_pat
     core.clock.advance(600)  # restarted after the deadline: ends at once, and the platform hears it
     late = TestModeService(core.ctx)
     await late.start()
-    assert not late.active and core.kinds()[-1] == "gateway.test_mode_ended"
+    assert not late.test_mode_active and core.kinds()[-1] == "gateway.test_mode_ended"
     assert core.emitted[-1].data["reason"] == "expired"
     result = await late.end_test("tech")  # ending it again changes nothing
     assert result == {"active": False} and core.kinds().count("gateway.test_mode_ended") == 1

@@ -52,9 +52,9 @@ class Story:
         await self.core.ctx.emit(drafts)
         await self.settle()
 
-    async def sms_sent(self, alarm: Event) -> None:
+    async def sms_sent(self, alarm: Event, ok: bool = True) -> None:
         """What the failover service commits once the second path sent the alarm."""
-        data = {"alarm": alarm.id, "kind": alarm.kind, "to": "+8613800000000"}
+        data = {"alarm": alarm.id, "kind": alarm.kind, "message": "fallback", "contact": "daughter", "ok": ok}
         await self.core.ctx.emit([EventDraft("alarm.sms_sent", Priority.ALERT, alarm.device, data)])
         await self.settle()
 
@@ -117,6 +117,7 @@ async def test_call_offline_then_sms_then_back_online(story: Story) -> None:
     await story.settle()
     assert story.heard() == []  # no alarm open: the network light only
     call = await story.read(BUTTON, "press", True)
+    await story.sms_sent(call, ok=False)  # no modem: nothing was sent, nothing is said
     await story.sms_sent(call)
     story.core.uplink.go(True)
     story.puback(call)
@@ -124,7 +125,7 @@ async def test_call_offline_then_sms_then_back_online(story: Story) -> None:
     await story.ack(call)
     assert story.texts() == [
         "网络不通，呼叫没能发出，请用电话求助。",
-        "网络不通，已用短信发出呼叫，正在等待回应。",
+        "已用短信发出呼叫，正在等待回应。",
         "呼叫已送达服务平台，正在等待回应。",
         "工作人员已收到呼叫，救助正在赶来，请保持冷静。",
     ]

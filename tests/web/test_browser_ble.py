@@ -14,8 +14,11 @@ from pathlib import Path
 import pytest
 from playwright.async_api import expect
 
+from drivers.ble.bthome import BTHOME_V1_UUIDS
 from sims.bluez import BluezControl, MockBluezProcesses
+from sims.bluez import mibeacon as mi
 from tests.drivers.ble import vectors as v
+from tests.drivers.ble import xiaomi_vectors as xv
 from tests.support.broker import Mosquitto
 from tests.web.browser import chromium, phone_page, shot
 from tests.web.conftest import running_gateway
@@ -107,3 +110,49 @@ async def test_pair_encrypted_bthome_button_through_the_page(tmp_path: Path, bro
         await expect(row).to_have_class("delivered", timeout=T)
         await expect(row).to_contain_text("alarm.emergency_call")
         await expect(row).to_contain_text("卫生间呼叫")
+
+
+async def test_pair_xiaomi_door_sensor_through_the_page(tmp_path: Path, broker: Mosquitto, bluez_bus: str) -> None:
+    """A Xiaomi door sensor (published xiaomi-ble advert, random address, bindkey) is listed with its model and
+    adopted like a BTHome device; a Xiaomi thermometer and a BTHome v1 sensor are listed as unsupported."""
+    door = xv.DOOR_MCCGQ02HL
+    async with (
+        BluezControl(bluez_bus) as bluez,
+        running_gateway(tmp_path, broker, drivers={"ble": BLE_FAST}) as gw,
+        chromium() as browser,
+        phone_page(browser, "ble-xiaomi") as page,
+    ):
+        ble = gw.drivers["ble"]
+        for _ in range(500):
+            if ble.health().state == "up":
+                break
+            await asyncio.sleep(0.01)
+        assert ble.health().state == "up", ble.health()
+        await sign_in(page, gw)
+        await page.click("nav.tabs a[href='/add']")
+        await page.click("#transports button[data-transport=ble]")
+        await page.click("#pair-start")
+        await expect(page.locator("#countdown")).to_contain_text("配对剩余")
+        await bluez.advertise("5D:00:00:00:21:AE", rssi=-50, service_data={mi.MIBEACON_UUID: door.data})
+        thermo = xv.THERMOMETER_LYWSDCGQ
+        await bluez.advertise(thermo.address, rssi=-60, service_data={mi.MIBEACON_UUID: thermo.data})
+        await bluez.advertise("A4:C1:38:00:00:99", rssi=-70, service_data={BTHOME_V1_UUIDS[0]: bytes([0x02, 0x01, 93])})
+        await expect(page.locator("#candidates li")).to_have_count(3, timeout=T)
+        item = page.locator(f"#candidates li[data-address='{door.address}']")  # its own MAC, from the frame
+        await expect(item).to_contain_text("MCCGQ02HL")
+        await expect(item).to_contain_text("需密钥")
+        for unsupported in (thermo.address, "A4:C1:38:00:00:99"):
+            await expect(page.locator(f"#candidates li[data-address='{unsupported}']")).to_contain_text("不支持")
+        await item.click()
+        await expect(page.locator("#adopt-type")).to_have_value("door")
+        await page.fill("#adopt-name", "大门")
+        await page.fill("#adopt-room", "hall")
+        assert door.bindkey is not None
+        await page.fill("#adopt-bindkey", door.bindkey)
+        await shot(page, "add-ble-xiaomi")
+        await page.click("#adopt-submit")
+        dev_id = "ble-e4aaec8121ae"
+        await expect(page.locator(f"#progress li[data-device={dev_id}]").first).to_be_visible(timeout=T)
+        dev = gw.registry.get(dev_id)
+        assert dev is not None and dev.type == "door" and dev.params["model"] == "MCCGQ02HL"
+        assert dev.secret == door.bindkey and dev.room == "hall"

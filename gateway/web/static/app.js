@@ -138,7 +138,10 @@
         const li = el("li", { "data-address": c.address },
           el("b", {}, c.name || c.address), el("span", { class: "spacer" }),
           el("span", { class: "badge" }, where));
+        if (c.model) li.append(el("span", { class: "badge" }, c.model));
         if (c.needs_bindkey) li.append(el("span", { class: "badge warn" }, t("needs_key")));
+        // a device the gateway cannot take (BTHome v1 firmware, a Xiaomi model it has no use for) says why
+        if (c.unsupported) li.append(el("span", { class: "badge warn", title: c.unsupported }, t("unsupported")));
         li.addEventListener("click", () => pick(c, li));
         list.append(li);
       }

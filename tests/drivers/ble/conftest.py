@@ -93,12 +93,13 @@ async def add_device(
     *,
     secret: str | None = None,
     profile: str | None = None,
+    kind: str = "bthome",
 ) -> Device:
     """Register a BLE device directly (what adopt would have stored)."""
     from drivers.ble.config import TYPE_CAPABILITIES
     from drivers.ble.pairing import device_id_for
 
-    params: dict[str, Any] = {"kind": "gatt", "profile": profile} if profile else {"kind": "bthome"}
+    params: dict[str, Any] = {"kind": "gatt", "profile": profile} if profile else {"kind": kind}
     device = Device(
         id=device_id_for(address),
         type=dev_type,

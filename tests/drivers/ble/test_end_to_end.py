@@ -15,7 +15,9 @@ import pytest
 from drivers.ble.driver import BleDriver
 from gateway.app import Gateway
 from sims.bluez import BluezControl
+from sims.bluez import mibeacon as mi
 from sims.bluez.packets import SimBTHomeDevice, button
+from tests.drivers.ble import xiaomi_vectors as xv
 from tests.drivers.ble.conftest import FAST, scanning
 from tests.support.broker import Mosquitto
 from tests.support.collector import Collector
@@ -52,3 +54,37 @@ async def test_bthome_press_arrives_as_emergency_call(bluez: BluezControl, broke
         assert stat.S_IMODE(gw.registry.path.stat().st_mode) == 0o600
         assert KEY not in json.dumps(gw.status(), default=str)
         assert KEY not in json.dumps([ev for ev in col.events])
+
+
+@pytest.mark.timeout(60)
+async def test_xiaomi_button_burst_and_counter_restart_reach_the_platform(
+    bluez: BluezControl, broker: Mosquitto, tmp_path: Path
+) -> None:
+    """A Xiaomi switch (published advert, bindkey) pressed once in a burst of copies: one call, no cancel
+    request; its battery changed (counter restarted): ``device.needs_readoption`` at once, as an alert."""
+    vec = xv.SWITCH_XMWXKG01YL
+    cfg = make_config(tmp_path / "state", broker.url, drivers={"ble": {"enabled": True, **FAST, "advert_burst_s": 5}})
+    sim = mi.SimXiaomiDevice(vec.address, "XMWXKG01YL", vec.bindkey, counter=0x0250)
+    async with Collector(broker.host, broker.port) as col, Gateway(cfg) as gw:
+        driver = gw.drivers["ble"]
+        assert isinstance(driver, BleDriver)
+        await scanning(driver)
+        await bluez.advertise(vec.address, service_data={mi.MIBEACON_UUID: vec.data})  # the published press
+        device = await driver.adopt(vec.address, {"room": "bedroom", "secret": vec.bindkey})
+
+        press = sim.packet_of(mi.switch_press(1))
+        for rssi in (-60, -66, -61, -70):
+            await bluez.advertise(vec.address, rssi=rssi, service_data={mi.MIBEACON_UUID: press})
+        await col.wait_for(lambda c: "alarm.emergency_call" in c.kinds(), timeout=15)
+        call = next(ev for ev in col.events if ev["kind"] == "alarm.emergency_call")
+        assert (call["data"]["event"], call["data"]["button"]) == ("press", "left")  # which button, which gesture
+
+        sim.restart()  # battery change
+        for _ in range(2):
+            await bluez.advertise(vec.address, service_data={mi.MIBEACON_UUID: sim.packet_of(mi.switch_press(1))})
+        await col.wait_for(lambda c: "device.needs_readoption" in c.kinds(), timeout=15)
+        alert = next(ev for ev in col.events if ev["kind"] == "device.needs_readoption")
+        assert alert["priority"] == "alert" and alert["device"]["id"] == device.id
+        assert "restarted" in alert["data"]["reason"]
+        assert col.kinds().count("alarm.emergency_call") == 1
+        assert "alarm.cancel_requested" not in col.kinds()

@@ -53,6 +53,9 @@ async def test_candidates_stream_and_adopt_plain_and_encrypted(
         "encrypted": False,
         "needs_bindkey": False,
         "profile": None,
+        "family": "bthome",
+        "model": None,
+        "unsupported": "",
     }
     assert found[ENC]["encrypted"] is True and found[ENC]["kind"] == "call_button"
     assert found[HRM]["kind"] == "heart_rate"

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from drivers.ble import bthome
+from drivers.ble import capabilities
 from gateway.registry import DeviceRegistry
 from sims.bluez import BluezControl
 from tests.drivers.ble import vectors as v
@@ -51,17 +51,17 @@ async def test_a_bug_handling_one_advert_does_not_stop_ble_intake(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     dev = await add_device(registry, BTN, "call_button")
-    mapped = bthome.to_capabilities
+    mapped = capabilities.to_capabilities
     calls = 0
 
-    def mapping_with_a_bug(advert: bthome.BTHomeAdvert, device_type: str) -> list[bthome.Mapped]:
+    def mapping_with_a_bug(values: Any, device_type: str) -> list[capabilities.Mapped]:
         nonlocal calls
         calls += 1
         if calls == 1:
             raise KeyError("a mapping bug")
-        return mapped(advert, device_type)
+        return mapped(values, device_type)
 
-    monkeypatch.setattr(bthome, "to_capabilities", mapping_with_a_bug)
+    monkeypatch.setattr(capabilities, "to_capabilities", mapping_with_a_bug)
     driver = await make_driver()
     await scanning(driver)
     await bluez.advertise_bthome(BTN, v.plain(v.packet_id(1), v.button(v.PRESS)))

@@ -1,0 +1,1 @@
+"""The home's device list for the platform: ``device.*`` lifecycle events and retained device topics."""
