@@ -131,6 +131,7 @@ class Feedback:
             self.speaker = Player(
                 files,
                 device=settings.audio_device,
+                command=settings.player,
                 volume=settings.volume,
                 timeout_s=settings.speak_timeout_s,
                 on_fault=self._speaker_fault,

@@ -67,6 +67,8 @@ class FeedbackSettings(BaseModel):
     speech_rate: int = Field(default=150, ge=80, le=450)  # words per minute
     volume: int = Field(default=100, ge=0, le=200)  # playback volume in percent of the recorded level
     audio_device: str = Field(default="default", min_length=1, max_length=200)  # ALSA device (aplay -D)
+    #: The program that plays a WAV from stdin, called as ``aplay -q -D <audio_device> -t wav -``.
+    player: str = Field(default="aplay", min_length=1, max_length=300)
     #: Where prompt audio lives; "" = <state dir>/prompts (rendered at setup or first start; packs go there).
     prompts_dir: str = ""
     #: "HH:MM-HH:MM" (local time) when non-alarm prompts (reminders, test) are silent; "" = never. Alarms always speak.
