@@ -149,6 +149,10 @@ class AlarmBook:
         self.dirty = True
         data = self._about(opened)
         gesture = draft.data.get("event")
+        if gesture in self.settings.cancel_gestures and gesture != "long_press" and not opened.cancel_requested:
+            opened.cancel_requested = True  # the configured "I'm OK" gesture: asked, the platform decides
+            data.update(by="elder", how=f"gesture:{gesture}")
+            return [EventDraft("alarm.cancel_requested", Priority.ALARM, opened.device, data, draft.trace)]
         if gesture not in PLAIN_PRESS:  # still held, or another gesture: never read as "cancel"
             data["event"] = gesture
             return [EventDraft("alarm.repeated", Priority.ALARM, opened.device, data, draft.trace)]

@@ -212,3 +212,35 @@ def test_table_covers_every_kind_state_and_language() -> None:
         assert "送达" not in PROMPTS[("call", state)]["zh-CN"] and "赶来" not in PROMPTS[("call", state)]["zh-CN"]
     assert prompt_kind("alarm.inactivity") == "fall" and prompt_kind("alarm.no_breathing") == "vitals"
     assert prompt_kind("alarm.something_new") == "other"
+
+
+async def test_configured_im_ok_gesture_asks_to_cancel_any_time(tmp_path: Path) -> None:
+    """A configured gesture ("double_press" of a multi-function button) asks to cancel the open call even after
+    the second-press window; a long press never does. The call stays open: the platform decides."""
+    from gateway.config import parse_config
+
+    raw = {
+        "gateway": {"id": "gw-test", "state_dir": str(tmp_path)},
+        "rules": {"alarms": {"cancel_gestures": ["double_press"], "cancel_window_s": 10}},
+    }
+    core = fake_context(tmp_path, parse_config(raw))
+    feedback = Feedback(FeedbackSettings(speaker=False, raised_prompt_delay_s=0), scale=0.01)
+    alarms = AlarmService(core.ctx, feedback)
+    await feedback.start()
+    await alarms.start()
+    try:
+        await core.ctx.emit(core.rules.on_reading(Reading("btn-1", "press", True), BUTTON))
+        core.clock.advance(60)  # well past the second-press window
+        held = core.rules.on_reading(Reading("btn-1", "press", True, meta={"event": "long_press"}), BUTTON)
+        assert [d.kind for d in held] == ["alarm.repeated"]
+        [cancel] = await core.ctx.emit(
+            core.rules.on_reading(Reading("btn-1", "press", True, meta={"event": "double_press"}), BUTTON)
+        )
+        await asyncio.sleep(0.05)
+        assert cancel.kind == "alarm.cancel_requested" and cancel.data["how"] == "gesture:double_press"
+        assert feedback.said[-1][1] == "cancelled" and core.rules.book.open
+    finally:
+        await alarms.stop()
+        await feedback.stop()
+    with pytest.raises(ValueError):
+        parse_config({**raw, "rules": {"alarms": {"cancel_gestures": ["long_press"]}}})
