@@ -133,3 +133,31 @@ async def test_test_mode_end_to_end_on_the_broker(broker: Mosquitto, tmp_path: P
         bad = p.command("test_mode", {"minutes": 1000})
         await p.send(bad)
         assert (await p.result(bad["id"]))["status"] == "rejected"
+
+
+async def test_second_path_sends_nothing_in_test_mode(tmp_path: Path) -> None:
+    """The real test-mode service is the second path's TestMode: no SMS for a test press; a real one after."""
+    from gateway.failover.service import SecondPath
+    from tests.failover.fakes import FakeModem
+    from tests.failover.test_second_path import CORD, settings
+
+    cfg = make_config(tmp_path, "mqtt://127.0.0.1:9", modem=settings())
+    core = fake_context(tmp_path, cfg)
+    feedback = Feedback(FeedbackSettings(speaker=False), outputs=RecordingOutputs(), scale=0.01)
+    test_mode = TestModeService(core.ctx)
+    alarms = AlarmService(core.ctx, feedback)
+    modem = FakeModem()
+    path = SecondPath(core.ctx, alarms, modem, test_mode)
+    for service in (feedback, test_mode, alarms, path):
+        await service.start()
+    try:
+        await test_mode.start_test(10, by="tech")
+        await core.ctx.emit(core.rules.on_reading(Reading("cord-1", "press", True), CORD))
+        await asyncio.sleep(1.5)  # past sms_after_s with no PUBACK
+        assert modem.sms == []  # a technician's test: nobody's phone rings
+        await test_mode.end_test("tech")
+        await core.ctx.emit(core.rules.on_reading(Reading("cord-1", "press", True), CORD))
+        await _until(lambda: len(modem.sms) == 3)  # a real call: every contact texted
+    finally:
+        for service in (path, alarms, test_mode, feedback):
+            await service.stop()
