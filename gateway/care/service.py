@@ -29,8 +29,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STATE_FILE = "care-state.json"
-#: Feedback states the care routines may replace (never an alarm's).
-_QUIET_STATES = frozenset({"normal", "reminder", "checkin_received"})
+#: Feedback states the care routines may replace (never an alarm's); the one replaced comes back afterwards.
+_QUIET_STATES = frozenset({"normal", "uplink_down", "reminder", "checkin_received"})
 
 
 class CareService:
@@ -46,6 +46,7 @@ class CareService:
         self._unsubscribe: Unsubscribe | None = None
         self._task: asyncio.Task[None] | None = None
         self._pending: set[asyncio.Task[None]] = set()
+        self._underneath = "normal"  # what was shown before a reminder (the network-down light stays honest)
         self._path = ctx.state_dir / STATE_FILE
 
     async def start(self) -> None:
@@ -125,12 +126,14 @@ class CareService:
         shown = self.feedback.current
         if shown not in _QUIET_STATES:
             return  # an alarm is being shown: it matters more
+        if shown in ("normal", "uplink_down"):
+            self._underneath = shown
         if "care.reminder_due" in kinds:
             self.feedback.signal("reminder")
         elif "care.checkin" in kinds:
             self.feedback.signal("checkin_received")
         elif shown == "reminder" and not self.book.due_now():
-            self.feedback.signal("normal")
+            self.feedback.signal(self._underneath)
 
     # ------------------------------------------------------------------ persistence
 

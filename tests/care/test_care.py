@@ -213,3 +213,19 @@ def test_care_schedule_is_pushable_and_checked(tmp_path: Path) -> None:
                 "care": {"checkin": {"start": "10:00", "end": "07:00"}},
             }
         )
+
+
+async def test_reminder_while_the_network_is_down_then_its_light_comes_back(tmp_path: Path) -> None:
+    core, service, feedback = make(tmp_path, local_ms(7, 59))
+    feedback.current = "uplink_down"
+    await service.start()
+    try:
+        await at(core, service, local_ms(8, 0))
+        assert feedback.current == "reminder"  # said even offline: it is local
+        await read(core, PILLBOX, "contact", "open")
+        assert feedback.current == "uplink_down"  # and the network-down light is back
+        feedback.current = "call_sent"  # an alarm is shown: a reminder never replaces it
+        await at(core, service, local_ms(23, 50))
+        assert feedback.current == "call_sent" and service.book.due_now() == ["night pills"]
+    finally:
+        await service.stop()
