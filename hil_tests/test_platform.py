@@ -10,7 +10,7 @@ import time
 import pytest
 
 from hil_tests.bringup import RigEdges, pair_zigbee
-from hil_tests.edges import CALLS, CLEAR, RAISE, BleSimEdge, ZigbeeSimEdge
+from hil_tests.edges import CALLS, CLEAR, RAISE, BleSimEdge, Rf433SimEdge, ZigbeeSimEdge
 from hil_tests.harness import RigRunner
 from hil_tests.observe import Platform, data_is, retained
 from hil_tests.report import ScenarioResult
@@ -28,6 +28,8 @@ async def test_pairing_a_device(
     zigbee: a detector joins after a platform ``permit_join``, is interviewed and enrolled.
     ble: the platform opens the install window, the technician signs in on the page, starts pairing, the
     button advertises, and the technician adds it with its bindkey.
+    rf433: the same page flow; the technician pulls the new cord, the page lists the code heard, and the
+    technician adds it as a pull cord.
     """
     edge = edges.get(transport)
     if edge is None:
@@ -36,6 +38,10 @@ async def test_pairing_a_device(
         new = DeviceSpec(name="zb-paired-in-run", kind="gas", edge="zigbee")
         result.latencies_ms.extend(await pair_zigbee(rig, platform, edge, [new]))
         how = "latency: join -> device ready in the gateway"
+    elif isinstance(edge, Rf433SimEdge):
+        new = DeviceSpec(name="rf433-paired-in-run", kind="pull_cord", edge="rf433", code="a5c3e1")
+        result.latencies_ms.append(await pair_rf433(rig, platform, edge, new))
+        how = "latency: code pressed -> device added on the page"
     else:
         assert isinstance(edge, BleSimEdge)
         new = DeviceSpec(
@@ -126,6 +132,36 @@ async def pair_ble(rig: RigRunner, platform: Platform, ble: BleSimEdge, new: Dev
         assert body["device"]["has_secret"] is True, body
         await tech.post("/api/pairing/ble/stop", {})
     rig.device_ids[new.name] = str(body["device"]["id"])
+    return took_ms
+
+
+async def pair_rf433(rig: RigRunner, platform: Platform, rf433: Rf433SimEdge, new: DeviceSpec) -> float:
+    """The technician's 433 MHz flow on the gateway's page; returns press -> added in ms."""
+    assert rig.gateway is not None and new.code
+    opened = await platform.command("open_install_window", {"seconds": 900})
+    assert opened["status"] == "ok", opened
+    async with Technician(rig.gateway.url, rig.installer_code) as tech:
+        await tech.sign_in()
+        status, body = await tech.post("/api/pairing/rf433/start", {"seconds": 60})
+        assert status == 200, body
+        status, body = await tech.post("/api/pairing/rf433/adopt", {"address": new.code, "type": new.kind})
+        assert status == 422 and "not heard" in body.get("error", ""), (status, body)  # not pressed yet
+        t0 = time.monotonic()
+        await rf433.trigger(new, "pairing-press")  # the technician pulls the new cord
+        while True:  # the page lists what it heard
+            async with tech.http.get(rig.gateway.url + "/api/pairing/rf433") as resp:
+                state = await resp.json()
+            if new.code in json.dumps(state):
+                break
+            assert time.monotonic() < t0 + 15, f"the page never listed code {new.code}: {state}"
+            await asyncio.sleep(0.1)
+        adopt = {"address": new.code, "type": new.kind, "name": new.name, "room": new.room}
+        status, body = await tech.post("/api/pairing/rf433/adopt", adopt)
+        took_ms = (time.monotonic() - t0) * 1000
+        assert status == 200, body
+        await tech.post("/api/pairing/rf433/stop", {})
+    rig.device_ids[new.name] = str(body["device"]["id"])
+    await asyncio.sleep(0.5)  # the rest of the pairing burst is over before the first real press
     return took_ms
 
 

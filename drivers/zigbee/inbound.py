@@ -67,7 +67,10 @@ def decode(cluster: int, data: bytes) -> Message | None:
         except (ValueError, KeyError, IndexError, AttributeError) as exc:
             raise MalformedFrame(f"bad attribute report: {exc}") from exc
         if cluster == IAS_ZONE and ZONE_STATUS in values:
-            return ZoneStatus(int(values[ZONE_STATUS]))
+            status = values[ZONE_STATUS]
+            if not isinstance(status, int):  # a report may carry any ZCL type, NoData included
+                raise MalformedFrame(f"zone status of type {type(status).__name__}")
+            return ZoneStatus(int(status))
         return AttributeReport(cluster, values)
     return None
 
