@@ -4,7 +4,8 @@
 
 Figures: alarm latency (HTTP inject -> MQTT subscriber) p50/p99; backlog drain rate against a raw aiomqtt QoS 1
 loop (one event per message, same broker, same run); durable ingest events/s; gateway RSS with the backlog; the
-second path with the broker stopped (press -> every contact's SMS at the mocked ModemManager) p50/p99.
+second path with the broker stopped (press -> every contact's SMS at the mocked ModemManager) p50/p99; gateway RSS
+before and after a burst of hostile messages on every inbound topic (--burst per topic).
 The machine is shared and noisy: compare ratios from the same run.
 """
 
@@ -28,6 +29,8 @@ import aiohttp
 import aiomqtt
 import psutil
 
+from bench.inbound_burst import bench_inbound_burst
+from bench.inbound_burst import report as burst_report
 from core.clock import Clock
 from core.events import EventDraft, Priority, make_event
 from gateway.config import OutboxSection
@@ -349,6 +352,19 @@ async def bench_second_path(work: Path, trials: int, sms_after_s: float = 20.0) 
     }
 
 
+async def bench_burst(work: Path, n: int) -> dict[str, Any]:
+    broker = Mosquitto()
+    broker.start()
+    gw = GatewayUnderTest(work, broker.url, commissioned=True)
+    try:
+        async with aiohttp.ClientSession() as http:
+            await gw.wait_up(http)
+        return await bench_inbound_burst(gw, broker, "bench", n)
+    finally:
+        gw.stop()
+        broker.close()
+
+
 async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--alarms", type=int, default=500)
@@ -356,7 +372,10 @@ async def main() -> int:
     parser.add_argument("--ingest", type=int, default=100_000)
     parser.add_argument("--sms-trials", type=int, default=20)
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
-    parser.add_argument("--only", choices=["latency", "drain", "ingest", "second_path"], help="run one benchmark")
+    parser.add_argument("--burst", type=int, default=50_000, help="hostile inbound messages per topic")
+    parser.add_argument(
+        "--only", choices=["latency", "drain", "ingest", "second_path", "burst"], help="run one benchmark"
+    )
     args = parser.parse_args()
     for name in ("aiomqtt", "mqtt"):  # the raw loop keeps many publishes pending on purpose
         logging.getLogger(name).setLevel(logging.ERROR)
@@ -374,6 +393,9 @@ async def main() -> int:
         if args.only in (None, "second_path"):
             (work / "s").mkdir()
             results["second_path"] = await bench_second_path(work / "s", args.sms_trials)
+        if args.only in (None, "burst"):
+            (work / "b").mkdir()
+            results["inbound_burst"] = await bench_burst(work / "b", args.burst)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if args.json:
@@ -401,6 +423,8 @@ async def main() -> int:
             f"durable ingest (outbox, {i['events']} events, 200 producers): {i['events_per_s']:,.0f} ev/s, "
             f"{i['events_per_commit']:.0f} events per fsync   [target >= 20k ev/s]"
         )
+    if results.get("inbound_burst"):
+        print(burst_report(results["inbound_burst"]))
     if d:
         print(f"ingest through HTTP inject (batches of 500): {d['ingest_http_events_per_s']:,.0f} ev/s")
         print(

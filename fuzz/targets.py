@@ -98,24 +98,26 @@ def command(data: bytes) -> None:
 
 
 def alarm_ack(data: bytes) -> None:
-    """An acknowledgement on ``alarms/ack``."""
-    from gateway.alarms.messages import MAX_ACK_BYTES, AckMessage
+    """An acknowledgement on ``alarms/ack``, decoded as the alarm service decodes it."""
+    from core.jsonin import JsonRejected
+    from gateway.alarms.messages import decode_ack
 
-    if len(data) > MAX_ACK_BYTES:
-        return
     try:
-        AckMessage.model_validate_json(data)
-    except ValidationError:
+        decode_ack(data)
+    except (JsonRejected, ValidationError):
         return
 
 
 def sim_readings_body(data: bytes) -> None:
-    """The body of ``POST /api/sim/readings`` as the core API reads it."""
+    """The body of ``POST /api/sim/readings`` as the core API reads it (default ``[http]`` caps)."""
+    from core import jsonin
+    from gateway.config import HttpSection
     from gateway.web.core_api import SimReading
 
+    http = HttpSection()
     try:
-        body = json.loads(data)
-    except (ValueError, RecursionError):
+        body = jsonin.loads(data, max_bytes=http.max_body_bytes, max_depth=http.max_json_depth)
+    except jsonin.JsonRejected:
         return
     for item in body if isinstance(body, list) else [body]:
         try:

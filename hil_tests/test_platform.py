@@ -9,10 +9,11 @@ import time
 
 import pytest
 
+from gateway.tools.flood import INBOUND, flood
 from hil_tests.bringup import RigEdges, pair_zigbee
 from hil_tests.edges import CALLS, CLEAR, RAISE, BleSimEdge, Rf433SimEdge, ZigbeeSimEdge
 from hil_tests.harness import RigRunner
-from hil_tests.observe import Platform, data_is, retained
+from hil_tests.observe import Platform, broker_address, data_is, retained
 from hil_tests.report import ScenarioResult
 from hil_tests.rig import DeviceSpec
 from hil_tests.technician import Technician
@@ -219,3 +220,39 @@ async def test_alarm_ack_loop(rig: RigRunner, edges: RigEdges, platform: Platfor
         result.latencies_ms.append((t - t1) * 1000)
         await platform.close_alarm(ev["id"], t1)
     result.reason = f"device {device.name}; latency: ack published -> alarm.acknowledged received"
+
+
+#: Hostile messages per inbound topic in ``ack_after_a_flood`` (QoS 1, as the platform's broker delivers them).
+FLOOD_PER_TOPIC = 1000
+
+
+async def test_ack_after_a_flood(rig: RigRunner, edges: RigEdges, platform: Platform, result: ScenarioResult) -> None:
+    """A burst of hostile messages on every inbound topic (``gateway.tools.flood``); the gateway sheds it, says so
+    in its status, and the alarm -> ack -> ``alarm.acknowledged`` loop still works right after."""
+    device = edges.call_device(rig)
+    edge = edges.get(device.edge)
+    assert edge is not None
+    dev_id = rig.device_ids[device.name]
+    host, port = broker_address(platform.broker_url)
+    sent = await asyncio.to_thread(flood, host, port, platform.gateway_id, FLOOD_PER_TOPIC, qos=1)
+    deadline = time.monotonic() + 60
+    while True:  # until the gateway has taken the whole burst in
+        lanes = (await asyncio.to_thread(rig.gateway.get, "/api/status"))["uplink"]["inbound"]
+        if all(lanes[t]["received"] >= FLOOD_PER_TOPIC for t in INBOUND):
+            break
+        assert time.monotonic() < deadline, lanes
+        await asyncio.sleep(0.2)
+    dropped = sum(lanes[t]["queue_full"] + lanes[t]["rate_limited"] + lanes[t]["too_large"] for t in INBOUND)
+    t0 = time.monotonic()
+    await edge.trigger(device, "after-flood")
+    _, ev = await platform.wait(t0, "alarm.emergency_call", dev_id)
+    t1 = time.monotonic()
+    await platform.ack(ev["id"])
+    t, ack = await platform.wait(t1, "alarm.acknowledged", where=data_is("alarm", ev["id"]))
+    assert ack["data"]["by"] == "hil", ack
+    result.latencies_ms.append((t - t1) * 1000)
+    await platform.close_alarm(ev["id"], t1)
+    result.reason = (
+        f"{sent['messages']:,.0f} hostile messages first ({dropped:,} shed); "
+        "latency: ack published -> alarm.acknowledged received"
+    )
