@@ -502,7 +502,7 @@ class Api:
 
     async def set_test_mode(self, request: web.Request) -> web.StreamResponse:
         """The test page's button: test presses are flagged, call nobody out, and say "test received"."""
-        body = await parse(request, TestModeRequest)
+        body = await parse(request, TestModeRequest, self.ctx.config().http)
         mode = self.svc.test_mode
         if mode is None:
             return json_error(404, "test mode is not available")
