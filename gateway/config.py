@@ -15,9 +15,11 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from gateway.rules.settings import RulesSettings
+from gateway.settings.care import CareSettings
 from gateway.settings.feedback import FeedbackSettings
 from gateway.settings.health import HealthSettings
 from gateway.settings.modem import ModemSettings
+from gateway.settings.power import PowerSettings
 from gateway.settings.remote import RemoteSettings
 from gateway.settings.web import WebSettings
 
@@ -186,6 +188,8 @@ class Config(_Section):
     remote: RemoteSettings = RemoteSettings()
     health: HealthSettings = HealthSettings()
     feedback: FeedbackSettings = FeedbackSettings()
+    power: PowerSettings = PowerSettings()
+    care: CareSettings = CareSettings()
     #: The second alarm path: SMS and calls through the cellular modem when the platform cannot be reached.
     modem: ModemSettings = ModemSettings()
     #: Log level at start; the platform may change it.

@@ -164,6 +164,8 @@ class Rig(_Model):
     devices: list[DeviceSpec] = Field(default_factory=list)
     #: Samples per latency scenario.
     samples: int = Field(default=5, ge=1, le=1000)
+    #: Latency budget per scenario (p99, ms), by name or by the name before "[": a row over it fails.
+    budgets: dict[str, float] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _devices_fit_the_rig(self) -> Rig:

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
     from core.signal import Unsubscribe
     from gateway.context import ServiceContext
-    from gateway.ports import AlarmAcks, InstallerCode, InstallWindow, Restart
+    from gateway.ports import AlarmAcks, InstallerCode, InstallWindow, PromptPacks, Restart, TestModeSwitch
 
 log = logging.getLogger(__name__)
 
@@ -81,11 +81,15 @@ class CommandService:
         window: InstallWindow,
         codes: InstallerCode,
         restart: Restart,
+        test_mode: TestModeSwitch,
+        packs: PromptPacks,
     ) -> None:
         self.ctx = ctx
         self.alarms = alarms
         self.window = window
         self.codes = codes
+        self.test_mode = test_mode
+        self.packs = packs
         self.settings = self.ctx.config().remote
         self.store = RemoteStore(self.ctx.state_dir)
         self.topics = Topics(self.ctx.gateway_id)
@@ -221,7 +225,16 @@ class CommandService:
             detail = "the command id could not be stored, so it is not run (it could otherwise run twice)"
             return await self._publish(self._result(env.id, env.cmd, "error", "failed", detail))
         ctx = CommandContext(
-            self.ctx, self.alarms, self.window, self.codes, self.settings, self.logs, self.restarter, self._started
+            self.ctx,
+            self.alarms,
+            self.window,
+            self.codes,
+            self.test_mode,
+            self.packs,
+            self.settings,
+            self.logs,
+            self.restarter,
+            self._started,
         )
         try:
             result = await spec.handler(ctx, args)

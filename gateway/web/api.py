@@ -99,6 +99,11 @@ class WindowExtend(_Body):
     seconds: int = Field(ge=60, le=24 * 3600)
 
 
+class TestModeRequest(_Body):
+    #: 0 ends test mode now.
+    minutes: int = Field(ge=0, le=240)
+
+
 class BadRequest(Exception):
     """A request the page should not have sent; ``code`` and ``params`` let the page say it in its language."""
 
@@ -165,6 +170,8 @@ class Api:
         r.add_post("/api/acceptance/reset", self.wrap(self.reset))
         r.add_post("/api/acceptance/submit", self.wrap(self.submit))
         r.add_post("/api/window", self.wrap(self.extend_window))
+        r.add_get("/api/test-mode", self.wrap(self.test_mode_state))
+        r.add_post("/api/test-mode", self.wrap(self.set_test_mode))
         r.add_get("/api/live", self.live)
 
     @staticmethod
@@ -491,6 +498,24 @@ class Api:
             code = "window_limit" if self.svc.window.is_open else "window_closed"
             return fail(409, code, str(exc), extra={"extendable_s": self.svc.window.extendable_s()})
         return web.json_response({"open": True, "seconds": granted, "extendable_s": self.svc.window.extendable_s()})
+
+    # ------------------------------------------------------------------ installation test mode
+
+    async def test_mode_state(self, request: web.Request) -> web.StreamResponse:
+        mode = self.svc.test_mode
+        if mode is None:
+            return json_error(404, "test mode is not available")
+        return web.json_response({"active": mode.test_mode_active})
+
+    async def set_test_mode(self, request: web.Request) -> web.StreamResponse:
+        """The test page's button: test presses are flagged, call nobody out, and say "test received"."""
+        body = await parse(request, TestModeRequest, self.ctx.config().http)
+        mode = self.svc.test_mode
+        if mode is None:
+            return json_error(404, "test mode is not available")
+        if body.minutes == 0:
+            return web.json_response(await mode.end_test("technician"))
+        return web.json_response(await mode.start_test(body.minutes, "technician"))
 
     # ------------------------------------------------------------------ live
 

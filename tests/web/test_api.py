@@ -408,6 +408,27 @@ async def test_technician_makes_a_remotes_press_a_call(gw, client) -> None:
     assert "press_is_call" not in gw.registry.get("btn-1").params
 
 
+async def test_test_mode_button_flags_presses_and_ends(gw, client) -> None:
+    """The test page's button turns installation test mode on (a press is flagged ``test``) and off."""
+    csrf = await sign_in(client, code_of(gw))
+    page = await (await client.get("/test")).text()
+    assert 'id="test-mode-on"' in page
+    assert (await (await client.get("/api/test-mode")).json()) == {"active": False}
+    refused = await client.post("/api/test-mode", json={"minutes": 999}, headers=hdr(csrf))
+    assert refused.status == 400
+    on = await client.post("/api/test-mode", json={"minutes": 30}, headers=hdr(csrf))
+    assert on.status == 200 and (await on.json())["active"] is True
+    await gw.drivers["sim"].inject("btn-1", "press", True)
+    tests = await (await client.get("/api/tests")).json()
+    assert tests["tested"]["btn-1"]["kind"] == "alarm.emergency_call"
+    assert gw.services.alarms.book.open["alarm.emergency_call|btn-1"].data["test"] is True
+    off = await client.post("/api/test-mode", json={"minutes": 0}, headers=hdr(csrf))
+    assert (await off.json()) == {"active": False}
+    assert not gw.services.alarms.book.open  # the test alarm was resolved with test mode
+    no_csrf = await client.post("/api/test-mode", json={"minutes": 30})
+    assert no_csrf.status == 403
+
+
 async def test_test_marks_survive_window_close_and_restart(tmp_path, broker) -> None:
     """Issue 18 item 1: a window that times out, or a gateway that restarts, loses nothing the technician did."""
     from tests.web.conftest import client_for, running_gateway
