@@ -353,7 +353,7 @@ class Uplink:
         """Say offline (retained) and disconnect cleanly."""
         self._closing = True
         client = self._client
-        if client is not None and self.stats.state == "online":
+        if client is not None and self.stats.state == "online" and self.profile.carries(self.topics.status):
             with contextlib.suppress(aiomqtt.MqttError, asyncio.TimeoutError):
                 await client.publish(
                     self.topics.status, self._status("offline", reason="shutdown"), qos=1, retain=True, timeout=timeout
