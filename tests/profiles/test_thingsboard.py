@@ -10,6 +10,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import aiomqtt
 import pytest
 
 from core.events import EventDraft, Priority
@@ -167,3 +168,60 @@ async def test_switching_profile_changes_the_wire_format_and_nothing_else(tmp_pa
     assert seqs == list(range(seqs[0], seqs[0] + 45)), "the outbox's seqs continue across the switch, no gap"
     # while native, the native topics were on the broker too (the ThingsBoard subscriber sees everything)
     assert all(v.startswith("unexpected topic fbgw/v1/gw-test/") for v in tb.violations), tb.violations[:5]
+
+
+async def rpc(tb: ThingsBoardPlatform, topic: str, body: dict[str, Any]) -> None:
+    async with aiomqtt.Client(tb.host, tb.port) as client:
+        await client.publish(topic, json.dumps(body).encode(), qos=1)
+
+
+def answers(tb: ThingsBoardPlatform, rpc_id: int) -> list[dict[str, Any]]:
+    return [b for t, b in tb.messages if t == "v1/gateway/rpc" and b.get("id") == rpc_id and "data" in b]
+
+
+async def test_rpc_commands_are_refused_unless_the_config_allows_them(tmp_path: Path, broker: Mosquitto) -> None:
+    cfg = parse_config(tb_config(tmp_path, broker))
+    async with ThingsBoardPlatform(broker.host, broker.port) as tb, Gateway(cfg) as gw:
+        await gw.uplink.subscriptions_settled()
+        await rpc(
+            tb, "v1/gateway/rpc", {"device": "gw-test bedroom call_button 1", "data": {"id": 1, "method": "ping"}}
+        )
+        await tb.wait_for(lambda t: bool(answers(t, 1)))
+    reply = answers(tb, 1)[0]
+    assert reply["device"] == "gw-test bedroom call_button 1"
+    assert reply["data"]["status"] == "rejected" and reply["data"]["reason"] == "unsigned_not_allowed"
+
+
+async def test_rpc_commands_run_with_the_command_channels_semantics(tmp_path: Path, broker: Mosquitto) -> None:
+    cfg = parse_config(tb_config(tmp_path, broker, thingsboard={"rpc_commands": True}))
+    device = "gw-test bedroom call_button 1"
+    async with ThingsBoardPlatform(broker.host, broker.port) as tb, Gateway(cfg) as gw:
+        await gw.uplink.subscriptions_settled()
+        await gw.drivers["sim"].inject("btn-1", "press", True, trace="call")
+        await tb.wait_for(lambda t: "call" in t.traces())
+        alarm_id = next(p["values"]["event_id"] for _, p in tb.points() if p["values"].get("trace") == "call")
+        ack = {"device": device, "data": {"id": 2, "method": "alarm_ack", "params": {"alarm": alarm_id, "by": "op-3"}}}
+        await rpc(tb, "v1/gateway/rpc", ack)
+        await tb.wait_for(lambda t: bool(answers(t, 2)))
+        await rpc(tb, "v1/gateway/rpc", ack)  # delivered again: answered, not run again
+        await tb.wait_for(lambda t: len(answers(t, 2)) == 2)
+        await rpc(tb, "v1/gateway/rpc", {"device": device, "data": {"id": 3, "method": "reboot_now", "params": {}}})
+        await rpc(tb, "v1/devices/me/rpc/request/9", {"method": "ping", "params": {}})
+        await tb.wait_for(lambda t: bool(answers(t, 3)) and bool(t.of("v1/devices/me/rpc/response/9")))
+
+        def acked(t: ThingsBoardPlatform) -> bool:
+            return any(
+                a.get(device, {}).get("alarm.emergency_call", {}).get("status") == "ACTIVE_ACK"
+                for a in t.of("v1/gateway/attributes")
+            )
+
+        await tb.wait_for(acked)
+    first, again = answers(tb, 2)
+    assert first["data"]["status"] == "ok" and first["data"]["cmd"] == "alarm_ack"
+    assert first["data"]["result"]["ack"]["state"] == "acknowledged"
+    assert again["data"]["status"] == "rejected" and again["data"]["reason"] == "duplicate"
+    unknown = answers(tb, 3)[0]["data"]
+    assert unknown["status"] == "rejected" and unknown["reason"] == "unknown_command"
+    own = tb.of("v1/devices/me/rpc/response/9")[0]
+    assert own["status"] == "ok" and own["cmd"] == "ping"
+    assert not tb.violations, tb.violations[:5]

@@ -88,7 +88,7 @@ class ThingsBoardPlatform:
                 await asyncio.sleep(0.2)
 
     def _take(self, topic: str, payload: bytes) -> None:
-        if topic == "v1/gateway/rpc":  # our own requests and the gateway's replies
+        if topic == "v1/gateway/rpc" or topic.startswith("v1/devices/me/rpc/"):  # requests and replies
             self.messages.append((topic, json.loads(payload)))
             self._changed.set()
             return
