@@ -377,6 +377,7 @@ class Gateway:
                 "state": up.state,
                 "broker": self.config.uplink.broker,
                 "profile": self.uplink.profile.name,
+                "endpoint": self.uplink.endpoint,
                 "permanent_error": up.permanent_error,
                 "connects": up.connects,
                 "reconnects": up.reconnects,

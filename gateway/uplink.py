@@ -230,7 +230,7 @@ class Uplink:
                     delay = self.settings.backoff_max_s
                 if not self._closing:
                     self.stats.last_error = f"{type(exc).__name__}: {exc}"
-                    log.warning("uplink: connection to %s lost or failed: %s", self._where(), exc)
+                    log.warning("uplink: connection to %s lost or failed: %s", self.endpoint, exc)
             finally:
                 was_online = self.stats.online_since is not None
                 self._client = None
@@ -268,8 +268,9 @@ class Uplink:
                 for w in waiters:
                     w.cancel()
 
-    def _where(self) -> str:
-        """Where the profile delivers to (for logs and status)."""
+    @property
+    def endpoint(self) -> str:
+        """Where the profile delivers to (for logs and status): the broker, or the webhook's URL."""
         if self.profile.mqtt:
             return self.settings.broker
         return self.settings.webhook.url or ""
@@ -281,7 +282,7 @@ class Uplink:
         self.stats.connects += 1
         self.stats.online_since = time.time()
         self.stats.last_error = None
-        log.info("uplink: connected to %s (profile %s)", self._where(), self.profile.name)
+        log.info("uplink: connected to %s (profile %s)", self.endpoint, self.profile.name)
         self.state_changed.emit(True)
         if client is not None and self.profile.carries(self.topics.status):
             await client.publish(
