@@ -342,6 +342,8 @@ class Uplink:
 
     async def _receive(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
+            if not self.profile.carries(str(message.topic)):
+                continue  # a persistent session may still hold another profile's subscriptions
             for topic_filter, handler in self._handlers:
                 if message.topic.matches(topic_filter):
                     try:
