@@ -22,6 +22,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from core.atomic import make_dirs
 from core.clock import Clock
 from core.events import Event, EventDraft, Priority
 from drivers.base import Driver, DriverConfigError, DriverContext, DriverHealth
@@ -87,7 +88,7 @@ class Gateway:
         await self._stack.aclose()
 
     async def _start(self) -> None:
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(make_dirs, self.state_dir)
         recovered = await self._open_registry()
         self._stack.callback(self.registry.close)
         recovered += await self._open_outbox()

@@ -23,6 +23,7 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import aiomqtt
@@ -79,6 +80,26 @@ CONNECTION_KEYS = (
 )
 #: The uplink keys that make up batching (read when a session starts).
 BATCHING_KEYS = ("batch_max_events", "batch_max_bytes", "max_inflight_messages")
+
+
+def certificate_hint(settings: UplinkSection) -> str:
+    """Why a TLS connection may have been refused that the broker does not say: the client certificate is
+    outside its validity on this box's clock (a box without RTC may also have a wrong clock). Never refuses."""
+    if not settings.tls or settings.cert_file is None:
+        return ""
+    from cryptography import x509  # only when diagnosing a failed TLS connection
+
+    try:
+        cert = x509.load_pem_x509_certificate(settings.cert_file.read_bytes())
+    except (OSError, ValueError) as exc:
+        return f" (client certificate {settings.cert_file.name} unreadable: {exc})"
+    now = datetime.now(UTC)
+    if now > cert.not_valid_after_utc:
+        return f" (client certificate {settings.cert_file.name} expired on {cert.not_valid_after_utc:%Y-%m-%d})"
+    if now < cert.not_valid_before_utc:
+        when = f"{cert.not_valid_before_utc:%Y-%m-%d}"
+        return f" (client certificate {settings.cert_file.name} not valid before {when}: is the clock right?)"
+    return ""
 
 
 class Uplink:
@@ -184,6 +205,9 @@ class Uplink:
         tls_context = None
         if s.tls:
             tls_context = ssl.create_default_context(cafile=str(s.ca_file) if s.ca_file else None)
+            # Chain, expiry and host name are checked as always; Python 3.13's extra RFC 5280 strictness is
+            # not: county CAs made with older tools omit extensions it requires (Authority Key Identifier).
+            tls_context.verify_flags &= ~ssl.VERIFY_X509_STRICT
             if s.cert_file:
                 tls_context.load_cert_chain(str(s.cert_file), str(s.key_file) if s.key_file else None)
         will = None
@@ -229,8 +253,10 @@ class Uplink:
                     self.stats.permanent_error = str(exc)
                     delay = self.settings.backoff_max_s
                 if not self._closing:
-                    self.stats.last_error = f"{type(exc).__name__}: {exc}"
-                    log.warning("uplink: connection to %s lost or failed: %s", self.endpoint, exc)
+                    connected = self.stats.online_since is not None
+                    hint = "" if connected or not self.profile.mqtt else certificate_hint(self.settings)
+                    self.stats.last_error = f"{type(exc).__name__}: {exc}{hint}"
+                    log.warning("uplink: connection to %s lost or failed: %s%s", self.endpoint, exc, hint)
             finally:
                 was_online = self.stats.online_since is not None
                 self._client = None

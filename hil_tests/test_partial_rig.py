@@ -57,6 +57,7 @@ ABSENT = [
     "radio_unplugged_and_back[ble]",
     "pairing_a_device[zigbee]",
     "pairing_a_device[ble]",
+    "pairing_a_xiaomi_sensor",
     "vitals_out_of_range[none]",
     "bed_exit[none]",
 ]

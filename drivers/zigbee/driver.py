@@ -21,6 +21,7 @@ import zigpy.device
 import zigpy.exceptions
 import zigpy.types as t
 
+from core.atomic import make_dirs
 from core.devices import Device
 from drivers.base import Driver, DriverConfigError, DriverContext, DriverHealth, Reading
 from drivers.zigbee import clusters, enroll, ias, identify, inbound
@@ -92,7 +93,7 @@ class ZigbeeDriver(Driver):
 
     # -- life cycle ----------------------------------------------------------------------------------
     async def start(self) -> None:
-        await asyncio.to_thread(self.state_dir.mkdir, parents=True, exist_ok=True)
+        await asyncio.to_thread(make_dirs, self.state_dir)
         self._radio_log.attach()
         for dev in self.ctx.registry.all("zigbee"):
             self.availability.track(dev.id, mains=dev.params.get("power_source") == "mains")

@@ -31,7 +31,7 @@ from gateway.config import OutboxSection
 from gateway.outbox.faults import FAULT_TEXT, OutboxError, dir_read_only, fault_reason, is_disk_full, is_storage_fault
 from gateway.outbox.held import HeldQueue
 from gateway.outbox.reserve import make_reserve, release_reserve, space_is_back
-from gateway.outbox.rows import Row
+from gateway.outbox.rows import Row, row_clock_ms
 from gateway.outbox.stats import OutboxStats
 from gateway.outbox.store import SalvagedRow, Store
 
@@ -434,7 +434,7 @@ class Outbox:
     def _hold(self, taken: list[_Pending]) -> None:
         """Degraded mode: accept the alarms and alerts of ``taken`` into memory, refuse (and count) the rest."""
         reason = self.storage_fault or "io_error"
-        now = int(time.time() * 1000)
+        now = row_clock_ms()
         held: list[Event] = []
         counts: dict[str, int] = {}
         for p in taken:
@@ -522,7 +522,7 @@ class Outbox:
     def depth(self) -> dict[str, object]:
         """Depth and age of the backlog, for status pages and the heartbeat."""
         st = self.stats
-        age = None if st.oldest_ms is None else max(0, int(time.time() * 1000) - st.oldest_ms) // 1000
+        age = None if st.oldest_ms is None else max(0, row_clock_ms() - st.oldest_ms) // 1000
         return {
             "disk_full": self.disk_full,
             "storage_fault": self.storage_fault,

@@ -7,8 +7,20 @@ event is byte for byte the one sent before.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+#: Wall-clock ms at process start, less the monotonic clock then (see :func:`row_clock_ms`).
+_BASE_MS = time.time_ns() // 1_000_000 - time.monotonic_ns() // 1_000_000
+
+
+def row_clock_ms() -> int:
+    """The clock rows are aged by (``created_ms``, TTLs, the backlog's age): the wall clock as it read when the
+    process started, advanced by the monotonic clock. NTP stepping the wall clock while the gateway runs (a box
+    without RTC) neither expires waiting events early nor keeps them too long; events' own ``ts`` are real
+    wall time as always."""
+    return _BASE_MS + time.monotonic_ns() // 1_000_000
 
 
 @dataclass(frozen=True, slots=True)

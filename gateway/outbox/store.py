@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
+from core.atomic import make_dirs
 from core.events import Event, Priority
 from gateway.config import OutboxSection
 from gateway.outbox.bounds import drop_expired, drop_over_cap, free_telemetry
 from gateway.outbox.faults import CorruptOutbox, OutboxError
-from gateway.outbox.rows import Row
+from gateway.outbox.rows import Row, row_clock_ms
 from gateway.outbox.stats import OutboxStats
 
 if TYPE_CHECKING:
@@ -98,7 +99,7 @@ class Store:
 
         Raises ``sqlite3.DatabaseError`` for a corrupt file (:class:`CorruptOutbox` when the integrity check
         fails), and whatever the storage raises; nothing is left open then."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_dirs(self.path.parent)
         conn = self.connect()
         try:
             self._writable(conn)
@@ -218,7 +219,7 @@ class Store:
         """One transaction: insert, delete acknowledged, enforce the cap. Writer thread. Returns the drops."""
         conn = self.wconn
         assert conn is not None
-        now = int(time.time() * 1000)
+        now = row_clock_ms()
         next_seq = self.next_seq
         rows = []
         for e in events:
@@ -337,7 +338,7 @@ class Store:
         conn = self.wconn
         if conn is None:  # between two attempts to reopen a storage that failed
             return {}
-        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        now_ms = row_clock_ms() if now_ms is None else now_ms
         self.set_synchronous(conn, "NORMAL")  # only deletes
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -370,7 +371,7 @@ class Store:
         if old is not None:  # its locks and file handles belong to the broken mount: let go first
             with contextlib.suppress(sqlite3.Error):
                 old.close()
-        self.path.parent.mkdir(parents=True, exist_ok=True)  # the card was read-only before it could be made
+        make_dirs(self.path.parent)  # the card was read-only before it could be made
         conn = self.connect()
         try:
             self._writable(conn)

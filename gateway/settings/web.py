@@ -33,7 +33,8 @@ class WebSettings(BaseModel):
     open_on_first_boot: bool = True
     #: Failed sign-ins allowed per client address within ``login_window_s`` before it must wait.
     login_max_failures: int = Field(default=5, ge=1, le=1000)
-    #: Failed sign-ins allowed from all clients together within ``login_window_s``.
+    #: Failed sign-ins allowed from all clients together within ``login_window_s``; beyond it, every client
+    #: with a failure waits too (a client with no failures never does).
     login_max_failures_total: int = Field(default=20, ge=1, le=10_000)
     login_window_s: float = Field(default=300.0, gt=0, le=24 * 3600)
     #: County acceptance profile: a file name (without .toml) in ``counties_dir``.

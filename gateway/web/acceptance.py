@@ -1,10 +1,11 @@
 """County acceptance profiles and the installation checklist built from them.
 
-A county inspects each bed before it pays for it. Its list of mandatory devices lives in
-``config/counties/<county>.toml``; the checklist counts only devices *tested during this install window*,
-and needs the uplink verified (an event of this window acknowledged by the broker). Items that the gateway
-cannot see (a stand-alone voice/video terminal) may be marked ``manual``: the technician confirms them with
-a note (serial number), and the report says so.
+A county inspects each bed before it pays for it. Its list of devices lives in ``config/counties/<county>.toml``,
+each item citing the county plan's wording. The checklist counts only devices *tested during this installation*
+(kept across install windows, see :mod:`gateway.web.record`), and needs the uplink verified (an event acknowledged
+by the broker). Items no sensor can prove (a stand-alone voice/video terminal, a manual nursing bed) may be marked
+``manual``: the technician confirms them with a note (serial number) and their name, and the report says so.
+Items the plan makes optional are shown but never hold the verdict back.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from core.devices import Device
+from gateway.web.i18n import device_label
+from gateway.web.record import Confirmation
 from gateway.web.testmode import TestTracker
 
 #: Shipped profiles: <repo>/config/counties (fbgw runs from its source tree on the box).
@@ -37,8 +40,12 @@ class Requirement(BaseModel):
     #: Device types that count towards this item, and how many tested devices are needed.
     types: list[str] = Field(default_factory=list)
     min: int = Field(default=1, ge=0, le=50)
-    #: The technician may confirm this item by hand (devices the gateway does not pair).
+    #: The technician may confirm this item by hand (devices the gateway does not pair or cannot test).
     manual: bool = False
+    #: False: the plan makes this item optional; shown, but it never holds the verdict back.
+    required: bool = True
+    #: The county plan's wording for this item (shown on the report; empty where the plan text was not at hand).
+    plan: str = Field(default="", max_length=400)
 
 
 class CountyProfile(BaseModel):
@@ -48,6 +55,8 @@ class CountyProfile(BaseModel):
     en: str = Field(min_length=1, max_length=80)
     #: Every paired device must have been tested, not only the mandatory ones.
     require_all_tested: bool = True
+    #: Which plan the items come from (document title and date, as the county published it).
+    source: str = Field(default="", max_length=400)
     items: list[Requirement] = Field(min_length=1, max_length=50)
 
 
@@ -73,44 +82,37 @@ def evaluate(
     profile: CountyProfile,
     devices: Iterable[Device],
     tests: TestTracker,
-    manual: dict[str, str],
+    manual: dict[str, Confirmation],
     uplink_online: bool,
     lang: str = "zh",
 ) -> dict[str, Any]:
     """The checklist: each item with what satisfies it, every device's test state, and the verdict."""
-    devs = sorted(devices, key=lambda d: (d.room, d.id))
+    devs = sorted(devices, key=lambda d: (d.room, d.name or d.id))
     tested = {d.id for d in devs if d.id in tests.tested}
+    labels = {d.id: device_label(lang, d.name, d.id, d.type, d.address) for d in devs}
     uplink_ok = uplink_online and tests.uplink_verified_at is not None
     items = []
     for req in profile.items:
         label = req.zh if lang == "zh" else req.en
+        base = {"key": req.key, "label": label, "required": req.required, "plan": req.plan, "manual": req.manual}
         if req.gateway:
             items.append(
-                {
-                    "key": req.key,
-                    "label": label,
-                    "ok": uplink_ok,
-                    "have": int(uplink_ok),
-                    "need": 1,
-                    "devices": [],
-                    "manual": False,
-                    "note": "",
-                }
+                base
+                | {"ok": uplink_ok, "have": int(uplink_ok), "need": 1, "devices": [], "names": [], "confirmed": None}
             )
             continue
         matching = [d.id for d in devs if d.type in req.types and d.id in tested]
-        note = manual.get(req.key, "") if req.manual else ""
-        ok = len(matching) >= req.min or bool(note)
+        conf = manual.get(req.key) if req.manual else None
+        ok = len(matching) >= req.min or conf is not None
         items.append(
-            {
-                "key": req.key,
-                "label": label,
+            base
+            | {
                 "ok": ok,
                 "have": len(matching),
                 "need": req.min,
                 "devices": matching,
-                "manual": req.manual,
-                "note": note,
+                "names": [labels[m] for m in matching],
+                "confirmed": {"note": conf.note, "by": conf.by, "at": conf.at} if conf else None,
             }
         )
     device_rows = []
@@ -119,24 +121,27 @@ def evaluate(
         device_rows.append(
             {
                 "id": d.id,
-                "name": d.name or d.id,
+                "name": labels[d.id],
                 "room": d.room,
                 "type": d.type,
                 "transport": d.transport,
                 "tested": rec is not None,
                 "kind": rec.kind if rec else None,
+                "tested_at": rec.at if rec else None,
                 "to_outbox_ms": rec.to_outbox_ms if rec else None,
                 "to_broker_ms": rec.to_broker_ms if rec else None,
             }
         )
     all_tested = all(r["tested"] for r in device_rows) if profile.require_all_tested else True
-    passed = all(i["ok"] for i in items) and all_tested and uplink_ok
+    passed = all(i["ok"] for i in items if i["required"]) and all_tested and uplink_ok
+    missing = [i["label"] for i in items if i["required"] and not i["ok"]]
     return {
-        "county": {"id": profile.id, "name": profile.zh if lang == "zh" else profile.en},
+        "county": {"id": profile.id, "name": profile.zh if lang == "zh" else profile.en, "source": profile.source},
         "items": items,
         "devices": device_rows,
         "require_all_tested": profile.require_all_tested,
         "all_tested": all_tested,
         "uplink": {"ok": uplink_ok, "online": uplink_online, "verified_at": tests.uplink_verified_at},
+        "missing": missing,
         "passed": passed,
     }

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hmac
+import ipaddress
 import secrets
 import time
 from collections import deque
@@ -94,9 +95,28 @@ class Sessions:
             del self._by_token[token]
 
 
+def client_key(peer: str) -> str:
+    """Whom failures are counted against: an IPv4 address, or an IPv6 /64 (one home's prefix), so one phone
+    cannot hop between its own IPv6 addresses to get fresh attempts."""
+    try:
+        ip = ipaddress.ip_address(peer)
+    except ValueError:
+        return peer[:64]
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
 @dataclass(slots=True)
 class LoginLimiter:
     """Counts failed sign-ins per client and in total over a sliding window.
+
+    A client that failed ``per_peer`` times waits. When all clients together failed ``total`` times (someone on
+    the Wi-Fi is guessing from many addresses), every client *with a failure in the window* waits too, but a
+    client with no failures is never held back: the technician typing the right code on their own phone gets
+    in however much noise others make. A guesser gains at most one attempt per fresh address per window.
 
     ``retry_after(peer)`` is 0 when the client may try again, else the seconds to wait. An attempt is counted
     by :meth:`begin` *before* its code is checked (the check is slow and awaited), so parallel attempts from
@@ -121,16 +141,21 @@ class LoginLimiter:
     def retry_after(self, peer: str) -> float:
         t = self._clock()
         self._trim(self._all, t)
-        waits = []
-        q = self._peer.get(peer)
+        q = self._peer.get(client_key(peer))
         if q is not None:
             self._trim(q, t)
             if not q:
-                del self._peer[peer]
-            elif len(q) >= self.per_peer:
-                waits.append(q[0] + self.window_s - t)
+                del self._peer[client_key(peer)]
+                q = None
+        if q is None:  # no failures: never held back, not even by the global ceiling
+            return 0.0
+        waits = []
+        if len(q) >= self.per_peer:
+            waits.append(q[0] + self.window_s - t)
         if len(self._all) >= self.total:
-            waits.append(self._all[0] + self.window_s - t)
+            # free again when its own failures age out, or when the total drops under the ceiling
+            under = self._all[len(self._all) - self.total]
+            waits.append(min(q[-1], under) + self.window_s - t)
         return max(waits, default=0.0)
 
     def begin(self, peer: str) -> float:
@@ -142,14 +167,15 @@ class LoginLimiter:
 
     def failed(self, peer: str) -> None:
         t = self._clock()
-        if len(self._peer) > 4096 and peer not in self._peer:  # bounded memory under a spray of addresses
+        key = client_key(peer)
+        if len(self._peer) > 4096 and key not in self._peer:  # bounded memory under a spray of addresses
             self._peer.clear()
-        self._peer.setdefault(peer, deque()).append(t)
+        self._peer.setdefault(key, deque()).append(t)
         self._all.append(t)
 
     def succeeded(self, peer: str, attempt: float | None = None) -> None:
         """A right code: the client's failures are forgotten and the attempt ``begin`` counted is taken back."""
-        self._peer.pop(peer, None)
+        self._peer.pop(client_key(peer), None)
         if attempt is not None:
             with contextlib.suppress(ValueError):  # already slid out of the window
                 self._all.remove(attempt)

@@ -62,15 +62,19 @@ def page(
     csrf: str = "",
     nav: bool = True,
     status: int = 200,
+    window: tuple[int, int, int] = (0, 0, 0),
 ) -> web.Response:
-    """A full page in the common layout (phone-first; nav bar when signed in)."""
+    """A full page in the common layout (phone-first; nav bar when signed in). ``window``: the install window's
+    seconds left, the most it may still be extended to, and how long an extension asks for (for the warnings)."""
     nav_html = ""
     if nav:
         links = "".join(
-            f'<a href="{href}"{" class=on" if key == page_id else ""}>{esc(translate(lang, "nav." + key))}</a>'
+            f'<a href="{href}"'
+            + (' class="on" aria-current="page"' if key == page_id else "")
+            + f">{esc(translate(lang, 'nav.' + key))}</a>"
             for key, href in NAV
         )
-        nav_html = f'<nav class="tabs">{links}</nav>'
+        nav_html = f'<nav class="tabs" aria-label="{esc(translate(lang, "nav.label"))}">{links}</nav>'
     other = "en" if lang == "zh" else "zh"
     text = fill(
         "layout",
@@ -86,5 +90,8 @@ def page(
         path=request.path_qs if request.path_qs.startswith("/") else "/",
         messages=esc(json.dumps(js_messages(lang), ensure_ascii=False)),
         logout=fill("logout", lang, csrf=csrf) if csrf else "",
+        window_s=window[0],
+        window_ext=window[1],
+        window_ask=window[2],
     )
     return web.Response(text=text, content_type="text/html", charset="utf-8", status=status)

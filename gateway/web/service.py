@@ -16,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+import time
+from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,8 +30,10 @@ from gateway.outbox import Row
 from gateway.settings.web import WebSettings
 from gateway.web import acceptance
 from gateway.web.auth import LoginLimiter, Sessions
+from gateway.web.i18n import is_raw_name, reason_key
 from gateway.web.live import LiveHub
-from gateway.web.pairing import PairingState, update_json
+from gateway.web.pairing import PairingState
+from gateway.web.record import RECORD_FILE, InstallRecord
 from gateway.web.signin_code import CodeError, CodeStore
 from gateway.web.testmode import TestTracker
 from gateway.web.window import InstallWindow, first_boot
@@ -39,6 +43,8 @@ if TYPE_CHECKING:
     from gateway.context import ServiceContext
 
 log = logging.getLogger(__name__)
+
+HISTORY_LEN = 50
 
 
 class TechnicianService:
@@ -56,8 +62,12 @@ class TechnicianService:
         self.window_changed: Signal[bool] = Signal("web.window")
         self.hub = LiveHub()
         self.pairing: dict[str, PairingState] = {}
-        self.tests = TestTracker()
-        self.manual: dict[str, str] = {}
+        #: Per transport: devices of the current pairing session that had a name given before they (re)joined.
+        self._known_names: dict[str, dict[str, str]] = {}
+        #: What was done in this home (tests, confirmations, names): kept across windows and restarts.
+        self.record = InstallRecord(self.ctx.state_dir / RECORD_FILE)
+        #: The last events of each device, for its page (newest last).
+        self.history: dict[str, deque[dict[str, Any]]] = {}
         self.profile: acceptance.CountyProfile | None = None
         self.profile_error = ""
         #: The plain installer code if it was generated during this run (first boot), else None.
@@ -77,6 +87,7 @@ class TechnicianService:
         if self.signin_code_for_console:
             self._announce_code(self.signin_code_for_console)
         await self._load_profile()
+        await asyncio.to_thread(self.record.load)
 
         self._unsubscribe = [
             self.ctx.pairing.connect(self._on_pairing),
@@ -92,6 +103,8 @@ class TechnicianService:
         self._unsubscribe = []
         self.window.close("closed (gateway stopping)")
         self.hub.close_all()
+        await self.record.flush()
+        await self.record.save()
 
     def _announce_code(self, code: str) -> None:
         """A new code is never logged (logs leave the box); it is shown only on an interactive terminal.
@@ -178,41 +191,102 @@ class TechnicianService:
 
     def _window_changed(self, is_open: bool) -> None:
         self.window_changed.emit(is_open)
-        if is_open:
-            self.tests.reset()
-            self.manual.clear()
-        else:
+        if not is_open:  # the installation record stays: a reopened window carries on where it stopped
             self.sessions.end_all()
             self.hub.close_all()
 
     def _on_pairing(self, update: PairingUpdate) -> None:
         state = self.pairing.setdefault(update.transport, PairingState(update.transport))
+        known = self._known_names.setdefault(update.transport, {})
+        if update.stage == "open":
+            known.clear()
+        if update.device and update.device not in known:  # a device that was already named before it rejoined
+            dev = self.ctx.registry.get(update.device)
+            given = dev is not None and (dev.id in self.record.named or not is_raw_name(dev.name, dev.id, dev.address))
+            known[update.device] = dev.name if dev is not None and given else ""
         state.apply(update)
-        self.hub.publish("pairing", update_json(update))
+        self.hub.publish("pairing", self.pairing_state(update.transport) | {"stage": update.stage})
 
     def _on_committed(self, events: Sequence[Event]) -> None:
         for ev in events:
             if ev.kind == "install.window_requested":  # the install button was held (already on disk)
                 self.open_install_window(by=f"install button {ev.device.id if ev.device else ''}".strip())
+            if ev.device is not None:
+                past = self.history.setdefault(ev.device.id, deque(maxlen=HISTORY_LEN))
+                past.append({"kind": ev.kind, "at": time.time(), "seq": ev.seq, "priority": ev.priority.label})
         if not self.window.is_open:
             return
+        changed = False
         for rec in self.tests.committed(events):
             dev = self.ctx.registry.get(rec.device) if rec.device else None
-            self.hub.publish("event", {**rec.as_json(), "name": dev.name if dev else None})
+            changed |= rec.action and rec.device is not None
+            name = "" if dev is None or is_raw_name(dev.name, dev.id, dev.address) else dev.name
+            self.hub.publish("event", {**rec.as_json(), "name": name, "type": dev.type if dev else None})
+        if changed:
+            self.record.save_soon()
 
     def _on_delivered(self, rows: Sequence[Row]) -> None:
+        sub = self.record.submitted
+        if sub is not None and sub.delivered_at is None and any(r.seq == sub.seq for r in rows):
+            sub.delivered_at = time.time()
+            self.record.save_soon()
+            self.hub.publish("submitted", {"event": sub.event, "delivered_at": sub.delivered_at})
         if not self.window.is_open:
             return
+        was = self.tests.uplink_verified_at
         for rec in self.tests.delivered(rows):
             self.hub.publish("delivered", rec.as_json())
+        if was is None and self.tests.uplink_verified_at is not None:
+            self.record.save_soon()
 
     # ------------------------------------------------------------------ views of the state
 
     def pairing_state(self, transport: str) -> dict[str, Any]:
-        return self.pairing.setdefault(transport, PairingState(transport)).as_json()
+        """The transport's pairing session, with a card per joining device: the steps it went through
+        (joined, interview, enrolled, ready), why it failed, and whether it is named yet. The drivers' English
+        details are turned into reason keys the page translates."""
+        st = self.pairing.setdefault(transport, PairingState(transport)).as_json()
+        cards: dict[str, dict[str, Any]] = {}
+        failed = None
+        for entry in st["log"]:
+            dev_id = entry["device"]
+            if not dev_id:
+                if entry["stage"] == "failed":
+                    failed = reason_key(str(entry["detail"] or ""))
+                continue
+            card = cards.setdefault(dev_id, {"device": dev_id, "steps": [], "failed": None, "type": None})
+            if entry["stage"] not in card["steps"]:
+                card["steps"].append(entry["stage"])
+            if entry["stage"] == "failed":
+                card["failed"] = reason_key(str(entry["detail"] or ""))
+            if entry["info"].get("type"):
+                card["type"] = entry["info"]["type"]
+        known = self._known_names.get(transport, {})
+        for card in cards.values():
+            dev = self.ctx.registry.get(card["device"])
+            card["known"] = dev is not None
+            if dev is not None:
+                # named on this page (now or before it rejoined); a radio's own name ("vendor model") is not one
+                card["named"] = dev.id in self.record.named or bool(known.get(dev.id))
+                card["type"] = dev.type
+                card["name"] = dev.name if card["named"] else ""
+                card["room"] = dev.room
+            else:
+                card |= {"name": "", "room": "", "named": False}
+        st["cards"] = list(cards.values())
+        st["failed"] = failed
+        # the page shows steps and reasons, never a driver's own words
+        st["log"] = [
+            {k: v for k, v in e.items() if k != "detail"} | {"info": {"type": e["info"].get("type")}} for e in st["log"]
+        ]
+        return st
+
+    @property
+    def tests(self) -> TestTracker:
+        return self.record.tests
 
     def checklist(self, lang: str) -> dict[str, Any] | None:
         if self.profile is None:
             return None
         online = self.ctx.uplink.stats.state == "online"
-        return acceptance.evaluate(self.profile, self.ctx.registry, self.tests, self.manual, online, lang)
+        return acceptance.evaluate(self.profile, self.ctx.registry, self.tests, self.record.manual, online, lang)

@@ -6,6 +6,7 @@ Server-rendered HTML (phone-first); the live parts are filled in by ``static/app
 from __future__ import annotations
 
 import asyncio
+import logging
 import shutil
 import time
 from datetime import datetime
@@ -14,21 +15,37 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import web
 
+from core.devices import Device
 from core.vocabulary import DEVICE_TYPES
 from drivers.base import Driver
 from gateway.web.auth import LANG_COOKIE, PRELOGIN_COOKIE, SESSION_COOKIE, new_token, tokens_match
 from gateway.web.guard import session_of
-from gateway.web.i18n import LANGS, ROOM_NAMES, ROOMS, room_name, translate
+from gateway.web.i18n import (
+    LANGS,
+    ROOMS,
+    device_label,
+    has,
+    kind_name,
+    reason_key,
+    room_key,
+    room_name,
+    signal_band,
+    translate,
+    transport_name,
+    type_name,
+)
 from gateway.web.render import esc, fill, page
 from gateway.web.service import TechnicianService
 
 if TYPE_CHECKING:
     from gateway.context import ServiceContext
 
+log = logging.getLogger(__name__)
+
 #: Types offered when adding by address; beyond the drivers' vocabulary, the county lists name these.
 ADD_TYPES = (*DEVICE_TYPES, "voice_video", "nursing_bed")
 FULL = "%Y-%m-%d %H:%M:%S"
-TRANSPORT_NAMES = {"zigbee": "Zigbee", "ble": "BLE 蓝牙", "gpio": "GPIO", "sim": "Sim"}
+OTHER_ROOM = "__other"
 #: Transports whose devices may need a key when added (the add form shows the bindkey field only for these).
 KEYED_TRANSPORTS = frozenset({"ble"})
 
@@ -64,13 +81,50 @@ def fmt_age(seconds: object, lang: str) -> str:
     return f"{int(seconds // 60)} {translate(lang, 'minutes')}"
 
 
-def type_name(lang: str, kind: str) -> str:
-    word = translate(lang, f"type.{kind}")
-    return kind if word == f"type.{kind}" else word
+def fmt_size(mb: int) -> str:
+    return f"{mb / 1024:.1f} GB" if mb >= 1024 else f"{mb} MB"
 
 
-def room_options(lang: str) -> str:
-    return "".join(f'<option value="{esc(r)}">{esc(ROOM_NAMES[lang].get(r, r))}</option>' for r in ROOMS)
+def room_select(lang: str, current: str, known: set[str], name: str = "room", ident: str = "") -> str:
+    """A room picker: the listed rooms in the page's language, rooms already used here, and "other" with a
+    text field (shown by the script when chosen; always there without script)."""
+    cur = room_key(current) if current else ""
+    keys = [*ROOMS, *sorted(k for k in {room_key(r) for r in known if r} if k not in ROOMS)]
+    opts = [f'<option value=""{" selected" if not cur else ""}>{esc(translate(lang, "room.none"))}</option>']
+    opts += [
+        f'<option value="{esc(k)}"{" selected" if k == cur else ""}>{esc(room_name(lang, k))}</option>' for k in keys
+    ]
+    opts.append(f'<option value="{OTHER_ROOM}">{esc(translate(lang, "room.other"))}</option>')
+    sid = f' id="{esc(ident)}"' if ident else ""
+    oid = f' id="{esc(ident)}-other"' if ident else ""
+    return (
+        f'<label>{esc(translate(lang, "devices.room"))} <select name="{esc(name)}" class="room-select"{sid}>'
+        f"{''.join(opts)}</select></label>"
+        f'<label class="other-room">{esc(translate(lang, "devices.custom_room"))} '
+        f'<input name="{esc(name)}_other" maxlength="32"{oid}></label>'
+    )
+
+
+def chosen_room(form: Any, name: str = "room") -> str | None:
+    """The room a no-script form chose (None: field absent)."""
+    room = form.get(name)
+    if not isinstance(room, str):
+        return None
+    if room == OTHER_ROOM:  # "other" with nothing typed changes nothing
+        other = form.get(f"{name}_other")
+        return room_key(other) if isinstance(other, str) and other.strip() else None
+    return room_key(room)
+
+
+def tested_mark(lang: str, ok: bool) -> str:
+    return f"✔ {translate(lang, 'acc.tested')}" if ok else f"✘ {translate(lang, 'acc.untested')}"
+
+
+def signal_text(lang: str, meta: dict[str, Any]) -> str:
+    band = signal_band(meta)
+    if band is None:
+        return "—"
+    return f"{translate(lang, 'signal.' + band[0])} ({band[1]})"
 
 
 class Views:
@@ -90,6 +144,9 @@ class Views:
         r.add_get("/add", self.add_page)
         r.add_get("/test", self.test_page)
         r.add_get("/acceptance", self.acceptance_page)
+        r.add_get("/devices/{id}", self.device_page)
+        r.add_post("/devices/{id}", self.device_form)
+        r.add_post("/devices/{id}/remove", self.remove_form)
         r.add_get("/acceptance/report", self.report_page)
 
     # ------------------------------------------------------------------ sign-in
@@ -108,7 +165,9 @@ class Views:
             else translate(lang, "login.closed")
         )
         error = (
-            f'<p class="error" id="login-error">{esc(translate(lang, error_key, **values))}</p>' if error_key else ""
+            f'<p class="error" id="login-error" role="alert">{esc(translate(lang, error_key, **values))}</p>'
+            if error_key
+            else ""
         )
         body = fill(
             "login",
@@ -118,6 +177,9 @@ class Views:
             window_text=window_text,
             error=error,
             prelogin=token,
+            kept=f'<p class="ok" id="login-kept">{esc(translate(lang, "login.kept"))}</p>'
+            if self.svc.record.tests.tested or self.svc.record.manual
+            else "",
         )
         resp = page(request, lang, "login", translate(lang, "login.title"), body, nav=False, status=status)
         resp.set_cookie(PRELOGIN_COOKIE, token, httponly=True, samesite="Strict", path="/login", max_age=3600)
@@ -195,123 +257,268 @@ class Views:
 
     # ------------------------------------------------------------------ pages
 
-    def _page(self, request: web.Request, page_id: str, title_key: str, body: str) -> web.Response:
+    def _page(self, request: web.Request, page_id: str, title: str, body: str) -> web.Response:
         lang = lang_of(request, self.svc)
-        return page(request, lang, page_id, translate(lang, title_key), body, csrf=session_of(request).csrf)
+        w = self.svc.window
+        return page(
+            request,
+            lang,
+            page_id,
+            title,
+            body,
+            csrf=session_of(request).csrf,
+            window=(w.remaining_s(), w.extendable_s(), self.svc.settings.install_window_s),
+        )
+
+    def _label(self, lang: str, dev: Device) -> str:
+        return device_label(lang, dev.name, dev.id, dev.type, dev.address)
+
+    def _rooms_in_use(self) -> set[str]:
+        return {d.room for d in self.ctx.registry if d.room}
 
     async def status_page(self, request: web.Request) -> web.StreamResponse:
         lang = lang_of(request, self.svc)
         st = await overview(self.ctx, self.svc)
         up = st["uplink"]["state"]
         radios = "".join(
-            f'<li class="{"ok" if d["state"] == "up" else "bad"}"><b>{esc(d["transport"])}</b> '
-            f"{esc(translate(lang, 'state.' + d['state']))} "
-            f'<span class="muted">{esc(d["detail"])}</span></li>'
+            f'<li class="{"ok" if d["state"] == "up" else "bad"}" data-transport="{esc(d["transport"])}">'
+            f'<span class="mark" aria-hidden="true">{"✔" if d["state"] == "up" else "✘"}</span> '
+            f"<b>{esc(transport_name(lang, d['transport']))}</b> "
+            f"{esc(translate(lang, 'state.' + d['state']))}"
+            + (
+                f' <span class="muted">{esc(translate(lang, reason_key(str(d["detail"]))))}</span>'
+                if d["state"] != "up"
+                else ""
+            )
+            + "</li>"
             for d in st["drivers"]
         )
         disk = st["disk"]
         body = fill(
             "status",
             lang,
-            gateway=st["gateway"],
+            gateway=self.ctx.gateway_id,
             uplink=translate(lang, f"state.{up}"),
             uplink_class="ok" if up == "online" else "bad",
-            broker=st["uplink"]["broker"],
             outbox=st["outbox"]["rows"],
             outbox_age=fmt_age(st["outbox"]["oldest_age_s"], lang),
             clock=translate(lang, "yes" if st["clock"]["synced"] else "no"),
             clock_class="ok" if st["clock"]["synced"] else "warn",
-            disk=f"{disk['free_mb']} MB {translate(lang, 'free')} ({disk['used_pct']}%)" if disk else "—",
+            disk=translate(lang, "status.disk_free", free=fmt_size(disk["free_mb"]), pct=disk["used_pct"])
+            if disk
+            else "—",
             devices=st["devices"],
             window=fmt_age(st["window"]["remaining_s"], lang),
             radios=radios,
         )
-        return self._page(request, "status", "nav.status", body)
+        return self._page(request, "status", translate(lang, "nav.status"), body)
 
     async def devices_page(self, request: web.Request) -> web.StreamResponse:
         lang = lang_of(request, self.svc)
+        tested = self.svc.tests.tested
         rooms: dict[str, list[str]] = {}
-        for dev in sorted(self.ctx.registry, key=lambda d: (d.room, d.name or d.id)):
+        untested: list[str] = []
+        devs = sorted(self.ctx.registry, key=lambda d: (room_key(d.room), self._label(lang, d)))
+        for dev in devs:
+            label = self._label(lang, dev)
+            ok = dev.id in tested
             seen = self.ctx.intake.seen.get(dev.id)
-            values = seen.values if seen else {}
-            meta = seen.meta if seen else {}
-            battery = values.get("battery", meta.get("battery"))
-            signal = meta.get("rssi", meta.get("lqi"))
-            rooms.setdefault(dev.room, []).append(
-                fill(
-                    "device",
-                    lang,
-                    id=dev.id,
-                    name=dev.name or dev.id,
-                    type=type_name(lang, dev.type),
-                    transport=dev.transport,
-                    room=dev.room,
-                    battery=f"{battery}%" if isinstance(battery, int | float) else "—",
-                    signal=f"{signal} dBm" if "rssi" in meta else (signal if signal is not None else "—"),
-                    last_seen=fmt_time(self.ctx, seen.last_seen if seen else None, lang),
-                )
+            words = " ".join((label, room_name(lang, dev.room), type_name(lang, dev.type))).casefold()
+            mark = translate(lang, "devices.tested" if ok else "devices.not_tested")
+            rooms.setdefault(room_key(dev.room), []).append(
+                f'<li class="dev {"ok" if ok else "bad"}" id="dev-{esc(dev.id)}" data-id="{esc(dev.id)}" '
+                f'data-search="{esc(words)}"><a class="dev-link" href="/devices/{esc(dev.id)}">'
+                f'<b class="name">{esc(label)}</b> <span class="badge">{esc(type_name(lang, dev.type))}</span>'
+                f'<span class="spacer"></span><span class="mark {"ok" if ok else "bad"}">'
+                f"{'✔' if ok else '✘'} {esc(mark)}</span>"
+                f'<span class="muted small seen" data-seen="{esc(dev.id)}">'
+                f"{esc(fmt_time(self.ctx, seen.last_seen if seen else None, lang))}</span></a></li>"
             )
+            if not ok:
+                untested.append(
+                    f'<li data-id="{esc(dev.id)}"><a href="/devices/{esc(dev.id)}">{esc(label)} '
+                    f'<span class="muted">{esc(room_name(lang, dev.room))}</span></a></li>'
+                )
         html = (
             "".join(
                 f'<section class="room" data-room="{esc(room)}"><h2>{esc(room_name(lang, room))}</h2>'
-                f"{''.join(cards)}</section>"
+                f'<ul class="list devlist">{"".join(cards)}</ul></section>'
                 for room, cards in rooms.items()
             )
             or f'<p class="muted">{esc(translate(lang, "devices.none"))}</p>'
         )
-        body = fill("devices", lang, rooms=html, room_options=room_options(lang))
-        return self._page(request, "devices", "devices.title", body)
+        untested_html = (
+            f'<ul class="list" id="untested-list">{"".join(untested)}</ul>'
+            if untested
+            else f'<p class="ok" id="untested-none">✔ {esc(translate(lang, "devices.all_tested"))}</p>'
+        )
+        body = fill("devices", lang, rooms=html, untested=untested_html)
+        return self._page(request, "devices", translate(lang, "devices.title"), body)
+
+    def _state_words(self, lang: str, values: dict[str, Any]) -> str:
+        rows = []
+        for cap, value in values.items():
+            key = f"cap.{cap}"
+            if not has(key):
+                continue  # a capability without words is not shown rather than shown raw
+            if isinstance(value, bool):
+                shown = translate(lang, "yes" if value else "no")
+            elif isinstance(value, int | float):
+                shown = f"{value:g}" + (translate(lang, key + ".unit") if has(key + ".unit") else "")
+            else:
+                shown = translate(lang, f"val.{value}") if has(f"val.{value}") else "—"
+            rows.append(f"<dt>{esc(translate(lang, key))}</dt><dd>{esc(shown)}</dd>")
+        return "".join(rows)
+
+    async def device_page(self, request: web.Request) -> web.StreamResponse:
+        lang = lang_of(request, self.svc)
+        dev = self.ctx.registry.get(request.match_info["id"])
+        if dev is None:
+            raise web.HTTPSeeOther("/devices")
+        seen = self.ctx.intake.seen.get(dev.id)
+        values = dict(seen.values) if seen else {}
+        meta = dict(seen.meta) if seen else {}
+        battery = values.get("battery", meta.get("battery"))
+        rec = self.svc.tests.tested.get(dev.id)
+        history = (
+            "".join(
+                f'<li data-kind="{esc(h["kind"])}"><span class="muted small">{esc(fmt_time(self.ctx, h["at"], lang))}'
+                f"</span> {esc(kind_name(lang, h['kind']))}</li>"
+                for h in reversed(self.svc.history.get(dev.id, ()))
+            )
+            or f'<li class="muted" id="dev-no-events">{esc(translate(lang, "devices.no_events"))}</li>'
+        )
+        tested_text = (
+            f"✔ {translate(lang, 'devices.tested')} · {kind_name(lang, rec.kind)}"
+            if rec
+            else f"✘ {translate(lang, 'devices.not_tested')}"
+        )
+        saved = request.query.get("saved") == "1"
+        body = fill(
+            "device",
+            lang,
+            id=dev.id,
+            name=dev.name if dev.id in self.svc.record.named or dev.name not in (dev.id, dev.address) else "",
+            label=self._label(lang, dev),
+            type=type_name(lang, dev.type),
+            transport=transport_name(lang, dev.transport),
+            room=room_name(lang, dev.room),
+            room_select=room_select(lang, dev.room, self._rooms_in_use(), ident="dev-room"),
+            state=self._state_words(lang, {k: v for k, v in values.items() if k != "battery"}),
+            battery=f"{battery:g}%" if isinstance(battery, int | float) and not isinstance(battery, bool) else "—",
+            signal=signal_text(lang, meta),
+            last_seen=fmt_time(self.ctx, seen.last_seen if seen else None, lang),
+            tested_class="ok" if rec else "bad",
+            tested=tested_text,
+            history=history,
+            csrf=session_of(request).csrf,
+            saved=f'<p class="flash" role="status">{esc(translate(lang, "js.saved"))}</p>' if saved else "",
+        )
+        return self._page(request, "devices", self._label(lang, dev), body)
+
+    async def device_form(self, request: web.Request) -> web.StreamResponse:
+        """The device page's form without script: rename / move, then back to the page."""
+        dev = self.ctx.registry.get(request.match_info["id"])
+        if dev is None:
+            raise web.HTTPSeeOther("/devices")
+        form = await request.post()
+        changes: dict[str, Any] = {}
+        name = form.get("name")
+        if isinstance(name, str) and name.strip() and name.isprintable() and len(name) <= 64:
+            changes["name"] = name.strip()
+        room = chosen_room(form)
+        if room is not None and room.isprintable() and len(room) <= 32:
+            changes["room"] = room
+        if changes:
+            try:
+                await self.ctx.registry.update(dev.id, **changes)
+            except KeyError:  # removed meanwhile
+                raise web.HTTPSeeOther("/devices") from None
+            if "name" in changes:
+                self.svc.record.named.add(dev.id)
+                self.svc.record.save_soon()
+        raise web.HTTPSeeOther(f"/devices/{dev.id}?saved=1")
+
+    async def remove_form(self, request: web.Request) -> web.StreamResponse:
+        """Remove without script (the form's confirmation box is required)."""
+        dev = self.ctx.registry.get(request.match_info["id"])
+        form = await request.post()
+        if dev is None or form.get("confirm") != "1":
+            raise web.HTTPSeeOther("/devices")
+        driver = self.ctx.drivers.get(dev.transport)
+        if driver is not None:
+            try:
+                await asyncio.wait_for(driver.remove(dev.id), 20.0)
+                self.svc.record.forget_device(dev.id)
+            except (ValueError, LookupError, OSError, RuntimeError, TimeoutError) as exc:
+                log.warning("removing %s failed: %s", dev.id, exc)
+        raise web.HTTPSeeOther("/devices")
 
     async def add_page(self, request: web.Request) -> web.StreamResponse:
         lang = lang_of(request, self.svc)
         transports = (
             "".join(
                 f'<button type="button" class="choice" data-transport="{esc(name)}" '
-                f'data-adopt="{1 if can_adopt(drv) else 0}" data-keyed="{1 if name in KEYED_TRANSPORTS else 0}">'
-                f"{esc(TRANSPORT_NAMES.get(name, name))}</button>"
+                f'data-adopt="{1 if can_adopt(drv) else 0}" data-keyed="{1 if name in KEYED_TRANSPORTS else 0}" '
+                f'aria-pressed="false">{esc(transport_name(lang, name))}</button>'
                 for name, drv in self.ctx.drivers.items()
             )
             or f'<p class="muted">{esc(translate(lang, "add.no_transports"))}</p>'
+        )
+        howtos = "".join(
+            f'<div class="howto" data-for="{esc(name)}" hidden><p>{esc(translate(lang, f"howto.{name}"))}</p>'
+            + (
+                "<ul>"
+                + "".join(
+                    f"<li><b>{esc(type_name(lang, t))}</b>：{esc(translate(lang, f'howto.{name}.{t}'))}</li>"
+                    for t in ("call_button", "smoke", "gas", "door", "motion", "leak")
+                )
+                + "</ul>"
+                if name == "zigbee"
+                else ""
+            )
+            + "</div>"
+            for name in self.ctx.drivers
         )
         types = "".join(f'<option value="{esc(t)}">{esc(type_name(lang, t))}</option>' for t in ADD_TYPES)
         body = fill(
             "add",
             lang,
             transports=transports,
+            howtos=howtos,
             type_options=types,
-            room_options=room_options(lang),
+            room_select=room_select(lang, "", self._rooms_in_use(), ident="adopt-room"),
+            card_room_select=room_select(lang, "", self._rooms_in_use()),
             seconds=self.svc.settings.pairing_s,
         )
-        return self._page(request, "add", "add.title", body)
+        return self._page(request, "add", translate(lang, "add.title"), body)
 
     async def test_page(self, request: web.Request) -> web.StreamResponse:
         lang = lang_of(request, self.svc)
         items = []
         for dev_id, rec in self.svc.tests.tested.items():
             dev = self.ctx.registry.get(dev_id)
-            name = (dev.name or dev.id) if dev else dev_id
+            if dev is None:
+                continue
             items.append(
-                f'<li class="ok" data-device="{esc(dev_id)}"><b>{esc(name)}</b> {esc(rec.kind)} '
-                f'<span class="muted">{rec.to_outbox_ms} ms / {esc(rec.to_broker_ms)} ms</span></li>'
+                f'<li class="ok" data-device="{esc(dev_id)}">✔ <b>{esc(self._label(lang, dev))}</b> '
+                f"{esc(kind_name(lang, rec.kind))}</li>"
             )
         body = fill("test", lang, tested="".join(items))
-        return self._page(request, "test", "test.title", body)
+        return self._page(request, "test", translate(lang, "test.title"), body)
 
     async def acceptance_page(self, request: web.Request) -> web.StreamResponse:
         lang = lang_of(request, self.svc)
         chk = self.svc.checklist(lang)
         if chk is None:
-            body = f'<p class="error">{esc(translate(lang, "acc.no_profile"))}{esc(self.svc.profile_error)}</p>'
-            return self._page(request, "acceptance", "acc.title", body)
-        items = "".join(
-            f'<li class="{"ok" if i["ok"] else "bad"}" id="chk-{esc(i["key"])}">{esc(i["label"])} '
-            f'<span class="muted">({i["have"]}/{i["need"]})</span>'
-            + (fill("manual", lang, key=i["key"], note=i["note"]) if i["manual"] else "")
-            + "</li>"
-            for i in chk["items"]
-        )
+            body = f'<p class="error" role="alert">{esc(translate(lang, "acc.no_profile"))}</p>'
+            return self._page(request, "acceptance", translate(lang, "acc.title"), body)
+        rec = self.svc.record
+        items = "".join(self._item_html(lang, i) for i in chk["items"])
         devices = "".join(
-            f'<li class="{"ok" if d["tested"] else "bad"}">{esc(d["name"])} <span class="muted">'
+            f'<li class="{"ok" if d["tested"] else "bad"}" data-id="{esc(d["id"])}">'
+            f'<span class="mark">{esc(tested_mark(lang, d["tested"]))}</span> '
+            f'{esc(d["name"])} <span class="muted">'
             f"{esc(room_name(lang, d['room']))} · {esc(type_name(lang, d['type']))}</span></li>"
             for d in chk["devices"]
         )
@@ -319,34 +526,92 @@ class Views:
             "acceptance",
             lang,
             county=chk["county"]["name"],
+            household=rec.household,
+            installer=rec.installer,
             items=items,
             devices=devices,
             verdict=translate(lang, "acc.passed" if chk["passed"] else "acc.failed"),
             verdict_class="ok" if chk["passed"] else "bad",
             devices_class="ok" if chk["all_tested"] else "bad",
             uplink_class="ok" if chk["uplink"]["ok"] else "bad",
+            devices_mark="✔" if chk["all_tested"] else "✘",
+            uplink_mark="✔" if chk["uplink"]["ok"] else "✘",
         )
-        return self._page(request, "acceptance", "acc.title", body)
+        return self._page(request, "acceptance", translate(lang, "acc.title"), body)
+
+    def _item_html(self, lang: str, i: dict[str, Any]) -> str:
+        conf = i["confirmed"]
+        manual = ""
+        if i["manual"]:
+            manual = fill(
+                "manual",
+                lang,
+                key=i["key"],
+                note=conf["note"] if conf else "",
+                by=conf["by"] if conf else self.svc.record.installer,
+            )
+        optional = "" if i["required"] else f' <span class="badge">{esc(translate(lang, "acc.optional"))}</span>'
+        evidence = esc("、".join(i["names"])) if i["names"] else ""
+        if conf:
+            evidence = esc(
+                translate(
+                    lang,
+                    "acc.confirmed_by",
+                    by=conf["by"],
+                    at=fmt_time(self.ctx, conf["at"], lang, "%m-%d %H:%M"),
+                    note=conf["note"],
+                )
+            )
+        return (
+            f'<li class="{"ok" if i["ok"] else "bad"}" id="chk-{esc(i["key"])}">'
+            f'<span class="mark" aria-hidden="true"></span>'
+            f'<span class="sr">{esc(translate(lang, "acc.tested" if i["ok"] else "acc.untested"))}</span>'
+            f"{esc(i['label'])}{optional} "
+            f'<span class="muted count">({i["have"]}/{i["need"]})</span>'
+            f'<div class="muted small evidence">{evidence}</div>{manual}</li>'
+        )
 
     async def report_page(self, request: web.Request) -> web.StreamResponse:
         lang = lang_of(request, self.svc)
         chk = self.svc.checklist(lang)
         if chk is None:
-            return web.json_response({"error": self.svc.profile_error}, status=409)
+            raise web.HTTPSeeOther("/acceptance")
+        rec = self.svc.record
+        names = {d["id"]: d for d in chk["devices"]}
         yes, no = translate(lang, "yes"), translate(lang, "no")
+
+        def evidence(i: dict[str, Any]) -> str:
+            parts = [
+                translate(
+                    lang,
+                    "report.by_test",
+                    name=names[d]["name"],
+                    room=room_name(lang, names[d]["room"]),
+                    kind=kind_name(lang, names[d]["kind"] or ""),
+                )
+                for d in i["devices"]
+                if d in names
+            ]
+            if i["confirmed"]:
+                c = i["confirmed"]
+                at = fmt_time(self.ctx, c["at"], lang, "%m-%d %H:%M")
+                parts.append(translate(lang, "acc.confirmed_by", by=c["by"], at=at, note=c["note"]))
+            if i["key"] == "gateway" or (not i["devices"] and not i["confirmed"] and i["ok"]):
+                parts.append(translate(lang, "report.uplink") if i["ok"] else "")
+            return "；".join(p for p in parts if p) or translate(lang, "report.none")
+
         items = "".join(
-            f'<tr class="{"ok" if i["ok"] else "bad"}"><td>{"✔" if i["ok"] else "✘"}</td>'
-            f"<td>{esc(i['label'])}</td>"
-            f"<td>{i['have']}/{i['need']}</td><td>{esc(', '.join(i['devices']))}"
-            + (f" ({esc(translate(lang, 'report.manual'))}: {esc(i['note'])})" if i["note"] else "")
-            + "</td></tr>"
+            f'<tr class="{"ok" if i["ok"] else "bad"}"><td class="mark">{"✔" if i["ok"] else "✘"}</td>'
+            f"<td><b>{esc(i['label'])}</b>"
+            + ("" if i["required"] else f" ({esc(translate(lang, 'acc.optional'))})")
+            + (f'<div class="plan">{esc(i["plan"])}</div>' if i["plan"] and lang == "zh" else "")
+            + f'<div class="evidence">{esc(translate(lang, "report.evidence"))}：{esc(evidence(i))}</div></td></tr>'
             for i in chk["items"]
         )
         devices = "".join(
-            f"<tr><td>{esc(d['name'])}<br><small>{esc(d['id'])}</small></td>"
-            f"<td>{esc(room_name(lang, d['room']))}</td>"
-            f"<td>{esc(type_name(lang, d['type']))}</td><td>{esc(d['transport'])}</td>"
-            f"<td>{'✔ ' + esc(d['kind']) if d['tested'] else '✘'}</td></tr>"
+            f"<tr><td>{esc(d['name'])}</td><td>{esc(room_name(lang, d['room']))}</td>"
+            f"<td>{esc(type_name(lang, d['type']))}</td>"
+            f"<td>{esc('✔ ' + kind_name(lang, d['kind'] or '') if d['tested'] else tested_mark(lang, False))}</td></tr>"
             for d in chk["devices"]
         )
         body = fill(
@@ -355,8 +620,10 @@ class Views:
             lang=lang,
             gateway=self.ctx.gateway_id,
             county=chk["county"]["name"],
-            date=fmt_time(self.ctx, time.time(), lang, FULL),
-            window_opened=fmt_time(self.ctx, self.svc.window.opened_at, lang, FULL),
+            household=rec.household or "—",
+            installer=rec.installer or "—",
+            date=fmt_time(self.ctx, time.time(), lang, "%Y-%m-%d %H:%M"),
+            started=fmt_time(self.ctx, rec.started_at, lang, "%Y-%m-%d %H:%M"),
             verdict=translate(lang, "acc.passed" if chk["passed"] else "acc.failed"),
             verdict_class="ok" if chk["passed"] else "bad",
             items=items,

@@ -63,6 +63,33 @@ async def test_sigterm_under_load_loses_nothing(tmp_path: Path, broker: Mosquitt
     print(f"SIGTERM under load: {len(accepted)} readings answered 200, all delivered; shutdown {stop_s:.2f}s")
 
 
+async def test_sigterm_during_a_backlog_drain_loses_nothing(
+    tmp_path: Path, broker: Mosquitto, gateways: list[OpsGateway]
+) -> None:
+    """systemd stops the gateway while it is sending a backlog (the broker was away): nothing is lost, and it
+    exits within the unit's stop timeout."""
+    cfg = write_config(tmp_path / "gw.toml", tmp_path / "state", broker.url)
+    log = tmp_path / "gw.log"
+    async with Collector(broker.host, broker.port, client_id="platform-drain") as col:  # a persistent session
+        broker.stop()
+        gw = launch(gateways, cfg, log)
+        with Load(gw.base_url) as load:
+            await asyncio.sleep(2.0)
+        accepted = set(load.accepted)
+        assert len(accepted) > 200, (len(accepted), load.refused)
+        broker.start()
+        await col.wait_for(lambda c: len(c.traces() & accepted) > 0, timeout=30)  # the drain has begun
+        t0 = time.monotonic()
+        code = await asyncio.to_thread(gw.terminate, TIMEOUT_STOP_S)
+        stop_s = time.monotonic() - t0
+        assert code == 0, log.read_text()[-3000:]
+        assert stop_s < TIMEOUT_STOP_S / 3, f"shutdown took {stop_s:.1f}s"
+        during = len(col.traces() & accepted)
+        launch(gateways, cfg, log)
+        await col.wait_for(lambda c: accepted <= c.traces(), timeout=60)
+    print(f"SIGTERM during drain: {during} of {len(accepted)} delivered before the stop, the rest after; {stop_s:.2f}s")
+
+
 @pytest.mark.parametrize("victim", ["outbox", "registry"])
 async def test_corrupt_file_at_boot_is_moved_aside(
     tmp_path: Path, broker: Mosquitto, gateways: list[OpsGateway], victim: str

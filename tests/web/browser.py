@@ -21,8 +21,8 @@ ARGS = [
     "--no-first-run",
 ]
 PHONE = {"width": 390, "height": 844}
-#: Set FBGW_SHOTS=<dir> to keep a screenshot of every page a test names with :func:`shot`.
-SHOTS_DIR = os.environ.get("FBGW_SHOTS")
+#: Screenshots of every step a test names with :func:`shot` are kept here (test artefacts; FBGW_SHOTS overrides).
+SHOTS_DIR = os.environ.get("FBGW_SHOTS") or str(Path(__file__).resolve().parents[2] / "build" / "web-shots")
 
 
 @contextlib.asynccontextmanager
@@ -36,9 +36,15 @@ async def chromium() -> AsyncIterator[Browser]:
 
 
 @contextlib.asynccontextmanager
-async def phone_page(browser: Browser, name: str) -> AsyncIterator[Page]:
-    """A phone-sized page; on any failure inside the block, a screenshot is saved and its path printed."""
-    context = await browser.new_context(viewport=PHONE, device_scale_factor=1, locale="zh-CN")
+async def phone_page(
+    browser: Browser, name: str, locale: str = "zh-CN", javascript: bool = True
+) -> AsyncIterator[Page]:
+    """A phone-sized page; on any failure inside the block, a screenshot is saved and its path printed.
+
+    ``bypass_csp`` lets the accessibility check inject axe-core; the page's own scripts are unaffected."""
+    context = await browser.new_context(
+        viewport=PHONE, device_scale_factor=1, locale=locale, bypass_csp=True, java_script_enabled=javascript
+    )
     page = await context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))

@@ -51,20 +51,40 @@ class _Scripted(Driver):
 
 
 class FakeZigbee(_Scripted):
+    """Joins ``ieee`` at each pairing, or the next of ``queue`` (a second device in a second session).
+    ``unplugged = True`` is a coordinator pulled out: health down, pairing fails as the real driver's does."""
+
     transport = "zigbee"
+    DOWN = "coordinator not available: FileNotFoundError: [Errno 2] No such file or directory: '/dev/ttyUSB0'"
 
     def __init__(self, ctx: DriverContext, ieee: str = "00124b0001a2b3c4") -> None:
         super().__init__(ctx)
         self.ieee = ieee
+        self.queue: list[str] = []
+        self.unplugged = False
+        self.identified: list[str] = []
+
+    def health(self) -> DriverHealth:
+        if self.unplugged:
+            return DriverHealth(self.transport, "down", self.DOWN)
+        return DriverHealth(self.transport, "up")
+
+    async def identify(self, device_id: str) -> bool:
+        self.identified.append(device_id)
+        return True
 
     async def start_pairing(self, seconds: int) -> None:
+        if self.unplugged:
+            self._emit("failed", detail="Zigbee coordinator is not connected")
+            return
         self.pairing_opened.append(seconds)
         self._emit("open", remaining_s=seconds)
-        dev_id = f"zb-{self.ieee}"
+        ieee = self.queue.pop(0) if self.queue else self.ieee
+        dev_id = f"zb-{ieee}"
 
         async def join() -> None:
             await asyncio.sleep(0.2)
-            self._emit("joined", dev_id, info={"ieee": self.ieee})
+            self._emit("joined", dev_id, info={"ieee": ieee})
             await asyncio.sleep(0.2)
             self._emit("interview", dev_id, detail="IAS zone: emergency button")
             await asyncio.sleep(0.2)
@@ -76,7 +96,7 @@ class FakeZigbee(_Scripted):
                     transport="zigbee",
                     name=dev_id,
                     capabilities=["press", "battery"],
-                    address=self.ieee,
+                    address=ieee,
                 )
             )
             self._emit("ready", dev_id, info={"type": "call_button"})

@@ -270,7 +270,14 @@ async def test_acceptance_checklist_goes_green_and_reaches_the_platform(gw, clie
         resp = await client.post(
             "/api/acceptance/manual", json={"key": "voice_video", "note": "SN 2024-0042"}, headers=hdr(csrf)
         )
+        assert resp.status == 400 and (await resp.json())["code"] == "need_name"  # who confirms it?
+        resp = await client.post(
+            "/api/acceptance/manual",
+            json={"key": "voice_video", "note": "SN 2024-0042", "by": "王师傅"},
+            headers=hdr(csrf),
+        )
         chk = await resp.json()
+        assert chk["items"][1]["confirmed"]["by"] == "王师傅"
         assert chk["passed"], chk
         resp = await client.post("/api/acceptance/submit", json={"technician": "王师傅"}, headers=hdr(csrf))
         sent = await resp.json()
@@ -378,3 +385,75 @@ async def test_sign_out_ends_the_sessions_live_stream(gw, client) -> None:
     await gw.drivers["sim"].inject("btn-1", "press", True)  # the next message is not sent: the stream ends
     body = await asyncio.wait_for(resp.content.read(), 5)
     assert b"event: hello" in body and b"event: event" not in body
+
+
+async def test_test_marks_survive_window_close_and_restart(tmp_path, broker) -> None:
+    """Issue 18 item 1: a window that times out, or a gateway that restarts, loses nothing the technician did."""
+    from tests.web.conftest import client_for, running_gateway
+
+    state = tmp_path / "state"
+    async with running_gateway(state, broker) as gw, client_for(gw) as c:
+        csrf = await sign_in(c, code_of(gw))
+        await gw.drivers["sim"].inject("btn-1", "press", True)
+        await wait_until(lambda: gw.services.web.tests.uplink_verified_at is not None)
+        body = {"key": "voice_video", "note": "SN-9", "by": "王师傅"}
+        assert (await c.post("/api/acceptance/manual", json=body, headers=hdr(csrf))).status == 200
+        body = {"household": "张秀英", "installer": "王师傅"}
+        assert (await c.post("/api/acceptance/info", json=body, headers=hdr(csrf))).status == 200
+        gw.services.web.close_install_window()
+        gw.services.web.open_install_window()
+        csrf = await sign_in(c, code_of(gw))
+        chk = await (await c.get("/api/acceptance")).json()
+        assert chk["items"][1]["ok"] and "btn-1" in chk["items"][2]["devices"] and chk["uplink"]["ok"]
+        code = code_of(gw)
+    async with running_gateway(state, broker) as gw, client_for(gw) as c:
+        gw.services.web.open_install_window()
+        csrf = await sign_in(c, code)
+        chk = await (await c.get("/api/acceptance")).json()
+        assert chk["items"][1]["confirmed"]["note"] == "SN-9" and "btn-1" in chk["items"][2]["devices"]
+        assert chk["household"] == "张秀英" and chk["installer"] == "王师傅"
+        chk = await (await c.post("/api/acceptance/reset", json={}, headers=hdr(csrf))).json()
+        assert not chk["items"][1]["ok"] and not chk["items"][2]["devices"] and not chk["household"]
+
+
+async def test_pairing_on_an_unplugged_coordinator_fails_with_a_reason(gw, client) -> None:
+    csrf = await sign_in(client, code_of(gw))
+    zb = attach(gw, FakeZigbee)
+    zb.unplugged = True
+    resp = await client.post("/api/pairing/zigbee/start", json={}, headers=hdr(csrf))
+    body = await resp.json()
+    assert resp.status == 409 and body["code"] == "radio_down" and body["params"]["reason"] == "reason.radio_down"
+    state = await (await client.get("/api/pairing/zigbee")).json()
+    assert not state["open"] and state["remaining_s"] == 0  # no countdown for a radio that cannot hear anyone
+    zb.unplugged = False
+    resp = await client.post("/api/pairing/zigbee/start", json={}, headers=hdr(csrf))
+    assert resp.status == 200
+    await wait_until(lambda: gw.registry.get("zb-00124b0001a2b3c4") is not None)
+    state = await (await client.get("/api/pairing/zigbee")).json()
+    assert all("detail" not in e for e in state["log"])  # the drivers' English never reaches the page
+    await zb.stop()
+
+
+async def test_report_names_devices_never_ids(gw, client) -> None:
+    await sign_in(client, code_of(gw))
+    html = await (await client.get("/acceptance/report")).text()
+    for raw in ("btn-1", "bed-1", "alarm.", "call_button"):
+        assert raw not in html, raw
+    assert "未命名的呼叫按钮" in html and "卧室" in html
+
+
+async def test_device_detail_and_identify(gw, client) -> None:
+    csrf = await sign_in(client, code_of(gw))
+    await gw.drivers["sim"].inject("btn-1", "press", True)
+    detail = await (await client.get("/api/devices/btn-1")).json()
+    assert detail["device"]["id"] == "btn-1" and detail["tested"]["kind"] == "alarm.emergency_call"
+    assert any(h["kind"] == "alarm.emergency_call" for h in detail["history"])
+    assert (await client.get("/api/devices/nope")).status == 404
+    resp = await client.post("/api/devices/btn-1/identify", headers=hdr(csrf))
+    assert resp.status == 409 and (await resp.json())["code"] == "identify_unsupported"  # the sim cannot blink
+    zb = attach(gw, FakeZigbee)
+    await zb.start_pairing(30)
+    await wait_until(lambda: gw.registry.get("zb-00124b0001a2b3c4") is not None)
+    resp = await client.post("/api/devices/zb-00124b0001a2b3c4/identify", headers=hdr(csrf))
+    assert resp.status == 200 and zb.identified == ["zb-00124b0001a2b3c4"]
+    await zb.stop()

@@ -109,14 +109,21 @@ async def test_parallel_wrong_codes_from_one_client_are_counted_before_the_slow_
 
 
 async def test_total_limit_stops_address_spraying(tmp_path: Path, broker: Mosquitto) -> None:
+    """Over the total, every address that already failed waits (even with the right code), a fresh address gets
+    one try, and the technician's phone, which never failed, always gets in."""
     async with running_gateway(tmp_path, broker, login_max_failures_total=4) as gw:
         for i in range(4):
             async with client_for(gw, peer=f"198.51.100.{i}") as c:
                 assert (await c.post("/login", data={"_csrf": await prelogin(c), "code": "1"})).status == 401
-        async with client_for(gw, peer="198.51.100.99") as c:
-            token = await prelogin(c)
-            resp = await c.post("/login", data={"_csrf": token, "code": code_of(gw)})
+        async with client_for(gw, peer="198.51.100.0") as c:
+            resp = await c.post("/login", data={"_csrf": await prelogin(c), "code": code_of(gw)})
             assert resp.status == 429
+        async with client_for(gw, peer="198.51.100.50") as c:
+            token = await prelogin(c)
+            assert (await c.post("/login", data={"_csrf": token, "code": "2"})).status == 401
+            assert (await c.post("/login", data={"_csrf": token, "code": "3"})).status == 429
+        async with client_for(gw, peer="198.51.100.99") as c:
+            assert await sign_in(c, code_of(gw))
 
 
 async def test_csrf_on_every_change(gw, client) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from playwright.async_api import Page, expect
 from gateway.app import Gateway
 from tests.support.broker import Mosquitto
 from tests.support.collector import Collector
+from tests.web.a11y import check_page
 from tests.web.browser import chromium, phone_page, shot
 from tests.web.conftest import code_of, running_gateway
 from tests.web.fakes import FakeBle, FakeZigbee, attach
@@ -79,25 +81,25 @@ async def test_install_a_home_end_to_end(tmp_path: Path, broker: Mosquitto) -> N
         await page.click("nav.tabs a[href='/add']")
         await page.click("#transports button[data-transport=sim]")
         await page.click("#pair-start")
-        await expect(page.locator("#progress li[data-stage=ready]")).to_have_attribute(
-            "data-device", "sim-new-1", timeout=T
-        )
-        await page.fill("#new-name", "卫生间按钮")
-        await page.fill("#new-room", "bathroom")
-        await page.click("#new-save")
+        card = page.locator("article.pcard[data-device=sim-new-1]")
+        await card.locator("input.new-name").fill("卫生间按钮", timeout=T)
+        await card.locator("select.room-select").select_option("bathroom")
+        await card.locator("button.new-save").click()
         await expect(page.locator("#flash")).to_contain_text("卫生间按钮")
+        await expect(card).to_have_attribute("data-named", "1", timeout=T)
         assert gw.registry.get("sim-new-1").room == "bathroom"
 
         # --- Zigbee: permit-join countdown, join / interview / enrol progress
         await page.click("#transports button[data-transport=zigbee]")
         await page.click("#pair-start")
         await expect(page.locator("#countdown")).to_contain_text("配对剩余")
-        for stage in ("joined", "interview", "enrolled", "ready"):
-            await expect(page.locator(f"#progress li[data-stage={stage}]")).to_have_count(1, timeout=T)
+        card = page.locator("article.pcard[data-device=zb-00124b0001a2b3c4]")
+        for stage in ("joined", "interview", "enrolled"):
+            await expect(card.locator(f"li[data-step={stage}]")).to_have_class("done", timeout=T)
         await shot(page, "add-zigbee")
-        await page.fill("#new-name", "床头按钮 Zigbee")
-        await page.fill("#new-room", "bedroom")
-        await page.click("#new-save")
+        await card.locator("input.new-name").fill("床头按钮 Zigbee")
+        await card.locator("select.room-select").select_option("bedroom")
+        await card.locator("button.new-save").click()
         await expect(page.locator("#flash")).to_contain_text("床头按钮 Zigbee")
         zb = gw.registry.get("zb-00124b0001a2b3c4")
         assert zb is not None and zb.name == "床头按钮 Zigbee" and zb.room == "bedroom"
@@ -107,15 +109,18 @@ async def test_install_a_home_end_to_end(tmp_path: Path, broker: Mosquitto) -> N
         await page.click("#pair-start")
         await expect(page.locator("#candidates li")).to_have_count(2, timeout=T)
         await expect(page.locator("#candidates li").first).to_have_attribute("data-address", "A4:C1:38:33:44:55")
+        await check_page(page, "zh", {gw.id})  # nearby candidates: a list of real buttons, in Chinese
         await page.locator("#candidates li").first.click()
         await expect(page.locator("#adopt-address")).to_have_value("A4:C1:38:33:44:55")
         await page.select_option("#adopt-type", "mattress")
         await page.fill("#adopt-bindkey", "0123456789abcdef0123456789abcdef")
         await page.fill("#adopt-name", "智能床垫")
-        await page.fill("#adopt-room", "bedroom")
+        await page.select_option("#adopt-room", "bedroom")
         await shot(page, "add-ble")
         await page.click("#adopt-submit")
-        await expect(page.locator("#progress li[data-device=ble-a4c138334455]").first).to_be_visible(timeout=T)
+        await expect(page.locator("article.pcard[data-device=ble-a4c138334455]")).to_have_attribute(
+            "data-named", "1", timeout=T
+        )
         ble = gw.registry.get("ble-a4c138334455")
         assert ble is not None and ble.secret == "0123456789abcdef0123456789abcdef" and ble.type == "mattress"
 
@@ -136,8 +141,11 @@ async def test_install_a_home_end_to_end(tmp_path: Path, broker: Mosquitto) -> N
 
         # --- remove a device from the devices page (and from its radio)
         await page.click("nav.tabs a[href='/devices']")
-        await page.click("#dev-sim-new-1 button.remove")
-        await expect(page.locator("#dev-sim-new-1")).to_have_count(0, timeout=T)
+        await page.click("#dev-sim-new-1 a")
+        await page.check("#dev-remove-confirm")
+        await page.click("#dev-remove")
+        await expect(page).to_have_url(base(gw) + "/devices", timeout=T)
+        await expect(page.locator("#dev-sim-new-1")).to_have_count(0)
         assert gw.registry.get("sim-new-1") is None
         await shot(page, "devices")
 
@@ -177,14 +185,15 @@ async def test_install_a_home_end_to_end(tmp_path: Path, broker: Mosquitto) -> N
         await expect(page.locator("#chk-uplink")).to_have_class("ok", timeout=T)
         await expect(page.locator("#verdict")).to_have_class("verdict bad")  # voice/video still missing
         await page.fill("form.manual input[name=note]", "SN-VV-0042")
+        await page.fill("form.manual input[name=by]", "王师傅")
         await page.click("form.manual button")
         await expect(page.locator("#chk-voice_video")).to_have_class("ok", timeout=T)
         await expect(page.locator("#verdict")).to_have_class("verdict ok", timeout=T)
         await expect(page.locator("#verdict")).to_have_text("验收通过")
         await shot(page, "acceptance")
         await page.click("#acc-submit")
-        await expect(page.locator("#acc-result")).to_contain_text("事件编号", timeout=T)
-        event_id = (await page.locator("#acc-result").text_content() or "").split("：")[-1].strip()
+        await expect(page.locator("#acc-result")).to_contain_text(re.compile("已提交|平台已收到"), timeout=T)
+        event_id = await page.locator("#acc-result").get_attribute("data-event")
         await col.wait_for(lambda c: any(e["id"] == event_id for e in c.events), timeout=10)
         ev = next(e for e in col.events if e["id"] == event_id)
         assert ev["kind"] == "install.acceptance" and ev["data"]["passed"] is True

@@ -89,15 +89,15 @@ async def test_pair_encrypted_bthome_button_through_the_page(tmp_path: Path, bro
         await enc.click()
         await expect(page.locator("#adopt-type")).to_have_value("call_button")
         await page.fill("#adopt-name", "卫生间呼叫")
-        await page.fill("#adopt-room", "bathroom")
+        await page.select_option("#adopt-room", "bathroom")
         await page.fill("#adopt-bindkey", "ff" * 16)  # wrong key: the driver says so, nothing is added
         await page.click("#adopt-submit")
-        await expect(page.locator("#flash")).to_contain_text("decrypt", timeout=T)
+        await expect(page.locator("#flash")).to_contain_text("绑定密钥不对", timeout=T)  # the reason, in Chinese
         assert gw.registry.get("ble-3c2ef5000002") is None
         await page.fill("#adopt-bindkey", KEY.upper())
         await shot(page, "add-ble-real")
         await page.click("#adopt-submit")
-        await expect(page.locator("#progress li[data-device=ble-3c2ef5000002]").first).to_be_visible(timeout=T)
+        await expect(page.locator("article.pcard[data-device=ble-3c2ef5000002]")).to_be_visible(timeout=T)
         dev = gw.registry.get("ble-3c2ef5000002")
         assert dev is not None and dev.secret == KEY and dev.room == "bathroom" and dev.name == "卫生间呼叫"
 
@@ -108,7 +108,7 @@ async def test_pair_encrypted_bthome_button_through_the_page(tmp_path: Path, bro
         )
         row = page.locator('#events li[data-device=ble-3c2ef5000002][data-kind="alarm.emergency_call"]')
         await expect(row).to_have_class("delivered", timeout=T)
-        await expect(row).to_contain_text("alarm.emergency_call")
+        await expect(row).to_contain_text("紧急呼叫")  # the event kind in words, never its code
         await expect(row).to_contain_text("卫生间呼叫")
 
 
@@ -146,13 +146,13 @@ async def test_pair_xiaomi_door_sensor_through_the_page(tmp_path: Path, broker: 
         await item.click()
         await expect(page.locator("#adopt-type")).to_have_value("door")
         await page.fill("#adopt-name", "大门")
-        await page.fill("#adopt-room", "hall")
+        await page.select_option("#adopt-room", "hall")
         assert door.bindkey is not None
         await page.fill("#adopt-bindkey", door.bindkey)
         await shot(page, "add-ble-xiaomi")
         await page.click("#adopt-submit")
         dev_id = "ble-e4aaec8121ae"
-        await expect(page.locator(f"#progress li[data-device={dev_id}]").first).to_be_visible(timeout=T)
+        await expect(page.locator(f"article.pcard[data-device={dev_id}]")).to_be_visible(timeout=T)
         dev = gw.registry.get(dev_id)
         assert dev is not None and dev.type == "door" and dev.params["model"] == "MCCGQ02HL"
         assert dev.secret == door.bindkey and dev.room == "hall"

@@ -15,6 +15,7 @@ from playwright.async_api import expect
 from tests.drivers.gpio.conftest import CHIP
 from tests.drivers.gpio.fakes import FakeLines
 from tests.support.broker import Mosquitto
+from tests.web.a11y import check_page
 from tests.web.browser import chromium, phone_page, shot
 from tests.web.conftest import GPIO_SPARE, gpio_gateway
 from tests.web.test_browser import T, base, sign_in
@@ -32,15 +33,16 @@ async def test_add_a_wired_button_by_its_line(tmp_path: Path, broker: Mosquitto,
         await page.click("#pair-start")
         await expect(page.locator("#candidates li")).to_have_count(2, timeout=T)
         spare = page.locator(f'#candidates li[data-address="{GPIO_SPARE}"]')
-        await expect(spare.locator(".badge")).to_have_text(f"{CHIP} 线路 5")
+        await expect(spare.locator(".badge")).to_have_text("线路 5")  # the line, not the chip's device path
         await shot(page, "add-gpio")
+        await check_page(page, "zh", {gw.id})
         await spare.click()
         await expect(page.locator("#adopt-address")).to_have_value(GPIO_SPARE)
         await expect(page.locator("#adopt-type")).to_have_value("call_button")
         await page.fill("#adopt-name", "床头按钮")
-        await page.fill("#adopt-room", "bedroom")
+        await page.select_option("#adopt-room", "bedroom")
         await page.click("#adopt-submit")
-        await expect(page.locator("#progress li[data-device=gpio-spare]").first).to_be_visible(timeout=T)
+        await expect(page.locator("article.pcard[data-device=gpio-spare]")).to_be_visible(timeout=T)
         await expect(page.locator(f'#candidates li[data-address="{GPIO_SPARE}"]')).to_have_count(0)
         await expect(page.locator("#candidates li")).to_have_count(1)
         dev = gw.registry.get("gpio-spare")

@@ -15,7 +15,7 @@ from sims.znp import ZnpSimulator
 from tests.support.broker import Mosquitto
 from tests.web.browser import chromium, phone_page, shot
 from tests.web.conftest import running_gateway
-from tests.web.test_browser import T, sign_in
+from tests.web.test_browser import T, base, sign_in
 
 pytestmark = pytest.mark.timeout(150)
 
@@ -53,14 +53,13 @@ async def test_pair_zigbee_button_through_the_page(tmp_path: Path, broker: Mosqu
         assert sim.permit_open
         dev = sim.join("button")
         dev_id = f"zb-{dev.ieee_hex}"
-        for stage in ("joined", "interview", "enrolled", "ready"):
-            await expect(page.locator(f"#progress li[data-stage={stage}][data-device={dev_id}]")).to_have_count(
-                1, timeout=20_000
-            )
+        card = page.locator(f"article.pcard[data-device={dev_id}]")
+        for stage in ("joined", "interview", "enrolled"):
+            await expect(card.locator(f"li[data-step={stage}]")).to_have_class("done", timeout=20_000)
         await shot(page, "add-zigbee-real")
-        await page.fill("#new-name", "床头按钮")
-        await page.fill("#new-room", "bedroom")
-        await page.click("#new-save")
+        await card.locator("input.new-name").fill("床头按钮", timeout=20_000)
+        await card.locator("select.room-select").select_option("bedroom")
+        await card.locator("button.new-save").click()
         await expect(page.locator("#flash")).to_contain_text("床头按钮")
         registered = gw.registry.get(dev_id)
         assert registered is not None and registered.type == "call_button" and registered.room == "bedroom"
@@ -74,8 +73,11 @@ async def test_pair_zigbee_button_through_the_page(tmp_path: Path, broker: Mosqu
 
         page.on("dialog", lambda d: asyncio.ensure_future(d.accept()))
         await page.click("nav.tabs a[href='/devices']")
-        await page.click(f"#dev-{dev_id} button.remove")
-        await expect(page.locator(f"#dev-{dev_id}")).to_have_count(0, timeout=20_000)
+        await page.click(f"#dev-{dev_id} a")
+        await page.check("#dev-remove-confirm")
+        await page.click("#dev-remove")
+        await expect(page).to_have_url(base(gw) + "/devices", timeout=20_000)
+        await expect(page.locator(f"#dev-{dev_id}")).to_have_count(0)
         assert gw.registry.get(dev_id) is None
         for _ in range(250):  # the driver told the device to leave the network
             if dev.name not in sim.devices:

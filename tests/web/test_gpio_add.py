@@ -80,9 +80,9 @@ async def test_add_page_offers_gpio_lines_and_adopting_one_names_it(
         )
         assert resp.status == 200 and (await resp.json())["device"]["room"] == "hall"
         tests = gw.services.web.tests
-        await wait_until(lambda: any(r.device == "gpio-spare-door" for r in tests.log))
-        at_start = next(r for r in tests.log if r.device == "gpio-spare-door")
-        assert at_start.kind == "state.door" and not at_start.action
+        await wait_until(lambda: any(r.device == "gpio-spare-door" and r.kind == "state.door" for r in tests.log))
+        at_start = next(r for r in tests.log if r.device == "gpio-spare-door" and r.kind == "state.door")
+        assert not at_start.action
         assert "gpio-spare-door" not in tests.tested
         gpio_lines.lines[(CHIP, "4")].edge(False)  # now the technician opens the door
         await wait_until(lambda: "gpio-spare-door" in tests.tested)
