@@ -138,9 +138,8 @@ class Uplink:
         (while the profile carries it)."""
         self._handlers.append((topic_filter, handler))
         client = self._client
-        if (
-            client is not None and self.connected and self.profile.carries(topic_filter)
-        ):  # already online: subscribe this session too
+        carried = self.profile.carries(topic_filter)
+        if client is not None and self.connected and carried:  # already online: subscribe this session too
             task = asyncio.get_running_loop().create_task(self._subscribe_live(client, topic_filter))
             self._live_subscribes.add(task)
             task.add_done_callback(self._live_subscribes.discard)
