@@ -102,9 +102,10 @@ class WebhookProfile:
     @contextlib.asynccontextmanager
     async def open(self, settings: UplinkSection) -> AsyncIterator[Carrier]:
         s = self.settings
-        tls: ssl.SSLContext | bool = True
-        if s.ca_file is not None:
-            tls = ssl.create_default_context(cafile=str(s.ca_file))
+        tls = ssl.create_default_context(cafile=str(s.ca_file) if s.ca_file else None)
+        # As for the MQTT uplink: chain, expiry and host name are checked, Python 3.13's extra RFC 5280
+        # strictness is not (county CAs made with older tools omit extensions it requires).
+        tls.verify_flags &= ~ssl.VERIFY_X509_STRICT
         timeout = aiohttp.ClientTimeout(total=s.timeout_s)
         connector = aiohttp.TCPConnector(ssl=tls, limit=4)
         headers = {"User-Agent": f"fbgw/{__version__}"}

@@ -7,6 +7,7 @@ import json
 import os
 import random
 import sqlite3
+import ssl
 import time
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from gateway.app import Gateway
 from gateway.config import parse_config
 from gateway.uplink_profiles.webhook import sign
 from tests.core.test_kill9 import _inject_until_killed
+from tests.core.test_tls_uplink import Pki
 from tests.profiles.webhook_receiver import Receiver
 from tests.remote.platform import Platform
 from tests.support.broker import Mosquitto, free_port
@@ -193,3 +195,27 @@ async def test_remote_switch_to_a_live_webhook_moves_the_events(tmp_path: Path, 
             await rx.wait_for(lambda r: "posted" in r.traces())
             assert gw.uplink.profile.name == "webhook"
     assert "posted" not in col.traces() and "native" not in rx.traces()
+
+
+async def test_https_with_the_platforms_ca_and_a_wrong_ca_refused(tmp_path: Path) -> None:
+    pki = Pki(tmp_path)
+    ca = pki.ca("county-ca")
+    other = pki.ca("someone-else")
+    crt, key = pki.leaf("receiver", ca, server=True, legacy=True)
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(crt, key)
+    async with Receiver(SECRET, tls=tls) as rx:
+        assert rx.url.startswith("https://")
+        raw = wh_config(tmp_path, rx.url, backoff_initial_s=0.05, backoff_max_s=0.5)
+        raw["uplink"]["webhook"]["ca_file"] = str(other[2])
+        async with Gateway(parse_config(raw)) as gw:
+            await gw.drivers["sim"].inject("btn-1", "press", True, trace="tls-call")
+            await asyncio.sleep(1.0)
+            assert not rx.requests, "a receiver with a certificate from another CA was trusted"
+            assert "certificate" in (gw.uplink.stats.last_error or "").lower(), gw.uplink.stats.last_error
+            assert gw.outbox.stats.alarms >= 1
+        raw["uplink"]["webhook"]["ca_file"] = str(ca[2])
+        async with Gateway(parse_config(raw)) as gw:
+            await rx.wait_for(lambda r: "tls-call" in r.traces())
+            await drained(gw)
+    assert rx.bad_signatures == 0

@@ -8,6 +8,7 @@ import contextlib
 import hashlib
 import hmac
 import json
+import ssl
 import time
 from collections.abc import Callable
 from typing import Any
@@ -23,8 +24,9 @@ class Receiver:
     """``plan`` is consumed one entry per request: an int status to answer, or ``"stall"`` (no answer until the
     client gives up); when empty, 200. Only requests answered 2xx count as received."""
 
-    def __init__(self, secret: str, port: int | None = None) -> None:
+    def __init__(self, secret: str, port: int | None = None, tls: ssl.SSLContext | None = None) -> None:
         self.secret = secret
+        self.tls = tls
         self.port = port or free_port()
         self.plan: list[int | str] = []
         self.events: list[dict[str, Any]] = []  # accepted (2xx) events, in order
@@ -38,14 +40,14 @@ class Receiver:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/fbgw/events"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}/fbgw/events"
 
     async def start(self) -> None:
         app = web.Application()
         app.router.add_post("/fbgw/events", self._post)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port, reuse_address=True).start()
+        await web.TCPSite(self._runner, "127.0.0.1", self.port, reuse_address=True, ssl_context=self.tls).start()
 
     async def stop(self) -> None:
         if self._runner is not None:
