@@ -5,7 +5,8 @@ Message shapes as ThingsBoard documents them (https://thingsboard.io/docs/refere
 - ``v1/gateway/connect`` ``{"device": name, "type": profile}`` before a device's first data in a session;
 - ``v1/gateway/telemetry`` ``{name: [{"ts": ms, "values": {...}}, ...], ...}`` — every event of the batch;
 - ``v1/gateway/attributes`` ``{name: {...}}`` — device attributes on connect, and the alarm attribute;
-- ``v1/gateway/disconnect`` ``{"device": name}`` when a device is removed;
+- ``v1/gateway/disconnect`` ``{"device": name}`` when a device is removed, or renamed / moved so that its
+  ThingsBoard name changes (its events go to a new ThingsBoard device from then on);
 - the gateway's own events (no device) on the device API, ``v1/devices/me/telemetry`` ``[{"ts", "values"}]``.
 
 One batch of rows becomes a few messages published back to back on the one connection (so they arrive in
@@ -41,6 +42,8 @@ OWN_TELEMETRY = "v1/devices/me/telemetry"
 
 #: Lifecycle steps that change an open alarm's ThingsBoard status rather than raise one.
 _ALARM_STEPS = {"alarm.acknowledged", "alarm.resolved", "alarm.escalated"}
+#: Lifecycle events after which a device may have another ThingsBoard name.
+_RENAMING = {"device.renamed", "device.moved", "device.replaced"}
 #: Alarm-kind events that are bookkeeping, not an alarm of their own.
 _NOT_ALARMS = {"alarm.sent", "alarm.repeated", "alarm.cancel_requested", "alarm.sms_sent", "alarm.call_made"}
 
@@ -124,6 +127,12 @@ class Namer:
         self._taken[name] = device_id
         return name
 
+    def forget(self, device_id: str) -> None:
+        """The device was renamed, moved or replaced: its next event is named afresh."""
+        name = self._names.pop(device_id, None)
+        if name is not None and self._taken.get(name) == device_id:
+            del self._taken[name]
+
     def type(self, ref: dict[str, Any], data: dict[str, Any]) -> str:
         return self.settings.device_type.format(**self.fields(ref, data))
 
@@ -162,6 +171,11 @@ def messages(rows: Sequence[Row], namer: Namer, connected: set[str]) -> list[tup
         if event.get("kind") == "device.removed":
             connected.discard(name)
             disconnects.append((DISCONNECT, _json({"device": name})))
+        elif event.get("kind") in _RENAMING:
+            namer.forget(str(ref.get("id", "")))
+            if namer.name(ref, data) != name:  # from now on a new ThingsBoard device; the old one is left
+                connected.discard(name)
+                disconnects.append((DISCONNECT, _json({"device": name})))
     out = connects
     if telemetry:
         out.append((TELEMETRY, _json(telemetry)))

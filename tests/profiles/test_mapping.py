@@ -131,3 +131,20 @@ def test_bad_device_name_template_is_refused(tmp_path: Path) -> None:
     raw = config_dict(tmp_path, "mqtt://127.0.0.1:1", uplink={"thingsboard": {"device_name": "{floor} {name}"}})
     with pytest.raises(ConfigError):
         parse_config(raw)
+
+
+def test_a_renamed_device_is_a_new_thingsboard_device_from_its_rename_on() -> None:
+    door = device("d", "door", "hall", "door")
+    namer = Namer(ThingsBoardSection(), "gw", Devices(door))
+    connected: set[str] = set()
+    messages([row(1, "state.door", "d")], namer, connected)
+    assert connected == {"gw hall door"}
+    door.name = "front door"
+    out = messages([row(2, "device.renamed", "d", prio="alert"), row(3, "state.door", "d")], namer, connected)
+    topics = [t for t, _ in out]
+    assert topics == ["v1/gateway/connect", "v1/gateway/telemetry", "v1/gateway/attributes", "v1/gateway/disconnect"]
+    telemetry = json.loads(out[1][1])
+    assert [p["values"]["seq"] for p in telemetry["gw hall door"]] == [2], "the rename is told to the old device"
+    assert [p["values"]["seq"] for p in telemetry["gw hall front door"]] == [3]
+    assert json.loads(out[3][1]) == {"device": "gw hall door"}
+    assert connected == {"gw hall front door"}
