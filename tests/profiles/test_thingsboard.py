@@ -33,6 +33,12 @@ def tb_config(tmp_path: Path, broker: Mosquitto, **uplink: Any) -> dict[str, Any
     return raw
 
 
+async def drained(gw: Gateway) -> None:
+    async with asyncio.timeout(10):
+        while gw.outbox.stats.rows:
+            await asyncio.sleep(0.02)
+
+
 async def on_profile(gw: Gateway, name: str) -> None:
     async with asyncio.timeout(10):
         while not (gw.uplink.profile.name == name and gw.uplink.connected):
@@ -147,12 +153,16 @@ async def test_switching_profile_changes_the_wire_format_and_nothing_else(tmp_pa
         for i in range(20):
             await sim.inject("pir-1", "motion", True, trace=f"n{i}")
         await col.wait_for(lambda c: {f"n{i}" for i in range(20)} <= c.traces())
+        # delivery is at least once: a row whose PUBACK is still on its way when the switch cuts the connection
+        # is sent again in the new format; switch once every row is acknowledged and deleted
+        await drained(gw)
         raw["uplink"]["profile"] = "thingsboard"
         undo = await gw.reconfigure(parse_config(raw))
         await on_profile(gw, "thingsboard")  # the switch takes effect with the next session (a reconnect)
         for i in range(20):
             await sim.inject("pir-1", "motion", True, trace=f"t{i}")
         await tb.wait_for(lambda t: {f"t{i}" for i in range(20)} <= t.traces())
+        await drained(gw)
         await undo()
         await on_profile(gw, "fbgw")
         for i in range(5):

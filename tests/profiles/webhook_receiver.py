@@ -45,7 +45,7 @@ class Receiver:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_post("/fbgw/events", self._post)
-        self._runner = web.AppRunner(app)
+        self._runner = web.AppRunner(app, shutdown_timeout=0.5)  # a stalled request must not hold a restart
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", self.port, reuse_address=True, ssl_context=self.tls).start()
 
