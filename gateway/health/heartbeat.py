@@ -78,6 +78,11 @@ async def snapshot(ctx: ServiceContext, started_mono: float, settings: HealthSet
                 "permanent_error",
             )
         },
+        # Platform messages dropped unhandled per topic (queue full, over the rate, too large): a flood shows here.
+        "inbound_dropped": {
+            topic: c["queue_full"] + c["rate_limited"] + c["too_large"]
+            for topic, c in uplink.get("inbound", {}).items()
+        },
         "clock": {"synced": ctx.clock.synced()},
         "drivers": [
             {"transport": d["transport"], "state": d["state"], "detail": d["detail"]} for d in status["drivers"]
