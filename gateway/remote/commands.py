@@ -214,7 +214,7 @@ class CommandService:
             req = tb_rpc.parse(topic, obj)
         except Rejection as rej:  # nothing to answer to: logged and counted
             self.counters["rpc_unreadable"] += 1
-            log.warning("remote: unreadable ThingsBoard RPC on %s: %s", topic, rej)
+            log_rejected(log, f"remote: ThingsBoard RPC on {excerpt(topic, 64)}", rej.reason, rej.detail, payload)
             return None
         self.counters["rpc_received"] += 1
 
@@ -238,9 +238,10 @@ class CommandService:
             checked = self._check_envelope(env)
         except Rejection as rej:
             self.counters["rejected"] += 1
-            log.warning("remote: ThingsBoard RPC %s (%s) rejected: %s", req.rpc_id, req.method, rej)
+            what = f"remote: ThingsBoard RPC {excerpt(req.rpc_id, 64)} ({excerpt(req.method, 64)})"
+            log_rejected(log, what, rej.reason, rej.detail, payload)
             return await answer(self._result(req.command_id, req.method, "rejected", rej.reason, rej.detail))
-        log.warning("remote: running unsigned command %s from ThingsBoard RPC (rpc_commands = true)", req.method)
+        log.warning("remote: running unsigned command %s from ThingsBoard RPC (rpc_commands = true)", env.cmd)
         return await self._run(checked, answer)
 
     def _check(self, payload: bytes, obj: dict[str, Any]) -> tuple[CommandEnvelope, Any]:
