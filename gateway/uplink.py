@@ -74,7 +74,7 @@ class UplinkStats:
     last_error: str | None = None
     online_since: float | None = None
     handler_errors: int = 0
-    #: The platform refused a batch for good (webhook 4xx): the rows wait, retried at the longest backoff.
+    #: The platform refused for good (webhook 4xx): the rows wait, retried at the longest backoff.
     permanent_error: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -143,6 +143,8 @@ class Uplink:
         self._closing = False
         self._wake_reconnect = asyncio.Event()
         self._live_subscribes: set[asyncio.Task[None]] = set()
+        #: Permanent refusals by where they happened ("session", "alarms", "events"), until that part succeeds.
+        self._refused: dict[str, str] = {}
         #: Bounded, rate-limited lanes per subscribed topic (see gateway.mqtt_inbound); they outlive a session.
         self.inbound = InboundLanes(inbound_limits(settings))
 
@@ -272,8 +274,8 @@ class Uplink:
                         await self._session(None, carrier)
             except* (aiomqtt.MqttError, OSError, ssl.SSLError, DeliveryFailed) as group:
                 exc = group.exceptions[0]
-                if isinstance(exc, DeliveryRefused):
-                    self.stats.permanent_error = str(exc)
+                if isinstance(exc, DeliveryRefused):  # the session itself was refused (webhook hello)
+                    self._refusal("session", str(exc))
                     delay = self.settings.backoff_max_s
                 if not self._closing:
                     connected = self.stats.online_since is not None
@@ -290,7 +292,7 @@ class Uplink:
                 break
             self.stats.state = "offline"
             self.stats.reconnects += 1
-            if was_online and self.stats.permanent_error is None:
+            if was_online and "session" not in self._refused:
                 delay = self.settings.backoff_initial_s
             await self._backoff(delay)
             delay = min(delay * 2, self.settings.backoff_max_s)
@@ -300,7 +302,7 @@ class Uplink:
         """Sleep ``delay`` with full jitter; cut short to ``alarm_retry_s`` whenever an alarm is waiting."""
         deadline = time.monotonic() + random.uniform(delay / 2, delay)
         while not self._closing and not self._wake_reconnect.is_set():
-            if self.outbox.stats.alarms > 0 and self.stats.permanent_error is None:
+            if self.outbox.stats.alarms > 0 and "session" not in self._refused:
                 fast = time.monotonic() + self.settings.alarm_retry_s * random.uniform(0.8, 1.0)
                 deadline = min(deadline, fast)
             remaining = deadline - time.monotonic()
@@ -331,6 +333,7 @@ class Uplink:
         self.stats.connects += 1
         self.stats.online_since = time.time()
         self.stats.last_error = None
+        self._refusal("session", None)
         log.info("uplink: connected to %s (profile %s)", self.endpoint, self.profile.name)
         self.state_changed.emit(True)
         if client is not None and self.profile.carries(self.topics.status):
@@ -379,15 +382,38 @@ class Uplink:
 
     async def _send(self, carrier: Carrier, rows: list[Row], window: asyncio.Semaphore, alarms: bool) -> None:
         # Not acknowledged (a missing PUBACK, an HTTP error): it raises, the session ends and we reconnect.
+        # Refused for good: the rows stay, it is reported, and tried again at the longest backoff without
+        # ending the session, so a refused backlog never holds up the other lane (alarms).
+        lane = "alarms" if alarms else "events"
         try:
-            await carrier.deliver(rows, alarms=alarms)
+            while True:
+                try:
+                    await carrier.deliver(rows, alarms=alarms)
+                    break
+                except DeliveryRefused as exc:
+                    self._refusal(lane, str(exc))
+                    log.error(
+                        "uplink: %s refused by the platform (kept, retried in %g s): %s",
+                        lane,
+                        self.settings.backoff_max_s,
+                        exc,
+                    )
+                    await asyncio.sleep(self.settings.backoff_max_s)
         finally:
             window.release()
-        self.stats.permanent_error = None
+        self._refusal(lane, None)
         self.stats.published_messages += 1
         self.stats.published_events += len(rows)
         self.outbox.ack(r.seq for r in rows)
         self.delivered.emit(rows)
+
+    def _refusal(self, where: str, error: str | None) -> None:
+        """Record (or clear) a permanent refusal; ``stats.permanent_error`` says all that are current."""
+        if error is None:
+            self._refused.pop(where, None)
+        else:
+            self._refused[where] = error
+        self.stats.permanent_error = "; ".join(f"{k}: {v}" for k, v in sorted(self._refused.items())) or None
 
     async def _receive(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:

@@ -19,8 +19,8 @@ class DeliveryFailed(Exception):
 
 
 class DeliveryRefused(DeliveryFailed):
-    """The platform refused a batch for good (an HTTP 4xx other than 408/429): reported in status and the
-    heartbeat, retried at the longest backoff, never dropped."""
+    """The platform refused for good (an HTTP 4xx other than 408/429): reported in status and the heartbeat,
+    retried at the longest backoff (by the lane, which keeps its session), never dropped."""
 
 
 class Directory(Protocol):

@@ -10,7 +10,8 @@ platform can switch between the two with the same parser. Headers:
 A 2xx deletes the rows. A 408, 429, 5xx, a timeout or a connection error ends the session and the batch is
 sent again after the backoff (alarms retry within about a second). Any other 4xx (or a 3xx) is a permanent
 refusal: it is reported in the status and the heartbeat (``permanent_error``), the rows stay in the outbox and
-the request is retried at the longest backoff, since only a change on the platform or in the config can fix it.
+the request is retried at the longest backoff, since only a change on the platform or in the config can fix it;
+the other lane goes on meanwhile (a refused backlog never holds up an alarm).
 Each session starts with a POST of an empty array ``[]``, which tells that the receiver answers (and is the
 trial a pushed profile change must pass).
 """

@@ -29,6 +29,7 @@ class Receiver:
         self.tls = tls
         self.port = port or free_port()
         self.plan: list[int | str] = []
+        self.refuse_lanes: set[str] = set()  # answered 403 whatever the plan
         self.events: list[dict[str, Any]] = []  # accepted (2xx) events, in order
         self.requests: list[tuple[int, str, int]] = []  # (status, lane, events in it) of every request
         self.bad_signatures = 0
@@ -74,6 +75,9 @@ class Receiver:
             self.bad_signatures += 1
             self.requests.append((401, lane, 0))
             return web.Response(status=401, text="bad signature")
+        if lane in self.refuse_lanes:
+            self.requests.append((403, lane, 0))
+            return web.Response(status=403, text=f"lane {lane} refused")
         step = self.plan.pop(0) if self.plan else 200
         events = json.loads(body)
         if step == "stall":
