@@ -406,7 +406,7 @@ class Uplink:
         self.stats.published_events += len(rows)
         # Ordinary events' deletes wait to ride in the next commit (one write less per event on the SD card);
         # an alarm's row goes at once, so the count of alarms waiting stays exact.
-        self.outbox.ack((r.seq for r in rows), defer=topic != self.topics.alarms)
+        self.outbox.ack((r.seq for r in rows), defer=not alarms)
         self.delivered.emit(rows)
 
     def _refusal(self, where: str, error: str | None) -> None:

@@ -35,7 +35,7 @@ def tb_config(tmp_path: Path, broker: Mosquitto, **uplink: Any) -> dict[str, Any
 
 async def drained(gw: Gateway) -> None:
     async with asyncio.timeout(10):
-        while gw.outbox.stats.rows:
+        while gw.outbox.depth()["rows"]:  # delivered rows waiting for their delete are not backlog
             await asyncio.sleep(0.02)
 
 
