@@ -76,6 +76,10 @@ class UplinkBatching(_Strict):
     """Most bytes in one MQTT message."""
     max_inflight_messages: Annotated[int, *_field(UplinkSection, "max_inflight_messages")] | None = None
     """QoS 1 messages of ordinary events awaiting PUBACK at once."""
+    profile: Literal["fbgw", "thingsboard", "webhook"] | None = None
+    """Wire format (``[uplink] profile``). A change is tried like pushed connection settings and rolled back if
+    the platform does not answer in time; the profile's own settings ([uplink.thingsboard], [uplink.webhook])
+    are local. Leaving fbgw ends this channel: the other profiles do not carry config/desired."""
 
 
 class ConnectionSettings(_Strict):
