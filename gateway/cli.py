@@ -13,6 +13,7 @@ from pathlib import Path
 from gateway import __version__
 from gateway.config import ConfigError, load_config
 from gateway.logsetup import set_level, setup_logging
+from gateway.tools import check_config
 from gateway.tools.ops_cli import add_subcommands
 
 log = logging.getLogger("fbgw")
@@ -61,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     view.add_argument("--gateway", default="+", help="gateway id (default: all)")
     view.set_defaults(func=_platform_view)
     add_subcommands(sub)  # status, devices, outbox: for a technician on the box
+    check_config.add_subcommand(sub)
     return parser
 
 
