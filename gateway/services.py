@@ -23,6 +23,7 @@ from gateway.inventory.service import Inventory
 from gateway.ports import Cellular, CoreHealth, Reconfigure, Restart
 from gateway.remote.commands import CommandService
 from gateway.remote.config_sync import ConfigSync
+from gateway.update.service import UpdateService
 from gateway.web.server import WebServer
 from gateway.web.service import TechnicianService
 
@@ -65,6 +66,7 @@ class Services:
     discovery: DiscoveryService
     remote_config: ConfigSync
     remote_commands: CommandService
+    update: UpdateService
     http: WebServer
     watchdog: WatchdogService
 
@@ -94,6 +96,7 @@ def build_services(ctx: ServiceContext, core: CorePorts) -> Services:
             ctx, reconfigure=core, counties=web
         ),  # desired config: validated, applied atomically, reported
         remote_commands=CommandService(ctx, alarms=alarms, window=web, codes=web, restart=core),  # cmd, cmd/result
+        update=UpdateService(ctx, restart=core),  # after a signed update: confirm the new version or roll back
         http=http,
         watchdog=WatchdogService(ctx, core),  # systemd READY/STATUS/WATCHDOG/STOPPING; last so READY means all up
     )

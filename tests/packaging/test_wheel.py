@@ -86,7 +86,7 @@ def test_installed_wheel_runs_the_gateway(fbgw: Path, tmp_path: Path, broker: Mo
         [str(fbgw), "run", "--config", str(cfg), "--http", f"127.0.0.1:{port}"],
         cwd=tmp_path,
         stdout=subprocess.DEVNULL,
-        stderr=open(log, "wb"),  # noqa: SIM115
+        stderr=open(log, "wb"),
     )
     try:
         deadline = time.monotonic() + 30
