@@ -150,7 +150,8 @@ async def unpack(package: Path, layout: Layout, version: str) -> str:
     work = await asyncio.to_thread(_work_dir, final)
     await _run("dpkg-deb", "-x", str(package), str(work))
     await asyncio.to_thread(_place, work, final)
-    out = await _run(str(final / "bin" / "python"), "-m", "gateway.cli", "--version", timeout_s=60)
+    # -I: the slot's own code only (not the working directory, not PYTHONPATH).
+    out = await _run(str(final / "bin" / "python"), "-I", "-m", "gateway.cli", "--version", timeout_s=60)
     if out.strip() != f"fbgw {version}":
         raise UpdateError("bad_package", f"the package runs as {out.strip()!r}, not fbgw {version}")
     return target
