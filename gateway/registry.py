@@ -17,7 +17,7 @@ from typing import Any, Literal
 from tinydb import TinyDB
 from tinydb.storages import Storage
 
-from core.atomic import write_atomic
+from core.atomic import make_dirs, write_atomic
 from core.devices import Device
 from core.secrets import add_secret
 from core.signal import Signal
@@ -96,7 +96,7 @@ class DeviceRegistry:
 
     def open(self) -> None:
         """Load from disk (blocking; called once at start before the loop is busy)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_dirs(self.path.parent)
         self._db = TinyDB(str(self.path), storage=AtomicJSONStorage)
         for row in self._db.table("devices").all():
             dev = Device.from_dict(dict(row))

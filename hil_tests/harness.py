@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import shutil
+import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -17,10 +18,11 @@ from typing import Any, get_args
 from core.devices import Device
 from drivers.ble.config import TYPE_CAPABILITIES as BLE_TYPE_CAPABILITIES
 from drivers.gpio.config import InputSettings
+from drivers.rf433.config import KINDS as RF433_KINDS
 from gateway.registry import DeviceRegistry
 from gateway.tools.local_broker import Mosquitto
 from hil_tests.fake_gpio import FakeWiring
-from hil_tests.processes import BluezMock, GatewayUnderTest, ZnpSim
+from hil_tests.processes import BluezMock, GatewayUnderTest, ModemMock, Rf433Sim, ZnpSim
 from hil_tests.rig import DeviceSpec, Kind, Rig
 from hil_tests.technician import installer_code
 from tests.support.gateway import write_toml
@@ -31,7 +33,7 @@ SIM_TYPES = {kind: kind for kind in get_args(Kind)}
 #: cancelled by a second press; the vitals alarm comes after 0.5 s out of range; the whole day is "night",
 #: so getting out of bed and not back within 1 s is a bed exit.
 RIG_RULES: dict[str, Any] = {
-    "alarms": {"cancel_window_s": 0},
+    "alarms": {"cancel_window_s": 0, "escalate_after_s": 5},  # the 5-minute escalation on a fast clock
     "vitals": {"for_s": 0.5},
     "night_window": "00:00-24:00",
     "bed_exit": {"return_within_s": 1.0},
@@ -45,6 +47,7 @@ def device_id(device: DeviceSpec) -> str | None:
         "ble": lambda d: "ble-" + (d.mac or "").replace(":", "").lower(),
         "gpio": lambda d: "gpio-" + d.input_name,
         "zigbee": lambda d: f"zb-{d.ieee}" if d.ieee else None,
+        "rf433": lambda d: f"rf433-{d.code}",
     }
     return ids[device.edge](device)
 
@@ -59,6 +62,8 @@ class RigRunner:
         self.broker_url = rig.broker.url or ""
         self.znp: ZnpSim | None = None
         self.bluez: BluezMock | None = None
+        self.rf433: Rf433Sim | None = None
+        self.modem: ModemMock | None = None
         self.wiring: FakeWiring | None = None
         self.gateway: GatewayUnderTest | None = None
         #: The config the gateway under test was started with (see :meth:`gateway_config`).
@@ -91,17 +96,44 @@ class RigRunner:
             self.znp = ZnpSim(self.work)
         if self.rig.ble.mode == "mock":
             self.bluez = BluezMock(self.work)
+        if self.rig.rf433.mode == "simulator":
+            self.rf433 = Rf433Sim(self.work)
+        if self.rig.modem.mode == "mock":
+            self.modem = ModemMock(self.work)
         fifo_dir = None
         if self.rig.gpio.mode == "fake" and self.rig.gpio.inputs:
             fifo_dir = self.work / "gpio"
             inputs = [InputSettings.model_validate(raw) for raw in self.rig.gpio.inputs]
             self.wiring = FakeWiring(fifo_dir, inputs)
         self.config = self.gateway_config()
+        if fifo_dir is not None:  # the simulated rig: feedback outputs and the loudspeaker are read back
+            self._audio_sink()
         config = write_toml(self.work / "gateway.toml", self.config)
         self._seed_registry()
         env = {"DBUS_SYSTEM_BUS_ADDRESS": self.bluez.bus} if self.bluez else {}
         self.gateway = GatewayUnderTest(config, self.work, env, fifo_dir)
         self.gateway.start()
+
+    @property
+    def feedback_log(self) -> Path | None:
+        """The LED/buzzer changes of the gateway under test (simulated rig), else None."""
+        return self.work / "feedback.log" if self._fake_gpio else None
+
+    @property
+    def audio_dir(self) -> Path | None:
+        """Where the prompts the gateway played are captured (simulated rig), else None."""
+        return self.work / "audio" if self._fake_gpio else None
+
+    @property
+    def _fake_gpio(self) -> bool:
+        return self.rig.gpio.mode == "fake" and bool(self.rig.gpio.inputs)
+
+    def _audio_sink(self) -> None:
+        sink = self.work / "audio-sink"
+        repo = Path(__file__).resolve().parents[1]
+        run = f'exec env PYTHONPATH="{repo}" "{sys.executable}" -m hil_tests.audio_sink "{self.audio_dir}" "$@"'
+        sink.write_text(f"#!/bin/sh\n{run}\n")
+        sink.chmod(0o755)
 
     def gateway_config(self) -> dict[str, Any]:
         """The gateway's TOML config, generated from the rig (``[gateway] extra`` merged over it)."""
@@ -114,6 +146,11 @@ class RigRunner:
             drivers["zigbee"] = {"enabled": True, "port": port, "offline_after_battery_s": 3600}
         if self.rig.ble.mode != "absent":
             drivers["ble"] = {"enabled": True, "adapter": self.rig.ble.adapter}
+        if self.rig.rf433.mode != "absent":
+            port = self.rf433.port if self.rf433 else (self.rig.rf433.port or str(self.work / "ttyRF433"))
+            drivers["rf433"] = {"enabled": True, "port": port, "burst_gap_ms": 300, "retry_max_s": 2}
+        if self.modem is not None:  # [modem] (whom to text) stays off: the second-path scenario pushes it
+            drivers["modem"] = {"enabled": True, "bus_address": self.modem.bus, "startup_grace_s": 0, "hold_s": 2}
         if self.rig.gpio.mode != "absent" and self.rig.gpio.inputs:
             drivers["gpio"] = {"enabled": True, "retry_s": 2, "inputs": list(self.rig.gpio.inputs)}
         raw: dict[str, Any] = {
@@ -125,11 +162,14 @@ class RigRunner:
             "web": {"installer_code_hash": self._installer_hash, "discovery": False},
             "drivers": drivers,
         }
+        if self.audio_dir is not None:  # speak through the rig's loudspeaker stand-in
+            raw["feedback"] = {"speaker": True, "player": str(self.work / "audio-sink"), "audio_device": "hil"}
         return _merge(raw, self.rig.gateway.extra)
 
     def _seed_registry(self) -> None:
         """The rig's BLE devices are taken as paired before the run (with their bindkeys), as a technician
         would have paired them; written through the gateway's own registry, before the gateway starts.
+        The rig's 433 MHz devices likewise (their codes as learned by pressing them).
         A device already in the registry (a real rig's state directory) is left as it is; one of a kind the BLE
         driver does not know is not written (its scenarios are reported skipped with the reason)."""
         devices = [
@@ -147,6 +187,20 @@ class RigRunner:
             for d in self.rig.devices_on("ble")
             if d.kind in BLE_TYPE_CAPABILITIES
         ]
+        devices += [  # 433 MHz codes, as a technician would have learned them by pressing each device
+            Device(
+                id=self.device_ids[d.name],
+                type=d.kind,
+                transport="rf433",
+                name=d.name,
+                room=d.room,
+                capabilities=list(RF433_KINDS[d.kind].capabilities),
+                address=d.code or "",
+                params={"kind": d.kind, "match": "code", "code": d.code, "bits": 24},
+            )
+            for d in self.rig.devices_on("rf433")
+            if d.kind in RF433_KINDS and RF433_KINDS[d.kind].match == "code"
+        ]
         if devices:
             _run_in_thread(_upsert_all(self.state_dir / "devices.json", devices))
 
@@ -154,6 +208,10 @@ class RigRunner:
         """Stop everything that was started, in reverse order; the work directory stays only on failure."""
         if self.gateway:
             self.gateway.stop()
+        if self.modem:
+            self.modem.close()
+        if self.rf433:
+            self.rf433.close()
         if self.bluez:
             self.bluez.close()
         if self.znp:

@@ -95,7 +95,11 @@ def read_outbox(state: Path, peek: int = 0) -> dict[str, Any] | None:
             for prio, n, b in conn.execute("SELECT prio, COUNT(*), SUM(size) FROM outbox GROUP BY prio")
         }
         oldest = conn.execute("SELECT MIN(created_ms) FROM outbox").fetchone()[0]
-        row = conn.execute("SELECT value FROM meta WHERE key='next_seq'").fetchone()
+        # As the outbox reads it at open: the noted next seq is written only when deletes hide it.
+        row = conn.execute(
+            "SELECT MAX(COALESCE((SELECT value FROM meta WHERE key='next_seq'), 1), "
+            "(SELECT COALESCE(MAX(seq), 0) + 1 FROM outbox))"
+        ).fetchone()
         sample = []
         for seq, prio, created, body in conn.execute(
             "SELECT seq, prio, created_ms, body FROM outbox ORDER BY prio, seq LIMIT ?", (peek,)
@@ -178,9 +182,13 @@ async def cmd_status(args: argparse.Namespace) -> int:
         ob = live.get("outbox", {})
         print(f"gateway: {live.get('gateway')} running, {live.get('devices')} devices")
         print(
-            f"uplink:  {up.get('state')} to {up.get('broker')}, reconnects {up.get('reconnects')}"
+            f"uplink:  {up.get('state')} to {up.get('endpoint') or up.get('broker')}"
+            + (f" ({up['profile']})" if up.get("profile") not in (None, "fbgw") else "")
+            + f", reconnects {up.get('reconnects')}"
             + (f", last error: {up['last_error']}" if up.get("last_error") else "")
         )
+        if up.get("permanent_error"):
+            print(f"uplink:  REFUSED BY THE PLATFORM (events wait, nothing dropped): {up['permanent_error']}")
         print(
             f"outbox:  {ob.get('rows')} events waiting ({ob.get('alarms')} alarms), "
             f"oldest {_fmt_age(ob.get('oldest_age_s'))}, dropped {ob.get('dropped') or 'none'}"

@@ -20,7 +20,7 @@ import secrets
 import sys
 from pathlib import Path
 
-from core.atomic import write_atomic
+from core.atomic import make_dirs, write_atomic
 from gateway.web.window import FIRST_BOOT_MARKER
 
 SCRYPT_N = 2**14
@@ -102,7 +102,7 @@ class CodeStore:
     def replace(self, code: str) -> None:
         """Store a new code's hash (platform-issued or regenerated). Blocking: call it in a thread."""
         new_hash = hash_code(code)
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        make_dirs(self.path.parent, mode=0o700)
         write_atomic(self.path, (new_hash + "\n").encode(), mode=0o600)
         self._hash = new_hash
         self.configured_hash = None

@@ -31,7 +31,7 @@ CORD = Device("cord-1", "pull_cord", "gpio", name="Bathroom cord", room="bathroo
 class NoFeedback:
     current = "normal"
 
-    def signal(self, state: str, *, device_id: str | None = None) -> None:
+    def signal(self, state: str, *, device_id: str | None = None, kind: str | None = None) -> None:
         self.current = state
 
 

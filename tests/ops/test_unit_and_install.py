@@ -89,6 +89,7 @@ def test_unit_contract() -> None:
         "dialout",
         "gpio",
         "bluetooth",
+        "audio",  # /dev/snd/*: voice prompts
     }
     assert v["StateDirectory"] == ["fbgw"] and v["ConfigurationDirectory"] == ["fbgw"]
     assert v["ProtectSystem"] == ["strict"] and v["NoNewPrivileges"] == ["yes"]
@@ -109,7 +110,8 @@ def test_unit_contract() -> None:
     }
     assert v["DevicePolicy"] == ["closed"]
     allowed = {d.split()[0] for d in v["DeviceAllow"]}
-    assert {"char-ttyUSB", "char-ttyACM", "char-gpiochip"} <= allowed
+    assert {"char-ttyUSB", "char-ttyACM", "char-gpiochip", "char-alsa"} <= allowed
+    assert "char-alsa rw" in v["DeviceAllow"]  # aplay opens the PCM device read-write
     assert v["CapabilityBoundingSet"] == [""]
     # The gateway needs a few seconds to commit and close; systemd must wait longer than that, not forever.
     assert 10 <= int(v["TimeoutStopSec"][0]) <= 90

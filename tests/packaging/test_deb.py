@@ -60,6 +60,7 @@ def test_deb_holds_the_venv_unit_and_maintainer_scripts(deb: Path) -> None:
         "./opt/fbgw/slots/a/bin/fbgw",
         "./usr/lib/systemd/system/fbgw.service",
         "./usr/lib/sysusers.d/fbgw.conf",
+        "./usr/share/polkit-1/rules.d/50-fbgw-power.rules",
         "./usr/share/fbgw/fbgw.toml.in",
         "./usr/share/fbgw/schema/event.schema.json",
         "./usr/share/doc/fbgw/copyright",
@@ -148,7 +149,7 @@ def test_dpkg_install_twice_remove_keeps_data_purge_removes(deb: Path, tmp_path:
     (fbgw_user,) = passwd_entry(root, "fbgw")
     uid, gid = int(fbgw_user.split(":")[2]), int(fbgw_user.split(":")[3])
     assert fbgw_user.endswith(":/var/lib/fbgw:/usr/sbin/nologin")
-    for group in ("dialout", "gpio", "bluetooth"):
+    for group in ("dialout", "gpio", "bluetooth", "audio"):
         assert members(root, group) == ["fbgw"], group
     cfg_path = root / "etc/fbgw/fbgw.toml"
     st = cfg_path.stat()
