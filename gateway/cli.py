@@ -15,7 +15,7 @@ from gateway.config import ConfigError, load_config
 from gateway.logsetup import set_level, setup_logging
 from gateway.ports import EXIT_RESTART
 from gateway.slots.boot import boot_check
-from gateway.tools import check_config, installer_code
+from gateway.tools import check_config, installer_code, provision
 from gateway.tools.ops_cli import add_subcommands
 
 log = logging.getLogger("fbgw")
@@ -68,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_subcommands(sub)  # status, devices, outbox: for a technician on the box
     check_config.add_subcommand(sub)
     installer_code.add_subcommand(sub)
+    provision.add_subcommand(sub)
     return parser
 
 
