@@ -11,6 +11,7 @@ import logging
 from typing import Any
 
 from aiohttp import web
+from multidict import MultiDictProxy
 
 from core import jsonin
 from gateway.config import HttpSection
@@ -34,3 +35,12 @@ async def read_json(request: web.Request, settings: HttpSection) -> Any:
     except jsonin.JsonRejected as exc:
         log_rejected(log, f"http {request.method} {jsonin.excerpt(request.path, 80)}", exc.reason, exc.detail, raw)
         raise
+
+
+async def read_form(request: web.Request) -> MultiDictProxy[str | bytes | bytearray | web.FileField] | None:
+    """The form fields, or None (logged) for a body that is not a readable form (bad encoding, too large)."""
+    try:
+        return await request.post()
+    except (ValueError, web.HTTPRequestEntityTooLarge) as exc:  # UnicodeDecodeError is a ValueError
+        log_rejected(log, f"http {request.method} {jsonin.excerpt(request.path, 80)}", "bad_form", str(exc), None)
+        return None

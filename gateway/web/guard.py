@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from gateway.web.auth import CSRF_FIELD, CSRF_HEADER, SESSION_COOKIE, Session, tokens_match
+from gateway.web.body import read_form
 from gateway.web.service import TechnicianService
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -88,7 +89,9 @@ def make_guard(svc: TechnicianService) -> Callable[[web.Request, Handler], Await
                 "application/x-www-form-urlencoded",
                 "multipart/form-data",
             ):
-                form = await request.post()
+                form = await read_form(request)
+                if form is None:
+                    return json_error(400, "the form could not be read")
                 value = form.get(CSRF_FIELD)
                 token = value if isinstance(value, str) else None
             if not tokens_match(token, session.csrf):

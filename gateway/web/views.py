@@ -19,6 +19,7 @@ from core.devices import Device
 from core.vocabulary import DEVICE_TYPES
 from drivers.base import Driver
 from gateway.web.auth import LANG_COOKIE, PRELOGIN_COOKIE, SESSION_COOKIE, new_token, tokens_match
+from gateway.web.body import read_form
 from gateway.web.guard import session_of
 from gateway.web.i18n import (
     LANGS,
@@ -421,7 +422,9 @@ class Views:
         dev = self.ctx.registry.get(request.match_info["id"])
         if dev is None:
             raise web.HTTPSeeOther("/devices")
-        form = await request.post()
+        form = await read_form(request)
+        if form is None:
+            raise web.HTTPBadRequest(text="the form could not be read")
         changes: dict[str, Any] = {}
         name = form.get("name")
         if isinstance(name, str) and name.strip() and name.isprintable() and len(name) <= 64:
@@ -442,7 +445,9 @@ class Views:
     async def remove_form(self, request: web.Request) -> web.StreamResponse:
         """Remove without script (the form's confirmation box is required)."""
         dev = self.ctx.registry.get(request.match_info["id"])
-        form = await request.post()
+        form = await read_form(request)
+        if form is None:
+            raise web.HTTPBadRequest(text="the form could not be read")
         if dev is None or form.get("confirm") != "1":
             raise web.HTTPSeeOther("/devices")
         driver = self.ctx.drivers.get(dev.transport)
