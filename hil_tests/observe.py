@@ -20,7 +20,7 @@ import aiomqtt
 from tests.support.collector import Collector
 
 #: How long a scenario waits for one event before it fails.
-EVENT_TIMEOUT_S = 15.0
+EVENT_TIMEOUT_S = 30.0
 
 
 def broker_address(url: str) -> tuple[str, int]:
