@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import statistics
@@ -187,7 +188,7 @@ class Rig:
 
     def seq_gaps(self) -> list[tuple[int, int]]:
         seqs = sorted({e["seq"] for e in self.platform.events})
-        return [(a, b) for a, b in zip(seqs, seqs[1:], strict=False) if b != a + 1]
+        return [(a, b) for a, b in itertools.pairwise(seqs) if b != a + 1]
 
     def lost(self) -> int:
         return len(set(self.home.committed) - {e["id"] for e in self.platform.events})
@@ -411,9 +412,9 @@ def summary(results: dict[str, Any]) -> str:
         )
         if name == "black_hole":
             lines.append(
-                f"black hole {r['hole_s']:g} s (keepalive {r['keepalive_s']} s): detected in {r['time_to_detect_s']:.2f} s, "
-                f"heal -> first alarm {r['heal_to_first_alarm_s']:.2f} s, all delivered {r['heal_to_all_delivered_s']:.2f} s; "
-                + common
+                f"black hole {r['hole_s']:g} s (keepalive {r['keepalive_s']} s): "
+                f"detected in {r['time_to_detect_s']:.2f} s, heal -> first alarm {r['heal_to_first_alarm_s']:.2f} s, "
+                f"all delivered {r['heal_to_all_delivered_s']:.2f} s; " + common
             )
         elif name == "lossy":
             lines.append(

@@ -15,6 +15,7 @@ import contextlib
 import json
 import logging
 import random
+import socket
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -193,6 +194,9 @@ class Uplink:
             "timeout": s.connect_timeout_s,
             "max_inflight_messages": s.max_inflight_messages + _ALARM_SLOTS,
             "tls_context": tls_context,
+            # A half-open connection (a black hole on the way) with data unacknowledged this long is aborted by
+            # the kernel: without it, leaving a dead session waits a further `timeout` for a clean DISCONNECT.
+            "socket_options": [(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(s.puback_timeout_s * 1000))],
         }
         if s.protocol == "5":
             props = Properties(PacketTypes.CONNECT)
@@ -262,17 +266,23 @@ class Uplink:
         self.stats.last_error = None
         log.info("uplink: connected to %s", self.settings.broker)
         self.state_changed.emit(True)
+        async with asyncio.TaskGroup() as tg:
+            # The lanes start at once: on a slow or distant link the status and subscription round trips would
+            # otherwise hold the first alarm after a reconnect back by several RTTs.
+            tg.create_task(self._lane(client, tg, alarms=True), name="uplink-alarms")
+            tg.create_task(self._lane(client, tg, alarms=False), name="uplink-events")
+            tg.create_task(self._receive(client), name="uplink-receive")
+            tg.create_task(self._announce(client), name="uplink-announce")
+            tg.create_task(self._watch_reconnect(), name="uplink-reconnect-watch")
+
+    async def _announce(self, client: aiomqtt.Client) -> None:
+        """Say online (retained), subscribe, then run the on-connect hooks (they may rely on the subscriptions)."""
         await client.publish(
             self.topics.status, self._status("online"), qos=1, retain=True, timeout=self.settings.puback_timeout_s
         )
         for topic_filter, _ in self._handlers:
             await client.subscribe(topic_filter, qos=1)
-        async with asyncio.TaskGroup() as tg:
-            tg.create_task(self._lane(client, tg, alarms=True), name="uplink-alarms")
-            tg.create_task(self._lane(client, tg, alarms=False), name="uplink-events")
-            tg.create_task(self._receive(client), name="uplink-receive")
-            tg.create_task(self._hooks(), name="uplink-hooks")
-            tg.create_task(self._watch_reconnect(), name="uplink-reconnect-watch")
+        await self._hooks()
 
     async def _watch_reconnect(self) -> None:
         await self._wake_reconnect.wait()
