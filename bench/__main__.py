@@ -1,6 +1,7 @@
 """Run every benchmark and print the figures.
 
     .venv/bin/python -m bench [--alarms 500] [--backlog 100000] [--ingest 100000]
+    .venv/bin/python -m bench --netfaults --soak   # network faults (root) and the soak, instead
 
 Figures: alarm latency (HTTP inject -> MQTT subscriber) p50/p99; backlog drain rate against a raw aiomqtt QoS 1
 loop (one event per message, same broker, same run); durable ingest events/s; gateway RSS with the backlog.
@@ -288,7 +289,13 @@ async def main() -> int:
     parser.add_argument("--ingest", type=int, default=100_000)
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     parser.add_argument("--only", choices=["latency", "drain", "ingest"], help="run one benchmark")
+    parser.add_argument("--netfaults", action="store_true", help="network-fault scenarios (bench/netfaults.py, root)")
+    parser.add_argument("--soak", action="store_true", help="the last soak report, or a 2-minute soak (bench/soak.py)")
     args = parser.parse_args()
+    if args.netfaults or args.soak:
+        from bench.robustness import robustness  # network faults and soak: modules of their own
+
+        return await robustness(netfaults=args.netfaults, soak=args.soak)
     for name in ("aiomqtt", "mqtt"):  # the raw loop keeps many publishes pending on purpose
         logging.getLogger(name).setLevel(logging.ERROR)
     work = Path(tempfile.mkdtemp(prefix="fbgw-bench-"))

@@ -322,6 +322,18 @@ def summary(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+async def for_bench(report_path: Path = DEFAULT_REPORT, minutes: float = 2.0) -> str:
+    """What ``python -m bench --soak`` prints: the last soak's report if there is one (``scripts/soak``),
+    else a short soak run now (outages every 40 s, so a few fit)."""
+    if report_path.exists():
+        report = json.loads(report_path.read_text())
+        age_h = (time.time() - report_path.stat().st_mtime) / 3600
+        return f"{summary(report)}\n  (from {report_path}, {age_h:.1f} h old; ./scripts/soak runs a new one)"
+    with tempfile.TemporaryDirectory(prefix="fbgw-soak-") as tmp:
+        report = await soak(minutes, 10.0, 40.0, 10.0, 2.0, 1, Path(tmp))
+    return f"{summary(report)}\n  (a {minutes:g}-minute soak; ./scripts/soak runs the hour)"
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
