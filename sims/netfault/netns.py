@@ -19,6 +19,7 @@ import ipaddress
 import itertools
 import os
 import random
+import re
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -47,11 +48,26 @@ def _free_subnet(rng: random.Random) -> int:
     raise RuntimeError("no free /24 left in 198.18.0.0/16")
 
 
+def sweep_stale() -> list[str]:
+    """Remove namespaces (and their veth and hosts file) left by a process that was killed before cleaning up."""
+    removed = []
+    for line in _ip("netns", "list").splitlines():
+        m = re.fullmatch(r"fbgw(\d+)x(\d+)", line.split()[0]) if line.strip() else None
+        if m is None or Path(f"/proc/{m[1]}").exists():
+            continue
+        subprocess.run(["ip", "link", "del", f"fbf{m[1]}x{m[2]}"], capture_output=True, check=False)
+        subprocess.run(["ip", "netns", "del", m[0]], capture_output=True, check=False)
+        shutil.rmtree(Path("/etc/netns") / m[0], ignore_errors=True)
+        removed.append(m[0])
+    return removed
+
+
 class NetnsLink:
-    """A namespace ``fbgwNNNNN-k`` and a veth: ``near`` (the gateway's address, inside) and ``far`` (the host's)."""
+    """A namespace ``fbgw<pid>x<k>`` and a veth: ``near`` (the gateway's address, inside) and ``far`` (the host's)."""
 
     def __init__(self) -> None:
-        tag = f"{os.getpid() % 100_000}x{next(_counter)}"
+        sweep_stale()
+        tag = f"{os.getpid()}x{next(_counter)}"
         self.name = f"fbgw{tag}"
         self.far_dev = f"fbf{tag}"  # interface names are at most 15 characters
         near_dev = f"fbn{tag}"
