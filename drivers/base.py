@@ -149,6 +149,8 @@ class Driver(abc.ABC):
     """
 
     transport: str = "base"
+    #: False for a transport with no devices to add (the cellular modem): the add page does not offer it.
+    has_devices: bool = True
 
     def __init__(self, ctx: DriverContext) -> None:
         self.ctx = ctx

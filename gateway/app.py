@@ -381,6 +381,7 @@ class Gateway:
                 "reconnects": up.reconnects,
                 "last_error": up.last_error,
                 "published_events": up.published_events,
+                "inbound": self.uplink.inbound.counters(),
             },
             "outbox": self.outbox.depth(),
             "clock": {"synced": self.clock.synced(), "boot": self.clock.boot_id},

@@ -80,6 +80,16 @@ class UplinkSection(_Section):
     backoff_max_s: float = Field(default=30.0, gt=0, le=3600)
     #: While an alarm waits, retry this often whatever the backoff (first alarm out within ~1 s).
     alarm_retry_s: float = Field(default=0.5, gt=0, le=1.0)
+    #: Inbound messages (commands, desired config, alarm acks) waiting per topic, at most; more are dropped and
+    #: counted (``inbound_dropped`` in the heartbeat). One message always fits an empty lane.
+    inbound_queue_messages: int = Field(default=64, ge=1, le=10_000)
+    #: ... and bytes waiting per topic, at most.
+    inbound_queue_bytes: int = Field(default=256 * 1024, ge=1024, le=64 * 1024 * 1024)
+    #: Inbound messages handled per topic per second, at most (bursts of ``inbound_burst``); the rest dropped.
+    inbound_rate_per_s: float = Field(default=20.0, gt=0, le=10_000)
+    inbound_burst: int = Field(default=100, ge=1, le=100_000)
+    #: Larger inbound payloads are dropped unread (MQTT 5: the broker is told not to send them at all).
+    inbound_max_bytes: int = Field(default=1024 * 1024, ge=1024, le=16 * 1024 * 1024)
 
     @field_validator("broker")
     @classmethod
@@ -138,6 +148,10 @@ class HttpSection(_Section):
 
     #: HOST:PORT. 0.0.0.0:80 on a real box; the simulated-readings hook works only on a loopback address.
     listen: str = "127.0.0.1:8080"
+    #: Larger request bodies are refused (413) before they are read.
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    #: JSON bodies nested deeper than this are refused (400) before they are decoded.
+    max_json_depth: int = Field(default=32, ge=2, le=256)
 
     @field_validator("listen")
     @classmethod

@@ -9,6 +9,11 @@ Nothing secret may reach a log, whoever logs it (our code, a radio library at de
 every formatted line goes through :class:`Redactor`, which masks ``password=``/``bindkey:``-style values,
 PEM private keys, 128-bit-and-longer hex keys (bindkeys, Zigbee network keys, install codes), URL passwords,
 and every secret value registered with :func:`add_secret` (the uplink password, device bindkeys...).
+
+Nor may a flood of bad input flood the log: :class:`CollapsingHandler` lets the first few warnings of each kind
+(same logger, level and message template) through per minute and sums up the rest in one line ("... repeated
+4,812 times in 60 s"); :func:`log_rejected` is how refused input is logged, with its reason and a short escaped
+prefix, never the whole of it.
 """
 
 from __future__ import annotations
@@ -18,8 +23,11 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, Literal
 
+from core.jsonin import excerpt
 from core.secrets import REDACTOR, Redactor, add_secret, secrets_in
 
 if TYPE_CHECKING:
@@ -96,6 +104,125 @@ def _stderr_is_journal(stream: IO[str]) -> bool:
 
 NOISY_LIBRARY_LOGGERS = ("bthome_ble.parser",)
 
+#: Warnings and errors of one kind let through per window before they are collapsed into a count.
+COLLAPSE_BURST = 5
+COLLAPSE_WINDOW_S = 60.0
+#: How often the logging service writes out the summaries of closed windows.
+SUMMARY_CHECK_S = 5.0
+#: Kinds tracked at once; beyond that the oldest windows are summed up early.
+_COLLAPSE_KINDS = 512
+
+
+def log_rejected(logger: logging.Logger, where: str, reason: str, detail: str, data: object) -> None:
+    """One warning for refused outside input: where, the reason code, a short detail, and a short escaped
+    prefix of the input (never all of it: an attacker's payload must not fill the journal)."""
+    shown = excerpt(data if isinstance(data, bytes | bytearray | str) else None if data is None else str(data))
+    logger.warning("%s: input refused (%s): %s; input %s", where, reason, excerpt(detail), shown)
+
+
+@dataclass(slots=True)
+class _Window:
+    end: float
+    passed: int = 0
+    suppressed: int = 0
+    sample: logging.LogRecord | None = None
+
+
+class CollapsingHandler(logging.Handler):
+    """Wraps the real handler: per kind of warning (logger, level, message template) the first ``burst`` records
+    of a ``window_s`` window pass; the rest are counted and reported as one line when the window closes.
+
+    Records below WARNING and CRITICAL ones always pass. Summaries go out when the next record arrives after the
+    window closed, on :meth:`flush` (the logging service calls it every few seconds) and at exit.
+    """
+
+    def __init__(
+        self,
+        target: logging.Handler,
+        burst: int = COLLAPSE_BURST,
+        window_s: float = COLLAPSE_WINDOW_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__()
+        self.target = target
+        self.burst = burst
+        self.window_s = window_s
+        self.clock = clock
+        self.suppressed_total = 0
+        self._windows: dict[tuple[str, int, str], _Window] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        now = self.clock()
+        self._close_windows(now)
+        if not logging.WARNING <= record.levelno < logging.CRITICAL:
+            self.target.handle(record)
+            return
+        key = (record.name, record.levelno, str(record.msg))
+        window = self._windows.get(key)
+        if window is None:
+            if len(self._windows) >= _COLLAPSE_KINDS:
+                self._close_windows(float("inf"), oldest=len(self._windows) // 4)
+            window = self._windows[key] = _Window(now + self.window_s)
+        if window.passed < self.burst:
+            window.passed += 1
+            self.target.handle(record)
+        else:
+            window.suppressed += 1
+            window.sample = record
+            self.suppressed_total += 1
+
+    def _close_windows(self, now: float, oldest: int = 0) -> None:
+        """Sum up and forget windows that ended by ``now`` (and the ``oldest`` n whatever their end).
+
+        Windows are opened in time order, so the dict is in order of their ends and the scan stops early."""
+        while self._windows:
+            key, window = next(iter(self._windows.items()))
+            if window.end > now and oldest <= 0:
+                return
+            oldest -= 1
+            del self._windows[key]
+            if window.suppressed and window.sample is not None:
+                self.target.handle(self._summary(window))
+
+    def _summary(self, window: _Window) -> logging.LogRecord:
+        sample = window.sample
+        assert sample is not None
+        try:
+            text = sample.getMessage()
+        except (TypeError, ValueError):
+            text = str(sample.msg)
+        summary = logging.makeLogRecord(
+            {
+                "name": sample.name,
+                "levelno": sample.levelno,
+                "levelname": sample.levelname,
+                "msg": "%s ... repeated %s times in %d s",
+                "args": (excerpt(text, 160)[1:-1], f"{window.suppressed:,}", round(self.window_s)),
+            }
+        )
+        return summary
+
+    def flush(self) -> None:
+        self.acquire()
+        try:
+            self._close_windows(self.clock())
+        finally:
+            self.release()
+        self.target.flush()
+
+    @property
+    def kinds(self) -> int:
+        """Kinds of warning being watched right now (bounded)."""
+        return len(self._windows)
+
+    def close(self) -> None:
+        self.flush()
+        self.target.close()
+        super().close()
+
+    def setFormatter(self, fmt: logging.Formatter | None) -> None:
+        self.target.setFormatter(fmt)
+
 
 def setup_logging(level: str = "info", fmt: str | None = None, stream: IO[str] | None = None) -> logging.Handler:
     """Install the gateway's log handler on the root logger (replacing an earlier one); set the level.
@@ -107,8 +234,9 @@ def setup_logging(level: str = "info", fmt: str | None = None, stream: IO[str] |
     chosen = fmt or os.environ.get("FBGW_LOG_FORMAT") or ("journal" if _stderr_is_journal(stream) else "text")
     if chosen not in ("journal", "text", "json"):
         chosen = "text"
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(StructuredFormatter(chosen))  # type: ignore[arg-type]
+    stream_handler = logging.StreamHandler(stream)
+    stream_handler.setFormatter(StructuredFormatter(chosen))  # type: ignore[arg-type]
+    handler = CollapsingHandler(stream_handler)
     handler.set_name("fbgw")
     root = logging.getLogger()
     for old in [h for h in root.handlers if h.get_name() == "fbgw"]:
@@ -121,6 +249,13 @@ def setup_logging(level: str = "info", fmt: str | None = None, stream: IO[str] |
         logging.getLogger(noisy).setLevel(logging.ERROR)
     set_level(level)
     return handler
+
+
+def flush_collapsed() -> None:
+    """Write out the summaries of collapsed warnings whose window has closed."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, CollapsingHandler):
+            handler.flush()
 
 
 def set_level(name: str) -> None:

@@ -30,6 +30,7 @@ from paho.mqtt.properties import Properties
 from core.signal import Signal, Unsubscribe
 from gateway import __version__
 from gateway.config import UplinkSection
+from gateway.mqtt_inbound import InboundLanes, InboundLimits, lane_queue
 from gateway.outbox import Outbox, Row, bodies_to_payload
 from gateway.topics import Topics
 
@@ -40,6 +41,18 @@ ConnectHook = Callable[[], Awaitable[None]]
 
 #: Extra in-flight slots kept for alarms so a full window of ordinary events never queues an alarm in the client.
 _ALARM_SLOTS = 16
+#: Room for the topic and MQTT 5 headers around an inbound payload of ``inbound_max_bytes``.
+_PACKET_OVERHEAD = 4096
+
+
+def inbound_limits(s: UplinkSection) -> InboundLimits:
+    return InboundLimits(
+        queue_messages=s.inbound_queue_messages,
+        queue_bytes=s.inbound_queue_bytes,
+        rate_per_s=s.inbound_rate_per_s,
+        burst=s.inbound_burst,
+        max_bytes=s.inbound_max_bytes,
+    )
 
 
 class UplinkUnavailable(RuntimeError):
@@ -109,12 +122,16 @@ class Uplink:
         self._closing = False
         self._wake_reconnect = asyncio.Event()
         self._live_subscribes: set[asyncio.Task[None]] = set()
+        #: Bounded, rate-limited lanes per subscribed topic (see gateway.mqtt_inbound); they outlive a session.
+        self.inbound = InboundLanes(inbound_limits(settings))
 
     # ------------------------------------------------------------ public API for other modules
 
     def subscribe(self, topic_filter: str, handler: MessageHandler) -> None:
         """Receive messages on ``topic_filter`` (QoS 1) for as long as the gateway runs, across reconnects."""
         self._handlers.append((topic_filter, handler))
+        name = topic_filter.removeprefix(self.topics.base + "/")
+        self.inbound.add(topic_filter, name, first=topic_filter == self.topics.alarm_ack)
         client = self._client
         if client is not None and self.connected:  # already online: subscribe this session too
             task = asyncio.get_running_loop().create_task(self._subscribe_live(client, topic_filter))
@@ -165,6 +182,7 @@ class Uplink:
         """Drop the connection and reconnect at once (optionally with new connection settings)."""
         if settings is not None:
             self.settings = settings
+            self.inbound.configure(inbound_limits(settings))
         self._wake_reconnect.set()
 
     # ------------------------------------------------------------ connection loop
@@ -197,10 +215,16 @@ class Uplink:
             # A half-open connection (a black hole on the way) with data unacknowledged this long is aborted by
             # the kernel: without it, leaving a dead session waits a further `timeout` for a clean DISCONNECT.
             "socket_options": [(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(s.puback_timeout_s * 1000))],
+            "queue_type": lane_queue(self.inbound),
         }
         if s.protocol == "5":
             props = Properties(PacketTypes.CONNECT)
             props.SessionExpiryInterval = s.session_expiry_s
+            # The broker must not send us anything larger (the topic name and headers need a little room).
+            props.MaximumPacketSize = s.inbound_max_bytes + _PACKET_OVERHEAD
+            # At most this many QoS 1 messages from the broker unacknowledged at once: a flood then cannot pile up
+            # in the socket ahead of the PUBACKs for our own alarms.
+            props.ReceiveMaximum = s.inbound_queue_messages
             return aiomqtt.Client(
                 s.host, s.port, protocol=aiomqtt.ProtocolVersion.V5, clean_start=False, properties=props, **common
             )

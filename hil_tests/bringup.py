@@ -22,6 +22,7 @@ from hil_tests.edges import (
     FakeContacts,
     GpioEdge,
     RelayContacts,
+    Rf433SimEdge,
     SimEdge,
     ZigbeeSimEdge,
 )
@@ -41,6 +42,7 @@ class RigEdges:
         self.sim = SimEdge(rig.gateway.url, rig.device_ids) if rig.rig.devices_on("sim") else None
         self.zigbee = ZigbeeSimEdge(rig.znp.control) if rig.znp else None
         self.ble = BleSimEdge(rig.bluez.control) if rig.bluez else None
+        self.rf433 = Rf433SimEdge(rig.rf433.control) if rig.rf433 else None
         self.gpio: GpioEdge | None = None
         wired = {d.name: rig.gpio_input(d) for d in rig.rig.devices_on("gpio")}
         if wired and rig.wiring is not None:
@@ -52,10 +54,17 @@ class RigEdges:
             "zigbee": _absent_radio("Zigbee coordinator", rig.rig.zigbee.mode, "simulator"),
             "ble": _absent_radio("Bluetooth adapter", rig.rig.ble.mode, "mock"),
             "gpio": "the rig has no GPIO output wired to a gateway input",
+            "rf433": _absent_radio("433 MHz receiver", rig.rig.rf433.mode, "simulator"),
         }
 
     def get(self, edge: str) -> Edge | None:
-        edges: dict[str, Edge | None] = {"sim": self.sim, "zigbee": self.zigbee, "ble": self.ble, "gpio": self.gpio}
+        edges: dict[str, Edge | None] = {
+            "sim": self.sim,
+            "zigbee": self.zigbee,
+            "ble": self.ble,
+            "gpio": self.gpio,
+            "rf433": self.rf433,
+        }
         return edges[edge]
 
     def absent(self, edge: str) -> str | None:
@@ -71,7 +80,9 @@ class RigEdges:
         """The devices on ``edge`` the rig can make raise."""
         return [d for d in rig.rig.devices_on(edge) if self.cannot_drive(d) is None]
 
-    def call_device(self, rig: RigRunner, order: tuple[str, ...] = ("sim", "gpio", "ble", "zigbee")) -> DeviceSpec:
+    def call_device(
+        self, rig: RigRunner, order: tuple[str, ...] = ("sim", "gpio", "ble", "zigbee", "rf433")
+    ) -> DeviceSpec:
         """A call button or pull cord the rig can press (by edge preference), or skip the scenario."""
         for edge in order:
             if self.get(edge) is None:

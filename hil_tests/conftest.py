@@ -26,7 +26,7 @@ from tests.support.collector import Collector
 
 REPO = Path(__file__).resolve().parents[1]
 #: The radios a rig may be able to take away and give back, and pair new devices on.
-RADIOS = ("zigbee", "ble")
+RADIOS = ("zigbee", "ble", "rf433")
 _report: Report | None = None
 
 

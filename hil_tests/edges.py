@@ -4,7 +4,9 @@
 - ``zigbee``: the ZNP coordinator simulator's control port (the real Zigbee driver hears a real frame);
 - ``ble``: the mocked BlueZ's control port (bleak hears a real, encrypted BTHome advert);
 - ``gpio``: the contacts of a wired input moved: a real output line through a relay (a real rig), or the
-  gpio driver's pipe-backed fake line (the simulated rig, :mod:`hil_tests.fake_gpio`).
+  gpio driver's pipe-backed fake line (the simulated rig, :mod:`hil_tests.fake_gpio`);
+- ``rf433``: the 433 MHz receiver simulator's control port (the real rf433 driver reads the code frames of a
+  press, repeated as a real pendant repeats them, on a pty through pyserial).
 
 Tables, not chains of ifs: what each device kind reports when it raises, and what each edge sends for it.
 """
@@ -236,6 +238,47 @@ class BleSimEdge:
 
     async def replug(self) -> None:
         await control(self.address, "adapter add")
+
+
+class Rf433SimEdge:
+    """A 433 MHz pendant or pull cord pressed: its code burst printed by the simulated receiver module."""
+
+    name = "rf433"
+    #: Kinds the suite can make raise on this edge: a press is momentary, so nothing needs clearing.
+    KINDS = frozenset({"call_button", "pull_cord"})
+
+    def __init__(self, address: tuple[str, int]) -> None:
+        self.address = address
+
+    def stimulus_absent(self, device: DeviceSpec) -> str | None:
+        if device.kind not in self.KINDS:
+            have = ", ".join(sorted(self.KINDS))
+            return f"no stimulus for a {device.kind} on the rf433 edge: the suite presses only: {have}"
+        return kind_absent(device)
+
+    #: Silence after a burst before the next press counts as a new one: the rig's ``burst_gap_ms`` and a margin.
+    AFTER_BURST_S = 0.4
+
+    async def trigger(self, device: DeviceSpec, trace: str) -> None:
+        """One press: ten frames 50 ms apart (the simulator answers once they are all sent), then the silence
+        that ends the burst, so the next trigger is a new press and not a repeat of this one."""
+        await control(self.address, f"press {device.code} 10 50")
+        await asyncio.sleep(self.AFTER_BURST_S)
+
+    async def clear(self, device: DeviceSpec, trace: str) -> None:
+        return None
+
+    def tamper_absent(self, device: DeviceSpec) -> str | None:
+        return "a 433 MHz code carries no tamper state"
+
+    async def tamper(self, device: DeviceSpec, on: bool, trace: str) -> float:
+        raise AssertionError("433 MHz devices have no tamper switch")
+
+    async def unplug(self) -> None:
+        await control(self.address, "unplug")
+
+    async def replug(self) -> None:
+        await control(self.address, "plug")
 
 
 class Contacts(Protocol):

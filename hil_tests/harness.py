@@ -17,10 +17,11 @@ from typing import Any, get_args
 from core.devices import Device
 from drivers.ble.config import TYPE_CAPABILITIES as BLE_TYPE_CAPABILITIES
 from drivers.gpio.config import InputSettings
+from drivers.rf433.config import KINDS as RF433_KINDS
 from gateway.registry import DeviceRegistry
 from gateway.tools.local_broker import Mosquitto
 from hil_tests.fake_gpio import FakeWiring
-from hil_tests.processes import BluezMock, GatewayUnderTest, ZnpSim
+from hil_tests.processes import BluezMock, GatewayUnderTest, ModemMock, Rf433Sim, ZnpSim
 from hil_tests.rig import DeviceSpec, Kind, Rig
 from hil_tests.technician import installer_code
 from tests.support.gateway import write_toml
@@ -45,6 +46,7 @@ def device_id(device: DeviceSpec) -> str | None:
         "ble": lambda d: "ble-" + (d.mac or "").replace(":", "").lower(),
         "gpio": lambda d: "gpio-" + d.input_name,
         "zigbee": lambda d: f"zb-{d.ieee}" if d.ieee else None,
+        "rf433": lambda d: f"rf433-{d.code}",
     }
     return ids[device.edge](device)
 
@@ -59,6 +61,8 @@ class RigRunner:
         self.broker_url = rig.broker.url or ""
         self.znp: ZnpSim | None = None
         self.bluez: BluezMock | None = None
+        self.rf433: Rf433Sim | None = None
+        self.modem: ModemMock | None = None
         self.wiring: FakeWiring | None = None
         self.gateway: GatewayUnderTest | None = None
         #: The config the gateway under test was started with (see :meth:`gateway_config`).
@@ -91,6 +95,10 @@ class RigRunner:
             self.znp = ZnpSim(self.work)
         if self.rig.ble.mode == "mock":
             self.bluez = BluezMock(self.work)
+        if self.rig.rf433.mode == "simulator":
+            self.rf433 = Rf433Sim(self.work)
+        if self.rig.modem.mode == "mock":
+            self.modem = ModemMock(self.work)
         fifo_dir = None
         if self.rig.gpio.mode == "fake" and self.rig.gpio.inputs:
             fifo_dir = self.work / "gpio"
@@ -114,6 +122,11 @@ class RigRunner:
             drivers["zigbee"] = {"enabled": True, "port": port, "offline_after_battery_s": 3600}
         if self.rig.ble.mode != "absent":
             drivers["ble"] = {"enabled": True, "adapter": self.rig.ble.adapter}
+        if self.rig.rf433.mode != "absent":
+            port = self.rf433.port if self.rf433 else (self.rig.rf433.port or str(self.work / "ttyRF433"))
+            drivers["rf433"] = {"enabled": True, "port": port, "burst_gap_ms": 300, "retry_max_s": 2}
+        if self.modem is not None:  # [modem] (whom to text) stays off: the second-path scenario pushes it
+            drivers["modem"] = {"enabled": True, "bus_address": self.modem.bus, "startup_grace_s": 0, "hold_s": 2}
         if self.rig.gpio.mode != "absent" and self.rig.gpio.inputs:
             drivers["gpio"] = {"enabled": True, "retry_s": 2, "inputs": list(self.rig.gpio.inputs)}
         raw: dict[str, Any] = {
@@ -130,6 +143,7 @@ class RigRunner:
     def _seed_registry(self) -> None:
         """The rig's BLE devices are taken as paired before the run (with their bindkeys), as a technician
         would have paired them; written through the gateway's own registry, before the gateway starts.
+        The rig's 433 MHz devices likewise (their codes as learned by pressing them).
         A device already in the registry (a real rig's state directory) is left as it is; one of a kind the BLE
         driver does not know is not written (its scenarios are reported skipped with the reason)."""
         devices = [
@@ -147,6 +161,20 @@ class RigRunner:
             for d in self.rig.devices_on("ble")
             if d.kind in BLE_TYPE_CAPABILITIES
         ]
+        devices += [  # 433 MHz codes, as a technician would have learned them by pressing each device
+            Device(
+                id=self.device_ids[d.name],
+                type=d.kind,
+                transport="rf433",
+                name=d.name,
+                room=d.room,
+                capabilities=list(RF433_KINDS[d.kind].capabilities),
+                address=d.code or "",
+                params={"kind": d.kind, "match": "code", "code": d.code, "bits": 24},
+            )
+            for d in self.rig.devices_on("rf433")
+            if d.kind in RF433_KINDS and RF433_KINDS[d.kind].match == "code"
+        ]
         if devices:
             _run_in_thread(_upsert_all(self.state_dir / "devices.json", devices))
 
@@ -154,6 +182,10 @@ class RigRunner:
         """Stop everything that was started, in reverse order; the work directory stays only on failure."""
         if self.gateway:
             self.gateway.stop()
+        if self.modem:
+            self.modem.close()
+        if self.rf433:
+            self.rf433.close()
         if self.bluez:
             self.bluez.close()
         if self.znp:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.tools.local_broker import free_port
-from gateway.tools.sim_control import ZnpSimulatorProcess, read_banner, stop_child
+from gateway.tools.sim_control import ModemMockProcess, ZnpSimulatorProcess, read_banner, stop_child
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -31,6 +31,7 @@ def _spawn(argv: list[str], log: Path, env: dict[str, str] | None = None, banner
 
 
 ZnpSim = ZnpSimulatorProcess
+ModemMock = ModemMockProcess
 
 
 class BluezMock:
@@ -47,6 +48,21 @@ class BluezMock:
 
     def close(self) -> None:
         stop_child(self.proc, 10)
+
+
+class Rf433Sim:
+    """``python -m sims.rf433``: a 433 MHz receiver module on a pty (``port`` for ``[drivers.rf433]``)."""
+
+    def __init__(self, work: Path) -> None:
+        argv = [sys.executable, "-m", "sims.rf433", "--link", str(work / "ttyRF433"), "--control-port", "0"]
+        self.proc = _spawn([*argv, "--no-stdin"], work / "rf433_sim.log")
+        info = read_banner(self.proc, "the 433 MHz receiver simulator")
+        self.port = info["PORT"]
+        host, _, port = info["CONTROL"].rpartition(":")
+        self.control = (host, int(port))
+
+    def close(self) -> None:
+        stop_child(self.proc, 5)
 
 
 class GatewayUnderTest:

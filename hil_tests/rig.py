@@ -16,7 +16,7 @@ from drivers.gpio.config import GpioSection, InputSettings
 RIGS = Path(__file__).resolve().parent / "rigs"
 SIMULATED = RIGS / "simulated.toml"
 
-Edge = Literal["sim", "zigbee", "ble", "gpio"]
+Edge = Literal["sim", "zigbee", "ble", "gpio", "rf433"]
 #: The device types of drivers.base.DEVICE_TYPES.
 Kind = Literal[
     "call_button", "pull_cord", "door", "motion", "smoke", "gas", "leak", "wet_pad", "mattress", "heart_rate"
@@ -64,6 +64,23 @@ class BleSpec(_Model):
     #: "mock": bleak on a mocked BlueZ on a private bus; "adapter": the real adapter; "absent": none.
     mode: Literal["mock", "adapter", "absent"] = "absent"
     adapter: str = "hci0"
+
+
+class Rf433Spec(_Model):
+    #: "simulator": the 433 MHz receiver simulator on a pty; "serial": a real receiver module; "absent": none.
+    mode: Literal["simulator", "serial", "absent"] = "absent"
+    port: str | None = None
+
+    @model_validator(mode="after")
+    def _port_for_serial(self) -> Rf433Spec:
+        if self.mode == "serial" and not self.port:
+            raise ValueError("rf433: mode 'serial' needs port (e.g. /dev/serial/by-id/...)")
+        return self
+
+
+class ModemSpec(_Model):
+    #: "mock": a mocked ModemManager with a 4G modem (``python -m sims.modem``) on a private bus; "absent": none.
+    mode: Literal["mock", "absent"] = "absent"
 
 
 class GpioSpec(_Model):
@@ -116,11 +133,15 @@ class DeviceSpec(_Model):
     chip: str | None = None
     line: int | None = None
     pulse_ms: int = Field(default=300, ge=10, le=60_000)
+    #: rf433: the 24-bit code the device sends (6 hex digits), as paired.
+    code: str | None = Field(default=None, pattern=r"^[0-9a-f]{6}$")
 
     @model_validator(mode="after")
     def _edge_needs(self) -> DeviceSpec:
         if self.edge == "ble" and not self.mac:
             raise ValueError(f"device {self.name}: a ble device needs mac")
+        if self.edge == "rf433" and not self.code:
+            raise ValueError(f"device {self.name}: an rf433 device needs code (6 hex digits)")
         return self
 
     @property
@@ -135,6 +156,8 @@ class Rig(_Model):
     zigbee: ZigbeeSpec = ZigbeeSpec()
     ble: BleSpec = BleSpec()
     gpio: GpioSpec = GpioSpec()
+    rf433: Rf433Spec = Rf433Spec()
+    modem: ModemSpec = ModemSpec()
     devices: list[DeviceSpec] = Field(default_factory=list)
     #: Samples per latency scenario.
     samples: int = Field(default=5, ge=1, le=1000)
@@ -144,7 +167,11 @@ class Rig(_Model):
         names = [d.name for d in self.devices]
         if len(names) != len(set(names)):
             raise ValueError("two devices share a name")
-        radio = {"zigbee": self.zigbee.mode != "absent", "ble": self.ble.mode != "absent"}
+        radio = {
+            "zigbee": self.zigbee.mode != "absent",
+            "ble": self.ble.mode != "absent",
+            "rf433": self.rf433.mode != "absent",
+        }
         for d in self.devices:
             if d.edge in radio and not radio[d.edge]:
                 raise ValueError(f"device {d.name}: edge {d.edge} but the rig's [{d.edge}] mode is 'absent'")

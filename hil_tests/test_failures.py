@@ -185,7 +185,7 @@ async def test_gateway_killed_and_restarted(
         for _, _, ev in list(platform.col.arrivals):  # close the call the stream opened
             if ev["id"] in want and ev["kind"] == "alarm.emergency_call":
                 await platform.close_alarm(ev["id"], t_restart)
-    for edge_name in ("gpio", "ble", "zigbee"):  # after the restart, each radio and line works again
+    for edge_name in ("gpio", "ble", "zigbee", "rf433"):  # after the restart, each radio and line works again
         edge = edges.get(edge_name)
         devices = edges.drivable(rig, edge_name)
         if edge is None or not devices:

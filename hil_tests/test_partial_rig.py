@@ -57,6 +57,8 @@ ABSENT = [
     "radio_unplugged_and_back[ble]",
     "pairing_a_device[zigbee]",
     "pairing_a_device[ble]",
+    "radio_unplugged_and_back[rf433]",
+    "pairing_a_device[rf433]",
     "pairing_a_xiaomi_sensor",
     "vitals_out_of_range[none]",
     "bed_exit[none]",

@@ -9,10 +9,11 @@ import time
 
 import pytest
 
+from gateway.tools.flood import INBOUND, flood
 from hil_tests.bringup import RigEdges, pair_zigbee
-from hil_tests.edges import CALLS, CLEAR, RAISE, BleSimEdge, ZigbeeSimEdge
+from hil_tests.edges import CALLS, CLEAR, RAISE, BleSimEdge, Rf433SimEdge, ZigbeeSimEdge
 from hil_tests.harness import RigRunner
-from hil_tests.observe import Platform, data_is, retained
+from hil_tests.observe import Platform, broker_address, data_is, retained
 from hil_tests.report import ScenarioResult
 from hil_tests.rig import DeviceSpec
 from hil_tests.technician import Technician
@@ -28,6 +29,8 @@ async def test_pairing_a_device(
     zigbee: a detector joins after a platform ``permit_join``, is interviewed and enrolled.
     ble: the platform opens the install window, the technician signs in on the page, starts pairing, the
     button advertises, and the technician adds it with its bindkey.
+    rf433: the same page flow; the technician pulls the new cord, the page lists the code heard, and the
+    technician adds it as a pull cord.
     """
     edge = edges.get(transport)
     if edge is None:
@@ -36,6 +39,10 @@ async def test_pairing_a_device(
         new = DeviceSpec(name="zb-paired-in-run", kind="gas", edge="zigbee")
         result.latencies_ms.extend(await pair_zigbee(rig, platform, edge, [new]))
         how = "latency: join -> device ready in the gateway"
+    elif isinstance(edge, Rf433SimEdge):
+        new = DeviceSpec(name="rf433-paired-in-run", kind="pull_cord", edge="rf433", code="a5c3e1")
+        result.latencies_ms.append(await pair_rf433(rig, platform, edge, new))
+        how = "latency: code pressed -> device added on the page"
     else:
         assert isinstance(edge, BleSimEdge)
         new = DeviceSpec(
@@ -129,6 +136,36 @@ async def pair_ble(rig: RigRunner, platform: Platform, ble: BleSimEdge, new: Dev
     return took_ms
 
 
+async def pair_rf433(rig: RigRunner, platform: Platform, rf433: Rf433SimEdge, new: DeviceSpec) -> float:
+    """The technician's 433 MHz flow on the gateway's page; returns press -> added in ms."""
+    assert rig.gateway is not None and new.code
+    opened = await platform.command("open_install_window", {"seconds": 900})
+    assert opened["status"] == "ok", opened
+    async with Technician(rig.gateway.url, rig.installer_code) as tech:
+        await tech.sign_in()
+        status, body = await tech.post("/api/pairing/rf433/start", {"seconds": 60})
+        assert status == 200, body
+        status, body = await tech.post("/api/pairing/rf433/adopt", {"address": new.code, "type": new.kind})
+        assert status == 422 and "not heard" in body.get("error", ""), (status, body)  # not pressed yet
+        t0 = time.monotonic()
+        await rf433.trigger(new, "pairing-press")  # the technician pulls the new cord
+        while True:  # the page lists what it heard
+            async with tech.http.get(rig.gateway.url + "/api/pairing/rf433") as resp:
+                state = await resp.json()
+            if new.code in json.dumps(state):
+                break
+            assert time.monotonic() < t0 + 15, f"the page never listed code {new.code}: {state}"
+            await asyncio.sleep(0.1)
+        adopt = {"address": new.code, "type": new.kind, "name": new.name, "room": new.room}
+        status, body = await tech.post("/api/pairing/rf433/adopt", adopt)
+        took_ms = (time.monotonic() - t0) * 1000
+        assert status == 200, body
+        await tech.post("/api/pairing/rf433/stop", {})
+    rig.device_ids[new.name] = str(body["device"]["id"])
+    await asyncio.sleep(0.5)  # the rest of the pairing burst is over before the first real press
+    return took_ms
+
+
 async def test_config_push(rig: RigRunner, platform: Platform, result: ScenarioResult) -> None:
     """A desired document (retained, as the platform publishes it) is applied and reported back retained."""
     assert rig.gateway is not None
@@ -183,3 +220,39 @@ async def test_alarm_ack_loop(rig: RigRunner, edges: RigEdges, platform: Platfor
         result.latencies_ms.append((t - t1) * 1000)
         await platform.close_alarm(ev["id"], t1)
     result.reason = f"device {device.name}; latency: ack published -> alarm.acknowledged received"
+
+
+#: Hostile messages per inbound topic in ``ack_after_a_flood`` (QoS 1, as the platform's broker delivers them).
+FLOOD_PER_TOPIC = 1000
+
+
+async def test_ack_after_a_flood(rig: RigRunner, edges: RigEdges, platform: Platform, result: ScenarioResult) -> None:
+    """A burst of hostile messages on every inbound topic (``gateway.tools.flood``); the gateway sheds it, says so
+    in its status, and the alarm -> ack -> ``alarm.acknowledged`` loop still works right after."""
+    device = edges.call_device(rig)
+    edge = edges.get(device.edge)
+    assert edge is not None
+    dev_id = rig.device_ids[device.name]
+    host, port = broker_address(platform.broker_url)
+    sent = await asyncio.to_thread(flood, host, port, platform.gateway_id, FLOOD_PER_TOPIC, qos=1)
+    deadline = time.monotonic() + 60
+    while True:  # until the gateway has taken the whole burst in
+        lanes = (await asyncio.to_thread(rig.gateway.get, "/api/status"))["uplink"]["inbound"]
+        if all(lanes[t]["received"] >= FLOOD_PER_TOPIC for t in INBOUND):
+            break
+        assert time.monotonic() < deadline, lanes
+        await asyncio.sleep(0.2)
+    dropped = sum(lanes[t]["queue_full"] + lanes[t]["rate_limited"] + lanes[t]["too_large"] for t in INBOUND)
+    t0 = time.monotonic()
+    await edge.trigger(device, "after-flood")
+    _, ev = await platform.wait(t0, "alarm.emergency_call", dev_id)
+    t1 = time.monotonic()
+    await platform.ack(ev["id"])
+    t, ack = await platform.wait(t1, "alarm.acknowledged", where=data_is("alarm", ev["id"]))
+    assert ack["data"]["by"] == "hil", ack
+    result.latencies_ms.append((t - t1) * 1000)
+    await platform.close_alarm(ev["id"], t1)
+    result.reason = (
+        f"{sent['messages']:,.0f} hostile messages first ({dropped:,} shed); "
+        "latency: ack published -> alarm.acknowledged received"
+    )

@@ -14,10 +14,12 @@ from pydantic import BaseModel
 
 from drivers.ble.config import BleSettings
 from drivers.gpio.config import GpioSection, InputSettings
+from drivers.modem.config import ModemSection
+from drivers.rf433.config import Rf433Section
 from drivers.sim.config import SimSection
 from drivers.zigbee.config import ZigbeeSection
 from gateway.config import load_config
-from hil_tests.edges import BleSimEdge, Edge, GpioEdge, SimEdge, ZigbeeSimEdge
+from hil_tests.edges import BleSimEdge, Edge, GpioEdge, Rf433SimEdge, SimEdge, ZigbeeSimEdge
 from hil_tests.harness import RigRunner
 from hil_tests.rig import RIGS, SIMULATED, DeviceSpec, Kind, load_rig
 from tests.support.gateway import write_toml
@@ -28,6 +30,8 @@ DRIVER_MODELS: dict[str, type[BaseModel]] = {
     "zigbee": ZigbeeSection,
     "ble": BleSettings,
     "gpio": GpioSection,
+    "rf433": Rf433Section,
+    "modem": ModemSection,
 }
 
 pytestmark = pytest.mark.timeout(30)
@@ -45,7 +49,7 @@ def test_generated_gateway_config_is_accepted(path: Path, tmp_path: Path) -> Non
         drivers: dict[str, Any] = raw["drivers"]
         for name, section in drivers.items():
             DRIVER_MODELS[name].model_validate(section)
-        expected = {"sim"} & rig.edges() | {r for r in ("zigbee", "ble") if getattr(rig, r).mode != "absent"}
+        expected = {"sim"} & rig.edges() | {r for r in ("zigbee", "ble", "rf433") if getattr(rig, r).mode != "absent"}
         assert expected <= set(drivers), (expected, set(drivers))
         if rig.gpio.inputs:
             assert [i["name"] for i in drivers["gpio"]["inputs"]] == [i["name"] for i in rig.gpio.inputs]
@@ -83,6 +87,7 @@ def _edges(runner: RigRunner) -> dict[str, Edge]:
         "zigbee": ZigbeeSimEdge(nowhere),
         "ble": BleSimEdge(nowhere),
         "gpio": GpioEdge(_NoContacts(), wired),
+        "rf433": Rf433SimEdge(nowhere),
     }
 
 

@@ -61,14 +61,56 @@ def decode(cluster: int, data: bytes) -> Message | None:
             return ClientCommand(cluster, hdr.command_id)
         return None
     if hdr.command_id == foundation.GeneralCommand.Report_Attributes:
+        nested = _collection_in_report(payload)
+        if nested is not None:  # zigpy parses nested sets/arrays in time that grows steeply with their size
+            raise MalformedFrame(f"attribute of collection type 0x{nested:02x} (not read)")
         try:
             report, _ = _REPORT_SCHEMA.deserialize(payload)
             values = {int(rec.attrid): rec.value.value for rec in report.attribute_reports}  # type: ignore[attr-defined]
         except (ValueError, KeyError, IndexError, AttributeError) as exc:
             raise MalformedFrame(f"bad attribute report: {exc}") from exc
         if cluster == IAS_ZONE and ZONE_STATUS in values:
-            return ZoneStatus(int(values[ZONE_STATUS]))
+            status = values[ZONE_STATUS]
+            if not isinstance(status, int):  # a report may carry any ZCL type, NoData included
+                raise MalformedFrame(f"zone status of type {type(status).__name__}")
+            return ZoneStatus(int(status))
         return AttributeReport(cluster, values)
+    return None
+
+
+#: ZCL data types of a fixed size (type -> bytes), and the strings with a 1- or 2-byte length prefix.
+_FIXED = {
+    **{t: t - 0x07 for t in range(0x08, 0x10)},  # data8..data64
+    0x10: 1,
+    **{t: t - 0x17 for t in range(0x18, 0x20)},  # bitmap8..64
+    **{t: t - 0x1F for t in range(0x20, 0x28)},  # uint8..64
+    **{t: t - 0x27 for t in range(0x28, 0x30)},  # int8..64
+    0x30: 1, 0x31: 2, 0x38: 2, 0x39: 4, 0x3A: 8,
+    0xE0: 4, 0xE1: 4, 0xE2: 4, 0xE8: 2, 0xE9: 2, 0xEA: 4, 0xF0: 8, 0xF1: 16, 0xFF: 0,
+}  # fmt: skip
+_SHORT_STRINGS = (0x41, 0x42)
+_LONG_STRINGS = (0x43, 0x44)
+_COLLECTIONS = (0x48, 0x4C, 0x50, 0x51)  # array, structure, set, bag
+
+
+def _collection_in_report(payload: bytes) -> int | None:
+    """The first collection type among an attribute report's records, walking them by their declared sizes
+    (None when there is none, or when a type this walk does not know leaves the rest to zigpy)."""
+    i = 0
+    while i + 3 <= len(payload):
+        kind = payload[i + 2]
+        i += 3
+        if kind in _COLLECTIONS:
+            return kind
+        if kind in _FIXED:
+            i += _FIXED[kind]
+        elif kind in _SHORT_STRINGS and i < len(payload):
+            i += 1 + (payload[i] if payload[i] != 0xFF else 0)
+        elif kind in _LONG_STRINGS and i + 1 < len(payload):
+            size = int.from_bytes(payload[i : i + 2], "little")
+            i += 2 + (size if size != 0xFFFF else 0)
+        else:
+            return None
     return None
 
 

@@ -15,8 +15,12 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from core import jsonin
+
 #: Larger payloads are refused unread.
 MAX_ACK_BYTES = 4096
+#: Deeper payloads are refused before they are decoded (a real ack is a flat object).
+ACK_DEPTH = 8
 
 
 class AckMessage(BaseModel):
@@ -27,3 +31,11 @@ class AckMessage(BaseModel):
     by: Annotated[str, StringConstraints(max_length=64)] = "platform"
     note: Annotated[str, StringConstraints(max_length=500)] = ""
     ts: Annotated[int, Field(ge=0)] | None = None  # when the platform acted (UTC ms); informational
+
+
+def decode_ack(raw: bytes) -> AckMessage:
+    """Payload -> :class:`AckMessage` through the one JSON decoding path (size and depth capped).
+
+    Raises :class:`core.jsonin.JsonRejected` or :class:`pydantic.ValidationError`.
+    """
+    return AckMessage.model_validate(jsonin.loads_object(raw, max_bytes=MAX_ACK_BYTES, max_depth=ACK_DEPTH))

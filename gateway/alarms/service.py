@@ -26,9 +26,11 @@ from typing import TYPE_CHECKING, Any
 import aiomqtt
 from pydantic import ValidationError
 
+from core import jsonin
 from core.events import Event, EventDraft, Priority
 from gateway import link
-from gateway.alarms.messages import MAX_ACK_BYTES, AckMessage
+from gateway.alarms.messages import decode_ack
+from gateway.logsetup import log_rejected
 from gateway.outbox import OutboxError, Row
 from gateway.rules.alarm_book import LIFECYCLE_KINDS, AckAction, OpenAlarm, opens_alarm
 
@@ -109,21 +111,22 @@ class AlarmService:
     async def _on_ack_message(self, message: aiomqtt.Message) -> None:
         payload = message.payload
         raw = bytes(payload) if isinstance(payload, bytes | bytearray) else str(payload or "").encode()
-        if len(raw) > MAX_ACK_BYTES:
-            self.stats["bad_acks"] += 1
-            log.warning("alarms: ack message of %d bytes refused", len(raw))
-            return
         try:
-            msg = AckMessage.model_validate_json(raw)
+            msg = decode_ack(raw)
+        except jsonin.JsonRejected as exc:
+            self.stats["bad_acks"] += 1
+            log_rejected(log, "alarms: ack message", exc.reason, exc.detail, raw)
+            return
         except ValidationError as exc:
             self.stats["bad_acks"] += 1
-            log.warning("alarms: bad ack message ignored: %s", exc.errors(include_url=False)[:3])
+            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'message'}: {e['msg']}" for e in exc.errors()[:3])
+            log_rejected(log, "alarms: ack message", "invalid", problems, raw)
             return
         try:
             result = await self.ack(msg.alarm, by=msg.by, note=msg.note, action=msg.action)
         except LookupError:
             self.stats["unknown_acks"] += 1
-            log.warning("alarms: ack for unknown alarm %s ignored", msg.alarm)
+            log.warning("alarms: ack for unknown alarm %s ignored", jsonin.excerpt(msg.alarm, 64))
             return
         log.info("alarms: %s %s by %s -> %s", msg.action, msg.alarm, msg.by, result["state"])
 

@@ -24,7 +24,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import aiomqtt
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
+from core.jsonin import excerpt
 from gateway import link
+from gateway.logsetup import log_rejected
 from gateway.remote.actions import COMMANDS, CommandContext, CommandFailed, Restarter
 from gateway.remote.inbound import Rejection, check_gateway, check_signature, parse_object, schema_rejection
 from gateway.remote.logbuffer import LogBuffer
@@ -152,7 +154,7 @@ class CommandService:
             self._idle.clear()
         except asyncio.QueueFull:
             self.counters["dropped_flood"] += 1
-            log.warning("remote: more than %d commands waiting; one dropped unread", INBOX_SIZE)
+            log.warning("remote: more than %d commands waiting; one dropped unread", INBOX_SIZE)  # collapsed
 
     async def _worker(self) -> None:
         while True:
@@ -180,7 +182,8 @@ class CommandService:
             checked = self._check(payload, obj)
         except Rejection as rej:
             self.counters["rejected"] += 1
-            log.warning("remote: command %s (%s) rejected: %s", cmd_id, cmd_name, rej)
+            what = f"remote: command {excerpt(cmd_id, 64)} ({excerpt(cmd_name, 64)})"
+            log_rejected(log, what, rej.reason, rej.detail, payload)
             return await self._publish(self._result(cmd_id, cmd_name, "rejected", rej.reason, rej.detail))
         return await self._run(checked)
 

@@ -25,6 +25,7 @@ from pydantic import ValidationError
 from core.secrets import add_secret
 from gateway import link
 from gateway.config import Config
+from gateway.logsetup import log_rejected
 from gateway.ports import ReconfigureIncomplete
 from gateway.remote.connection import try_connection
 from gateway.remote.desired import (
@@ -348,7 +349,7 @@ class ConfigSync:
 
     async def _reject(self, version: int | None, doc_hash: str, rej: Rejection, payload: bytes) -> None:
         self.counters["rejected"] += 1
-        log.warning("remote: desired document %s (version %s) rejected: %s", doc_hash, version, rej)
+        log_rejected(log, f"remote: desired document {doc_hash} (version {version})", rej.reason, rej.detail, payload)
         await self._report(
             Outcome("rejected", version, doc_hash, rej.reason, rej.detail[:2000], payload_digest(payload))
         )

@@ -6,12 +6,12 @@ the same reason for the same mistake on either topic. Reasons are stable strings
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from core import jsonin
 from gateway.remote.signing import SignatureError, verify
 
 if TYPE_CHECKING:
@@ -69,52 +69,17 @@ def reason_for(error_type: str) -> str:
     return "invalid"
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise Rejection("not_json", f"duplicate key {key!r}")
-        out[key] = value
-    return out
-
-
-#: Deepest nesting accepted (a real document needs 4); deeper input is refused before anything walks it.
-MAX_DEPTH = 32
-
-
-def _depth(value: Any) -> int:
-    """Nesting depth of parsed JSON, without recursion."""
-    deepest = 0
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        node, level = stack.pop()
-        if isinstance(node, dict | list):
-            deepest = max(deepest, level)
-            if level > MAX_DEPTH:
-                break
-            children = node.values() if isinstance(node, dict) else node
-            stack.extend((child, level + 1) for child in children)
-    return deepest
+#: Deepest nesting accepted (a real document needs 4); deeper input is refused before it is decoded.
+MAX_DEPTH = jsonin.MAX_DEPTH
 
 
 def parse_object(payload: bytes, max_bytes: int) -> dict[str, Any]:
-    """Bytes -> JSON object, refusing oversized payloads unread, ambiguous (duplicate-key) and absurdly
-    deep objects."""
-    if len(payload) > max_bytes:
-        raise Rejection("too_large", f"{len(payload)} bytes, at most {max_bytes} accepted")
+    """Bytes -> JSON object through :mod:`core.jsonin`, refusing oversized payloads unread, ambiguous
+    (duplicate-key) and absurdly deep objects."""
     try:
-        doc = json.loads(payload.decode("utf-8"), object_pairs_hook=_no_duplicates)
-    except UnicodeDecodeError:
-        raise Rejection("not_json", "payload is not UTF-8") from None
-    except json.JSONDecodeError as exc:
-        raise Rejection("not_json", f"not JSON: {exc.msg} at {exc.pos}") from None
-    except RecursionError:
-        raise Rejection("not_json", "nested too deeply") from None
-    if not isinstance(doc, dict):
-        raise Rejection("not_json", "top level must be a JSON object")
-    if _depth(doc) > MAX_DEPTH:
-        raise Rejection("not_json", f"nested deeper than {MAX_DEPTH} levels")
-    return doc
+        return jsonin.loads_object(payload, max_bytes=max_bytes, max_depth=MAX_DEPTH, unique_keys=True)
+    except jsonin.JsonRejected as exc:
+        raise Rejection("too_large" if exc.reason == "too_large" else "not_json", exc.detail) from None
 
 
 def check_signature(doc: dict[str, Any], key: Ed25519PublicKey | None, context: bytes) -> None:

@@ -1,7 +1,10 @@
 """The demo: a simulated home, a local Mosquitto, the gateway, and a console view of what the platform receives.
 
 Half a minute in, the broker is stopped for a while and started again, to show store-and-forward: events made
-while it is away are kept in the outbox and arrive afterwards, with no gap in the sequence numbers.
+while it is away are kept in the outbox and arrive afterwards, with no gap in the sequence numbers. During the
+outage the bedroom call button is pressed: the second path texts the guardian through the 4G modem (a mocked
+ModemManager), the demo prints the SMS she got, she replies "收到", and the alarm is acknowledged by SMS; once the
+broker is back the platform sees the alarm, ``alarm.sms_sent`` and ``alarm.acknowledged`` in order.
 """
 
 from __future__ import annotations
@@ -19,15 +22,20 @@ import time
 import tomllib
 import urllib.request
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiomqtt
 
 from gateway.tools.local_broker import Mosquitto, free_port
 from gateway.tools.platform_view import Tally, watch
-from gateway.tools.sim_control import ZnpSimulatorProcess
+from gateway.tools.sim_control import ModemMockProcess, ZnpSimulatorProcess
 
 REPO = Path(__file__).resolve().parents[2]
+#: The guardian the second path texts during the outage (a mocked phone: nothing leaves the machine).
+GUARDIAN = ("女儿", "+8613800138001")
+#: The call button pressed during the outage (the morning's scenario never presses it, so it is a new alarm).
+OUTAGE_BUTTON = "btn-bedroom"
 
 
 def _say(text: str) -> None:
@@ -95,6 +103,37 @@ async def _zigbee_story(stick: ZnpSimulatorProcess, broker_url: str, gateway_id:
         _say(f"zigbee: {exc}")
 
 
+async def _second_path_story(modem: ModemMockProcess, url: str) -> None:
+    """The broker is down: the cord is pulled, the guardian gets the SMS and answers it."""
+    await asyncio.sleep(1.0)
+    before = len(modem.records("sms"))
+    _say(f"the bedroom call button is pressed while the platform cannot be reached ({OUTAGE_BUTTON})")
+    body = json.dumps({"device": OUTAGE_BUTTON, "capability": "press", "value": True, "trace": "outage-sms"}).encode()
+    request = urllib.request.Request(url + "/api/sim/readings", body, {"Content-Type": "application/json"})
+
+    def press() -> None:
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            resp.read()
+
+    await asyncio.to_thread(press)
+
+    def texts() -> list[dict[str, Any]]:  # its SMS names the room (other open alarms may be texted too)
+        return [r for r in modem.records("sms")[before:] if "卧室" in r["text"]]
+
+    for _ in range(300):  # the SMS goes at once (the uplink is known down); 30 s at most
+        if texts():
+            break
+        await asyncio.sleep(0.1)
+    sent = texts()
+    if not sent:
+        _say("no SMS went out (see the gateway log)")
+        return
+    _say(f"SMS to the guardian ({GUARDIAN[0]}) through the 4G modem: {sent[0]['text']}")
+    await asyncio.sleep(1.0)
+    answer = await modem.send(f"inject {GUARDIAN[1].removeprefix('+86')} 收到")
+    _say(f"the guardian replies “收到” ({answer}): the gateway records the alarm acknowledged by SMS")
+
+
 async def run_demo(args: argparse.Namespace) -> int:
     work: Path = args.work
     marker = work / ".fbgw-demo"
@@ -107,14 +146,23 @@ async def run_demo(args: argparse.Namespace) -> int:
     state = work / "state"
     config = args.config
     stick = None
+    extra = ""
     if args.zigbee:
         stick = ZnpSimulatorProcess(work)
         _say(f"zigbee: coordinator simulator on {stick.port}")
-        config = work / "demo.toml"
-        config.write_text(
-            args.config.read_text(encoding="utf-8") + f'\n[drivers.zigbee]\nenabled = true\nport = "{stick.port}"\n',
-            encoding="utf-8",
+        extra += f'\n[drivers.zigbee]\nenabled = true\nport = "{stick.port}"\n'
+    modem = None
+    if args.modem:
+        modem = ModemMockProcess(work)
+        _say("4G modem: a mocked ModemManager with one modem on a private D-Bus")
+        extra += (
+            f'\n[drivers.modem]\nenabled = true\nbus_address = "{modem.bus}"\nstartup_grace_s = 0\n'
+            f'\n[modem]\nenabled = true\nelder_name = "王奶奶"\nsms_after_s = 5\ncall_after_s = 600\n'
+            f'[[modem.contacts]]\nlabel = "{GUARDIAN[0]}"\nnumber = "{GUARDIAN[1]}"\nrole = "guardian"\n'
         )
+    if extra:
+        config = work / "demo.toml"
+        config.write_text(args.config.read_text(encoding="utf-8") + extra, encoding="utf-8")
     broker = Mosquitto(port=args.broker_port or free_port())
     broker.start()
     _say(f"broker: Mosquitto on {broker.url}")
@@ -146,6 +194,8 @@ async def run_demo(args: argparse.Namespace) -> int:
         broker.close()
         if stick:
             stick.close()
+        if modem:
+            modem.close()
         return 1
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -157,7 +207,10 @@ async def run_demo(args: argparse.Namespace) -> int:
         await asyncio.sleep(args.outage_at)
         _say(f"stopping the broker for {args.outage_for:g} s: the gateway keeps events in its outbox")
         broker.stop()
-        await asyncio.sleep(args.outage_for)
+        t0 = time.monotonic()
+        if modem is not None:
+            await _second_path_story(modem, f"http://{http}")
+        await asyncio.sleep(max(0.0, args.outage_for - (time.monotonic() - t0)))
         broker.start()
         _say("broker is back: the backlog drains, alarms first")
 
@@ -188,6 +241,8 @@ async def run_demo(args: argparse.Namespace) -> int:
         broker.close()
         if stick:
             stick.close()
+        if modem:
+            modem.close()
     for gw_id, tally in (tallies or {}).items():
         gaps = tally.gaps()
         _say(
@@ -210,6 +265,12 @@ def main() -> int:
     parser.add_argument("--outage-for", type=float, default=10)
     parser.add_argument(
         "--ack-after", type=float, default=5.0, help="the console operator acknowledges each call after N s"
+    )
+    parser.add_argument(
+        "--no-modem",
+        dest="modem",
+        action="store_false",
+        help="no 4G modem (mocked ModemManager): the outage then sends no SMS",
     )
     parser.add_argument(
         "--no-zigbee",

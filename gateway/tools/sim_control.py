@@ -1,6 +1,6 @@
 """The radio simulators as child processes, shared by the demo and the hardware-in-the-loop rig.
 
-Both standalone simulators (``python -m sims.znp``, ``python -m sims.bluez``) print
+The standalone simulators (``python -m sims.znp``, ``python -m sims.bluez``, ``python -m sims.modem``) print
 ``KEY value`` / ``KEY=value`` lines, then ``READY``, and take one command per line on a loopback control port,
 answering ``ok ...`` or ``error ...``.
 """
@@ -8,11 +8,13 @@ answering ``ok ...`` or ``error ...``.
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -90,3 +92,31 @@ class ZnpSimulatorProcess:
 
     def close(self) -> None:
         stop_child(self.proc, 5)
+
+
+class ModemMockProcess:
+    """``python -m sims.modem``: ModemManager with one 4G modem, mocked on a private D-Bus (``bus`` for
+    ``[drivers.modem] bus_address``), driven on ``control``; every SMS sent, call placed and SMS injected is a JSON
+    line in ``record``."""
+
+    def __init__(self, work: Path) -> None:
+        argv = [sys.executable, "-m", "sims.modem", "--port", "0", "--no-stdin", "--workdir", str(work / "modem")]
+        with open(work / "modem_mock.log", "ab") as log:  # the child keeps its own copy of the descriptor
+            self.proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=log, text=True)
+        info = read_banner(self.proc, "the mocked ModemManager")
+        self.bus = info["DBUS_SYSTEM_BUS_ADDRESS"]
+        self.record = Path(info["RECORD"])
+        self.control = ("127.0.0.1", int(info["CONTROL_PORT"]))
+
+    def records(self, kind: str) -> list[dict[str, Any]]:
+        """What the mock recorded (``sms``, ``call``, ``incoming``), oldest first."""
+        if not self.record.exists():
+            return []
+        rows = [json.loads(line) for line in self.record.read_text(encoding="utf-8").splitlines() if line.strip()]
+        return [r for r in rows if r.get("kind") == kind]
+
+    async def send(self, command: str) -> str:
+        return await send_line(self.control, command)
+
+    def close(self) -> None:
+        stop_child(self.proc, 10)

@@ -19,8 +19,10 @@ from aiohttp import web
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from core.events import EventDraft, Priority
+from core.jsonin import JsonRejected
 from drivers.base import DriverConfigError
 from gateway.outbox import OutboxError
+from gateway.web.body import read_json
 from gateway.web.guard import json_error, session_of
 from gateway.web.i18n import reason_key, room_key
 from gateway.web.live import TooManyStreams
@@ -31,6 +33,7 @@ from gateway.web.views import ADD_TYPES, can_adopt, lang_of, overview
 from gateway.web.window import WindowLimit
 
 if TYPE_CHECKING:
+    from gateway.config import HttpSection
     from gateway.context import ServiceContext
 
 log = logging.getLogger(__name__)
@@ -97,9 +100,10 @@ class WindowExtend(_Body):
 class BadRequest(Exception):
     """A request the page should not have sent; ``code`` and ``params`` let the page say it in its language."""
 
-    def __init__(self, message: str, code: str = "bad_request", **params: object) -> None:
+    def __init__(self, message: str, code: str = "bad_request", status: int = 400, **params: object) -> None:
         self.message = message
         self.code = code
+        self.status = status
         self.params = params
 
 
@@ -115,14 +119,15 @@ def radio_fail(status: int, code: str, transport: str, message: str, detail: str
     return fail(status, code, message, radio=transport, reason=reason_key(detail or message), detail=detail)
 
 
-async def parse[M: BaseModel](request: web.Request, model: type[M]) -> M:
+async def parse[M: BaseModel](request: web.Request, model: type[M], http: HttpSection) -> M:
     """The request's JSON body as ``model``, or :class:`BadRequest` with a readable message."""
     if request.content_type != "application/json":
         raise BadRequest("send a JSON body (Content-Type: application/json)")
     try:
-        raw = await request.json(loads=json.loads)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise BadRequest("body is not valid JSON") from None
+        raw = await read_json(request, http)
+    except JsonRejected as exc:
+        what = "body too large" if exc.reason == "too_large" else f"body is not valid JSON ({exc.reason})"
+        raise BadRequest(f"{what}: {exc.detail}", status=exc.status, field="body") from None
     if not isinstance(raw, dict):
         raise BadRequest("body must be a JSON object")
     try:
@@ -167,7 +172,7 @@ class Api:
                 return await fn(request)  # type: ignore[no-any-return]
             except BadRequest as exc:
                 params = {k: str(v)[:200] for k, v in exc.params.items()}
-                return json_error(400, exc.message, code=exc.code, params=params)
+                return json_error(exc.status, exc.message, code=exc.code, params=params)
 
         return handler
 
@@ -218,7 +223,7 @@ class Api:
         dev_id = request.match_info["id"]
         if self.ctx.registry.get(dev_id) is None:
             return self._unknown(dev_id)
-        body = await parse(request, DeviceChange)
+        body = await parse(request, DeviceChange, self.ctx.config().http)
         changes = {k: v for k, v in body.model_dump().items() if v is not None}
         if not changes:
             raise BadRequest("nothing to change: send name and/or room", "nothing")
@@ -308,7 +313,7 @@ class Api:
 
     async def pairing_start(self, request: web.Request) -> web.StreamResponse:
         driver = self._driver(request)
-        body = await parse(request, PairingStart)
+        body = await parse(request, PairingStart, self.ctx.config().http)
         name = request.match_info["transport"]
         health = driver.health()
         if health.state not in ("up", "degraded"):  # no countdown for a radio that cannot hear anyone
@@ -354,7 +359,7 @@ class Api:
         driver = self._driver(request)
         if not can_adopt(driver):
             return fail(409, "not_adoptable", f"{driver.transport} devices join by themselves: start pairing instead")
-        body = await parse(request, Adopt)
+        body = await parse(request, Adopt, self.ctx.config().http)
         if body.type not in ADD_TYPES:
             raise BadRequest(f"type: must be one of {', '.join(ADD_TYPES)}", "bad_type")
         if body.bindkey and not _HEX32.match(body.bindkey):
@@ -402,7 +407,7 @@ class Api:
         return self._checklist(request)
 
     async def manual(self, request: web.Request) -> web.StreamResponse:
-        body = await parse(request, Manual)
+        body = await parse(request, Manual, self.ctx.config().http)
         profile = self.svc.profile
         if profile is None:
             return fail(409, "no_profile", f"no county profile: {self.svc.profile_error}")
@@ -421,7 +426,7 @@ class Api:
         return self._checklist(request)
 
     async def info(self, request: web.Request) -> web.StreamResponse:
-        body = await parse(request, Info)
+        body = await parse(request, Info, self.ctx.config().http)
         rec = self.svc.record
         if body.household is not None:
             rec.household = body.household
@@ -436,7 +441,7 @@ class Api:
         return self._checklist(request)
 
     async def submit(self, request: web.Request) -> web.StreamResponse:
-        body = await parse(request, Submit)
+        body = await parse(request, Submit, self.ctx.config().http)
         chk = self.svc.checklist("zh")
         if chk is None:
             return fail(409, "no_profile", f"no county profile: {self.svc.profile_error}")
@@ -472,7 +477,7 @@ class Api:
         return web.json_response({"event": ev.id, "seq": ev.seq, "passed": chk["passed"], "at": rec.submitted.at})
 
     async def extend_window(self, request: web.Request) -> web.StreamResponse:
-        body = await parse(request, WindowExtend)
+        body = await parse(request, WindowExtend, self.ctx.config().http)
         try:
             granted = self.svc.window.extend(body.seconds, by="technician")
         except WindowLimit as exc:
@@ -483,6 +488,8 @@ class Api:
     # ------------------------------------------------------------------ live
 
     async def live(self, request: web.Request) -> web.StreamResponse:
+        if request.method == "HEAD":  # headers only: a stream body after a HEAD answer breaks the connection
+            return web.Response(content_type="text/event-stream", headers={"Cache-Control": "no-store"})
         try:
             token = session_of(request).token
             return await self.svc.hub.stream(
@@ -490,5 +497,5 @@ class Api:
                 {"window_s": self.svc.window.remaining_s()},
                 alive=lambda: self.svc.sessions.get(token) is not None,
             )
-        except TooManyStreams as exc:
-            return fail(503, "busy", str(exc))
+        except TooManyStreams as exc:  # the client's doing (too many tabs): 429, not a server fault
+            return fail(429, "busy", str(exc))

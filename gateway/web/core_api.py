@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import json
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from core.jsonin import JsonRejected
 from drivers.base import Reading
 from gateway.intake import BadReading, UnknownDevice
 from gateway.outbox import OutboxError
+from gateway.web.body import read_json
 
 if TYPE_CHECKING:
     from gateway.context import ServiceContext
@@ -74,9 +75,11 @@ def setup(app: web.Application, ctx: ServiceContext, *, loopback_only: bool) -> 
         if not loopback_only or not _is_loopback_peer(request):
             return _error(403, "sim readings are accepted only on a loopback-bound server from loopback")
         try:
-            body = await request.json(loads=json.loads)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return _error(400, "body must be JSON: one reading object or a list of them")
+            body = await read_json(request, ctx.config().http)
+        except JsonRejected as exc:
+            return _error(
+                exc.status, f"body must be JSON: one reading object or a list of them ({exc.reason}: {exc.detail})"
+            )
         items = body if isinstance(body, list) else [body]
         if not items or len(items) > MAX_READINGS_PER_REQUEST:
             return _error(400, f"send between 1 and {MAX_READINGS_PER_REQUEST} readings")

@@ -42,7 +42,7 @@ def create_app(ctx: ServiceContext, technician: TechnicianService | None, *, loo
         from gateway.web.guard import make_guard
 
         middlewares.append(make_guard(technician))
-    app = web.Application(client_max_size=1024 * 1024, middlewares=middlewares)
+    app = web.Application(client_max_size=ctx.config().http.max_body_bytes, middlewares=middlewares)
     core_api.setup(app, ctx, loopback_only=loopback_only)
     if technician is not None:
         _mount_technician(app, ctx, technician)

@@ -462,6 +462,7 @@ class Views:
                 f'data-adopt="{1 if can_adopt(drv) else 0}" data-keyed="{1 if name in KEYED_TRANSPORTS else 0}" '
                 f'aria-pressed="false">{esc(transport_name(lang, name))}</button>'
                 for name, drv in self.ctx.drivers.items()
+                if drv.has_devices
             )
             or f'<p class="muted">{esc(translate(lang, "add.no_transports"))}</p>'
         )

@@ -1,5 +1,6 @@
 """`./scripts/demo` end to end: the simulated home, a Zigbee detector on the coordinator simulator, the broker
-stopped and started again, and the console platform view's final count."""
+stopped and started again (with an SMS to the guardian through the mocked 4G modem, and her reply), and the
+console platform view's final count."""
 
 from __future__ import annotations
 
@@ -51,6 +52,13 @@ def test_demo_shows_the_home_survives_a_broker_outage_and_loses_nothing(tmp_path
     assert "stopping the broker" in out and "broker is back" in out
     after_outage = out.split("broker is back", 1)[1]
     assert re.search(r"^#\s*\d+ ", after_outage, re.M), "nothing arrived after the broker came back"
+    # During the outage the guardian got the SMS through the (mocked) 4G modem and acknowledged it by replying;
+    # the platform learns both once the broker is back.
+    during = out.split("stopping the broker", 1)[1].split("broker is back", 1)[0]
+    assert re.search(r"SMS to the guardian \(女儿\) through the 4G modem: .*王奶奶", during), during
+    assert "the guardian replies" in during, during
+    for kind in ("alarm.sms_sent", "alarm.acknowledged"):
+        assert re.search(rf"^#\s*\d+ \w+ +{re.escape(kind)} ", after_outage, re.M), f"no {kind} after the outage"
     summary = re.search(r"platform received (\d+) events from demo-0001; gaps: (.+); duplicates dropped", out)
     assert summary, out[-2000:]
     assert int(summary.group(1)) >= 30 and summary.group(2) == "none", summary.group(0)
