@@ -138,6 +138,7 @@ class Home:
     n: int = 0
     committed: dict[str, dict[str, Any]] = field(default_factory=dict)  # event id -> {kind, seq, trace, at}
     refused: int = 0
+    last_refusal: str = ""
 
     async def send(self, device: str, capability: str, value: Any, count: int = 1) -> list[str]:
         readings = []
@@ -148,6 +149,7 @@ class Home:
         status, body = await self.gw.call("/api/sim/readings", readings)
         if status != 200:
             self.refused += 1
+            self.last_refusal = f"{status}: {str(body)[:300]}"
             return []
         ids = []
         for i, ev in enumerate(body["events"]):
@@ -160,7 +162,7 @@ class Home:
         """A call-button press; the alarm event's id."""
         ids = await self.send("btn-1", "press", True)
         alarm = [i for i in ids if self.committed[i]["kind"].startswith("alarm.")]
-        assert alarm, f"a press made no alarm: {[self.committed[i] for i in ids]}"
+        assert alarm, f"a press made no alarm: {[self.committed[i] for i in ids]} {self.last_refusal}"
         return alarm[0]
 
 
@@ -379,8 +381,8 @@ async def moved(work: Path) -> dict[str, Any]:
         alarm = await r.home.press()
         await asyncio.sleep(2.0)  # DNS is updated a little after the move
         r.link.set_hosts({BROKER_NAME: new})
-        detect = await offline - move
         renamed = time.monotonic()
+        detect = await offline - move
         drained = await r.all_delivered(timeout=60)
         out = _figures(r, set(r.home.committed) - before, alarm, renamed)
         out["rename_to_first_alarm_s"] = out.pop("heal_to_first_alarm_s")
