@@ -67,6 +67,7 @@ class Gateway:
         self._stack = contextlib.AsyncExitStack()
         self._drops: dict[str, int] = {}
         self._drop_task: asyncio.Task[None] | None = None
+        self._drivers_starting: asyncio.Task[None] | None = None
         self.stopping = asyncio.Event()
         #: Process exit status for ``fbgw run`` (the restart command sets 75, EX_TEMPFAIL, for systemd).
         self.exit_code = 0
@@ -93,6 +94,7 @@ class Gateway:
         self._stack.callback(self.registry.close)
         recovered += await self._open_outbox()
         self._stack.push_async_callback(self.outbox.close)
+        self.rules.restore_exact(self.outbox.saved_state)  # before any reading: what was committed with events
 
         self._tg = asyncio.TaskGroup()
         await self._tg.__aenter__()
@@ -100,10 +102,14 @@ class Gateway:
         self.create_task(self.uplink.run(), name="uplink")
         self._stack.push_async_callback(self.uplink.close)
 
-        await self._start_drivers()
+        # Drivers start side by side, each imported off the event loop: a light one (sim, GPIO) takes readings
+        # while a radio stack (zigpy, bleak: a second on a small board) is still loading. The services are
+        # built once all have started (they are handed the running drivers, e.g. the modem).
+        self._drivers_starting = asyncio.create_task(self._start_drivers(), name="drivers-start")
         self._stack.push_async_callback(self.rules.flush)  # after the drivers stop: the last rule state on disk
         self._stack.push_async_callback(self._stop_drivers)
         self.create_task(self._tick_rules(), name="rules-tick")
+        await self._drivers_starting
 
         self.services = build_services(self.service_context(), core=self)
         for service in self.services.in_start_order():
@@ -247,21 +253,27 @@ class Gateway:
         return DriverContext(gateway_id=self.id, state_dir=self.state_dir, sink=self.intake, registry=self.registry)
 
     async def _start_drivers(self) -> None:
-        for name, section in self.config.drivers.items():
-            if not section.get("enabled", False):
-                continue
-            try:
-                module = importlib.import_module(f"drivers.{name}")
-                driver: Driver = module.create_driver(section, self._driver_context())
-                await driver.start()
-            except (DriverConfigError, ImportError, OSError) as exc:
-                self.driver_errors[name] = str(exc)
-                log.error("driver %s not started: %s", name, exc)
-                continue
-            self.drivers[name] = driver
-            log.info("driver %s started", name)
+        """Every enabled driver, each on its own: a light one (sim, GPIO) is taking readings while a radio
+        stack is still being imported (off the event loop, so the loop keeps serving meanwhile)."""
+        enabled = [(name, section) for name, section in self.config.drivers.items() if section.get("enabled", False)]
+        await asyncio.gather(*(self._start_driver(name, section) for name, section in enabled))
+
+    async def _start_driver(self, name: str, section: dict[str, Any]) -> None:
+        try:
+            module = await asyncio.to_thread(importlib.import_module, f"drivers.{name}")
+            driver: Driver = module.create_driver(section, self._driver_context())
+            await driver.start()
+        except (DriverConfigError, ImportError, OSError) as exc:
+            self.driver_errors[name] = str(exc)
+            log.error("driver %s not started: %s", name, exc)
+            return
+        self.drivers[name] = driver
+        log.info("driver %s started", name)
 
     async def _stop_drivers(self) -> None:
+        if self._drivers_starting is not None:  # a start that failed half-way: let the drivers finish starting
+            with contextlib.suppress(Exception):
+                await self._drivers_starting
         for name, driver in reversed(list(self.drivers.items())):
             try:
                 await driver.stop()

@@ -121,7 +121,12 @@ class Intake:
         if not drafts:
             return []
         events = [make_event(d, self.gateway_id, self.clock) for d in drafts]
-        await self.outbox.put(events)
+        state = self.rules.take_exact_state()  # the changes behind these events: same transaction
+        try:
+            await self.outbox.put(events, state)
+        except BaseException:
+            self.rules.exact_state_not_committed(state)
+            raise
         self.stats.events += len(events)
         return events
 

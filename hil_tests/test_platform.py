@@ -203,6 +203,38 @@ async def test_config_push(rig: RigRunner, platform: Platform, result: ScenarioR
     result.reason = "latency: desired published -> config/reported (state applied) received"
 
 
+async def test_device_list(rig: RigRunner, platform: Platform, result: ScenarioResult) -> None:
+    """The retained device list names every device the gateway has; a name pushed by the platform arrives as
+    ``device.renamed`` and in the republished list."""
+    assert rig.gateway is not None
+    kept = await retained(rig.broker_url, platform.topic("devices"))
+    assert kept is not None and kept[1], "fbgw/v1/{gateway}/devices is not retained"
+    listed = {d["id"]: d for d in json.loads(kept[0])["devices"]}
+    assert set(listed) == {d["id"] for d in await asyncio.to_thread(rig.gateway.devices)}
+    named = sorted(listed)[0]
+    version = int(time.time() * 1000)
+    new_name = f"hil-name-{version % 10_000}"
+    t0 = time.monotonic()
+    await platform.send_retained(
+        "config/desired", {"version": version, "gateway": rig.gateway_id, "devices": {named: {"name": new_name}}}
+    )
+    try:
+        t, ev = await platform.wait(t0, "device.renamed", named)
+        assert ev["data"]["name"] == new_name and ev["data"]["before"]["name"] == listed[named]["name"], ev
+        result.latencies_ms.append((t - t0) * 1000)
+
+        def republished() -> bool:
+            for topic, payload, _ in reversed(platform.col.messages):
+                if topic == platform.topic("devices") and payload:
+                    return any(d["id"] == named and d["name"] == new_name for d in json.loads(payload)["devices"])
+            return False
+
+        await platform.col.wait_for(lambda c: republished(), timeout=10)
+    finally:
+        await platform.send_retained("config/desired", None)
+    result.reason = f"{len(listed)} devices listed; latency: name pushed -> device.renamed received"
+
+
 async def test_alarm_ack_loop(rig: RigRunner, edges: RigEdges, platform: Platform, result: ScenarioResult) -> None:
     """Alarm -> platform ack -> ``alarm.acknowledged`` -> platform close -> ``alarm.resolved``."""
     device = edges.call_device(rig)

@@ -61,9 +61,9 @@ def decode(cluster: int, data: bytes) -> Message | None:
             return ClientCommand(cluster, hdr.command_id)
         return None
     if hdr.command_id == foundation.GeneralCommand.Report_Attributes:
-        nested = _collection_in_report(payload)
-        if nested is not None:  # zigpy parses nested sets/arrays in time that grows steeply with their size
-            raise MalformedFrame(f"attribute of collection type 0x{nested:02x} (not read)")
+        problem = _report_problem(payload)
+        if problem is not None:  # zigpy's parser takes time growing steeply with such input: refuse it unread
+            raise MalformedFrame(problem)
         try:
             report, _ = _REPORT_SCHEMA.deserialize(payload)
             values = {int(rec.attrid): rec.value.value for rec in report.attribute_reports}  # type: ignore[attr-defined]
@@ -93,24 +93,34 @@ _LONG_STRINGS = (0x43, 0x44)
 _COLLECTIONS = (0x48, 0x4C, 0x50, 0x51)  # array, structure, set, bag
 
 
-def _collection_in_report(payload: bytes) -> int | None:
-    """The first collection type among an attribute report's records, walking them by their declared sizes
-    (None when there is none, or when a type this walk does not know leaves the rest to zigpy)."""
-    i = 0
-    while i + 3 <= len(payload):
+#: More attribute records than any device fbgw reads sends in one report.
+MAX_RECORDS = 16
+
+
+def _report_problem(payload: bytes) -> str | None:
+    """Why an attribute report is refused before zigpy parses it: more than :data:`MAX_RECORDS` records, a
+    collection (array, structure, set, bag) or a type this walk does not know. Walks the records by their
+    declared sizes; None when the report is plain."""
+    i = records = 0
+    while i < len(payload):
+        if i + 3 > len(payload):
+            return None  # truncated: zigpy says so
         kind = payload[i + 2]
         i += 3
+        records += 1
+        if records > MAX_RECORDS:
+            return f"more than {MAX_RECORDS} attribute records"
         if kind in _COLLECTIONS:
-            return kind
-        if kind in _FIXED:
+            return f"attribute of collection type 0x{kind:02x} (not read)"
+        if kind in _FIXED and kind != 0xFF:
             i += _FIXED[kind]
         elif kind in _SHORT_STRINGS and i < len(payload):
             i += 1 + (payload[i] if payload[i] != 0xFF else 0)
         elif kind in _LONG_STRINGS and i + 1 < len(payload):
             size = int.from_bytes(payload[i : i + 2], "little")
             i += 2 + (size if size != 0xFFFF else 0)
-        else:
-            return None
+        elif kind not in _SHORT_STRINGS + _LONG_STRINGS:
+            return f"attribute of unknown type 0x{kind:02x}"
     return None
 
 

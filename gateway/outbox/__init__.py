@@ -32,12 +32,14 @@ from gateway.outbox.faults import OutboxError, is_storage_fault
 from gateway.outbox.outbox import Outbox
 from gateway.outbox.rows import Row, bodies_to_payload, decode_payload
 from gateway.outbox.stats import OutboxStats
+from gateway.outbox.store import StateEntry
 
 __all__ = [
     "Outbox",
     "OutboxError",
     "OutboxStats",
     "Row",
+    "StateEntry",
     "bodies_to_payload",
     "decode_payload",
     "is_storage_fault",

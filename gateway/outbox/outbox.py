@@ -4,6 +4,16 @@ One writer task group-commits everything queued through the writer thread (:mod:
 many events per second share one fsync; pending alarms are committed on their own, ahead of any queued batch,
 so an alarm never waits behind bulk data. A caller is told "accepted" only after its commit is on disk.
 
+The alarm path is kept short: a committed alarm's lane is woken before anything else hears of the commit, and
+the rows it needs are handed over in memory (the last few committed alarm rows, byte for byte what is stored)
+instead of being read back through the reader thread.
+
+Deletes of delivered ordinary events may be deferred (``ack(..., defer=True)``, what the uplink's event lane
+does): they ride in the next commit of ordinary events, which touches the same pages anyway, or run on their own
+after ``ack_delay_s``. On an SD card that saves a delete transaction per event. Rows waiting to be deleted are
+not handed out again and not counted as backlog; a crash in between only makes them be sent again (the
+platform drops duplicates by id).
+
 The same task switches modes: a disk that fills up is answered from the reserve (:mod:`gateway.outbox.reserve`);
 a storage that refuses writes, at a commit or already at open (:mod:`gateway.outbox.faults`), makes the outbox
 degraded: alarms and alerts go to the held queue (:mod:`gateway.outbox.held`), telemetry and state are refused
@@ -33,15 +43,23 @@ from gateway.outbox.held import HeldQueue
 from gateway.outbox.reserve import make_reserve, release_reserve, space_is_back
 from gateway.outbox.rows import Row, row_clock_ms
 from gateway.outbox.stats import OutboxStats
-from gateway.outbox.store import SalvagedRow, Store
+from gateway.outbox.store import SalvagedRow, StateEntry, Store
 
 log = logging.getLogger("gateway.outbox")  # one logger for the whole outbox: the journal is filtered by it
+
+#: Longest a deferred delete waits for a commit to ride in (seconds).
+ACK_DELAY_S = 60.0
+#: Deferred deletes run at once when this many are waiting.
+ACK_BATCH = 1000
+#: Committed alarm rows kept in memory for the alarm lane.
+FRESH_ALARMS = 64
 
 
 @dataclass(slots=True)
 class _Pending:
     events: list[Event]
     future: asyncio.Future[None]
+    state: list[StateEntry]
 
 
 class Outbox:
@@ -54,9 +72,11 @@ class Outbox:
         *,
         held_max: int | None = None,
         retry_s: float | None = None,
+        ack_delay_s: float = ACK_DELAY_S,
     ) -> None:
         """``path``: the database file. ``settings``: caps, TTLs, reserve, held-queue bound, retry interval.
-        ``held_max`` and ``retry_s`` override ``settings.held_max_events`` and ``settings.retry_s``."""
+        ``held_max`` and ``retry_s`` override ``settings.held_max_events`` and ``settings.retry_s``.
+        ``ack_delay_s``: longest wait of a deferred delete (see :meth:`ack`)."""
         self.path = path
         self.settings = settings
         #: The events of every commit (and every event held in degraded mode). Emitted in the writer's path.
@@ -70,6 +90,13 @@ class Outbox:
         self._alarms: deque[_Pending] = deque()
         self._others: deque[_Pending] = deque()
         self._acks: list[int] = []
+        #: Acknowledged seqs not yet deleted (queued or in the commit deleting them): never handed out again.
+        self._acked: set[int] = set()
+        self.ack_delay_s = ack_delay_s
+        self._ack_due: float | None = None  # monotonic time the queued deletes must run by; None: at once
+        #: Alarm rows of the last commits, for the alarm lane; every stored alarm above ``_fresh_floor`` is here.
+        self._fresh: deque[Row] = deque()
+        self._fresh_floor = 0
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._ttl_task: asyncio.Task[None] | None = None
@@ -132,6 +159,7 @@ class Outbox:
             self._writer.shutdown(wait=False)
             self._reader.shutdown(wait=False)
             raise
+        self._fresh_floor = self._store.max_alarm_seq if fault is None else self._store.next_seq
         if fault is None:
             await loop.run_in_executor(self._writer, self._make_reserve)
         self._task = asyncio.create_task(self._write_loop(), name="outbox-writer")
@@ -209,8 +237,17 @@ class Outbox:
 
     # ---------------------------------------------------------------- writing
 
-    async def put(self, events: Iterable[Event]) -> list[Event]:
+    @property
+    def saved_state(self) -> list[StateEntry]:
+        """The rule state committed with events (see :meth:`put`), as read when the outbox was opened."""
+        return list(self._store.rule_state)
+
+    async def put(self, events: Iterable[Event], state: list[StateEntry] | None = None) -> list[Event]:
         """Store events durably. Returns them with ``seq`` set, only after the commit is on disk.
+
+        ``state``: rule state entries (key, JSON value, version) written in the same transaction as the events,
+        so the state that decided they were changes is exactly as durable as they are; a newer version of a key
+        is never overwritten by an older one. In degraded mode they are not written (nothing is durable then).
 
         While the disk is full or the storage cannot be written, only alarms and alerts are taken: the others
         of a mixed batch are dropped (counted, ``seq`` left None) and a batch with nothing urgent is refused.
@@ -235,7 +272,7 @@ class Outbox:
                 batch, "disk_full", "storage full: only alarms and alerts are accepted until space returns"
             )
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        pending = _Pending(todo, fut)
+        pending = _Pending(todo, fut, state or [])
         if any(e.priority == Priority.ALARM for e in todo):
             self._alarms.append(pending)
         else:
@@ -267,12 +304,33 @@ class Outbox:
         if counts:
             self.dropped.emit(counts)
 
-    def ack(self, seqs: Iterable[int]) -> None:
-        """The broker has these; delete them (lazily, in the next group commit; held ones at once)."""
+    def ack(self, seqs: Iterable[int], *, defer: bool = False) -> None:
+        """The broker has these; delete them (held ones at once). The delete runs in the next commit, or on its
+        own at once; with ``defer`` it waits up to ``ack_delay_s`` for a commit of ordinary events to ride in."""
         if self._held:
             seqs = self._held.release(seqs)
+        seqs = list(seqs)
+        if not seqs:
+            return
         self._acks.extend(seqs)
-        self._wake.set()
+        self._acked.update(seqs)
+        if self._fresh:
+            done = set(seqs)
+            self._fresh = deque(r for r in self._fresh if r.seq not in done)
+        now = time.monotonic()
+        if not defer or len(self._acks) >= ACK_BATCH:
+            self._ack_due = now
+            self._wake.set()
+        elif self._ack_due is None or self._ack_due > now + self.ack_delay_s:
+            self._ack_due = now + self.ack_delay_s
+            asyncio.get_running_loop().call_later(self.ack_delay_s, self._wake.set)
+
+    def _acks_due(self) -> bool:
+        """Deletes to run now, in a transaction of their own if nothing else is queued."""
+        if not self._acks:
+            return False
+        # (a timer may fire a little before its time: a few ms early count as due)
+        return self._closing or self._ack_due is None or time.monotonic() >= self._ack_due - 0.05
 
     async def _write_loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -282,11 +340,12 @@ class Outbox:
             else:
                 await self._degraded_wait()
             self._wake.clear()
-            while self._alarms or self._others or self._acks:
+            while self._alarms or self._others or self._acks_due():
                 if self.storage_fault is not None:
                     self._hold_queued()  # acknowledged deletes wait until the storage takes writes again
                     break
-                # Alarms alone first: a tiny transaction, never queued behind a bulk batch.
+                # Alarms alone first: a tiny transaction, never queued behind a bulk batch nor deletes.
+                acks: list[int] = []
                 if self._alarms:
                     taken = list(self._alarms)
                     self._alarms.clear()
@@ -296,18 +355,21 @@ class Outbox:
                         item = self._others.popleft()
                         taken.append(item)
                         count += len(item.events)
-                acks, self._acks = self._acks, []
+                    acks, self._acks, self._ack_due = self._acks, [], None
                 events = [e for p in taken for e in p.events]
+                state = [s for p in taken for s in p.state]
                 try:
                     try:
-                        dropped = await loop.run_in_executor(self._writer, self._store.commit, events, acks)
+                        dropped = await loop.run_in_executor(self._writer, self._store.commit, events, acks, state)
                     except (sqlite3.Error, OSError) as exc:
                         if not is_disk_full(exc) or not await loop.run_in_executor(self._writer, self._give_reserve):
                             raise
                         log.error("outbox: disk full; reserve released, retrying (%d events)", len(events))
-                        dropped = await loop.run_in_executor(self._writer, self._store.commit, events, acks)
+                        dropped = await loop.run_in_executor(self._writer, self._store.commit, events, acks, state)
                 except (sqlite3.Error, OSError) as exc:
-                    self._acks = acks + self._acks
+                    if acks:
+                        self._acks = acks + self._acks
+                        self._ack_due = time.monotonic()
                     if not is_disk_full(exc) and is_storage_fault(exc):
                         await self._enter_fault(exc, len(events))
                         self._hold(taken)
@@ -321,11 +383,15 @@ class Outbox:
                             p.future.set_exception(OutboxError(f"outbox commit failed: {exc}"))
                     await asyncio.sleep(0.05)
                     continue
+                self._acked.difference_update(acks)
+                if events:
+                    self._keep_fresh()
+                    self._wake_lanes(events)  # the alarm lane first: it runs before anyone told below
                 for p in taken:
                     if not p.future.done():
                         p.future.set_result(None)
                 if events:
-                    self._announce(events)
+                    self.committed.emit(events)
                 if dropped:
                     self.dropped.emit(dropped)
             if self._closing and not (self._alarms or self._others):
@@ -338,16 +404,31 @@ class Outbox:
 
     def _announce(self, events: list[Event]) -> None:
         """Accepted events (committed or held): wake their uplink lanes, tell ``committed``'s listeners."""
+        self._wake_lanes(events)
+        self.committed.emit(events)
+
+    def _wake_lanes(self, events: list[Event]) -> None:
         if any(e.priority == Priority.ALARM for e in events):
             self.alarm_ready.set()
         if any(e.priority != Priority.ALARM for e in events):
             self.event_ready.set()
-        self.committed.emit(events)
+
+    def _keep_fresh(self) -> None:
+        """Keep the alarm rows just committed for the alarm lane; the oldest beyond the bound are let go."""
+        self._fresh.extend(self._store.last_alarm_rows)
+        while len(self._fresh) > FRESH_ALARMS:
+            self._fresh_floor = max(self._fresh_floor, self._fresh.popleft().seq)
+
+    def _forget_fresh(self) -> None:
+        """Rows were stored or removed another way (held, written back, imported, expired): read them back."""
+        self._fresh.clear()
+        self._fresh_floor = max(self._fresh_floor, self._store.next_seq - 1)
 
     async def import_rows(self, rows: Sequence[SalvagedRow]) -> int:
         """Put back rows salvaged from a damaged outbox (same seq, same body). Returns how many went in."""
         loop = asyncio.get_running_loop()
         n = await loop.run_in_executor(self._writer, self._store.import_rows, list(rows))
+        self._forget_fresh()
         if self.stats.alarms:
             self.alarm_ready.set()
         if self.stats.rows > self.stats.alarms:
@@ -367,6 +448,8 @@ class Outbox:
             except sqlite3.Error as exc:
                 log.error("outbox TTL purge failed: %s", exc)
                 continue
+            if dropped.get("alarm_ttl"):
+                self._forget_fresh()
             if dropped:
                 self.dropped.emit(dropped)
 
@@ -454,6 +537,7 @@ class Outbox:
                     OutboxError(f"storage {FAULT_TEXT[reason]}: not accepted (only alarms and alerts are held)")
                 )
         if held:
+            self._forget_fresh()
             self._announce(held)
         self._count_dropped(counts)
 
@@ -486,6 +570,7 @@ class Outbox:
             self.stats.last_error = text
             return False
         self._held.written_back(held)
+        self._forget_fresh()
         st = self.stats
         st.rows, st.bytes, st.alarms, st.oldest_ms = counts
         st.committed += len(held)
@@ -506,18 +591,41 @@ class Outbox:
     async def fetch(self, alarms: bool, after_seq: int, limit: int, max_bytes: int) -> list[Row]:
         """Next rows of one lane (alarms, or everything else) in seq order, after ``after_seq``: stored ones,
         and in degraded mode the ones held in memory (they always come after the stored ones)."""
+        if alarms and after_seq >= self._fresh_floor and self.storage_fault is None and not self._held:
+            return self._from_fresh(after_seq, limit, max_bytes)
         loop = asyncio.get_running_loop()
-        try:
-            rows = await loop.run_in_executor(self._reader, self._store.fetch, alarms, after_seq, limit, max_bytes)
-        except sqlite3.Error as exc:
-            if self.storage_fault is None:
-                raise
-            # Failing storage may fail reads too: the held alarms still go out.
-            log.warning("outbox: stored rows unreadable (%s); sending held events only", exc)
-            rows = []
+        while True:
+            try:
+                rows = await loop.run_in_executor(self._reader, self._store.fetch, alarms, after_seq, limit, max_bytes)
+            except sqlite3.Error as exc:
+                if self.storage_fault is None:
+                    raise
+                # Failing storage may fail reads too: the held alarms still go out.
+                log.warning("outbox: stored rows unreadable (%s); sending held events only", exc)
+                rows = []
+            if self._acked and rows:  # delivered, delete pending: not again
+                kept = [r for r in rows if r.seq not in self._acked]
+                if not kept:
+                    after_seq = rows[-1].seq
+                    continue
+                rows = kept
+            break
         if self._held:
             return self._held.merge(rows, alarms, after_seq, limit, max_bytes)
         return rows
+
+    def _from_fresh(self, after_seq: int, limit: int, max_bytes: int) -> list[Row]:
+        """The alarm lane's next rows from memory: every stored alarm above ``_fresh_floor`` is in ``_fresh``."""
+        out: list[Row] = []
+        total = 0
+        for row in self._fresh:
+            if row.seq <= after_seq or row.seq in self._acked:
+                continue
+            total += len(row.body)
+            if out and (total > max_bytes or len(out) >= limit):
+                break
+            out.append(row)
+        return out
 
     def depth(self) -> dict[str, object]:
         """Depth and age of the backlog, for status pages and the heartbeat."""
@@ -527,7 +635,7 @@ class Outbox:
             "disk_full": self.disk_full,
             "storage_fault": self.storage_fault,
             "held": len(self._held),  # in memory, not durable (degraded mode); counted in rows and alarms too
-            "rows": st.rows,
+            "rows": max(0, st.rows - len(self._acked)),  # delivered rows waiting for their delete are not backlog
             "bytes": st.bytes,
             "alarms": st.alarms,
             "oldest_age_s": age,

@@ -2,7 +2,13 @@
 after a storage fault (what it gives up to stay bounded is in :mod:`gateway.outbox.bounds`).
 
 WAL mode. A transaction that accepts events runs with ``synchronous=FULL`` (the caller is told only after the
-fsync); one that only deletes delivered rows runs with ``NORMAL``, so it never holds up the next alarm. One
+fsync); one that only deletes delivered rows runs with ``NORMAL``, so it never holds up the next alarm.
+
+Every page a transaction touches is a 4 KiB frame in the WAL, written to the SD card. So a commit touches as few
+as it can: the next seq goes into ``meta`` only when the rows left no longer show it (the row holding the highest
+seq was deleted), not with every insert, and ``rule_state`` is one b-tree (``WITHOUT ROWID``). A sparse home's
+event then costs two frames (the table's and its index's last leaf), with the deletes of the events delivered
+meanwhile riding in the same pages (see :class:`gateway.outbox.Outbox`'s deferred deletes). One
 writer connection, used only on the outbox's writer thread, and one reader connection, used only on its reader
 thread, so the uplink's reads never wait behind an fsync. Every method blocks: the outbox calls them through
 those two single-thread executors. Nothing but cursors and counters is kept in memory, so memory use does not
@@ -43,7 +49,18 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE INDEX IF NOT EXISTS outbox_by_prio ON outbox (prio, seq);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS rule_state (key TEXT PRIMARY KEY, value TEXT NOT NULL, ver INTEGER NOT NULL)
+    WITHOUT ROWID;
 """
+
+#: Newest version of a key wins, whatever order two transactions commit in (see :mod:`gateway.rules.exact`).
+_UPSERT_STATE = (
+    "INSERT INTO rule_state (key, value, ver) VALUES (?,?,?) ON CONFLICT(key) DO UPDATE "
+    "SET value=excluded.value, ver=excluded.ver WHERE excluded.ver > rule_state.ver"
+)
+
+#: Rule state committed with events: key, value as JSON text, version.
+StateEntry = tuple[str, str, int]
 
 #: Page cache per connection, in KiB.
 _CACHE_KIB = 256
@@ -65,6 +82,12 @@ class Store:
         self.rconn: sqlite3.Connection | None = None
         #: Seq of the next event accepted, stored or held.
         self.next_seq = 1
+        #: The rule state committed with events, as read at open (see :meth:`commit`).
+        self.rule_state: list[StateEntry] = []
+        #: Highest alarm seq stored when the file was opened (0: none).
+        self.max_alarm_seq = 0
+        #: The alarm rows of the last :meth:`commit`, as the uplink would read them back.
+        self.last_alarm_rows: list[Row] = []
         self._synchronous = "FULL"
 
     # ---------------------------------------------------------------- opening
@@ -126,6 +149,11 @@ class Store:
             "SELECT COUNT(*), COALESCE(SUM(size), 0), MIN(created_ms) FROM outbox"
         ).fetchone()
         alarms = conn.execute("SELECT COUNT(*) FROM outbox WHERE prio=0").fetchone()[0]
+        self.max_alarm_seq = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM outbox WHERE prio=0").fetchone()[0]
+        try:
+            self.rule_state = conn.execute("SELECT key, value, ver FROM rule_state").fetchall()
+        except sqlite3.OperationalError:  # read-only open of a file from before the table existed
+            self.rule_state = []
         self.next_seq = max(row[0] if row else 1, max_seq + 1)
         self.stats.rows, self.stats.bytes, self.stats.oldest_ms, self.stats.alarms = rows, size, oldest, alarms
 
@@ -215,8 +243,9 @@ class Store:
 
     # ---------------------------------------------------------------- writing
 
-    def commit(self, events: list[Event], acks: list[int]) -> dict[str, int]:
-        """One transaction: insert, delete acknowledged, enforce the cap. Writer thread. Returns the drops."""
+    def commit(self, events: list[Event], acks: list[int], state: list[StateEntry] | None = None) -> dict[str, int]:
+        """One transaction: insert, write the rule ``state`` that goes with the events, delete acknowledged,
+        enforce the cap. Writer thread. Returns the drops."""
         conn = self.wconn
         assert conn is not None
         now = row_clock_ms()
@@ -228,12 +257,13 @@ class Store:
             body = e.to_bytes()
             rows.append((e.seq, int(e.priority), now, len(body), body))
         dropped: dict[str, int] = {}
-        self.set_synchronous(conn, "FULL" if rows else "NORMAL")
+        self.set_synchronous(conn, "FULL" if rows or state else "NORMAL")
         conn.execute("BEGIN IMMEDIATE")
         try:
             if rows:
                 conn.executemany("INSERT INTO outbox (seq, prio, created_ms, size, body) VALUES (?,?,?,?,?)", rows)
-                conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('next_seq', ?)", (next_seq,))
+            if state:
+                conn.executemany(_UPSERT_STATE, state)
             freed_rows = freed_bytes = freed_alarms = 0
             if acks:
                 freed_rows, freed_bytes, freed_alarms = self._delete(conn, acks)
@@ -244,6 +274,8 @@ class Store:
             cap_rows = cap_bytes = 0
             if total_rows > self.settings.max_rows or total_bytes > self.settings.max_bytes:
                 cap_rows, cap_bytes, dropped = drop_over_cap(conn, self.settings, total_rows, total_bytes)
+            if freed_rows or cap_rows:
+                self.keep_next_seq(conn, next_seq)
             conn.execute("COMMIT")
         except BaseException:
             with contextlib.suppress(sqlite3.Error):
@@ -252,6 +284,7 @@ class Store:
                 e.seq = None
             raise
         self.next_seq = next_seq
+        self.last_alarm_rows = [Row(r[0], r[1], r[4]) for r in rows if r[1] == Priority.ALARM]
         st = self.stats
         st.rows = total_rows - cap_rows
         st.bytes = total_bytes - cap_bytes
@@ -278,6 +311,16 @@ class Store:
             self._synchronous = level
 
     @staticmethod
+    def keep_next_seq(conn: sqlite3.Connection, next_seq: int) -> None:
+        """After deletes, inside their transaction: note the next seq if the rows left no longer show it.
+
+        At open the next seq is the larger of the noted one and the highest stored seq + 1, so it only needs
+        noting when the row holding the highest seq is gone; inserts alone never write ``meta``."""
+        top = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM outbox").fetchone()[0]
+        if top + 1 < next_seq:
+            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('next_seq', ?)", (next_seq,))
+
+    @staticmethod
     def oldest(conn: sqlite3.Connection) -> int | None:
         row = conn.execute("SELECT created_ms FROM outbox ORDER BY seq LIMIT 1").fetchone()
         return None if row is None else int(row[0])
@@ -302,7 +345,15 @@ class Store:
         if conn is None:
             return
         with contextlib.suppress(sqlite3.Error):
-            freed = free_telemetry(conn)
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                freed = free_telemetry(conn)
+                self.keep_next_seq(conn, self.next_seq)
+                conn.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                raise
             if freed > 0:
                 self.stats.rows -= freed
                 self.stats.dropped["telemetry_disk_full"] = self.stats.dropped.get("telemetry_disk_full", 0) + freed
@@ -343,6 +394,8 @@ class Store:
         conn.execute("BEGIN IMMEDIATE")
         try:
             expired = drop_expired(conn, self.settings, now_ms)
+            if expired:
+                self.keep_next_seq(conn, self.next_seq)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")

@@ -59,7 +59,7 @@ class CommandContext:
 
 
 class _Args(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, defer_build=True)
 
 
 class NoArgs(_Args):

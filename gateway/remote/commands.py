@@ -53,7 +53,7 @@ PENDING_RESULTS = 64
 class CommandEnvelope(BaseModel):
     """What every command looks like; ``args`` are checked by the command's own model."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, defer_build=True)
 
     id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")]
     cmd: Annotated[str, StringConstraints(max_length=64)]

@@ -54,7 +54,7 @@ def _field(model: type[BaseModel], name: str) -> list[Any]:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, use_attribute_docstrings=True, defer_build=True)
 
 
 class DeviceDesired(_Strict):

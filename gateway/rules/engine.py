@@ -13,6 +13,7 @@ clock is back.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import tzinfo
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,8 @@ from gateway.rules.base import Rule
 from gateway.rules.bed_exit import BedExitRule
 from gateway.rules.device_health import DeviceHealthRule
 from gateway.rules.door_open import DoorOpenRule
-from gateway.rules.immediate import ImmediateRules
+from gateway.rules.exact import StateEntry
+from gateway.rules.immediate import CONDITION_ALARMS, ImmediateRules
 from gateway.rules.inactivity import InactivityRule
 from gateway.rules.settings import RulesSettings
 from gateway.rules.state import STATE_FILE, StateFile
@@ -174,6 +176,31 @@ class RuleEngine:
         """Save now if anything changed (at shutdown)."""
         self.persist()
         await self.state.flush(self.snapshot)
+
+    def take_exact_state(self) -> list[StateEntry]:
+        """State changes to commit with the events now being committed (see :mod:`gateway.rules.exact`)."""
+        return self.immediate.exact.take()
+
+    def exact_state_not_committed(self, entries: list[StateEntry]) -> None:
+        """The commit that carried ``entries`` failed: they go with the next one."""
+        self.immediate.exact.give_back(entries)
+
+    def restore_exact(self, entries: Iterable[StateEntry]) -> None:
+        """The state committed with the events (from the outbox), after the state file was read.
+
+        It overrides the file, and the alarm book is made to agree with it: a condition alarm (smoke, gas, leak)
+        the file still shows open although its "cleared" was committed is dropped, or the next real alarm of
+        that condition would be taken for a repeat of it."""
+        self.immediate.restore_exact(entries)
+        for key, opened in list(self.book.open.items()):
+            cap = CONDITION_ALARMS.get(opened.kind)
+            if cap is None or opened.device is None:
+                continue
+            if self.immediate.condition(opened.device.id, cap) is not True:
+                del self.book.open[key]
+                self.book.dirty = True
+                log.warning("rules: %s of %s was cleared before the restart; closed", opened.kind, opened.device.id)
+        self.persist()
 
     def _load(self) -> None:
         doc = self.state.load()

@@ -6,7 +6,7 @@ A change of ``contact``, ``in_bed`` or an alarm capability always yields an even
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +14,7 @@ from core.devices import Device
 from core.events import DeviceRef, EventDraft, Priority
 from core.vocabulary import VALUE_CHECKS as VALUE_CHECKS
 from drivers.base import Reading
+from gateway.rules.exact import ExactState, StateEntry
 from gateway.rules.settings import RulesSettings
 from gateway.rules.windows import Now
 
@@ -70,8 +71,12 @@ _VALUE_KEYS: Mapping[str, str] = {
 class ImmediateRules:
     """Turns each reading into zero or more drafts, remembering the last value to detect changes.
 
-    The remembered values of on/off conditions (smoke on, tamper open...) are saved with the rule state, so
-    after a restart a repeated "smoke" is not a new alarm and a "smoke cleared" still clears the old one.
+    The remembered values of on/off conditions (smoke on, tamper open...) and states (door, bed) decide whether a
+    reading is a change, so they must be exactly as durable as the events that report the change: every change
+    is queued as an exact-state entry (:class:`gateway.rules.exact.ExactState`), which the intake commits in the
+    same outbox transaction as the reading's events. After a restart a repeated "smoke" is then not a new alarm,
+    a "smoke cleared" still clears the old one, and the first "door closed" after a crash is never taken for a
+    repeat of a state that was never reported.
     """
 
     name = "immediate"
@@ -80,6 +85,7 @@ class ImmediateRules:
         self.battery_low_pct = battery_low_pct
         self.dirty = False
         self._last: dict[tuple[str, str], Any] = {}
+        self.exact = ExactState()
 
     def reconfigure(self, settings: RulesSettings) -> None:
         self.battery_low_pct = settings.battery_low_pct
@@ -96,6 +102,7 @@ class ImmediateRules:
         self._last[key] = reading.value
         if not spec.every_report and previous != reading.value:
             self.dirty = True
+            self.exact.changed(_state_key(key), reading.value)
         ref = DeviceRef.of(device)
         data: dict[str, Any] = {"capability": reading.capability, "value": reading.value}
         data.update({k: v for k, v in reading.meta.items() if k in _META_KEYS})
@@ -114,6 +121,7 @@ class ImmediateRules:
             self._last[(device.id, "battery_low<")] = low
             if low != was_low:
                 self.dirty = True
+                self.exact.changed(_state_key((device.id, "battery_low<")), low)
             if low and not was_low:
                 out.append(
                     EventDraft(
@@ -135,7 +143,46 @@ class ImmediateRules:
         }
 
     def restore(self, doc: dict[str, Any], saved_boot: str = "", now: Now | None = None) -> None:
+        """From the rule state file (written a moment after a change, so it may lag the events)."""
         for key, value in doc.items():
             dev, sep, cap = key.rpartition("|")
             if sep and (cap == "battery_low<" or cap in READING_EVENTS):
                 self._last[(dev, cap)] = value
+
+    def restore_exact(self, entries: Iterable[StateEntry]) -> None:
+        """From the outbox's committed state: it replaces what the state file said.
+
+        No entries (first start with an outbox that had none): what the file gave is queued, so it goes into
+        the next commit and the outbox holds the whole state from then on."""
+        saved = self.exact.load(entries)
+        if not saved:
+            for (dev, cap), value in self._last.items():
+                if _tracked(cap):
+                    self.exact.changed(_state_key((dev, cap)), value)
+            return
+        self._last = {k: v for k, v in self._last.items() if not _tracked(k[1])}
+        for key, value in saved.items():
+            dev, sep, cap = key.rpartition("|")
+            if sep and _tracked(cap):
+                self._last[(dev, cap)] = value
+
+    def condition(self, device_id: str, capability: str) -> Any:
+        """The remembered value of a capability of a device (None if never heard)."""
+        return self._last.get((device_id, capability))
+
+
+def _tracked(cap: str) -> bool:
+    """A remembered value that decides whether a later reading is a change."""
+    return cap == "battery_low<" or (cap in READING_EVENTS and not READING_EVENTS[cap].every_report)
+
+
+def _state_key(key: tuple[str, str]) -> str:
+    return f"{key[0]}|{key[1]}"
+
+
+#: Alarm kind -> the condition capability that raises and clears it (smoke, gas, leak).
+CONDITION_ALARMS: Mapping[str, str] = {
+    spec.kind: cap
+    for cap, spec in READING_EVENTS.items()
+    if spec.priority == Priority.ALARM and spec.cleared_kind and not spec.every_report
+}

@@ -95,7 +95,11 @@ def read_outbox(state: Path, peek: int = 0) -> dict[str, Any] | None:
             for prio, n, b in conn.execute("SELECT prio, COUNT(*), SUM(size) FROM outbox GROUP BY prio")
         }
         oldest = conn.execute("SELECT MIN(created_ms) FROM outbox").fetchone()[0]
-        row = conn.execute("SELECT value FROM meta WHERE key='next_seq'").fetchone()
+        # As the outbox reads it at open: the noted next seq is written only when deletes hide it.
+        row = conn.execute(
+            "SELECT MAX(COALESCE((SELECT value FROM meta WHERE key='next_seq'), 1), "
+            "(SELECT COALESCE(MAX(seq), 0) + 1 FROM outbox))"
+        ).fetchone()
         sample = []
         for seq, prio, created, body in conn.execute(
             "SELECT seq, prio, created_ms, body FROM outbox ORDER BY prio, seq LIMIT ?", (peek,)

@@ -46,6 +46,14 @@ FOUND = [
 #: Inputs that once took over a second of the event loop each (nested ZCL sets parsed by zigpy).
 SLOW = [
     (
+        "zcl_frame",  # records of the "unknown" type 0xFF, one after another
+        bytes.fromhex(
+            "18010a20ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff"
+            "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff00000000ffffffffffffffffffff"
+            "51515151515151ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff25002020"
+        ),
+    ),
+    (
         "zcl_frame",
         bytes.fromhex(
             "18000affffffffff50505070505050505050505050505050505050505050505050505050505050505050505050505050"
