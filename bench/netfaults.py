@@ -347,7 +347,9 @@ async def slow(work: Path, rate: float = 32_000, backlog: int = 1500, hole_s: fl
         drained = await r.all_delivered(timeout=180)
         out = _figures(r, set(r.home.committed) - before - {mid}, alarm, heal)
         arrived = r.arrival(mid)
+        st = await r.gw.status()
         out |= {
+            "reconnects": st["uplink"]["reconnects"],
             "rate_bytes_s": rate,
             "backlog_events": backlog,
             "mid_drain_alarm_latency_s": None if arrived is None else round(arrived - t0, 3),
@@ -406,20 +408,26 @@ async def run(names: list[str], hole_s: float, rate: float) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="fbgw-netfaults-") as tmp:
         work = Path(tmp)
         for name in names:
-            if name == "black_hole":
-                results[name] = await black_hole(work, hole_s)
-            elif name == "lossy":
-                results[name] = await lossy(work)
-            elif name == "slow":
-                results[name] = await slow(work, rate=rate)
-            elif name == "moved":
-                results[name] = await moved(work)
+            try:
+                if name == "black_hole":
+                    results[name] = await black_hole(work, hole_s)
+                elif name == "lossy":
+                    results[name] = await lossy(work)
+                elif name == "slow":
+                    results[name] = await slow(work, rate=rate)
+                elif name == "moved":
+                    results[name] = await moved(work)
+            except (TimeoutError, AssertionError, RuntimeError) as exc:  # e.g. a backlog that never drained
+                results[name] = {"error": f"{type(exc).__name__}: {exc}"}
     return results
 
 
 def summary(results: dict[str, Any]) -> str:
     lines = []
     for name, r in results.items():
+        if "error" in r:
+            lines.append(f"{name}: FAILED: {r['error']}")
+            continue
         common = (
             f"first after heal {r['first_after_heal']}, {r['committed']} events, {r['lost']} lost, "
             f"{len(r['seq_gaps'])} seq gaps"
@@ -441,7 +449,7 @@ def summary(results: dict[str, Any]) -> str:
             lines.append(
                 f"slow link {r['rate_bytes_s'] / 1000:g} kB/s, {r['backlog_events']} backlog: heal -> first alarm "
                 f"{r['heal_to_first_alarm_s']:.2f} s, alarm raised mid-drain {r['mid_drain_alarm_latency_s']:.2f} s, "
-                f"drained {r['heal_to_all_delivered_s']:.1f} s; " + common
+                f"drained {r['heal_to_all_delivered_s']:.1f} s, {r['reconnects']} reconnects; " + common
             )
         elif name == "moved":
             lines.append(
@@ -467,7 +475,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
     results = asyncio.run(run(names, args.hole, args.rate))
     print(json.dumps(results, indent=2) if args.json else summary(results))
-    bad = [n for n, r in results.items() if r["lost"] or r["seq_gaps"] or not r["alarm_first"]]
+    bad = [n for n, r in results.items() if "error" in r or r["lost"] or r["seq_gaps"] or not r["alarm_first"]]
     return 1 if bad else 0
 
 
