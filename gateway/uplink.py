@@ -293,8 +293,9 @@ class Uplink:
         async with asyncio.TaskGroup() as tg:
             # The lanes start at once: on a slow or distant link the status and subscription round trips would
             # otherwise hold the first alarm after a reconnect back by several RTTs.
-            tg.create_task(self._lane(client, tg, alarms=True), name="uplink-alarms")
-            tg.create_task(self._lane(client, tg, alarms=False), name="uplink-events")
+            alarms_handed = asyncio.Event()  # after a reconnect, waiting alarms go to the client before any backlog
+            tg.create_task(self._lane(client, tg, alarms_handed, alarms=True), name="uplink-alarms")
+            tg.create_task(self._lane(client, tg, alarms_handed, alarms=False), name="uplink-events")
             tg.create_task(self._receive(client), name="uplink-receive")
             tg.create_task(self._announce(client), name="uplink-announce")
             tg.create_task(self._watch_reconnect(), name="uplink-reconnect-watch")
@@ -319,22 +320,28 @@ class Uplink:
             except (aiomqtt.MqttError, UplinkUnavailable) as exc:
                 log.warning("uplink: on-connect hook failed: %s", exc)
 
-    async def _lane(self, client: aiomqtt.Client, tg: asyncio.TaskGroup, *, alarms: bool) -> None:
+    async def _lane(
+        self, client: aiomqtt.Client, tg: asyncio.TaskGroup, alarms_handed: asyncio.Event, *, alarms: bool
+    ) -> None:
         ready = self.outbox.alarm_ready if alarms else self.outbox.event_ready
         topic = self.topics.alarms if alarms else self.topics.events
         window = asyncio.Semaphore(_ALARM_SLOTS if alarms else self.settings.max_inflight_messages)
         cursor = 0
+        if not alarms:  # on a slow link a backlog message sent first would hold the alarms behind it for seconds
+            await alarms_handed.wait()
         while True:
             s = self.settings  # batching may be changed remotely while connected
             limit = 1000 if alarms else s.batch_max_events
             ready.clear()  # clear before reading: a commit after this point wakes us again
             rows = await self.outbox.fetch(alarms, cursor, limit, s.batch_max_bytes)
             if not rows:
+                alarms_handed.set()
                 await ready.wait()
                 continue
             cursor = rows[-1].seq
             await window.acquire()
             tg.create_task(self._send(client, topic, rows, window))
+            alarms_handed.set()  # the send task runs (and queues its PUBLISH) before the event lane wakes
 
     async def _send(self, client: aiomqtt.Client, topic: str, rows: list[Row], window: asyncio.Semaphore) -> None:
         # A missing PUBACK raises MqttError("Operation timed out"): the session ends and we reconnect.
