@@ -1,6 +1,6 @@
 """Run the benchmarks and print the figures.
 
-    .venv/bin/python -m bench [--only latency|drain|ingest|wear|footprint|second_path|burst] [--alarms 500]
+    .venv/bin/python -m bench [--only latency|drain|ingest|wear|footprint|second_path|burst|devices] [--alarms 500]
                               [--backlog 100000] [--ingest 100000] [--wear-readings 160] [--starts 5]
                               [--sms-trials 20] [--burst 50000] [--json]
     .venv/bin/python -m bench --netfaults --soak   # network faults (root) and the soak, instead
@@ -11,7 +11,8 @@ in the same run (bare loopback HTTP POST + bare SQLite WAL FULL commit + bare Qo
 same run); durable ingest events/s; gateway RSS with the backlog; bytes written to the card per event and per
 year (:mod:`bench.wear`); RSS with every driver enabled and start-up time (:mod:`bench.footprint`); the second
 path with the broker stopped (press -> every contact's SMS at the mocked ModemManager, :mod:`bench.second_path`);
-RSS before and after a burst of hostile messages on every inbound topic (:mod:`bench.inbound_burst`).
+RSS before and after a burst of hostile messages on every inbound topic (:mod:`bench.inbound_burst`); RSS with
+every radio driver and the Zigbee device library (:mod:`bench.devices`).
 The machine is shared and noisy: compare ratios from the same run.
 """
 
@@ -32,7 +33,7 @@ from typing import Any
 import aiohttp
 import aiomqtt
 
-from bench import footprint, latency, second_path, wear
+from bench import devices, footprint, latency, second_path, wear
 from bench.inbound_burst import bench_inbound_burst
 from bench.inbound_burst import report as burst_report
 from bench.support import GatewayUnderTest, Subscriber
@@ -42,7 +43,7 @@ from gateway.config import OutboxSection
 from gateway.outbox import Outbox
 from gateway.tools.local_broker import Mosquitto
 
-PARTS = ["latency", "drain", "ingest", "wear", "footprint", "second_path", "burst"]
+PARTS = ["latency", "drain", "ingest", "wear", "footprint", "second_path", "burst", "devices"]
 
 
 async def bench_drain(work: Path, n: int) -> dict[str, Any]:
@@ -191,6 +192,9 @@ async def main() -> int:
         if "second_path" in only:
             (work / "s").mkdir()
             results["second_path"] = await second_path.bench_second_path(work / "s", args.sms_trials)
+        if "devices" in only:
+            (work / "r").mkdir()
+            results["device_library"] = await devices.bench_device_library_rss(work / "r")
         if "burst" in only:
             (work / "b").mkdir()
             results["inbound_burst"] = await bench_burst(work / "b", args.burst)
@@ -228,6 +232,8 @@ async def main() -> int:
         lines += footprint.report(results["footprint"])
     if "second_path" in results:
         lines += second_path.report(results["second_path"])
+    if "device_library" in results:
+        lines += devices.report(results["device_library"])
     if results.get("inbound_burst"):
         lines.append(burst_report(results["inbound_burst"]))
     print("\n".join(lines))

@@ -27,6 +27,9 @@ CAPABILITIES: Mapping[str, str] = {
     "battery_low": "device reports its battery low (true) or fine (false)",
     "trouble": "device reports a fault/trouble condition (true) or cleared (false)",
     "mains_fault": "device reports AC mains lost (true) or restored (false)",
+    "mains_lost": "the gateway's own mains supply lost (true) or back (false): a UPS HAT or power-detect line",
+    "checkin": "the elder's care button ('I am fine', medicine taken) pressed (value true); never an alarm",
+    "beacon": "a caregiver's badge / tag seen nearby (value true)",
     "install": "the installer's button (true); a long press (meta event=long_press) opens the install window",
     "needs_readoption": "the device must be adopted again before it is heard (true; e.g. its encryption counter "
     "restarted after a battery change, so its presses are refused)",
@@ -73,6 +76,9 @@ VALUE_CHECKS: Mapping[str, ValueCheck] = {
     "battery_low": lambda v: isinstance(v, bool),
     "trouble": lambda v: isinstance(v, bool),
     "mains_fault": lambda v: isinstance(v, bool),
+    "mains_lost": lambda v: isinstance(v, bool),
+    "checkin": lambda v: v is True,
+    "beacon": lambda v: v is True,
     "install": lambda v: v is True,
     "needs_readoption": lambda v: v is True,
 }

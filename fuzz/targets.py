@@ -41,7 +41,7 @@ def mibeacon_advert(data: bytes) -> None:
 
 def zcl_frame(data: bytes) -> None:
     """A ZCL frame from a Zigbee device, on the clusters the driver listens to."""
-    from drivers.zigbee import clusters, inbound
+    from drivers.zigbee import inbound, mapping
 
     for cluster in (0x0500, 0x0001, 0x0006, 0x0406, 0xEF00, 0x0000):
         try:
@@ -49,7 +49,9 @@ def zcl_frame(data: bytes) -> None:
         except inbound.MalformedFrame:
             continue
         if isinstance(message, inbound.AttributeReport):
-            clusters.attribute_readings(message.cluster, message.values)
+            for side in ("server", "client"):
+                for attr, value in message.values.items():
+                    mapping.attribute_reading((message.cluster, side), attr, value)
 
 
 def toml_config(data: bytes) -> None:

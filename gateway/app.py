@@ -57,7 +57,7 @@ class Gateway:
         self.outbox = self._new_outbox()
         self.rules = RuleEngine(config.rules, self.clock, self.state_dir, timezone=config.gateway.timezone)
         self.intake = Intake(self.id, self.clock, self.registry, self.rules, self.outbox)
-        self.uplink = Uplink(config.uplink, self.id, self.outbox)
+        self.uplink = Uplink(config.uplink, self.id, self.outbox, self.registry)
         self.drivers: dict[str, Driver] = {}
         self.driver_errors: dict[str, str] = {}
         #: The services, by name, once started (tests and tools look at them; services never do).
@@ -389,6 +389,9 @@ class Gateway:
             "uplink": {
                 "state": up.state,
                 "broker": self.config.uplink.broker,
+                "profile": self.uplink.profile.name,
+                "endpoint": self.uplink.endpoint,
+                "permanent_error": up.permanent_error,
                 "connects": up.connects,
                 "reconnects": up.reconnects,
                 "last_error": up.last_error,

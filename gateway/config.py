@@ -12,12 +12,14 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from gateway.rules.settings import RulesSettings
+from gateway.settings.care import CareSettings
 from gateway.settings.feedback import FeedbackSettings
 from gateway.settings.health import HealthSettings
 from gateway.settings.modem import ModemSettings
+from gateway.settings.power import PowerSettings
 from gateway.settings.remote import RemoteSettings
 from gateway.settings.web import WebSettings
 
@@ -46,9 +48,65 @@ class GatewaySection(_Section):
         return value
 
 
+#: Hosts a webhook may be reached at over plain http (a receiver on the gateway itself, tests).
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+class ThingsBoardSection(_Section):
+    """The ``thingsboard`` profile: the ThingsBoard IoT Gateway MQTT API (docs/platforms.md)."""
+
+    #: ThingsBoard device name of each home device; fields {gateway}, {room}, {name}, {id}, {type}. Must be
+    #: unique in the ThingsBoard tenant (a clash gets " #<id>" appended).
+    device_name: str = "{gateway} {room} {name}"
+    #: ThingsBoard device profile (``type`` of v1/gateway/connect); same fields.
+    device_type: str = "{type}"
+    #: Run RPC requests on v1/gateway/rpc as fbgw commands. They are NOT signed: anyone who may publish on the
+    #: gateway's ThingsBoard connection can then acknowledge alarms, open the install window, restart...
+    rpc_commands: bool = False
+
+    @field_validator("device_name", "device_type")
+    @classmethod
+    def _valid_template(cls, value: str) -> str:
+        try:
+            value.format(gateway="g", room="r", name="n", id="i", type="t")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"unknown field or bad template: {exc}") from None
+        return value
+
+
+class WebhookSection(_Section):
+    """The ``webhook`` profile: HTTPS POST of JSON arrays of events, HMAC-SHA256 signed (docs/platforms.md)."""
+
+    #: https://host/path (http:// only to a loopback address).
+    url: str | None = None
+    #: Shared secret of the HMAC-SHA256 signature.
+    secret: str | None = Field(default=None, repr=False)
+    #: One POST (connect, send, answer) may take this long.
+    timeout_s: float = Field(default=10.0, gt=0, le=300)
+    #: CA bundle that signs the receiver's certificate; unset: the system's CAs.
+    ca_file: Path | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _valid_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme == "https" and parts.hostname:
+            return value
+        if parts.scheme == "http" and parts.hostname in _LOOPBACK:
+            return value
+        raise ValueError("url must be https://host/path (http:// only to a loopback address)")
+
+
 class UplinkSection(_Section):
     """The connection to the county platform's MQTT broker."""
 
+    #: Wire format: "fbgw" (the native topics), "thingsboard" (ThingsBoard IoT Gateway MQTT API) or
+    #: "webhook" (HTTPS POST). The same outbox, ordering and delete-on-acknowledge for each.
+    profile: Literal["fbgw", "thingsboard", "webhook"] = "fbgw"
+    thingsboard: ThingsBoardSection = ThingsBoardSection()
+    webhook: WebhookSection = WebhookSection()
     #: mqtt://host:1883, or mqtts://host:8883 for TLS.
     broker: str = "mqtt://127.0.0.1:1883"
     username: str | None = None
@@ -98,6 +156,12 @@ class UplinkSection(_Section):
         if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
             raise ValueError("broker must look like mqtt://host:1883 or mqtts://host:8883")
         return value
+
+    @model_validator(mode="after")
+    def _webhook_complete(self) -> UplinkSection:
+        if self.profile == "webhook" and not (self.webhook.url and self.webhook.secret):
+            raise ValueError("profile webhook needs [uplink.webhook] url and secret")
+        return self
 
     @property
     def host(self) -> str:
@@ -188,6 +252,8 @@ class Config(_Section):
     remote: RemoteSettings = RemoteSettings()
     health: HealthSettings = HealthSettings()
     feedback: FeedbackSettings = FeedbackSettings()
+    power: PowerSettings = PowerSettings()
+    care: CareSettings = CareSettings()
     #: The second alarm path: SMS and calls through the cellular modem when the platform cannot be reached.
     modem: ModemSettings = ModemSettings()
     #: Log level at start; the platform may change it.

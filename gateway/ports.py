@@ -69,11 +69,21 @@ class FeedbackDisplay(Protocol):
 
     @property
     def current(self) -> str:
-        """The state shown now ("normal", "call_sent", "call_received", "uplink_down", ...)."""
+        """The state shown now ("normal", "raised", "call_sent", "call_received", "not_sent", ...)."""
         ...
 
-    def signal(self, state: str, *, device_id: str | None = None) -> None:
-        """Show ``state`` (never blocks, never raises)."""
+    def signal(self, state: str, *, device_id: str | None = None, kind: str | None = None) -> None:
+        """Show ``state`` for the alarm of event kind ``kind`` (what is said depends on it: a smoke alarm
+        tells the elder to leave). Never blocks, never raises."""
+        ...
+
+
+class PromptPacks(Protocol):
+    """Install a recorded prompt pack (a dialect) pushed by the platform."""
+
+    async def install_pack(self, language: str, url: str, sha256: str) -> dict[str, Any]:
+        """Fetch the tar at ``url``, check its ``sha256``, and make its WAVs the prompts of ``language``
+        (``sha256 == ""``: remove the pack). ``ValueError`` naming the problem if refused."""
         ...
 
 
@@ -115,6 +125,26 @@ class TestMode(Protocol):
 
     @property
     def test_mode_active(self) -> bool: ...
+
+
+class TestModeSwitch(TestMode, Protocol):
+    """Turns installation test mode on and off (the technician's button, the platform's ``test_mode`` command).
+
+    While it is on, events carry ``test: true``, alarms never escalate, and the second path sends nothing
+    (it reads :class:`TestMode`).
+    """
+
+    #: Told ``True`` / ``False`` when test mode starts / ends.
+    changed: Signal[bool]
+
+    async def start_test(self, minutes: float, by: str) -> dict[str, Any]:
+        """Turn test mode on for ``minutes`` (restarting the countdown if it is on); ``ValueError`` if out of
+        range. Returns ``{"active": True, "until_ts": ...}`` once the start event is committed."""
+        ...
+
+    async def end_test(self, by: str) -> dict[str, Any]:
+        """Turn test mode off now (nothing happens if it is off). Returns ``{"active": False}``."""
+        ...
 
 
 class CoreHealth(Protocol):

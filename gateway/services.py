@@ -9,9 +9,12 @@ imports service packages. Services start after the core (outbox, uplink, drivers
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from datetime import datetime
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from zoneinfo import ZoneInfo
 
 from gateway.alarms.service import AlarmService
+from gateway.care.service import CareService
 from gateway.discovery import DiscoveryService
 from gateway.failover.service import SecondPath
 from gateway.feedback import Feedback
@@ -21,8 +24,10 @@ from gateway.health.storage import StorageMonitor
 from gateway.health.watchdog import WatchdogService
 from gateway.inventory.service import Inventory
 from gateway.ports import Cellular, CoreHealth, Reconfigure, Restart
+from gateway.power.service import PowerService
 from gateway.remote.commands import CommandService
 from gateway.remote.config_sync import ConfigSync
+from gateway.testmode.service import TestModeService
 from gateway.web.server import WebServer
 from gateway.web.service import TechnicianService
 
@@ -56,9 +61,12 @@ class Services:
 
     logging: LoggingService
     feedback: Feedback
+    test_mode: TestModeService
     alarms: AlarmService
     second_path: SecondPath
     storage: StorageMonitor
+    power: PowerService
+    care: CareService
     heartbeat: HeartbeatService
     inventory: Inventory
     web: TechnicianService
@@ -74,18 +82,27 @@ class Services:
 
 def build_services(ctx: ServiceContext, core: CorePorts) -> Services:
     """Build every service and hand each exactly what it uses."""
-    feedback = Feedback(ctx.config().feedback)  # LED / buzzer / voice; the alarm lifecycle signals it
+    feedback = Feedback(  # LED / buzzer / voice prompts; the alarm lifecycle signals it
+        ctx.config().feedback,
+        prompts_root=ctx.state_dir / "prompts",
+        report=ctx.emit,  # device.speaker_fault
+        local_now=lambda: datetime.now(ZoneInfo(ctx.config().gateway.timezone)),
+    )
+    test_mode = TestModeService(ctx)  # installation test mode: test-flagged events, no escalation, ends by itself
     alarms = AlarmService(ctx, feedback)  # alarm lifecycle: sent, acknowledged, escalated, resolved
-    web = TechnicianService(ctx)  # technician page: sign-in, install window, pairing, acceptance
+    web = TechnicianService(ctx, test_mode)  # technician page: sign-in, install window, pairing, acceptance
     http = WebServer(ctx, web)  # the local HTTP server: core API, and the technician page's routes
     modem = ctx.drivers.get("modem")
     cellular = modem if isinstance(modem, Cellular) else None  # the modem driver, when it runs
     return Services(
         logging=LoggingService(ctx),  # secrets masked in logs; log_level follows config changes
         feedback=feedback,
+        test_mode=test_mode,
         alarms=alarms,
-        second_path=SecondPath(ctx, alarms, cellular),  # SMS and calls when the platform cannot be reached
+        second_path=SecondPath(ctx, alarms, cellular, test_mode),  # SMS and calls when the platform cannot be reached
         storage=StorageMonitor(ctx),  # gateway.storage_degraded / storage_restored
+        care=CareService(ctx, feedback),  # reminders, check-in, caregiver visits, daily activity summary
+        power=PowerService(ctx),  # power.mains_lost/restored, battery_low, shutdown (UPower); power.downtime
         heartbeat=HeartbeatService(ctx),  # gateway.heartbeat every [health] heartbeat_interval_s
         inventory=Inventory(ctx),  # device.* events; retained device list and availability
         web=web,
@@ -93,7 +110,9 @@ def build_services(ctx: ServiceContext, core: CorePorts) -> Services:
         remote_config=ConfigSync(
             ctx, reconfigure=core, counties=web
         ),  # desired config: validated, applied atomically, reported
-        remote_commands=CommandService(ctx, alarms=alarms, window=web, codes=web, restart=core),  # cmd, cmd/result
+        remote_commands=CommandService(
+            ctx, alarms=alarms, window=web, codes=web, restart=core, test_mode=test_mode, packs=feedback
+        ),  # cmd, cmd/result
         http=http,
         watchdog=WatchdogService(ctx, core),  # systemd READY/STATUS/WATCHDOG/STOPPING; last so READY means all up
     )

@@ -6,6 +6,10 @@ the outbox only after the broker's PUBACK. On any connection failure the cursors
 unacknowledged row (at-least-once; the platform drops duplicates by event id). Reconnects back off
 exponentially with jitter, but while an alarm is waiting the gateway retries every ``alarm_retry_s`` so the first
 alarm after the broker returns goes out within about a second.
+
+What a batch looks like on the wire, and what acknowledges it, is the profile's (``[uplink] profile``, see
+:mod:`gateway.uplink_profiles`): fbgw's own topics, the ThingsBoard gateway API, or an HTTPS webhook (which has
+no MQTT connection: no status, no subscriptions; :meth:`Uplink.publish` refuses topics a profile does not carry).
 """
 
 from __future__ import annotations
@@ -31,8 +35,10 @@ from core.signal import Signal, Unsubscribe
 from gateway import __version__
 from gateway.config import UplinkSection
 from gateway.mqtt_inbound import InboundLanes, InboundLimits, lane_queue
-from gateway.outbox import Outbox, Row, bodies_to_payload
+from gateway.outbox import Outbox, Row
+from gateway.registry import DeviceRegistry
 from gateway.topics import Topics
+from gateway.uplink_profiles import Carrier, DeliveryFailed, DeliveryRefused, make_profile
 
 log = logging.getLogger(__name__)
 
@@ -69,11 +75,23 @@ class UplinkStats:
     last_error: str | None = None
     online_since: float | None = None
     handler_errors: int = 0
+    #: The platform refused for good (webhook 4xx): the rows wait, retried at the longest backoff.
+    permanent_error: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
 #: The uplink keys that make up "connection settings" (changing one needs a trial connection, then a reconnect).
-CONNECTION_KEYS = ("broker", "username", "password", "ca_file", "cert_file", "key_file")
+CONNECTION_KEYS = (
+    "broker",
+    "username",
+    "password",
+    "ca_file",
+    "cert_file",
+    "key_file",
+    "profile",
+    "thingsboard",
+    "webhook",
+)
 #: The uplink keys that make up batching (read when a session starts).
 BATCHING_KEYS = ("batch_max_events", "batch_max_bytes", "max_inflight_messages")
 
@@ -106,11 +124,15 @@ class Uplink:
         settings: UplinkSection,
         gateway_id: str,
         outbox: Outbox,
+        registry: DeviceRegistry | None = None,
     ) -> None:
         self.settings = settings
         self.gateway_id = gateway_id
         self.topics = Topics(gateway_id)
         self.outbox = outbox
+        self.registry = registry  # device names for profiles that need them (ThingsBoard)
+        #: The wire format; rebuilt from the settings when a session starts.
+        self.profile = make_profile(settings, gateway_id, registry)
         #: Rows the broker acknowledged (PUBACK); the alarm lifecycle marks alarms sent from it.
         self.delivered: Signal[Sequence[Row]] = Signal("uplink.delivered")
         #: ``True`` when a session starts, ``False`` when it ends (local feedback: calls cannot get through).
@@ -122,18 +144,22 @@ class Uplink:
         self._closing = False
         self._wake_reconnect = asyncio.Event()
         self._live_subscribes: set[asyncio.Task[None]] = set()
+        #: Permanent refusals by where they happened ("session", "alarms", "events"), until that part succeeds.
+        self._refused: dict[str, str] = {}
         #: Bounded, rate-limited lanes per subscribed topic (see gateway.mqtt_inbound); they outlive a session.
         self.inbound = InboundLanes(inbound_limits(settings))
 
     # ------------------------------------------------------------ public API for other modules
 
     def subscribe(self, topic_filter: str, handler: MessageHandler) -> None:
-        """Receive messages on ``topic_filter`` (QoS 1) for as long as the gateway runs, across reconnects."""
+        """Receive messages on ``topic_filter`` (QoS 1) for as long as the gateway runs, across reconnects
+        (while the profile carries it)."""
         self._handlers.append((topic_filter, handler))
         name = topic_filter.removeprefix(self.topics.base + "/")
         self.inbound.add(topic_filter, name, first=topic_filter == self.topics.alarm_ack)
         client = self._client
-        if client is not None and self.connected:  # already online: subscribe this session too
+        carried = self.profile.carries(topic_filter)
+        if client is not None and self.connected and carried:  # already online: subscribe this session too
             task = asyncio.get_running_loop().create_task(self._subscribe_live(client, topic_filter))
             self._live_subscribes.add(task)
             task.add_done_callback(self._live_subscribes.discard)
@@ -159,7 +185,7 @@ class Uplink:
 
     @property
     def connected(self) -> bool:
-        return self._client is not None and self.stats.state == "online"
+        return self.stats.state == "online" and (self._client is not None or not self.profile.mqtt)
 
     async def publish(
         self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False, timeout: float | None = None
@@ -168,6 +194,8 @@ class Uplink:
         client = self._client
         if client is None or not self.connected:
             raise UplinkUnavailable("not connected to the broker")
+        if not self.profile.carries(topic):
+            raise UplinkUnavailable(f"the {self.profile.name} profile does not carry {topic}")
         await client.publish(topic, payload, qos=qos, retain=retain, timeout=timeout or self.settings.puback_timeout_s)
 
     def apply_settings(self, new: UplinkSection) -> None:
@@ -202,7 +230,11 @@ class Uplink:
             tls_context.verify_flags &= ~ssl.VERIFY_X509_STRICT
             if s.cert_file:
                 tls_context.load_cert_chain(str(s.cert_file), str(s.key_file) if s.key_file else None)
-        will = aiomqtt.Will(self.topics.status, self._status("offline", reason="connection lost"), qos=1, retain=True)
+        will = None
+        if self.profile.carries(self.topics.status):
+            will = aiomqtt.Will(
+                self.topics.status, self._status("offline", reason="connection lost"), qos=1, retain=True
+            )
         common: dict[str, Any] = {
             "username": s.username,
             "password": s.password,
@@ -236,17 +268,26 @@ class Uplink:
         while not self._closing:
             self.stats.state = "connecting"
             self._wake_reconnect.clear()
+            self.profile = make_profile(self.settings, self.gateway_id, self.registry)
             try:
-                async with self._make_client() as client:
-                    await self._session(client)
-            except* (aiomqtt.MqttError, OSError, ssl.SSLError) as group:
+                if self.profile.mqtt:
+                    async with self._make_client() as client:
+                        await self._session(client, self.profile.mqtt_carrier(client, self.settings))
+                else:
+                    async with self.profile.open(self.settings) as carrier:
+                        await self._session(None, carrier)
+            except* (aiomqtt.MqttError, OSError, ssl.SSLError, DeliveryFailed) as group:
                 exc = group.exceptions[0]
+                if isinstance(exc, DeliveryRefused):  # the session itself was refused (webhook hello)
+                    self._refusal("session", str(exc))
+                    delay = self.settings.backoff_max_s
                 if not self._closing:
-                    hint = "" if self._client is not None else certificate_hint(self.settings)
+                    connected = self.stats.online_since is not None
+                    hint = "" if connected or not self.profile.mqtt else certificate_hint(self.settings)
                     self.stats.last_error = f"{type(exc).__name__}: {exc}{hint}"
-                    log.warning("uplink: connection to %s lost or failed: %s%s", self.settings.broker, exc, hint)
+                    log.warning("uplink: connection to %s lost or failed: %s%s", self.endpoint, exc, hint)
             finally:
-                was_online = self._client is not None
+                was_online = self.stats.online_since is not None
                 self._client = None
                 self.stats.online_since = None
             if was_online:
@@ -255,7 +296,7 @@ class Uplink:
                 break
             self.stats.state = "offline"
             self.stats.reconnects += 1
-            if was_online:
+            if was_online and "session" not in self._refused:
                 delay = self.settings.backoff_initial_s
             await self._backoff(delay)
             delay = min(delay * 2, self.settings.backoff_max_s)
@@ -265,7 +306,7 @@ class Uplink:
         """Sleep ``delay`` with full jitter; cut short to ``alarm_retry_s`` whenever an alarm is waiting."""
         deadline = time.monotonic() + random.uniform(delay / 2, delay)
         while not self._closing and not self._wake_reconnect.is_set():
-            if self.outbox.stats.alarms > 0:
+            if self.outbox.stats.alarms > 0 and "session" not in self._refused:
                 fast = time.monotonic() + self.settings.alarm_retry_s * random.uniform(0.8, 1.0)
                 deadline = min(deadline, fast)
             remaining = deadline - time.monotonic()
@@ -282,31 +323,43 @@ class Uplink:
                 for w in waiters:
                     w.cancel()
 
-    async def _session(self, client: aiomqtt.Client) -> None:
+    @property
+    def endpoint(self) -> str:
+        """Where the profile delivers to (for logs and status): the broker, or the webhook's URL."""
+        if self.profile.mqtt:
+            return self.settings.broker
+        return self.settings.webhook.url or ""
+
+    async def _session(self, client: aiomqtt.Client | None, carrier: Carrier) -> None:
+        """One connection: ``client`` is None for a profile that is not MQTT (the carrier is all there is)."""
         self._client = client
         self.stats.state = "online"
         self.stats.connects += 1
         self.stats.online_since = time.time()
         self.stats.last_error = None
-        log.info("uplink: connected to %s", self.settings.broker)
+        self._refusal("session", None)
+        log.info("uplink: connected to %s (profile %s)", self.endpoint, self.profile.name)
         self.state_changed.emit(True)
         async with asyncio.TaskGroup() as tg:
             # The lanes start at once: on a slow or distant link the status and subscription round trips would
             # otherwise hold the first alarm after a reconnect back by several RTTs.
-            alarms_handed = asyncio.Event()  # after a reconnect, waiting alarms go to the client before any backlog
-            tg.create_task(self._lane(client, tg, alarms_handed, alarms=True), name="uplink-alarms")
-            tg.create_task(self._lane(client, tg, alarms_handed, alarms=False), name="uplink-events")
-            tg.create_task(self._receive(client), name="uplink-receive")
+            alarms_handed = asyncio.Event()  # after a reconnect, waiting alarms go to the carrier before any backlog
+            tg.create_task(self._lane(carrier, tg, alarms_handed, alarms=True), name="uplink-alarms")
+            tg.create_task(self._lane(carrier, tg, alarms_handed, alarms=False), name="uplink-events")
+            if client is not None:
+                tg.create_task(self._receive(client), name="uplink-receive")
             tg.create_task(self._announce(client), name="uplink-announce")
             tg.create_task(self._watch_reconnect(), name="uplink-reconnect-watch")
 
-    async def _announce(self, client: aiomqtt.Client) -> None:
+    async def _announce(self, client: aiomqtt.Client | None) -> None:
         """Say online (retained), subscribe, then run the on-connect hooks (they may rely on the subscriptions)."""
-        await client.publish(
-            self.topics.status, self._status("online"), qos=1, retain=True, timeout=self.settings.puback_timeout_s
-        )
+        if client is not None and self.profile.carries(self.topics.status):
+            await client.publish(
+                self.topics.status, self._status("online"), qos=1, retain=True, timeout=self.settings.puback_timeout_s
+            )
         for topic_filter, _ in self._handlers:
-            await client.subscribe(topic_filter, qos=1)
+            if client is not None and self.profile.carries(topic_filter):
+                await client.subscribe(topic_filter, qos=1)
         await self._hooks()
 
     async def _watch_reconnect(self) -> None:
@@ -321,11 +374,12 @@ class Uplink:
                 log.warning("uplink: on-connect hook failed: %s", exc)
 
     async def _lane(
-        self, client: aiomqtt.Client, tg: asyncio.TaskGroup, alarms_handed: asyncio.Event, *, alarms: bool
+        self, carrier: Carrier, tg: asyncio.TaskGroup, alarms_handed: asyncio.Event, *, alarms: bool
     ) -> None:
         ready = self.outbox.alarm_ready if alarms else self.outbox.event_ready
-        topic = self.topics.alarms if alarms else self.topics.events
         window = asyncio.Semaphore(_ALARM_SLOTS if alarms else self.settings.max_inflight_messages)
+        if self.profile.sequential:
+            window = asyncio.Semaphore(1)
         cursor = 0
         if not alarms:  # on a slow link a backlog message sent first would hold the alarms behind it for seconds
             await alarms_handed.wait()
@@ -340,24 +394,50 @@ class Uplink:
                 continue
             cursor = rows[-1].seq
             await window.acquire()
-            tg.create_task(self._send(client, topic, rows, window))
-            alarms_handed.set()  # the send task runs (and queues its PUBLISH) before the event lane wakes
+            tg.create_task(self._send(carrier, rows, window, alarms))
+            alarms_handed.set()  # the send task runs (and hands its message over) before the event lane wakes
 
-    async def _send(self, client: aiomqtt.Client, topic: str, rows: list[Row], window: asyncio.Semaphore) -> None:
-        # A missing PUBACK raises MqttError("Operation timed out"): the session ends and we reconnect.
+    async def _send(self, carrier: Carrier, rows: list[Row], window: asyncio.Semaphore, alarms: bool) -> None:
+        # Not acknowledged (a missing PUBACK, an HTTP error): it raises, the session ends and we reconnect.
+        # Refused for good: the rows stay, it is reported, and tried again at the longest backoff without
+        # ending the session, so a refused backlog never holds up the other lane (alarms).
+        lane = "alarms" if alarms else "events"
         try:
-            await client.publish(topic, bodies_to_payload(rows), qos=1, timeout=self.settings.puback_timeout_s)
+            while True:
+                try:
+                    await carrier.deliver(rows, alarms=alarms)
+                    break
+                except DeliveryRefused as exc:
+                    self._refusal(lane, str(exc))
+                    log.error(
+                        "uplink: %s refused by the platform (kept, retried in %g s): %s",
+                        lane,
+                        self.settings.backoff_max_s,
+                        exc,
+                    )
+                    await asyncio.sleep(self.settings.backoff_max_s)
         finally:
             window.release()
+        self._refusal(lane, None)
         self.stats.published_messages += 1
         self.stats.published_events += len(rows)
         # Ordinary events' deletes wait to ride in the next commit (one write less per event on the SD card);
         # an alarm's row goes at once, so the count of alarms waiting stays exact.
-        self.outbox.ack((r.seq for r in rows), defer=topic != self.topics.alarms)
+        self.outbox.ack((r.seq for r in rows), defer=not alarms)
         self.delivered.emit(rows)
+
+    def _refusal(self, where: str, error: str | None) -> None:
+        """Record (or clear) a permanent refusal; ``stats.permanent_error`` says all that are current."""
+        if error is None:
+            self._refused.pop(where, None)
+        else:
+            self._refused[where] = error
+        self.stats.permanent_error = "; ".join(f"{k}: {v}" for k, v in sorted(self._refused.items())) or None
 
     async def _receive(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
+            if not self.profile.carries(str(message.topic)):
+                continue  # a persistent session may still hold another profile's subscriptions
             for topic_filter, handler in self._handlers:
                 if message.topic.matches(topic_filter):
                     try:
@@ -370,7 +450,7 @@ class Uplink:
         """Say offline (retained) and disconnect cleanly."""
         self._closing = True
         client = self._client
-        if client is not None and self.stats.state == "online":
+        if client is not None and self.stats.state == "online" and self.profile.carries(self.topics.status):
             with contextlib.suppress(aiomqtt.MqttError, asyncio.TimeoutError):
                 await client.publish(
                     self.topics.status, self._status("offline", reason="shutdown"), qos=1, retain=True, timeout=timeout

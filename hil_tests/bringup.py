@@ -127,7 +127,9 @@ async def pair_zigbee(
     times = []
     for device in devices:
         t0 = time.monotonic()
-        answer = await zigbee.send(f"join {ZIGBEE_KINDS[device.kind]}")  # "ok joined smoke-1 ieee=... nwk=..."
+        family = device.zigbee_family or ZIGBEE_KINDS[device.kind]
+        answer = await zigbee.send(f"join {family}")  # "ok joined smoke-1 ieee=... nwk=..."
+        assert answer.startswith("ok "), f"{device.name}: {answer}"
         words = dict(w.split("=", 1) for w in answer.split() if "=" in w)
         dev_id = f"zb-{words['ieee']}"
         zigbee.sim_names[device.name] = answer.split()[2]

@@ -79,6 +79,7 @@ def report(request: pytest.FixtureRequest) -> Iterator[Report]:
     global _report
     rig_path = Path(request.config.getoption("--rig"))
     _report = Report(_rig(request.config).name, str(rig_path))
+    _report.budgets = dict(_rig(request.config).budgets)
     yield _report
     json_path, md_path = _report.write(Path(request.config.getoption("--hil-report")))
     print(f"\nHIL report: {md_path} and {json_path}")
@@ -163,7 +164,13 @@ def pytest_runtest_makereport(
         res.outcome = "failed"
         res.reason = _failure_line(rep)
     elif rep.when == "call":
-        _report.result(name)
+        res = _report.result(name)
+        over = _report.over_budget(res)
+        if over:  # a row over its latency budget fails, in the report and in the run
+            res.outcome = "failed"
+            res.reason = f"{over}; {res.reason}" if res.reason else over
+            rep.outcome = "failed"
+            rep.longrepr = f"E   {over}"
     return rep
 
 

@@ -180,7 +180,10 @@ class ZigbeeSimEdge:
         await self.send(f"restore {self.sim_names[device.name]}")
 
     def tamper_absent(self, device: DeviceSpec) -> str | None:
-        return None  # every simulated IAS zone has the tamper bit
+        family = device.zigbee_family
+        if family is not None and not family.startswith("heiman-"):
+            return f"a simulated {family} has no tamper switch in its signature"
+        return None  # every built-in simulated IAS zone has the tamper bit
 
     async def tamper(self, device: DeviceSpec, on: bool, trace: str) -> float:
         await self.send(f"tamper {self.sim_names[device.name]} {'on' if on else 'off'}")

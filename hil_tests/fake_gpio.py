@@ -121,17 +121,40 @@ class FakeWiring:
         await self.set(name, False)
 
 
+class LoggedOutputs:
+    """Gateway side: the feedback LED and buzzer as fake output lines; each change is a line
+    ``<CLOCK_MONOTONIC ns> <output> <0|1>`` in a file the suite reads (what a real rig's read-back lines give)."""
+
+    def __init__(self, path: Path) -> None:
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        self._levels: dict[str, bool] = {}
+
+    def set(self, output: str, on: bool) -> None:
+        if self._levels.get(output) == on:
+            return
+        self._levels[output] = on
+        os.write(self._fd, f"{time.monotonic_ns()} {output} {int(on)}\n".encode())
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m hil_tests.fake_gpio", description=__doc__.split("\n")[0], allow_abbrev=False
     )
     parser.add_argument("--lines", required=True, type=Path, help="directory of the FIFOs standing for lines")
+    parser.add_argument("--feedback-log", type=Path, help="the LED and buzzer outputs: their changes go here")
     args, rest = parser.parse_known_args(argv)
 
     import drivers.gpio
     from gateway.cli import main as fbgw
+    from gateway.feedback import outputs
 
     drivers.gpio.default_line_factory = FifoLines(args.lines)
+    if args.feedback_log is not None:
+        log_path: Path = args.feedback_log
+        outputs.open_outputs = lambda settings: (LoggedOutputs(log_path), [])
     return fbgw(rest)
 
 

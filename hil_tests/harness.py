@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import shutil
+import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -32,7 +33,7 @@ SIM_TYPES = {kind: kind for kind in get_args(Kind)}
 #: cancelled by a second press; the vitals alarm comes after 0.5 s out of range; the whole day is "night",
 #: so getting out of bed and not back within 1 s is a bed exit.
 RIG_RULES: dict[str, Any] = {
-    "alarms": {"cancel_window_s": 0},
+    "alarms": {"cancel_window_s": 0, "escalate_after_s": 5},  # the 5-minute escalation on a fast clock
     "vitals": {"for_s": 0.5},
     "night_window": "00:00-24:00",
     "bed_exit": {"return_within_s": 1.0},
@@ -105,11 +106,34 @@ class RigRunner:
             inputs = [InputSettings.model_validate(raw) for raw in self.rig.gpio.inputs]
             self.wiring = FakeWiring(fifo_dir, inputs)
         self.config = self.gateway_config()
+        if fifo_dir is not None:  # the simulated rig: feedback outputs and the loudspeaker are read back
+            self._audio_sink()
         config = write_toml(self.work / "gateway.toml", self.config)
         self._seed_registry()
         env = {"DBUS_SYSTEM_BUS_ADDRESS": self.bluez.bus} if self.bluez else {}
         self.gateway = GatewayUnderTest(config, self.work, env, fifo_dir)
         self.gateway.start()
+
+    @property
+    def feedback_log(self) -> Path | None:
+        """The LED/buzzer changes of the gateway under test (simulated rig), else None."""
+        return self.work / "feedback.log" if self._fake_gpio else None
+
+    @property
+    def audio_dir(self) -> Path | None:
+        """Where the prompts the gateway played are captured (simulated rig), else None."""
+        return self.work / "audio" if self._fake_gpio else None
+
+    @property
+    def _fake_gpio(self) -> bool:
+        return self.rig.gpio.mode == "fake" and bool(self.rig.gpio.inputs)
+
+    def _audio_sink(self) -> None:
+        sink = self.work / "audio-sink"
+        repo = Path(__file__).resolve().parents[1]
+        run = f'exec env PYTHONPATH="{repo}" "{sys.executable}" -m hil_tests.audio_sink "{self.audio_dir}" "$@"'
+        sink.write_text(f"#!/bin/sh\n{run}\n")
+        sink.chmod(0o755)
 
     def gateway_config(self) -> dict[str, Any]:
         """The gateway's TOML config, generated from the rig (``[gateway] extra`` merged over it)."""
@@ -138,6 +162,8 @@ class RigRunner:
             "web": {"installer_code_hash": self._installer_hash, "discovery": False},
             "drivers": drivers,
         }
+        if self.audio_dir is not None:  # speak through the rig's loudspeaker stand-in
+            raw["feedback"] = {"speaker": True, "player": str(self.work / "audio-sink"), "audio_device": "hil"}
         return _merge(raw, self.rig.gateway.extra)
 
     def _seed_registry(self) -> None:

@@ -85,6 +85,7 @@ class GatewayUnderTest:
         launcher = ["-m", "gateway.cli"]
         if self.fake_gpio_lines is not None:
             launcher = ["-m", "hil_tests.fake_gpio", "--lines", str(self.fake_gpio_lines)]
+            launcher += ["--feedback-log", str(self.work / "feedback.log")]
         return [sys.executable, *launcher, "run", "--config", str(self.config), "--http", f"127.0.0.1:{self.http_port}"]
 
     def start(self, timeout: float = 30.0) -> float:

@@ -32,6 +32,7 @@ class ScenarioResult:
     #: Skipped or failed: why. Passed: what the latency measures, when it is not "stimulus -> event".
     reason: str = ""
     latencies_ms: list[float] = field(default_factory=list)
+    budget_ms: float | None = None
 
     @property
     def p50_ms(self) -> float | None:
@@ -52,6 +53,7 @@ class ScenarioResult:
             "p50_ms": r(self.p50_ms),
             "p99_ms": r(self.p99_ms),
             "samples": len(self.latencies_ms),
+            "budget_ms": self.budget_ms,
             "latencies_ms": [round(v, 2) for v in self.latencies_ms],
         }
 
@@ -62,9 +64,21 @@ class Report:
         self.started = time.time()
         self.results: dict[str, ScenarioResult] = {}
         self.meta: dict[str, Any] = {"rig": rig_name, "rig_file": rig_file}
+        #: Latency budget (ms, on p99) per scenario, from the rig file's ``[budgets]`` (name or name before "[").
+        self.budgets: dict[str, float] = {}
+
+    def budget(self, scenario: str) -> float | None:
+        return self.budgets.get(scenario, self.budgets.get(scenario.split("[", 1)[0]))
+
+    def over_budget(self, res: ScenarioResult) -> str:
+        """Why ``res`` is over its budget ("" if it has none or is within it)."""
+        budget = self.budget(res.scenario)
+        if budget is None or res.p99_ms is None or res.p99_ms <= budget:
+            return ""
+        return f"over budget: p99 {res.p99_ms:.0f} ms > {budget:g} ms"
 
     def result(self, scenario: str) -> ScenarioResult:
-        return self.results.setdefault(scenario, ScenarioResult(scenario))
+        return self.results.setdefault(scenario, ScenarioResult(scenario, budget_ms=self.budget(scenario)))
 
     def any_failed(self) -> bool:
         return any(r.outcome == "failed" for r in self.results.values())
@@ -106,13 +120,14 @@ class Report:
             f"Events seen by the platform-side subscriber: {meta.get('events_seen', '–')}, "
             f"violating config/schema/event.schema.json: {meta.get('events_violating_schema', '–')}.",
             "",
-            "| scenario | result | latency p50 (ms) | latency p99 (ms) | samples | notes |",
-            "|---|---|---|---|---|---|",
+            "| scenario | result | latency p50 (ms) | latency p99 (ms) | budget (ms) | samples | notes |",
+            "|---|---|---|---|---|---|---|",
         ]
         for r in self.results.values():
             p50 = f"{r.p50_ms:.1f}" if r.p50_ms is not None else "–"
             p99 = f"{r.p99_ms:.1f}" if r.p99_ms is not None else "–"
             result = r.outcome if r.outcome == "passed" else f"**{r.outcome}**"
             notes = r.reason.replace("|", "\\|").replace("\n", " ")
-            lines.append(f"| {r.scenario} | {result} | {p50} | {p99} | {len(r.latencies_ms)} | {notes} |")
+            budget = f"{r.budget_ms:g}" if r.budget_ms is not None else "–"
+            lines.append(f"| {r.scenario} | {result} | {p50} | {p99} | {budget} | {len(r.latencies_ms)} | {notes} |")
         return "\n".join(lines) + "\n"

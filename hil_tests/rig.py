@@ -120,6 +120,9 @@ class DeviceSpec(_Model):
     #: zigbee on a real rig: the device's IEEE address (16 hex digits), as paired. The simulated rig's
     #: Zigbee devices join during the run and get theirs then.
     ieee: str | None = Field(default=None, pattern=r"^[0-9a-f]{16}$")
+    #: zigbee on the simulated rig: the simulator's device family (``sims/znp/devices/*.json``, e.g. "tuya-smoke"),
+    #: joined with its real signature; default: the built-in device of the kind.
+    zigbee_family: str | None = None
     #: ble: the device's MAC and bindkey (hex) for encrypted BTHome or MiBeacon adverts.
     mac: str | None = None
     bindkey: str | None = None
@@ -161,6 +164,8 @@ class Rig(_Model):
     devices: list[DeviceSpec] = Field(default_factory=list)
     #: Samples per latency scenario.
     samples: int = Field(default=5, ge=1, le=1000)
+    #: Latency budget per scenario (p99, ms), by name or by the name before "[": a row over it fails.
+    budgets: dict[str, float] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _devices_fit_the_rig(self) -> Rig:

@@ -118,6 +118,6 @@ def test_absent_edges_are_skipped_with_the_reason(tmp_path: Path) -> None:
     assert doc["meta"]["counts"] == {"passed": 4, "failed": 0, "skipped": len(ABSENT) + 2}
     markdown = (report_dir / "report.md").read_text(encoding="utf-8")
     assert (
-        "| radio_unplugged_and_back[zigbee] | **skipped** | – | – | 0 | not on this rig: the rig has no Zigbee"
+        "| radio_unplugged_and_back[zigbee] | **skipped** | – | – | – | 0 | not on this rig: the rig has no Zigbee"
         in markdown
     )

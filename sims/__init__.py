@@ -2,5 +2,6 @@
 
 ``sims.znp`` is a TI Z-Stack (ZNP) coordinator on a pseudo-terminal; ``sims.bluez`` a mocked BlueZ on a private
 D-Bus; ``sims.netfault`` a broken WAN (a network namespace behind a veth that can go dark, a TCP proxy for
-latency, loss and a slow link). The product (``core``, ``drivers``, ``gateway``) never imports this package; the demo and tools do.
+latency, loss and a slow link). The product (``core``, ``drivers``, ``gateway``) never imports this package;
+the demo and tools do.
 """

@@ -21,7 +21,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-Kind = Literal["pull_cord", "call_button", "smoke_relay", "gas_relay", "door", "install_button"]
+Kind = Literal[
+    "pull_cord", "call_button", "smoke_relay", "gas_relay", "door", "install_button", "mains_detect", "care_button"
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +46,10 @@ KINDS: Mapping[str, KindSpec] = {
     "smoke_relay": KindSpec("smoke", "smoke", True, False, momentary=False, cut_after_ms=0),
     "gas_relay": KindSpec("gas", "gas", True, False, momentary=False, cut_after_ms=0),
     "door": KindSpec("door", "contact", "open", "closed", momentary=False, cut_after_ms=0),
+    # A UPS HAT's or power-detect circuit's "mains lost" line: asserted while the gateway runs on battery.
+    # The elder's care button ("I'm fine", medicine taken): a state event, never a call.
+    "care_button": KindSpec("care_button", "checkin", True, None, momentary=True, cut_after_ms=0),
+    "mains_detect": KindSpec("power_monitor", "mains_lost", True, False, momentary=False, cut_after_ms=0),
     # The installer's button on the box: held for ``long_press_ms``, it opens the technician's install window.
     "install_button": KindSpec("install_button", "install", True, None, momentary=True, cut_after_ms=0),
 }

@@ -18,6 +18,8 @@ TYPE_CAPABILITIES: dict[str, list[str]] = {
     "wet_pad": ["wet", "battery"],
     "mattress": ["in_bed", "heart_rate", "breath_rate"],
     "heart_rate": ["heart_rate", "battery"],
+    "care_button": ["checkin"],
+    "badge": ["beacon"],
 }
 
 
@@ -25,7 +27,18 @@ class SimDevice(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
     type: Literal[
-        "call_button", "pull_cord", "door", "motion", "smoke", "gas", "leak", "wet_pad", "mattress", "heart_rate"
+        "call_button",
+        "pull_cord",
+        "door",
+        "motion",
+        "smoke",
+        "gas",
+        "leak",
+        "wet_pad",
+        "mattress",
+        "heart_rate",
+        "care_button",
+        "badge",
     ]
     room: str = ""
     name: str = ""

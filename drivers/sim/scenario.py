@@ -1,4 +1,5 @@
-"""The demo scenario: an ordinary morning in a simulated home, with an emergency in the middle.
+"""The demo scenario: an ordinary morning in a simulated home, with an emergency in the middle, a caregiver's
+visit (badge seen from 32 s to 40 s) and the medicine reminder acknowledged with the care button at 70 s.
 
 A table of steps; the driver plays them in time order. Device ids refer to ``config/demo.toml``.
 """
@@ -21,4 +22,8 @@ DEMO_STEPS: list[SimStep] = [
     SimStep(at_s=25, device="smoke-kitchen", capability="smoke", value=True, note="smoke in the kitchen!"),
     SimStep(at_s=28, device="smoke-kitchen", capability="smoke", value=False),
     SimStep(at_s=30, device="btn-living", capability="press", value=True, note="call button in the living room"),
+    SimStep(at_s=32, device="badge-caregiver", capability="beacon", value=True, note="the caregiver arrives"),
+    SimStep(at_s=36, device="badge-caregiver", capability="beacon", value=True),
+    SimStep(at_s=40, device="badge-caregiver", capability="beacon", value=True),
+    SimStep(at_s=70, device="care-btn", capability="checkin", value=True, note="medicine taken: care button"),
 ]

@@ -20,7 +20,7 @@ class ZigbeeSection(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     enabled: bool = True
-    radio: Literal["znp", "ezsp"] = "znp"
+    radio: Literal["znp", "ezsp", "deconz"] = "znp"
     port: str | None = None  # None: find the stick by USB id
     baudrate: int = Field(default=115200, gt=0)
     flow_control: Literal["none", "hardware", "software"] = "none"

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import zigpy.application
@@ -24,7 +24,7 @@ import zigpy.types as t
 from core.atomic import make_dirs
 from core.devices import Device
 from drivers.base import Driver, DriverConfigError, DriverContext, DriverHealth, Reading
-from drivers.zigbee import clusters, enroll, ias, identify, inbound
+from drivers.zigbee import enroll, ias, identify, inbound, listen, mapping, quirks, warning
 from drivers.zigbee.availability import Availability
 from drivers.zigbee.backup import BackupWriter
 from drivers.zigbee.config import ZigbeeSection, zigpy_config
@@ -38,7 +38,13 @@ log = logging.getLogger(__name__)
 HA_PROFILE = 0x0104
 LEAVE_TIMEOUT_S = 10.0
 SHUTDOWN_TIMEOUT_S = 10.0
-IDENTIFY_S = 15  # long enough to walk to the bed and see which sensor blinks
+IDENTIFY_S = 15
+#: Button gestures -> the ``event`` meta every button driver uses (the alarm book reads it).
+GESTURE_EVENTS = {
+    "single": "press",
+    "double": "double_press",
+    "long": "long_press",
+}  # long enough to walk to the bed and see which sensor blinks
 
 
 def device_id_of(ieee: t.EUI64) -> str:
@@ -86,6 +92,9 @@ class ZigbeeDriver(Driver):
         self._events = _AppEvents(self)
         self._backups = BackupWriter(self.state_dir / "network_backup.json", self._spawn)
         self._radio_log = RadioLogCounter(self.count)
+        self._detach: dict[str, Callable[[], None]] = {}
+        self._link: dict[str, dict[str, Any]] = {}
+        self._battery: dict[str, tuple[int, bool, dict[str, Any]]] = {}
 
     @classmethod
     def from_section(cls, section: dict[str, Any], ctx: DriverContext) -> ZigbeeDriver:
@@ -147,6 +156,7 @@ class ZigbeeDriver(Driver):
                 continue
             delay = self.settings.reconnect_min_s
             self.availability.rebase()
+            self._listen_all()
             await self._set_radio(True, "coordinator running")
             assert self._lost is not None
             reason = await self._lost
@@ -170,7 +180,8 @@ class ZigbeeDriver(Driver):
         if port is None:
             raise RadioUnavailable("no Zigbee stick found by USB id; set drivers.zigbee.port")
         config = zigpy_config(self.settings, self.state_dir, port)
-        app = await app_class(self.settings.radio).new(config, start_radio=False)
+        resolve = await asyncio.to_thread(quirks.resolver)  # imports the device library once (~0.5 s)
+        app = await app_class(self.settings.radio).new(config, start_radio=False, device_resolver=resolve)
         app.packet_tap = self._on_packet  # type: ignore[attr-defined]
         app.add_listener(self._events)
         app.backups.add_listener(self._backups)
@@ -191,6 +202,9 @@ class ZigbeeDriver(Driver):
 
     async def _teardown(self) -> None:
         app, self.app = self.app, None
+        for detach in self._detach.values():
+            detach()
+        self._detach.clear()
         if app is not None:
             await self._shutdown(app)
 
@@ -263,6 +277,7 @@ class ZigbeeDriver(Driver):
             return
         device_id = device_id_of(zdev.ieee)
         self.count("frames_rx")
+        self._link[device_id] = {"lqi": packet.lqi, "rssi": packet.rssi, "nwk": f"0x{nwk:04x}"}
         if self.availability.seen(device_id):
             self._spawn(self.ctx.sink.availability(device_id, True, "heard again"))
         if packet.dst_ep == 0 or packet.src_ep == 0 or packet.profile_id != HA_PROFILE:
@@ -280,31 +295,139 @@ class ZigbeeDriver(Driver):
             self.count("enroll_requests")
             self._spawn(self._answer_enroll(zdev, int(packet.src_ep or 0)))
             return
+
+    # -- what the (quirked) clusters say -> readings ---------------------------------------------------------
+    def _listen(self, zdev: zigpy.device.Device) -> None:
+        """(Re)attach the mapping table's listeners to ``zdev`` (zigpy replaces the object on a rejoin)."""
+        device_id = device_id_of(zdev.ieee)
+        old = self._detach.pop(device_id, None)
+        if old is not None:
+            old()
+        self._detach[device_id] = listen.attach(zdev, functools.partial(self._on_said, zdev))
+
+    def _listen_all(self) -> None:
+        app = self.app
+        if app is None:
+            return
+        for device in self.ctx.registry.all("zigbee"):
+            zdev = app.devices.get(t.EUI64.convert(device.address))
+            if isinstance(zdev, zigpy.device.Device):
+                self._listen(zdev)
+
+    def _on_said(self, zdev: Any, said: listen.Said) -> None:
+        """Called by zigpy while it routes a packet: must never raise into it."""
+        device_id = device_id_of(zdev.ieee)
+        try:
+            self._readings_from(zdev, device_id, said)
+        except Exception:  # a bug or an odd value here must not break zigpy's routing
+            self.count("packet_errors")
+            log.exception("zigbee: could not map %r from %s", said, device_id)
+
+    def _readings_from(self, zdev: Any, device_id: str, said: listen.Said) -> None:
         device = self.ctx.registry.get(device_id)
         if device is None:
             return
-        meta: dict[str, Any] = {
-            "lqi": packet.lqi,
-            "rssi": packet.rssi,
-            "nwk": f"0x{nwk:04x}",
-        }
-        if isinstance(msg, inbound.ZoneStatus):
-            meta["zone_status"] = msg.status
+        sources = device.params.get("sources")
+        if sources is not None and mapping.source_name(said.key) not in sources:
+            return  # another cluster of this device reports the same thing (Aqara motion: IAS Zone + Occupancy)
+        meta: dict[str, Any] = dict(self._link.get(device_id, {}))
+        cluster, _side = said.key
+        if cluster == mapping.IAS_ZONE:
+            status = self._zone_status_of(said)
+            if status is None:
+                return
+            meta["zone_status"] = status
             previous = self._zone_status.get(device_id)
-            self._zone_status[device_id] = msg.status
-            for capability, value in ias.zone_readings(device.params.get("zone_type"), msg.status, previous):
-                self.emit(device_id, capability, value, meta)
-        elif isinstance(msg, inbound.AttributeReport):
-            for capability, value, extra in clusters.attribute_readings(msg.cluster, msg.values):
-                self.emit(device_id, capability, value, {**meta, **extra})
-        elif isinstance(msg, inbound.ClientCommand):
-            found = clusters.CLIENT_COMMANDS.get((msg.cluster, msg.command))
-            if found is not None:
+            self._zone_status[device_id] = status
+            for capability, value in ias.zone_readings(device.params.get("zone_type"), status, previous):
+                self.emit(
+                    device_id,
+                    capability,
+                    value,
+                    {**meta, "index": said.endpoint} if value is True and capability == "press" else meta,
+                )
+            return
+        if said.what == "attribute":
+            found = mapping.attribute_reading(said.key, int(said.id), said.value)
+            if found is None or found[0] not in device.capabilities:
+                return
+            if found[0] == "battery":
+                self._battery_reading(device_id, int(said.id), int(found[1]), said.value, meta)
+            else:
                 self.emit(device_id, found[0], found[1], meta)
+            return
+        if said.what == "event":
+            gesture = mapping.event_gesture(said.key, str(said.id))
+            if gesture is not None:
+                self._press(device, said.endpoint, gesture, meta)
+            return
+        command = mapping.command_reading(said.key, int(said.id))
+        if command is None:
+            return
+        capability, value, gesture = command
+        if capability == "press":
+            button: int | str = said.endpoint
+            if cluster == mapping.ON_OFF:
+                found = quirks.gesture_of(zdev, mapping.ON_OFF_COMMANDS.get(int(said.id), ""), said.endpoint)
+                if found is not None:
+                    gesture, button = found
+            self._press(device, button, gesture, meta, cluster=cluster)
+        elif capability in device.capabilities:
+            self.emit(device_id, capability, value, meta)
+
+    @staticmethod
+    def _zone_status_of(said: listen.Said) -> int | None:
+        if said.what == "attribute" and said.id == mapping.ZONE_STATUS:
+            return int(said.value)
+        if said.what == "command" and said.id == 0x00 and said.value:  # zone status change notification
+            return int(said.value[0])
+        return None
+
+    def _battery_reading(self, device_id: str, attr: int, value: int, raw: Any, meta: dict[str, Any]) -> None:
+        """Battery percent wins over voltage; both often come in one report, so they are merged per report."""
+        preferred = attr == mapping.BATTERY_PERCENT
+        extra = {} if preferred else {"battery_voltage": int(raw) / 10}
+        pending = self._battery.get(device_id)
+        if pending is None:
+            asyncio.get_running_loop().call_soon(self._flush_battery, device_id)
+        elif pending[1] and not preferred:
+            self._battery[device_id] = (pending[0], True, {**pending[2], **extra})
+            return
+        merged = {**meta, **(pending[2] if pending else {}), **extra}
+        self._battery[device_id] = (value, preferred, merged)
+
+    def _flush_battery(self, device_id: str) -> None:
+        pending = self._battery.pop(device_id, None)
+        if pending is not None:
+            self.emit(device_id, "battery", pending[0], pending[2])
+
+    def _press(
+        self,
+        device: Device,
+        button: int | str,
+        gesture: str | None,
+        meta: dict[str, Any],
+        *,
+        cluster: int | None = None,
+    ) -> None:
+        """A button press, with which button (``index``: the endpoint; ``button``: the quirk's name for it) and its
+        gesture; a remote's press is a call only if configured."""
+        if cluster == mapping.ON_OFF and "press" not in device.capabilities:
+            return  # a motion or contact sensor's plain on/off commands are not presses
+        if device.type == "remote" and not device.params.get("press_is_call", False):
+            self.count("presses_ignored")
+            log.info("zigbee: %s pressed; not a call (set press_is_call on the device to make it one)", device.id)
+            return
+        meta = {**meta, "index" if isinstance(button, int) else "button": button}
+        if gesture is not None:
+            meta["gesture"] = gesture
+            if gesture in GESTURE_EVENTS:  # what the alarm book knows from other buttons (long press...)
+                meta["event"] = GESTURE_EVENTS[gesture]
+        self.emit(device.id, "press", True, meta)
 
     async def _answer_enroll(self, zdev: zigpy.device.Device, endpoint: int) -> None:
         ep = zdev.endpoints.get(endpoint)
-        cluster = getattr(ep, "in_clusters", {}).get(clusters.IAS_ZONE) if ep is not None else None
+        cluster = getattr(ep, "in_clusters", {}).get(mapping.IAS_ZONE) if ep is not None else None
         if cluster is None:
             return
         try:
@@ -357,7 +480,10 @@ class ZigbeeDriver(Driver):
     def device_initialized(self, zdev: zigpy.device.Device) -> None:
         device_id = device_id_of(zdev.ieee)
         self._interviews.disarm(device_id)
-        if self.ctx.registry.get(device_id) is not None or device_id in self._adopting:
+        if self.ctx.registry.get(device_id) is not None:
+            self._listen(zdev)  # a paired device that rejoined: zigpy made a new object for it
+            return
+        if device_id in self._adopting:
             return
         self._adopting.add(device_id)
         self._spawn(self._adopt(zdev), name=f"zigbee-adopt-{device_id}")
@@ -396,21 +522,22 @@ class ZigbeeDriver(Driver):
                 self.pairing.post("failed", device_id, str(exc))
                 return
             mains = bool(zdev.node_desc is not None and zdev.node_desc.is_mains_powered)
-            kind = ias.zone_kind(profile.zone_type)
-            caps = ias.capabilities(profile.zone_type, mains=mains) if profile.zone_type is not None else []
-            if profile.has_occupancy:
-                caps.insert(0, "motion")
-            if profile.has_battery:
-                caps.append("battery")
-            dev_type = kind.device_type if kind else ("motion" if profile.has_occupancy else "zigbee")
-            params = {
+            caps = list(profile.kind.capabilities)
+            dev_type = profile.kind.device_type
+            params: dict[str, Any] = {
                 "zone_type": profile.zone_type,
                 "zone_id": zone_id,
                 "power_source": "mains" if mains else "battery",
                 "manufacturer": zdev.manufacturer,
                 "model": zdev.model,
                 "endpoint": profile.endpoint,
+                "quirk": quirks.quirk_name(zdev),
+                "sources": [mapping.source_name(k) for k in profile.kind.sources],
             }
+            if warning.find_wd(zdev) is not None:
+                params["warning_device"] = True
+            if dev_type == "remote":
+                params["press_is_call"] = False
             info = {
                 "address": str(zdev.ieee),
                 "kind": dev_type,
@@ -427,6 +554,7 @@ class ZigbeeDriver(Driver):
                 address=str(zdev.ieee),
                 params=params,
             )
+            self._listen(zdev)  # before the registry has it: a reading right after is not lost
             await self.ctx.registry.upsert(device)
             if profile.zone_status is not None:
                 self._zone_status[device_id] = profile.zone_status
@@ -494,6 +622,29 @@ class ZigbeeDriver(Driver):
                 log.warning("zigbee: %s did not confirm leaving: %s", device_id, exc)
         self.availability.forget(device_id)
         self._zone_status.pop(device_id, None)
+        detach = self._detach.pop(device_id, None)
+        if detach is not None:
+            detach()
+
+    # -- local feedback ------------------------------------------------------------------------------------
+    async def warn(self, device_id: str, seconds: int = warning.DEFAULT_S, *, on: bool = True) -> None:
+        """Sound (``on``) or stop a paired siren (IAS WD, e.g. Heiman HS2WD-E) so the elder hears the alarm.
+
+        Raises :class:`DriverConfigError` for a device this driver did not pair or that has no IAS WD cluster,
+        and :class:`warning.WarningError` (a ``RuntimeError``) when the siren does not confirm.
+        """
+        device = self.ctx.registry.get(device_id)
+        if device is None or device.transport != "zigbee":
+            raise DriverConfigError(f"zigbee: no paired device {device_id!r}")
+        app = self.app
+        if app is None:
+            raise warning.WarningError("Zigbee coordinator is not connected")
+        zdev = app.devices.get(t.EUI64.convert(device.address))
+        cluster = warning.find_wd(zdev) if isinstance(zdev, zigpy.device.Device) else None
+        if cluster is None:
+            raise DriverConfigError(f"zigbee: {device_id} has no siren (IAS WD cluster)")
+        await warning.sound(cluster, seconds if on else 0, self.settings.identify_timeout_s)
+        log.info("zigbee: siren %s %s", device_id, f"sounding for {seconds} s" if on else "stopped")
 
 
 class _AppEvents:

@@ -17,7 +17,8 @@ import zigpy.exceptions
 import zigpy.types as t
 from zigpy.zcl.clusters.security import IasZone
 
-from drivers.zigbee.clusters import BATTERY_PERCENT, IAS_ZONE, OCCUPANCY, POWER_CFG
+from drivers.zigbee import listen, mapping
+from drivers.zigbee.mapping import BATTERY_PERCENT, IAS_ZONE, OCCUPANCY, POWER_CFG
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +49,14 @@ class Profile:
     """What enrolment learned about a device."""
 
     endpoint: int
+    kind: mapping.Profile
     zone_type: int | None = None
     zone_status: int | None = None
-    has_battery: bool = False
-    has_occupancy: bool = False
     warnings: list[str] = field(default_factory=list)
+
+    @property
+    def has_battery(self) -> bool:
+        return "battery" in self.kind.capabilities
 
 
 def _find(zdev: zigpy.device.Device, cluster_id: int) -> tuple[int, Any] | None:
@@ -62,19 +66,41 @@ def _find(zdev: zigpy.device.Device, cluster_id: int) -> tuple[int, Any] | None:
     return None
 
 
+def _is_local(cluster: Any) -> bool:
+    """A cluster a quirk emulates on the host (Tuya data points, Xiaomi reports): nothing to send to the device."""
+    from zhaquirks import LocalDataCluster
+
+    return isinstance(cluster, LocalDataCluster)
+
+
+def _simple_type(zdev: zigpy.device.Device, endpoint: int) -> int | None:
+    ep = zdev.endpoints.get(endpoint)
+    device_type = getattr(ep, "device_type", None)
+    return int(device_type) if device_type is not None else None
+
+
 async def send_enroll_response(cluster: Any, zone_id: int) -> None:
     await cluster.enroll_response(enroll_response_code=IasZone.EnrollResponse.Success, zone_id=zone_id)
 
 
 async def configure(zdev: zigpy.device.Device, cie: t.EUI64, zone_id: int, step_timeout_s: float = 30.0) -> Profile:
-    """Enrol ``zdev`` with the coordinator ``cie`` as zone ``zone_id``; raises :class:`EnrollError`."""
+    """Enrol ``zdev`` with the coordinator ``cie`` as zone ``zone_id``; raises :class:`EnrollError`.
+
+    The device's (quirked) clusters decide what it is, through :mod:`.mapping`; a device with nothing the table
+    knows is refused with a reason that names what it lacks.
+    """
     endpoints = [ep for ep in zdev.endpoints if ep != 0]
     if not endpoints:
         raise EnrollError("device has no application endpoint")
+    clusters = listen.clusters_of(zdev)
     ias = _find(zdev, IAS_ZONE)
     power = _find(zdev, POWER_CFG)
     occupancy = _find(zdev, OCCUPANCY)
-    profile = Profile(endpoint=(ias or occupancy or (endpoints[0], None))[0])
+    mains = bool(zdev.node_desc is not None and zdev.node_desc.is_mains_powered)
+    endpoint = (ias or occupancy or (endpoints[0], None))[0]
+    if ias is None and mapping.profile(clusters, mains=mains, simple_type=_simple_type(zdev, endpoint)) is None:
+        raise EnrollError(mapping.missing_reason(clusters, None, str(zdev.manufacturer), str(zdev.model)))
+    warnings: list[str] = []
 
     async def step(what: str, coro: Any, *, required: bool) -> Any:
         try:
@@ -84,11 +110,17 @@ async def configure(zdev: zigpy.device.Device, cie: t.EUI64, zone_id: int, step_
             if required:
                 why = "no answer (timed out)" if isinstance(exc, TimeoutError) else f"{type(exc).__name__} {exc}"
                 raise EnrollError(f"{what} failed: {why.rstrip()}") from exc
-            profile.warnings.append(f"{what}: {type(exc).__name__}")
+            warnings.append(f"{what}: {type(exc).__name__}")
             log.info("zigbee: %s: %s failed (%s)", zdev.ieee, what, exc)
             return None
 
-    if ias is not None:
+    zone_type: int | None = None
+    zone_status: int | None = None
+    if ias is not None and _is_local(ias[1]):
+        # The quirk emulates the IAS Zone from data points: nothing to enrol on the device.
+        raw_type = ias[1].get(mapping.ZONE_TYPE)
+        zone_type = int(raw_type) if raw_type is not None else None
+    elif ias is not None:
         cluster = ias[1]
         await step("bind IAS zone", cluster.bind(), required=False)
         await step("write CIE address", cluster.write_attributes({0x0010: cie}), required=True)
@@ -96,19 +128,18 @@ async def configure(zdev: zigpy.device.Device, cie: t.EUI64, zone_id: int, step_
         success = found[0] if found else {}
         if 0x0001 not in success:
             raise EnrollError("device did not report its zone type")
-        profile.zone_type = int(success[0x0001])
-        profile.zone_status = int(success[0x0002]) if 0x0002 in success else None
+        zone_type = int(success[0x0001])
+        zone_status = int(success[0x0002]) if 0x0002 in success else None
         await step("enroll response", send_enroll_response(cluster, zone_id), required=True)
-    if power is not None:
-        profile.has_battery = True
+    kind = mapping.profile(clusters, zone_type=zone_type, mains=mains, simple_type=_simple_type(zdev, endpoint))
+    if kind is None:
+        raise EnrollError(mapping.missing_reason(clusters, zone_type, str(zdev.manufacturer), str(zdev.model)))
+    if power is not None and not _is_local(power[1]):
         cluster = power[1]
         await step("bind power configuration", cluster.bind(), required=False)
         await step("battery reporting", cluster.configure_reporting(BATTERY_PERCENT, 3600, 21600, 2), required=False)
-    if occupancy is not None:
-        profile.has_occupancy = True
+    if occupancy is not None and not _is_local(occupancy[1]):
         cluster = occupancy[1]
         await step("bind occupancy", cluster.bind(), required=False)
         await step("occupancy reporting", cluster.configure_reporting(0x0000, 0, 600, 1), required=False)
-    if ias is None and occupancy is None:
-        raise EnrollError("device has neither an IAS Zone nor an Occupancy Sensing cluster")
-    return profile
+    return Profile(endpoint, kind, zone_type, zone_status, warnings)

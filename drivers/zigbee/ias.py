@@ -8,35 +8,16 @@ switch...). The other status bits mean the same for every zone type. Z-Stack/zig
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
+
+from drivers.zigbee import mapping
 
 ALARM1, ALARM2, TAMPER, BATTERY_LOW, SUPERVISION, RESTORE, TROUBLE, AC_MAINS = (1 << i for i in range(8))
 
 
-@dataclass(frozen=True)
-class ZoneKind:
-    """What a zone type is in fbgw terms: device type, the capability its alarm bits drive, and the
-    reading values for "alarm" and "no alarm" (None: nothing is reported, e.g. a button has no release)."""
-
-    device_type: str
-    capability: str
-    on: Any = True
-    off: Any = False
-
-
-#: IAS zone type (ZCL 8.2.2.2.1.2) -> meaning.
-ZONE_TYPES: dict[int, ZoneKind] = {
-    0x000D: ZoneKind("motion", "motion"),
-    0x0015: ZoneKind("door", "contact", "open", "closed"),
-    0x0016: ZoneKind("door", "contact", "open", "closed"),  # door/window handle
-    0x0028: ZoneKind("smoke", "smoke"),
-    0x002A: ZoneKind("leak", "leak"),
-    0x002B: ZoneKind("gas", "gas"),  # carbon monoxide sensor; combustible gas sensors use it too
-    0x002C: ZoneKind("call_button", "press", True, None),  # personal emergency device
-    0x010F: ZoneKind("call_button", "press", True, None),  # remote control
-    0x0115: ZoneKind("call_button", "press", True, None),  # keyfob
-}
+#: IAS zone type -> meaning lives in the one mapping table.
+ZONE_TYPES = mapping.ZONE_TYPES
+ZoneKind = mapping.ZoneKind
 
 #: Status bits whose meaning does not depend on the zone type; reported when they change.
 STATUS_FLAGS: tuple[tuple[int, str], ...] = (
@@ -47,8 +28,8 @@ STATUS_FLAGS: tuple[tuple[int, str], ...] = (
 )
 
 
-def zone_kind(zone_type: int | None) -> ZoneKind | None:
-    return ZONE_TYPES.get(zone_type) if zone_type is not None else None
+def zone_kind(zone_type: int | None) -> mapping.ZoneKind | None:
+    return mapping.zone_kind(zone_type)
 
 
 def capabilities(zone_type: int | None, *, mains: bool) -> list[str]:

@@ -11,7 +11,7 @@ from typing import Any
 
 import zigpy.zcl.foundation as foundation
 
-from drivers.zigbee.clusters import IAS_ZONE, ZONE_STATUS
+from drivers.zigbee.mapping import IAS_ZONE, ZONE_STATUS
 
 
 class MalformedFrame(ValueError):

@@ -17,6 +17,7 @@ import zigpy.types
 RADIO_MODULES = {
     "znp": "zigpy_znp.zigbee.application",
     "ezsp": "bellows.zigbee.application",
+    "deconz": "zigpy_deconz.zigbee.application",
 }
 
 PacketTap = Callable[[zigpy.types.ZigbeePacket], None]

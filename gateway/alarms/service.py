@@ -3,13 +3,19 @@
 The book (:mod:`gateway.rules.alarm_book`, owned by the rule engine) decides; this service only feeds it what
 happens outside the rules and turns its answers into events and local feedback:
 
-- committed events give each raised alarm its event id (and show "network down" if the uplink is offline);
+- committed events give each raised alarm its event id and show "raised" (being sent), or "not_sent" (the
+  uplink is down: use the phone);
 - delivered rows (the broker's PUBACK) mark an alarm *sent*: ``alarm.sent``, feedback "call_sent";
-- the uplink going down shows "uplink_down" (calls cannot get through; unless help is already coming), and
-  coming back shows again where the open alarms stand;
+- ``alarm.sms_sent`` (the second path, committed by the failover service) shows "sms_sent";
+- the uplink going down shows "not_sent" while an open alarm has not left the box by any path, else
+  "uplink_down" (unless help is already coming), and coming back shows again where the open alarms stand;
 - ``alarms/ack`` messages from the platform (and the ``alarm_ack`` command, via :meth:`AlarmService.ack`)
   acknowledge or close an alarm: ``alarm.acknowledged`` / ``alarm.resolved``, feedback "call_received";
-- ``alarm.escalated`` (made by the engine's tick) shows feedback "escalated"; the last resolved alarm "normal".
+- ``alarm.escalated`` (made by the engine's tick) shows "escalated" (no answer yet, still trying; "not_sent"
+  again if nothing has left the box); ``alarm.cancel_requested`` says the cancel was asked for (the platform
+  closes the alarm, never the gateway); the last resolved alarm "normal".
+
+Every signal carries the alarm's kind, so the prompt fits it (:mod:`gateway.feedback.prompts`).
 
 Listeners run inside the outbox writer and the uplink (through :class:`core.signal.Signal`, which isolates a
 failing listener); they count their own failures too.
@@ -32,7 +38,7 @@ from gateway import link
 from gateway.alarms.messages import decode_ack
 from gateway.logsetup import log_rejected
 from gateway.outbox import OutboxError, Row
-from gateway.rules.alarm_book import LIFECYCLE_KINDS, AckAction, OpenAlarm, opens_alarm
+from gateway.rules.alarm_book import LIFECYCLE_KINDS, AckAction, OpenAlarm, is_test, opens_alarm
 
 if TYPE_CHECKING:
     from core.signal import Unsubscribe
@@ -44,6 +50,8 @@ log = logging.getLogger(__name__)
 
 #: Feedback state shown for an open alarm in each lifecycle state (at start, for alarms restored from disk).
 _RESTORED_SIGNAL = {"acknowledged": "call_received", "sent": "call_sent"}
+#: Committed by the failover service when an alarm went out by SMS (the second path).
+SMS_SENT = "alarm.sms_sent"
 
 
 class AlarmService:
@@ -60,6 +68,8 @@ class AlarmService:
         self._started = False
         self._emitting: set[asyncio.Task[None]] = set()
         self._unsubscribe: list[Unsubscribe] = []
+        #: Event ids of open alarms the second path (SMS) has sent: they have left the box.
+        self._by_sms: set[str] = set()
 
     # ------------------------------------------------------------------ lifetime
 
@@ -141,25 +151,57 @@ class AlarmService:
             log.exception("alarms: committed-event listener failed")
 
     def _on_committed(self, event: Event) -> None:
+        if event.kind == SMS_SENT:
+            self._sms_sent(event)
+            return
         if opens_alarm(event.kind, event.priority):
             opened = self.book.bind(event)
             if opened is not None:
                 self.engine.persist()
-                if not self.ctx.uplink.connected:
-                    self._signal("uplink_down", opened)
+                if is_test(opened):  # a technician's test: stored and sent, nobody is called out
+                    self._signal("test_received", opened)
+                else:
+                    self._signal("raised" if self.ctx.uplink.connected else "not_sent", opened)
             return
         if event.kind not in LIFECYCLE_KINDS:
             return
+        if event.data.get("test") is True:  # the lifecycle of a test alarm: the elder was told "test received"
+            if event.kind == "alarm.resolved" and not self._real_open():
+                self._signal("normal", device_id=None)
+            return
         opened = self.book.bind(event) if event.kind == "alarm.escalated" else None
         device_id = event.device.id if event.device else None
+        kind = str(event.data.get("kind") or "") or None
         if event.kind == "alarm.acknowledged":
-            self._signal("call_received", device_id=device_id)
+            self._signal("call_received", device_id=device_id, kind=kind)
         elif event.kind == "alarm.escalated":
-            self._signal("escalated", device_id=device_id)
-        elif event.kind == "alarm.resolved" and not self.book.open:
-            self._signal("normal", device_id=None)
+            about = opened or self.book.find(str(event.data.get("alarm")))
+            gone = about is None or about.sent or bool(about.ids() & self._by_sms)
+            self._signal(
+                "escalated" if gone or self.ctx.uplink.connected else "not_sent", device_id=device_id, kind=kind
+            )
+        elif event.kind == "alarm.cancel_requested":
+            self._signal("cancelled", device_id=device_id, kind=kind)
+        elif event.kind == "alarm.resolved":
+            self._by_sms.discard(str(event.data.get("alarm")))
+            if not self._real_open():
+                self._by_sms.clear()
+                self._signal("normal", device_id=None)
         if opened is not None:
             self.engine.persist()
+
+    def _sms_sent(self, event: Event) -> None:
+        """The second path sent an alarm by SMS: say so, unless the platform already answered. A failed SMS
+        (``ok`` false: no modem, budget) or the "resolved" notice says nothing."""
+        if event.data.get("ok") is not True or event.data.get("message") == "resolved":
+            return
+        alarm_id = str(event.data.get("alarm") or "")
+        opened = self.book.find(alarm_id) if alarm_id else None
+        if opened is None or opened.acked:
+            return
+        self._by_sms.update(opened.ids())
+        if not opened.sent:  # "delivered" through the broker says more than "sent by SMS"
+            self._signal("sms_sent", opened)
 
     def _delivered(self, rows: Sequence[Row]) -> None:
         try:
@@ -171,7 +213,8 @@ class AlarmService:
                 opened = self.book.delivered(str(body.get("id")), str(body.get("kind", "")), device.get("id"))
                 if opened is not None:
                     self.engine.persist()
-                    self._signal("call_sent", opened)
+                    if not is_test(opened):
+                        self._signal("call_sent", opened)
                     self._emit_soon([self.book.sent_draft(opened, self.engine.now())])
         except Exception:  # runs inside the uplink: a bug here must not drop the connection
             self.stats["listener_errors"] += 1
@@ -192,34 +235,62 @@ class AlarmService:
     def _uplink_changed(self, online: bool) -> None:
         shown = self.feedback.current
         if not online:
-            if shown != "call_received":  # help already on its way stays shown: that has not changed
+            if shown == "call_received":  # help already on its way stays shown: that has not changed
+                return
+            stuck = self._unsent()
+            if stuck is not None:
+                self._signal("not_sent", stuck)  # nothing has left the box: the elder must use the phone
+            elif shown not in ("sms_sent", "not_sent"):
                 self._signal("uplink_down")
-        elif shown == "uplink_down":
-            self._signal(self._standing())
+        elif shown in ("uplink_down", "not_sent", "sms_sent"):
+            state, opened = self._standing()
+            if state != shown:
+                self._signal(state, opened)
 
-    def _standing(self) -> str:
-        """The feedback state that says where the open alarms stand ("normal" when none is open)."""
-        opened = list(self.book.open.values())
-        if any(a.escalations and not a.acked for a in opened):
-            return "escalated"
+    def _real_open(self) -> list[OpenAlarm]:
+        """Open alarms that are not installation tests."""
+        return [a for a in self.book.open.values() if not is_test(a)]
+
+    def _unsent(self) -> OpenAlarm | None:
+        """The newest open alarm that has left the box by no path yet (None if there is none)."""
+        waiting = [a for a in self._real_open() if not a.sent and not a.acked and not (a.ids() & self._by_sms)]
+        return max(waiting, key=lambda a: a.raised_mono, default=None)
+
+    def _standing(self) -> tuple[str, OpenAlarm | None]:
+        """The feedback state that says where the open alarms stand ("normal" when none is open), and the
+        alarm it is about."""
+        opened = sorted(self._real_open(), key=lambda a: a.raised_mono, reverse=True)
+        gone = [a for a in opened if a.sent or a.ids() & self._by_sms]  # left the box by some path
+        escalated = [a for a in gone if a.escalations and not a.acked]
+        if escalated:
+            return "escalated", escalated[0]
         if opened and all(a.acked for a in opened):
-            return "call_received"
-        if any(a.sent for a in opened):
-            return "call_sent"
-        return "normal"  # nothing open, or only unsent alarms: their PUBACK signals "call_sent" in a moment
+            return "call_received", opened[0]
+        sent = [a for a in opened if a.sent]
+        if sent:
+            return "call_sent", sent[0]
+        if opened:  # only unsent alarms: their PUBACK signals "call_sent" in a moment
+            return "raised", opened[0]
+        return "normal", None
 
     # ------------------------------------------------------------------ feedback
 
     def _show(self, opened: OpenAlarm) -> None:
+        if is_test(opened):
+            return
         state = "escalated" if opened.escalations and not opened.acked else _RESTORED_SIGNAL.get(opened.state())
         if state:
             self._signal(state, opened)
 
-    def _signal(self, state: str, opened: OpenAlarm | None = None, *, device_id: str | None = None) -> None:
-        if opened is not None and opened.device is not None:
-            device_id = opened.device.id
+    def _signal(
+        self, state: str, opened: OpenAlarm | None = None, *, device_id: str | None = None, kind: str | None = None
+    ) -> None:
+        if opened is not None:
+            kind = opened.kind
+            if opened.device is not None:
+                device_id = opened.device.id
         try:
-            self.feedback.signal(state, device_id=device_id)
+            self.feedback.signal(state, device_id=device_id, kind=kind)
         except Exception:  # feedback is someone else's module: its failure must not touch the lifecycle
             self.stats["listener_errors"] += 1
             log.exception("alarms: feedback signal %s failed", state)

@@ -46,6 +46,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: How often an alarm SMS that could not be sent (modem not ready) is tried again, until the alarm is delivered,
+#: acknowledged or resolved.
+SMS_RETRY_S = 2.0
+#: Rounds an SMS left "sending" by a crash waits for the modem to say whether it left, before it is sent again
+#: (a duplicate beats a lost alarm).
+SENDING_CHECKS = 15
+
 
 class SecondPath:
     """See the module docstring. ``cellular`` is None when no modem driver runs (every SMS then fails as
@@ -78,6 +85,7 @@ class SecondPath:
         self._tasks: set[asyncio.Task[None]] = set()
         self._unsubscribe: list[Unsubscribe] = []
         self._save_lock = asyncio.Lock()
+        self._sending_marks_checked = 0
 
     # ------------------------------------------------------------------ lifetime
 
@@ -198,8 +206,13 @@ class SecondPath:
             await self._text_alarm(case, guardians, "always")
         # Fallback: the platform must have the alarm within sms_after_s, or contacts are told.
         await self._wait_until(case, s.sms_after_s, lambda: case.delivered or not self.ctx.uplink.connected)
-        if not (case.delivered or case.acked or case.resolved):
-            await self._text_alarm(case, [c for c in s.contacts if c.role != "technician"], "fallback")
+        everyone = [c for c in s.contacts if c.role != "technician"]
+        while not (case.delivered or case.acked or case.resolved):
+            await self._text_alarm(case, everyone, "fallback")
+            if all(case.texted.get(c.label) == "sent" for c in self._audience(case, everyone)):
+                break
+            # A modem not ready yet (booting, no signal, SIM swapped): try the ones not reached again.
+            await self._pause(case, SMS_RETRY_S)
         if not case.texted_ok() or case.acked or case.resolved:
             return
         await self._wait_until(case, s.call_after_s, lambda: False)
@@ -217,6 +230,15 @@ class SecondPath:
             wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), remaining)
+
+    async def _pause(self, case: ledgers.Case, seconds: float) -> None:
+        """``seconds``, or less if the alarm is delivered, acknowledged or resolved meanwhile."""
+        wake = self._wake.setdefault(case.alarm, asyncio.Event())
+        deadline = time.monotonic() + seconds
+        while not (case.delivered or case.acked or case.resolved) and (left := deadline - time.monotonic()) > 0:
+            wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), left)
 
     def _poke(self, alarm_id: str) -> None:
         wake = self._wake.get(alarm_id)
@@ -254,20 +276,27 @@ class SecondPath:
         for contact in contacts:
             if marks.get(contact.label) == "sent":
                 continue
-            if marks.get(contact.label) == "sending" and await self._was_sent(contact.number, text):
-                marks[contact.label] = "sent"  # it left before a restart: never twice
-                continue
+            if marks.get(contact.label) == "sending":  # with the modem when the gateway stopped: did it leave?
+                left = await self._was_sent(contact.number, text)
+                if left:
+                    marks[contact.label] = "sent"  # never twice
+                    continue
+                if left is None and self._sending_marks_checked < SENDING_CHECKS:
+                    self._sending_marks_checked += 1
+                    continue  # the modem cannot tell yet (still starting): ask again on the next round
             if not self._allowed(contact, alarm=message != "resolved"):
                 self.stats["sms_skipped"] += 1
                 await self._emit_sms(case, contact, message, SmsResult(False, "budget"))
                 continue
+            before = marks.get(contact.label)
             marks[contact.label] = "sending"
             await self._save()
             outcome = await self._send(contact.number, text)
             marks[contact.label] = "sent" if outcome.ok else f"failed:{outcome.detail}"
             self._count(contact, outcome)
             await self._save()
-            await self._emit_sms(case, contact, message, outcome)
+            if marks[contact.label] != before:  # a retry that fails the same way again is not news
+                await self._emit_sms(case, contact, message, outcome)
 
     async def _emit_sms(self, case: ledgers.Case, contact: Contact, message: str, outcome: SmsResult) -> None:
         data = {"message": message, "contact": contact.label, "role": contact.role}
@@ -285,13 +314,14 @@ class SecondPath:
             log.error("second path: SMS not sent: %s", exc)
             return SmsResult(False, "send_failed")
 
-    async def _was_sent(self, number: str, text: str) -> bool:
+    async def _was_sent(self, number: str, text: str) -> bool | None:
+        """Whether the modem holds that SMS as sent; None when it cannot tell (no modem, still starting)."""
         if self.cellular is None:
-            return False
+            return None
         try:
-            return bool(await self.cellular.was_sent(number, text))
+            return await self.cellular.was_sent(number, text)
         except (OSError, RuntimeError, TimeoutError):
-            return False
+            return None
 
     async def _call_round(self, case: ledgers.Case) -> None:
         """The call centre first, then the guardians in order, until one answers or the alarm is acknowledged."""

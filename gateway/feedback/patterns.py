@@ -2,9 +2,10 @@
 
 Each output plays a :class:`Track`: on/off durations starting with "on", played once or repeated, then left
 at ``rest``. The patterns are chosen to be told apart without reading anything: a slow heartbeat when all is
-well, fast blinking and three beeps when a call has gone out, a steady light and one long tone when the
-platform has confirmed it, a double blink when the network is down, and frantic blinking when the call has
-been escalated to other contacts.
+well, a slow blink and one beep while a call is being sent, fast blinking and three beeps when it has reached
+the platform (a blink-pause rhythm when it went by SMS), a steady light and one long tone when the platform
+has confirmed it, a double blink when the network is down (with two long tones when a call could not be
+sent), and frantic blinking while there is no answer yet.
 """
 
 from __future__ import annotations
@@ -31,34 +32,28 @@ class Track:
 class Pattern:
     led: Track
     buzzer: Track
-    prompt: str = ""  # spoken once when the state is entered (if a speaker is fitted); "" = silent
 
     def scaled(self, scale: float) -> Pattern:
-        return Pattern(self.led.scaled(scale), self.buzzer.scaled(scale), self.prompt)
+        return Pattern(self.led.scaled(scale), self.buzzer.scaled(scale))
 
 
 OFF = Track()
 STEADY = Track(rest=True)
 
-#: state -> pattern. Prompts are Mandarin, short, and say what the elder needs to know.
+#: state -> pattern. What is said with it is in :mod:`gateway.feedback.prompts` (per alarm kind and language).
 PATTERNS: Mapping[FeedbackState, Pattern] = {
     "normal": Pattern(led=Track((100, 2900), repeat=True), buzzer=OFF),
-    "call_sent": Pattern(
-        led=Track((200, 200), repeat=True),
-        buzzer=Track((150, 150, 150, 150, 150)),
-        prompt="呼叫已发出，请稍候。",
-    ),
-    "call_received": Pattern(
-        led=STEADY,
-        buzzer=Track((800,)),
-        prompt="平台已收到您的呼叫，救助人员正在赶来，请保持冷静。",
-    ),
+    "raised": Pattern(led=Track((400, 400), repeat=True), buzzer=Track((150,))),
+    "call_sent": Pattern(led=Track((200, 200), repeat=True), buzzer=Track((150, 150, 150, 150, 150))),
+    "sms_sent": Pattern(led=Track((200, 200, 200, 1000), repeat=True), buzzer=Track((150, 150, 150, 150, 150))),
+    "call_received": Pattern(led=STEADY, buzzer=Track((800,))),
     "uplink_down": Pattern(led=Track((100, 150, 100, 1650), repeat=True), buzzer=OFF),
-    "escalated": Pattern(
-        led=Track((80, 80), repeat=True),
-        buzzer=Track((300, 300, 300, 300, 300)),
-        prompt="暂未收到回应，正在联系您的紧急联系人。",
-    ),
+    "not_sent": Pattern(led=Track((100, 150, 100, 650), repeat=True), buzzer=Track((600, 300, 600))),
+    "escalated": Pattern(led=Track((80, 80), repeat=True), buzzer=Track((300, 300, 300, 300, 300))),
+    "test_received": Pattern(led=Track((500, 500, 500)), buzzer=Track((100, 100, 100))),
+    "reminder": Pattern(led=Track((300, 700), repeat=True), buzzer=Track((200, 200, 200))),
+    "checkin_received": Pattern(led=Track((300, 300, 300)), buzzer=Track((100,))),
+    "cancelled": Pattern(led=Track((1000,)), buzzer=Track((100, 100, 400))),
 }
 
 STATES: tuple[FeedbackState, ...] = tuple(PATTERNS)

@@ -66,7 +66,18 @@ async def snapshot(ctx: ServiceContext, started_mono: float, settings: HealthSet
         "version": __version__,
         "uptime_s": int(time.monotonic() - started_mono),
         "outbox": {k: depth.get(k) for k in ("rows", "bytes", "alarms", "oldest_age_s", "dropped", "last_error")},
-        "uplink": {k: uplink.get(k) for k in ("state", "connects", "reconnects", "published_events", "last_error")},
+        "uplink": {
+            k: uplink.get(k)
+            for k in (
+                "state",
+                "profile",
+                "connects",
+                "reconnects",
+                "published_events",
+                "last_error",
+                "permanent_error",
+            )
+        },
         # Platform messages dropped unhandled per topic (queue full, over the rate, too large): a flood shows here.
         "inbound_dropped": {
             topic: c["queue_full"] + c["rate_limited"] + c["too_large"]

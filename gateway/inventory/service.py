@@ -54,6 +54,7 @@ class Inventory:
         self._dirty: set[str] = set()  # device ids whose availability needs publishing
         self._cleared: set[str] = set()  # removed device ids whose retained availability must be cleared
         self._pending: asyncio.Task[None] | None = None
+        self._again = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._unsubscribe: list[Unsubscribe] = []
         self.path = ctx.state_dir / KNOWN_FILE
@@ -128,12 +129,16 @@ class Inventory:
     # ------------------------------------------------------------------ retained topics
 
     def _soon(self) -> None:
+        """Publish shortly; a change during a publish in flight is published again right after it."""
+        self._again = True
         if self._pending is None or self._pending.done():
             self._pending = asyncio.get_running_loop().create_task(self._publish_later(), name="inventory-publish")
 
     async def _publish_later(self) -> None:
-        await asyncio.sleep(DEBOUNCE_S)
-        await self._publish()
+        while self._again:
+            await asyncio.sleep(DEBOUNCE_S)
+            self._again = False
+            await self._publish()
 
     async def _publish_all(self) -> None:
         """Every (re)connect: the whole document and every device's availability."""

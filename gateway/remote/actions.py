@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -25,7 +25,7 @@ from gateway.settings.remote import RemoteSettings
 
 if TYPE_CHECKING:
     from gateway.context import ServiceContext
-    from gateway.ports import AlarmAcks, InstallerCode, InstallWindow
+    from gateway.ports import AlarmAcks, InstallerCode, InstallWindow, PromptPacks, TestModeSwitch
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,8 @@ class CommandContext:
     alarms: AlarmAcks
     window: InstallWindow
     codes: InstallerCode
+    test_mode: TestModeSwitch
+    packs: PromptPacks
     settings: RemoteSettings
     logs: LogBuffer
     restarter: Restarter
@@ -92,6 +94,19 @@ class AlarmAckArgs(_Args):
 class InstallerCodeArgs(_Args):
     #: The new installer sign-in code. Kept out of reprs; never logged, echoed or stored in clear.
     code: Annotated[str, StringConstraints(pattern=INSTALLER_CODE_PATTERN), Field(repr=False)]
+
+
+class TestModeArgs(_Args):
+    #: How long test mode lasts; 0 ends it now.
+    minutes: Annotated[float, Field(ge=0, le=240)]
+    by: Annotated[str, StringConstraints(max_length=64)] = "platform"
+
+
+class PromptPackArgs(_Args):
+    language: Literal["zh-CN", "en"]
+    #: Where the tar of WAV files is; ignored when ``sha256`` is "" (remove the pack).
+    url: Annotated[str, StringConstraints(max_length=2000)] = ""
+    sha256: Annotated[str, StringConstraints(pattern=r"^([0-9a-fA-F]{64})?$")]
 
 
 class UploadLogsArgs(_Args):
@@ -147,6 +162,24 @@ async def _open_install_window(ctx: CommandContext, args: InstallWindowArgs) -> 
     except ValueError as exc:
         raise CommandFailed("out_of_range", str(exc)) from None
     return {"seconds": granted}
+
+
+async def _test_mode(ctx: CommandContext, args: TestModeArgs) -> dict[str, Any]:
+    if args.minutes == 0:
+        return await ctx.test_mode.end_test(args.by)
+    try:
+        return await ctx.test_mode.start_test(args.minutes, args.by)
+    except ValueError as exc:
+        raise CommandFailed("out_of_range", str(exc)) from None
+
+
+async def _prompt_pack(ctx: CommandContext, args: PromptPackArgs) -> dict[str, Any]:
+    try:
+        return await ctx.packs.install_pack(args.language, args.url, args.sha256)
+    except ValueError as exc:
+        raise CommandFailed("failed", str(exc)) from None
+    except OSError as exc:
+        raise CommandFailed("failed", f"cannot store the pack: {exc}") from None
 
 
 async def _identify(ctx: CommandContext, args: IdentifyArgs) -> dict[str, Any]:
@@ -222,6 +255,8 @@ COMMANDS: Mapping[str, Command] = {
     "permit_join": Command(PermitJoinArgs, _permit_join),
     "open_install_window": Command(InstallWindowArgs, _open_install_window),
     "identify": Command(IdentifyArgs, _identify),
+    "test_mode": Command(TestModeArgs, _test_mode),
+    "prompt_pack": Command(PromptPackArgs, _prompt_pack),
     "alarm_ack": Command(AlarmAckArgs, _alarm_ack),
     "set_installer_code": Command(InstallerCodeArgs, _set_installer_code),
     "upload_logs": Command(UploadLogsArgs, _upload_logs, read_only=True),

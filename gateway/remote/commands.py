@@ -8,6 +8,9 @@ the first outcome, and not run again; what is remembered, and why a replay is re
 synchronised, is in :mod:`gateway.remote.replay`. Results that cannot be published while offline wait
 (bounded) and go out on the next connection; a ``restart`` happens only once its result is out. The commands
 themselves are in :mod:`gateway.remote.actions`; the protocol is in docs/remote.md.
+
+With the ``thingsboard`` uplink profile, ThingsBoard RPC requests are the same commands, unsigned, when
+``[uplink.thingsboard] rpc_commands`` allows it (:mod:`gateway.remote.tb_rpc`), and are answered over RPC.
 """
 
 from __future__ import annotations
@@ -18,8 +21,8 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated, Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
 import aiomqtt
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
@@ -27,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from core.jsonin import excerpt
 from gateway import link
 from gateway.logsetup import log_rejected
+from gateway.remote import tb_rpc
 from gateway.remote.actions import COMMANDS, CommandContext, CommandFailed, Restarter
 from gateway.remote.inbound import Rejection, check_gateway, check_signature, parse_object, schema_rejection
 from gateway.remote.logbuffer import LogBuffer
@@ -40,7 +44,7 @@ if TYPE_CHECKING:
 
     from core.signal import Unsubscribe
     from gateway.context import ServiceContext
-    from gateway.ports import AlarmAcks, InstallerCode, InstallWindow, Restart
+    from gateway.ports import AlarmAcks, InstallerCode, InstallWindow, PromptPacks, Restart, TestModeSwitch
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +52,14 @@ log = logging.getLogger(__name__)
 INBOX_SIZE = 64
 #: Results kept for publishing while the uplink is offline.
 PENDING_RESULTS = 64
+#: How long an unsigned ThingsBoard RPC request counts as fresh (it carries no expiry of its own).
+RPC_TTL_MS = 60_000
+
+
+class Answer(Protocol):
+    """Publishes a result; runs ``after`` (a restart) once the platform has it."""
+
+    def __call__(self, body: dict[str, Any], after: Callable[[], None] | None = None) -> Awaitable[dict[str, Any]]: ...
 
 
 class CommandEnvelope(BaseModel):
@@ -81,11 +93,15 @@ class CommandService:
         window: InstallWindow,
         codes: InstallerCode,
         restart: Restart,
+        test_mode: TestModeSwitch,
+        packs: PromptPacks,
     ) -> None:
         self.ctx = ctx
         self.alarms = alarms
         self.window = window
         self.codes = codes
+        self.test_mode = test_mode
+        self.packs = packs
         self.settings = self.ctx.config().remote
         self.store = RemoteStore(self.ctx.state_dir)
         self.topics = Topics(self.ctx.gateway_id)
@@ -98,7 +114,7 @@ class CommandService:
             s.remembered_commands, int(s.command_clock_skew_s * 1000), s.command_max_ttl_s * 1000
         )
         self.counters: dict[str, int] = collections.defaultdict(int)
-        self._inbox: asyncio.Queue[bytes] = asyncio.Queue(maxsize=INBOX_SIZE)
+        self._inbox: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(maxsize=INBOX_SIZE)
         #: Results not yet delivered, oldest first, each with what to do once the broker has it (restart).
         self._pending: collections.deque[tuple[bytes, Callable[[], None] | None]] = collections.deque(
             maxlen=PENDING_RESULTS
@@ -127,6 +143,9 @@ class CommandService:
         self._unsubscribe = self.ctx.uplink.on_connect(self._flush)
         self._task = self.ctx.supervise(self._worker(), name="remote-commands")
         await link.subscribe(self.ctx.uplink, self.topics.cmd, self._on_message)
+        # only subscribed while the profile is thingsboard (the uplink subscribes what the profile carries)
+        await link.subscribe(self.ctx.uplink, tb_rpc.DEVICE_RPC, self._on_message)
+        await link.subscribe(self.ctx.uplink, tb_rpc.OWN_RPC, self._on_message)
 
     async def stop(self) -> None:
         if self._unsubscribe is not None:
@@ -150,7 +169,7 @@ class CommandService:
         if not isinstance(payload, bytes | bytearray) or not payload:
             return
         try:
-            self._inbox.put_nowait(bytes(payload))
+            self._inbox.put_nowait((str(message.topic), bytes(payload)))
             self._idle.clear()
         except asyncio.QueueFull:
             self.counters["dropped_flood"] += 1
@@ -158,9 +177,12 @@ class CommandService:
 
     async def _worker(self) -> None:
         while True:
-            payload = await self._inbox.get()
+            topic, payload = await self._inbox.get()
             try:
-                await self.handle(payload)
+                if topic == self.topics.cmd:
+                    await self.handle(payload)
+                else:
+                    await self.handle_rpc(topic, payload)
             except Exception as exc:  # a bug must not end command handling; it is logged and answered
                 log.exception("remote: command handling failed")
                 await self._publish(self._result(None, None, "error", "internal_error", repr(exc)))
@@ -187,6 +209,45 @@ class CommandService:
             return await self._publish(self._result(cmd_id, cmd_name, "rejected", rej.reason, rej.detail))
         return await self._run(checked)
 
+    async def handle_rpc(self, topic: str, payload: bytes) -> dict[str, Any] | None:
+        """A ThingsBoard RPC request: checked like a command (but unsigned), run, answered over RPC."""
+        try:
+            obj = parse_object(payload, self.settings.max_document_bytes)
+            if not tb_rpc.is_request(topic, obj):
+                return None  # our own answer on v1/gateway/rpc
+            req = tb_rpc.parse(topic, obj)
+        except Rejection as rej:  # nothing to answer to: logged and counted
+            self.counters["rpc_unreadable"] += 1
+            log_rejected(log, f"remote: ThingsBoard RPC on {excerpt(topic, 64)}", rej.reason, rej.detail, payload)
+            return None
+        self.counters["rpc_received"] += 1
+
+        async def answer(body: dict[str, Any], after: Callable[[], None] | None = None) -> dict[str, Any]:
+            reply_topic, reply = req.reply(body)
+            if await link.publish(self.ctx.uplink, reply_topic, reply) and after is not None:
+                after()
+            return body
+
+        uplink = self.ctx.config().uplink
+        try:
+            if uplink.profile != "thingsboard" or not uplink.thingsboard.rpc_commands:
+                raise Rejection(
+                    "unsigned_not_allowed", "RPC commands are off ([uplink.thingsboard] rpc_commands = false)"
+                )
+            now = self.ctx.clock.wall_ms()
+            try:
+                env = CommandEnvelope(id=req.command_id, cmd=req.method, args=req.params, expires_at=now + RPC_TTL_MS)
+            except ValidationError as exc:
+                raise schema_rejection(exc) from None
+            checked = self._check_envelope(env)
+        except Rejection as rej:
+            self.counters["rejected"] += 1
+            what = f"remote: ThingsBoard RPC {excerpt(req.rpc_id, 64)} ({excerpt(req.method, 64)})"
+            log_rejected(log, what, rej.reason, rej.detail, payload)
+            return await answer(self._result(req.command_id, req.method, "rejected", rej.reason, rej.detail))
+        log.warning("remote: running unsigned command %s from ThingsBoard RPC (rpc_commands = true)", env.cmd)
+        return await self._run(checked, answer)
+
     def _check(self, payload: bytes, obj: dict[str, Any]) -> tuple[CommandEnvelope, Any]:
         if self.key_error:
             raise Rejection("signature_invalid", self.key_error)
@@ -196,6 +257,10 @@ class CommandService:
             env = CommandEnvelope.model_validate_json(payload, strict=True)
         except ValidationError as exc:
             raise schema_rejection(exc) from None
+        return self._check_envelope(env)
+
+    def _check_envelope(self, env: CommandEnvelope) -> tuple[CommandEnvelope, Any]:
+        """Freshness, duplicates, the command and its arguments (after the signature, if any, is checked)."""
         self.memory.check(env.id, env.expires_at, self._trusted_now())
         spec = COMMANDS.get(env.cmd)
         if spec is None:
@@ -210,7 +275,8 @@ class CommandService:
         """Wall time in UTC ms if the clock is synchronised, else None (it may be off by years)."""
         return self.ctx.clock.wall_ms() if self.ctx.clock.synced() else None
 
-    async def _run(self, checked: tuple[CommandEnvelope, Any]) -> dict[str, Any]:
+    async def _run(self, checked: tuple[CommandEnvelope, Any], answer: Answer | None = None) -> dict[str, Any]:
+        publish = answer or self._publish
         env, args = checked
         spec = COMMANDS[env.cmd]
         stored = await self._remember(env, "running", None)  # before running: at most once, even across a crash
@@ -219,21 +285,30 @@ class CommandService:
             self.counters["failed"] += 1
             await self._remember(env, "error", "failed")
             detail = "the command id could not be stored, so it is not run (it could otherwise run twice)"
-            return await self._publish(self._result(env.id, env.cmd, "error", "failed", detail))
+            return await publish(self._result(env.id, env.cmd, "error", "failed", detail))
         ctx = CommandContext(
-            self.ctx, self.alarms, self.window, self.codes, self.settings, self.logs, self.restarter, self._started
+            self.ctx,
+            self.alarms,
+            self.window,
+            self.codes,
+            self.test_mode,
+            self.packs,
+            self.settings,
+            self.logs,
+            self.restarter,
+            self._started,
         )
         try:
             result = await spec.handler(ctx, args)
         except CommandFailed as exc:
             self.counters["failed"] += 1
             await self._remember(env, "error", exc.reason)
-            return await self._publish(self._result(env.id, env.cmd, "error", exc.reason, exc.detail))
+            return await publish(self._result(env.id, env.cmd, "error", exc.reason, exc.detail))
         self.counters["ok"] += 1
         await self._remember(env, "ok", None)
         log.info("remote: command %s (%s) done", env.id, env.cmd)
         after = self.restarter if spec.after_result else None  # only once the broker has the result
-        return await self._publish(self._result(env.id, env.cmd, "ok", None, "", result), after)
+        return await publish(self._result(env.id, env.cmd, "ok", None, "", result), after)
 
     # ------------------------------------------------------------------ memory of ids
 

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 from gateway.config import Config, UplinkSection
 from gateway.rules.settings import RulesSettings
+from gateway.settings.care import CareSettings
 from gateway.settings.health import HealthSettings
 from gateway.settings.modem import ModemSettings
 from gateway.settings.web import WebSettings
@@ -75,6 +76,10 @@ class UplinkBatching(_Strict):
     """Most bytes in one MQTT message."""
     max_inflight_messages: Annotated[int, *_field(UplinkSection, "max_inflight_messages")] | None = None
     """QoS 1 messages of ordinary events awaiting PUBACK at once."""
+    profile: Literal["fbgw", "thingsboard", "webhook"] | None = None
+    """Wire format (``[uplink] profile``). A change is tried like pushed connection settings and rolled back if
+    the platform does not answer in time; the profile's own settings ([uplink.thingsboard], [uplink.webhook])
+    are local. Leaving fbgw ends this channel: the other profiles do not carry config/desired."""
 
 
 class ConnectionSettings(_Strict):
@@ -126,6 +131,8 @@ class DesiredDocument(_Strict):
     """The target gateway id; required in signed documents (one signed for one box is refused by another)."""
     rules: RulesSettings | None = None
     """Rule thresholds and schedules: the keys of the local ``[rules]`` section."""
+    care: CareSettings | None = None
+    """Daily care routines (reminders, check-in, caregiver badges, summary): replaces the local ``[care]``."""
     devices: Annotated[dict[DeviceId, DeviceDesired], Field(max_length=512)] | None = None
     """Names and rooms of paired devices, by device id; unknown ids are refused (``unknown_device``)."""
     heartbeat_interval_s: Annotated[float, *_field(HealthSettings, "heartbeat_interval_s")] | None = None
@@ -185,6 +192,8 @@ def effective_config(local: Config, doc: DesiredDocument | None, tls_dir: Path) 
     raw = local.model_dump()
     if doc.rules is not None:
         raw["rules"] = _deep_merge(raw["rules"], doc.rules.model_dump(exclude_unset=True))
+    if doc.care is not None:
+        raw["care"] = doc.care.model_dump()
     for key, (section, target) in SCALAR_TARGETS.items():
         value = getattr(doc, key)
         if value is not None:

@@ -40,7 +40,7 @@ def effective_summary(cfg: Config, devices: Iterable[Device]) -> dict[str, Any]:
     return {
         "rules": cfg.rules.model_dump(mode="json"),
         "heartbeat_interval_s": cfg.health.heartbeat_interval_s,
-        "uplink": {key: getattr(up, key) for key in BATCHING_KEYS},
+        "uplink": {key: getattr(up, key) for key in (*BATCHING_KEYS, "profile")},
         "log_level": cfg.log_level,
         "county": cfg.web.county,
         "connection": {

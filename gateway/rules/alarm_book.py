@@ -21,7 +21,7 @@ Lifecycle steps are events too (``LIFECYCLE_KINDS``); they are never alarms them
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from core.events import DeviceRef, Event, EventDraft, Priority
@@ -59,6 +59,11 @@ def alarm_key(kind: str, device: DeviceRef | None) -> str:
 
 def opens_alarm(kind: str, priority: Priority) -> bool:
     return priority == Priority.ALARM and kind not in LIFECYCLE_KINDS and not kind.endswith(CLEARED)
+
+
+def is_test(opened: OpenAlarm) -> bool:
+    """Raised in installation test mode (its raising event carried ``test: true``)."""
+    return opened.data.get("test") is True
 
 
 @dataclass(slots=True)
@@ -108,12 +113,16 @@ class AlarmBook:
         self.recent: deque[str] = deque(maxlen=RECENT)
         self.dirty = False
         self.stats: dict[str, int] = {"raised": 0, "duplicates": 0, "resolved": 0, "escalations": 0, "acks": 0}
+        #: Installation test mode: every draft carries ``test: true`` and the alarms it raises never escalate.
+        self.test_mode = False
 
     # ------------------------------------------------------------------ from the rules
 
     def process(self, drafts: list[EventDraft], now: Now) -> list[EventDraft]:
         """Pass rule drafts through the book: open/close alarms, turn repeats into lifecycle drafts."""
         out: list[EventDraft] = []
+        if self.test_mode:
+            drafts = [replace(d, data={**d.data, "test": True}) for d in drafts]
         for draft in drafts:
             key = alarm_key(draft.kind, draft.device)
             if opens_alarm(draft.kind, draft.priority):
@@ -140,12 +149,17 @@ class AlarmBook:
         self.dirty = True
         data = self._about(opened)
         gesture = draft.data.get("event")
+        if gesture in self.settings.cancel_gestures and gesture != "long_press" and not opened.cancel_requested:
+            opened.cancel_requested = True  # the configured "I'm OK" gesture: asked, the platform decides
+            data.update(by="elder", how=f"gesture:{gesture}")
+            return [EventDraft("alarm.cancel_requested", Priority.ALARM, opened.device, data, draft.trace)]
         if gesture not in PLAIN_PRESS:  # still held, or another gesture: never read as "cancel"
             data["event"] = gesture
             return [EventDraft("alarm.repeated", Priority.ALARM, opened.device, data, draft.trace)]
         window_ms = self.settings.cancel_window_s * 1000
         if window_ms > 0 and now.mono_ms - opened.raised_mono < window_ms and not opened.cancel_requested:
             opened.cancel_requested = True
+            data.update(by="elder", how="second_press", within_s=self.settings.cancel_window_s)
             return [EventDraft("alarm.cancel_requested", Priority.ALARM, opened.device, data, draft.trace)]
         opened.repeats += 1
         data["repeats"] = opened.repeats
@@ -237,6 +251,8 @@ class AlarmBook:
                 continue
             if self.settings.escalate_max and opened.escalations >= self.settings.escalate_max:
                 continue
+            if is_test(opened):  # a technician's test press: the platform sees it, nobody is called out
+                continue
             since = opened.escalated_mono if opened.escalated_mono is not None else opened.raised_mono
             if now.mono_ms - since < every_ms:
                 continue
@@ -258,7 +274,14 @@ class AlarmBook:
 
     @staticmethod
     def _about(opened: OpenAlarm) -> dict[str, Any]:
-        return {"alarm": opened.event_id, "kind": opened.kind}
+        about: dict[str, Any] = {"alarm": opened.event_id, "kind": opened.kind}
+        if is_test(opened):
+            about["test"] = True
+        return about
+
+    def close_tests(self, now: Now) -> list[EventDraft]:
+        """Test mode ended: resolve its alarms (reason ``test_ended``), so a real press is a new call again."""
+        return [self._resolve(a, "test_ended", now) for a in list(self.open.values()) if is_test(a)]
 
     def _resolve(
         self, opened: OpenAlarm, reason: str, now: Now, *, extra: dict[str, Any] | None = None, trace: str | None = None

@@ -92,6 +92,16 @@ class RuleEngine:
         self.book.reconfigure(settings.alarms)
         self._use_zone()
 
+    def set_test_mode(self, on: bool) -> list[EventDraft]:
+        """Installation test mode: events carry ``test: true``, and alarms raised now never escalate. Turning it
+        off resolves the test alarms still open (``alarm.resolved``, reason ``test_ended``): returns those."""
+        self.book.test_mode = on
+        if on:
+            return []
+        drafts = self.book.close_tests(self.now())
+        self.persist()
+        return drafts
+
     def now(self) -> Now:
         return Now.of(self.clock, self.tz)
 

@@ -41,7 +41,10 @@ READING_EVENTS: Mapping[str, EventSpec] = {
     "tamper": EventSpec("device.tamper", Priority.ALERT, "device.tamper.cleared"),
     "trouble": EventSpec("device.trouble", Priority.ALERT, "device.trouble.cleared", Priority.STATE),
     "mains_fault": EventSpec("device.mains_fault", Priority.ALERT, "device.mains_fault.cleared", Priority.STATE),
+    "mains_lost": EventSpec("power.mains_lost", Priority.ALERT, "power.mains_restored", Priority.ALERT),
     "battery_low": EventSpec("device.battery_low", Priority.ALERT, "device.battery_ok", Priority.STATE),
+    "checkin": EventSpec("state.care_button", Priority.STATE, every_report=True),
+    "beacon": EventSpec("state.badge_seen", Priority.STATE, every_report=True),
     "contact": EventSpec("state.door", Priority.STATE),
     "in_bed": EventSpec("state.bed", Priority.STATE),
     "motion": EventSpec("state.motion", Priority.STATE, every_report=True),
@@ -54,9 +57,10 @@ READING_EVENTS: Mapping[str, EventSpec] = {
     "needs_readoption": EventSpec("device.needs_readoption", Priority.ALERT, every_report=True),
 }
 
-#: Reading meta copied into the event's data: signal, the gesture (``event``) and which button of a
-#: multi-button device (``index`` from 1, or ``button`` left/middle/right), battery, hold time, why.
-_META_KEYS = frozenset({"rssi", "lqi", "event", "index", "button", "battery", "held_ms", "reason"})
+#: Reading meta copied into the event's data: signal, the gesture (``event``; Zigbee also names it ``gesture``:
+#: single/double/long/emergency) and which button of a multi-button device (``index``: the button number or
+#: Zigbee endpoint; ``button``: a name such as left/middle/right), battery, hold time, why.
+_META_KEYS = frozenset({"rssi", "lqi", "event", "gesture", "index", "button", "battery", "held_ms", "reason"})
 
 #: Capabilities whose value is a state carried in ``data`` rather than an on/off condition.
 _VALUE_KEYS: Mapping[str, str] = {

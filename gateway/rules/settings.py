@@ -89,6 +89,12 @@ class DeviceHealthSettings(_Section):
     silent_after_s: SecondsOrOff = 0
 
 
+def _not_long_press(gesture: str) -> str:
+    if gesture == "long_press":
+        raise ValueError("a long press is an elder holding the button: it never cancels")
+    return gesture
+
+
 class AlarmSettings(_Section):
     """The alarm lifecycle: escalation, cancel by second press, closing calls."""
 
@@ -100,6 +106,11 @@ class AlarmSettings(_Section):
     #: A second press of the same button within this window after a call asks to cancel it
     #: (``alarm.cancel_requested``); the call itself was already sent. 0 = off.
     cancel_window_s: SecondsOrOff = 10
+    #: Gestures of a multi-function button that ask to cancel the open call at any time ("I'm OK"), e.g.
+    #: ``["double"]``; never a long press (that is an elder holding the button in distress).
+    cancel_gestures: list[Annotated[str, Field(pattern=r"^[a-z_]{1,20}$"), AfterValidator(_not_long_press)]] = Field(
+        default_factory=list, max_length=4
+    )
     #: A call (a press has no "cleared" state) acknowledged by the platform is closed this long after the
     #: acknowledgement if the platform does not close it first, so the next press is a new call. 0 = never.
     call_close_after_ack_s: SecondsOrOff = 1800

@@ -21,9 +21,11 @@ import sys
 import time
 import tomllib
 import urllib.request
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import aiomqtt
 
@@ -103,6 +105,16 @@ async def _zigbee_story(stick: ZnpSimulatorProcess, broker_url: str, gateway_id:
         _say(f"zigbee: {exc}")
 
 
+def _reminder_soon(config: Path) -> str:
+    """A medicine reminder due within the next minute (local time of the gateway), so the demo shows one."""
+    doc = tomllib.loads(config.read_text(encoding="utf-8"))
+    zone = ZoneInfo(doc.get("gateway", {}).get("timezone", "Asia/Shanghai"))
+    due = datetime.now(zone) + timedelta(seconds=60)
+    at = f"{due.hour:02d}:{due.minute:02d}"
+    _say(f"care: a medicine reminder is due at {at} (acknowledged with the care button at 70 s)")
+    return f'\n[[care.reminders]]\nname = "降压药"\nat = "{at}"\nack_within_min = 30\n'
+
+
 async def _second_path_story(modem: ModemMockProcess, url: str) -> None:
     """The broker is down: the cord is pulled, the guardian gets the SMS and answers it."""
     await asyncio.sleep(1.0)
@@ -144,7 +156,8 @@ async def run_demo(args: argparse.Namespace) -> int:
     work.mkdir(parents=True, exist_ok=True)
     marker.write_text("scratch directory of ./scripts/demo, emptied at every start\n")
     state = work / "state"
-    config = args.config
+    config = work / "demo.toml"
+    text = args.config.read_text(encoding="utf-8") + _reminder_soon(args.config)
     stick = None
     extra = ""
     if args.zigbee:
@@ -160,9 +173,7 @@ async def run_demo(args: argparse.Namespace) -> int:
             f'\n[modem]\nenabled = true\nelder_name = "王奶奶"\nsms_after_s = 5\ncall_after_s = 600\n'
             f'[[modem.contacts]]\nlabel = "{GUARDIAN[0]}"\nnumber = "{GUARDIAN[1]}"\nrole = "guardian"\n'
         )
-    if extra:
-        config = work / "demo.toml"
-        config.write_text(args.config.read_text(encoding="utf-8") + extra, encoding="utf-8")
+    config.write_text(text + extra, encoding="utf-8")
     broker = Mosquitto(port=args.broker_port or free_port())
     broker.start()
     _say(f"broker: Mosquitto on {broker.url}")

@@ -182,9 +182,13 @@ async def cmd_status(args: argparse.Namespace) -> int:
         ob = live.get("outbox", {})
         print(f"gateway: {live.get('gateway')} running, {live.get('devices')} devices")
         print(
-            f"uplink:  {up.get('state')} to {up.get('broker')}, reconnects {up.get('reconnects')}"
+            f"uplink:  {up.get('state')} to {up.get('endpoint') or up.get('broker')}"
+            + (f" ({up['profile']})" if up.get("profile") not in (None, "fbgw") else "")
+            + f", reconnects {up.get('reconnects')}"
             + (f", last error: {up['last_error']}" if up.get("last_error") else "")
         )
+        if up.get("permanent_error"):
+            print(f"uplink:  REFUSED BY THE PLATFORM (events wait, nothing dropped): {up['permanent_error']}")
         print(
             f"outbox:  {ob.get('rows')} events waiting ({ob.get('alarms')} alarms), "
             f"oldest {_fmt_age(ob.get('oldest_age_s'))}, dropped {ob.get('dropped') or 'none'}"

@@ -63,6 +63,8 @@ class _Body(BaseModel):
 class DeviceChange(_Body):
     name: Text64 | None = None
     room: Room | None = None
+    #: a generic remote (Zigbee On/Off buttons): whether its press is an emergency call
+    press_is_call: bool | None = None
 
 
 class PairingStart(_Body):
@@ -95,6 +97,11 @@ class Info(_Body):
 
 class WindowExtend(_Body):
     seconds: int = Field(ge=60, le=24 * 3600)
+
+
+class TestModeRequest(_Body):
+    #: 0 ends test mode now.
+    minutes: int = Field(ge=0, le=240)
 
 
 class BadRequest(Exception):
@@ -163,6 +170,8 @@ class Api:
         r.add_post("/api/acceptance/reset", self.wrap(self.reset))
         r.add_post("/api/acceptance/submit", self.wrap(self.submit))
         r.add_post("/api/window", self.wrap(self.extend_window))
+        r.add_get("/api/test-mode", self.wrap(self.test_mode_state))
+        r.add_post("/api/test-mode", self.wrap(self.set_test_mode))
         r.add_get("/api/live", self.live)
 
     @staticmethod
@@ -224,9 +233,14 @@ class Api:
         if self.ctx.registry.get(dev_id) is None:
             return self._unknown(dev_id)
         body = await parse(request, DeviceChange, self.ctx.config().http)
-        changes = {k: v for k, v in body.model_dump().items() if v is not None}
+        changes: dict[str, Any] = {k: v for k, v in body.model_dump().items() if v is not None}
         if not changes:
-            raise BadRequest("nothing to change: send name and/or room", "nothing")
+            raise BadRequest("nothing to change: send name, room and/or press_is_call", "nothing")
+        if "press_is_call" in changes:
+            current = self.ctx.registry.get(dev_id)
+            if current is None or "press_is_call" not in current.params:
+                raise BadRequest("press_is_call: only for a remote whose presses are calls by choice", "not_remote")
+            changes["params"] = {**current.params, "press_is_call": changes.pop("press_is_call")}
         if changes.get("name") == "":
             raise BadRequest("name: must not be empty", "name_empty")
         if "room" in changes:
@@ -484,6 +498,24 @@ class Api:
             code = "window_limit" if self.svc.window.is_open else "window_closed"
             return fail(409, code, str(exc), extra={"extendable_s": self.svc.window.extendable_s()})
         return web.json_response({"open": True, "seconds": granted, "extendable_s": self.svc.window.extendable_s()})
+
+    # ------------------------------------------------------------------ installation test mode
+
+    async def test_mode_state(self, request: web.Request) -> web.StreamResponse:
+        mode = self.svc.test_mode
+        if mode is None:
+            return json_error(404, "test mode is not available")
+        return web.json_response({"active": mode.test_mode_active})
+
+    async def set_test_mode(self, request: web.Request) -> web.StreamResponse:
+        """The test page's button: test presses are flagged, call nobody out, and say "test received"."""
+        body = await parse(request, TestModeRequest, self.ctx.config().http)
+        mode = self.svc.test_mode
+        if mode is None:
+            return json_error(404, "test mode is not available")
+        if body.minutes == 0:
+            return web.json_response(await mode.end_test("technician"))
+        return web.json_response(await mode.start_test(body.minutes, "technician"))
 
     # ------------------------------------------------------------------ live
 

@@ -41,6 +41,7 @@ from gateway.web.window import InstallWindow, first_boot
 if TYPE_CHECKING:
     from gateway.config import Config
     from gateway.context import ServiceContext
+    from gateway.ports import TestModeSwitch
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +51,10 @@ HISTORY_LEN = 50
 class TechnicianService:
     name = "web"
 
-    def __init__(self, ctx: ServiceContext) -> None:
+    def __init__(self, ctx: ServiceContext, test_mode: TestModeSwitch | None = None) -> None:
         self.ctx = ctx
+        #: Installation test mode (the test page's button); None: not offered.
+        self.test_mode = test_mode
         self.settings: WebSettings = self.ctx.config().web
         s = self.settings
         self.codes = CodeStore(self.ctx.state_dir, s.installer_code_hash)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sims.znp import zcl
+from sims.znp.descriptor import Descriptor, Endpoint, bundled
 from sims.znp.wire import Reader, u8, u16, u64
 
 HA_PROFILE = 0x0104
@@ -45,6 +46,15 @@ class Kind:
     out_clusters: tuple[int, ...] = ()
     zone_type: int | None = None
     mains: bool = False
+
+    def descriptor(self, family: str) -> Descriptor:
+        attrs: dict[tuple[int, int], tuple[int, Any]] = {}
+        if self.zone_type is not None:
+            attrs[(IAS_ZONE, 0x0001)] = (zcl.T_ENUM16, self.zone_type)
+        endpoint = Endpoint(1, HA_PROFILE, self.device_type, self.in_clusters, self.out_clusters)
+        return Descriptor(
+            family, self.manufacturer, self.model, self.manufacturer_code, (endpoint,), self.mains, attributes=attrs
+        )
 
 
 KINDS: dict[str, Kind] = {
@@ -114,6 +124,13 @@ KINDS: dict[str, Kind] = {
 }
 
 
+def families() -> dict[str, Descriptor]:
+    """Every device the simulator can join by name: the built-in kinds and the shipped descriptors."""
+    found = {name: kind.descriptor(name) for name, kind in KINDS.items()}
+    found.update(bundled())
+    return found
+
+
 @dataclass
 class SimDevice:
     """One simulated end device and its ZCL attribute store."""
@@ -138,14 +155,21 @@ class SimDevice:
     ignored_clusters: set[int] = field(default_factory=set)
     #: identify_time of every Identify command received, oldest first.
     identify_requests: list[int] = field(default_factory=list)
+    #: What the device is; None: the built-in kind ``kind``.
+    desc: Descriptor | None = None
+    #: (warning bitmap, duration) of every IAS WD Start Warning received, oldest first.
+    warnings: list[tuple[int, int]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        if self.desc is None:
+            self.desc = KINDS[self.kind].descriptor(self.kind)
         if not self.attrs:
             self._default_attrs()
 
     @property
-    def spec(self) -> Kind:
-        return KINDS[self.kind]
+    def spec(self) -> Descriptor:
+        assert self.desc is not None
+        return self.desc
 
     @property
     def ieee_hex(self) -> str:
@@ -170,6 +194,7 @@ class SimDevice:
         if OCCUPANCY in spec.in_clusters:
             a[(OCCUPANCY, 0x0000)] = (zcl.T_BITMAP8, 0)
             a[(OCCUPANCY, 0x0001)] = (zcl.T_ENUM8, 0)  # PIR
+        a.update(spec.attributes)
 
     def next_tsn(self) -> int:
         self.tsn = (self.tsn + 1) & 0xFF
@@ -178,31 +203,34 @@ class SimDevice:
     # -- descriptors ------------------------------------------------------------------------------
     @property
     def mac_capabilities(self) -> int:
-        return 0x8C if self.spec.mains else 0x80  # allocate address (+ mains, rx on when idle)
+        return self.spec.mac_caps
 
     def node_descriptor(self) -> bytes:
+        node = self.spec.node
         return (
-            bytes([0x02, 0x40, self.mac_capabilities])
+            bytes([self.spec.logical_type & 0x07, 0x40, self.mac_capabilities])
             + u16(self.spec.manufacturer_code)
-            + u8(0x52)
-            + u16(0x52)
-            + u16(0x0000)
-            + u16(0x52)
-            + u8(0x00)
+            + u8(node.get("max_buffer", 0x52))
+            + u16(node.get("max_in", 0x52))
+            + u16(node.get("server_mask", 0x0000))
+            + u16(node.get("max_out", 0x52))
+            + u8(node.get("descriptor_capability", 0x00))
         )
 
-    def simple_descriptor(self) -> bytes:
-        spec = self.spec
-        return (
-            u8(1)
-            + u16(HA_PROFILE)
-            + u16(spec.device_type)
-            + u8(1)
-            + u8(len(spec.in_clusters))
-            + b"".join(u16(c) for c in spec.in_clusters)
-            + u8(len(spec.out_clusters))
-            + b"".join(u16(c) for c in spec.out_clusters)
-        )
+    def simple_descriptor(self, endpoint: int = 1) -> bytes | None:
+        for ep in self.spec.endpoints:
+            if ep.id == endpoint:
+                return (
+                    u8(ep.id)
+                    + u16(ep.profile)
+                    + u16(ep.device_type)
+                    + u8(ep.version)
+                    + u8(len(ep.in_clusters))
+                    + b"".join(u16(c) for c in ep.in_clusters)
+                    + u8(len(ep.out_clusters))
+                    + b"".join(u16(c) for c in ep.out_clusters)
+                )
+        return None
 
     # -- ZDO --------------------------------------------------------------------------------------
     def handle_zdo(self, cluster: int, payload: bytes) -> tuple[bytes | None, bool]:
@@ -212,12 +240,13 @@ class SimDevice:
         if cluster == 0x0002:
             return bytes([ZDO_STATUS_SUCCESS]) + nwk + self.node_descriptor(), False
         if cluster == 0x0005:
-            return bytes([ZDO_STATUS_SUCCESS]) + nwk + bytes([1, 1]), False
+            eps = [ep.id for ep in self.spec.endpoints]
+            return bytes([ZDO_STATUS_SUCCESS]) + nwk + bytes([len(eps), *eps]), False
         if cluster == 0x0004:
             r.u16()
-            if r.u8() != 1:
+            desc = self.simple_descriptor(r.u8())
+            if desc is None:
                 return bytes([ZDO_INVALID_EP]) + nwk + b"\x00", False
-            desc = self.simple_descriptor()
             return bytes([ZDO_STATUS_SUCCESS]) + nwk + u8(len(desc)) + desc, False
         if cluster in (0x0000, 0x0001):
             return bytes([ZDO_STATUS_SUCCESS]) + u64(self.ieee) + nwk, False
@@ -237,6 +266,8 @@ class SimDevice:
         frame = zcl.ZclFrame.parse(data)
         if frame.cluster_specific:
             return self._cluster_command(cluster, frame)
+        # A request to one of the device's client clusters (OTA's version read) is answered from the client side.
+        answer = zcl.from_client if frame.frame_control & zcl.FC_TO_CLIENT else zcl.from_server
         r = Reader(frame.payload)
         if frame.command == zcl.READ_ATTRS:
             out = b""
@@ -247,7 +278,7 @@ class SimDevice:
                     out += u16(attr) + u8(zcl.UNSUPPORTED_ATTRIBUTE)
                 else:
                     out += u16(attr) + u8(zcl.SUCCESS) + u8(found[0]) + zcl.encode_value(*found)
-            return [zcl.from_server(frame.tsn, zcl.READ_ATTRS_RSP, out)]
+            return [answer(frame.tsn, zcl.READ_ATTRS_RSP, out)]
         if frame.command in (zcl.WRITE_ATTRS, zcl.WRITE_ATTRS_UNDIVIDED, zcl.WRITE_ATTRS_NO_RSP):
             while r.remaining >= 3:
                 attr, dtype = r.u16(), r.u8()
@@ -256,9 +287,9 @@ class SimDevice:
                     self.enroll_pending = True
             if frame.command == zcl.WRITE_ATTRS_NO_RSP:
                 return []
-            return [zcl.from_server(frame.tsn, zcl.WRITE_ATTRS_RSP, u8(zcl.SUCCESS))]
+            return [answer(frame.tsn, zcl.WRITE_ATTRS_RSP, u8(zcl.SUCCESS))]
         if frame.command == zcl.CONFIGURE_REPORTING:
-            return [zcl.from_server(frame.tsn, zcl.CONFIGURE_REPORTING_RSP, u8(zcl.SUCCESS))]
+            return [answer(frame.tsn, zcl.CONFIGURE_REPORTING_RSP, u8(zcl.SUCCESS))]
         if frame.command in (zcl.DEFAULT_RSP, zcl.READ_ATTRS_RSP, zcl.WRITE_ATTRS_RSP):
             return []
         return self._default_rsp(frame, zcl.UNSUP_GENERAL_COMMAND)
@@ -275,6 +306,10 @@ class SimDevice:
             return self._default_rsp(frame, zcl.SUCCESS)
         if cluster == IDENTIFY and IDENTIFY in self.spec.in_clusters:
             return self._identify_command(frame)
+        if cluster == IAS_WD and IAS_WD in self.spec.in_clusters and frame.command == 0x00:  # start warning
+            r = Reader(frame.payload)
+            self.warnings.append((r.u8(), r.u16()))
+            return self._default_rsp(frame, zcl.SUCCESS)
         return self._default_rsp(frame, zcl.UNSUP_CLUSTER_COMMAND)
 
     def _identify_command(self, frame: zcl.ZclFrame) -> list[bytes]:
@@ -331,11 +366,13 @@ class SimDevice:
             "enrolled": self.enrolled,
             "zone_id": self.zone_id,
             "cie": self.attrs.get((IAS_ZONE, 0x0010), (0, 0))[1],
+            "descriptor": self.spec.source or None,
         }
 
     @classmethod
     def load(cls, raw: dict[str, Any]) -> SimDevice:
-        dev = cls(raw["name"], raw["kind"], int(raw["ieee"], 16), int(raw["nwk"]))
+        desc = Descriptor.parse(raw["descriptor"]) if raw.get("descriptor") else None
+        dev = cls(raw["name"], raw["kind"], int(raw["ieee"], 16), int(raw["nwk"]), desc=desc)
         dev.zone_status = int(raw.get("zone_status", 0))
         dev.enrolled = bool(raw.get("enrolled", False))
         dev.zone_id = int(raw.get("zone_id", 0xFF))

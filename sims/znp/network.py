@@ -17,7 +17,8 @@ from collections.abc import Callable
 from typing import Any
 
 from sims.znp import nvram
-from sims.znp.devices import KINDS, SimDevice
+from sims.znp.descriptor import Descriptor
+from sims.znp.devices import SimDevice, families
 from sims.znp.frames import Subsystem
 from sims.znp.wire import Reader, channels_of, short_bytes, u8, u16, u32, u64
 
@@ -169,7 +170,7 @@ class Network:
                 log.warning("znp_sim: %s could not parse ZCL from host: %s", dev.name, exc)
                 return
             for reply in replies:
-                self.device_zcl(dev, cluster, reply, dst_ep=src_ep)
+                self.device_zcl(dev, cluster, reply, dst_ep=src_ep, src_ep=dst_ep)
             self._after_zcl(dev)
 
         self.later(deliver, self.latency_s * 2)
@@ -265,7 +266,9 @@ class Network:
         data = u16(src) + u8(1 if broadcast else 0) + u16(cluster) + u8(0) + u8(tsn) + u16(0xFFFF if broadcast else 0)
         self.send(Subsystem.ZDO, ZDO_MSG_CB_INCOMING, data + payload)
 
-    def device_zcl(self, dev: SimDevice, cluster: int, data: bytes, *, dst_ep: int = 1) -> None:
+    def device_zcl(
+        self, dev: SimDevice, cluster: int, data: bytes, *, dst_ep: int = 1, src_ep: int | None = None
+    ) -> None:
         """A device sends a ZCL frame to the coordinator (dropped while the device is silent)."""
         if dev.silent or not self.started:
             return
@@ -274,7 +277,7 @@ class Network:
             u16(0)
             + u16(cluster)
             + u16(dev.nwk)
-            + u8(1)
+            + u8(src_ep if src_ep is not None else dev.spec.endpoint_of(cluster))
             + u8(dst_ep or 1)
             + u8(0)
             + u8(lqi)
@@ -288,9 +291,14 @@ class Network:
         self.send(Subsystem.AF, AF_INCOMING_MSG, msg)
 
     # -- device life ------------------------------------------------------------------------------
-    def join(self, kind: str, name: str | None = None, ieee: int | None = None) -> SimDevice:
-        if kind not in KINDS:
-            raise SimError(f"unknown kind {kind!r}; kinds: {', '.join(KINDS)}")
+    def join(
+        self, kind: str, name: str | None = None, ieee: int | None = None, desc: Descriptor | None = None
+    ) -> SimDevice:
+        if desc is None:
+            known = families()
+            if kind not in known:
+                raise SimError(f"unknown kind {kind!r}; kinds: {', '.join(known)}")
+            desc = known[kind]
         if not self.started:
             raise SimError("coordinator network is not running")
         if not self.permit_open:
@@ -302,12 +310,14 @@ class Network:
                 self._names[kind] += 1
                 name = f"{kind}-{self._names[kind]}"
         if ieee is None:
-            ieee = 0x000D6F0000000000 | random.getrandbits(40)
+            ieee = desc.ieee if desc.ieee is not None else 0x000D6F0000000000 | random.getrandbits(40)
+        if any(d.ieee == ieee for d in self.devices.values()):
+            raise SimError(f"a device with IEEE {ieee:016x} is already on the network")
         used = {d.nwk for d in self.devices.values()}
-        nwk = random.randint(0x0001, 0xFFF7)
+        nwk = desc.nwk if desc.nwk is not None and desc.nwk not in used else random.randint(0x0001, 0xFFF7)
         while nwk in used:
             nwk = random.randint(0x0001, 0xFFF7)
-        dev = SimDevice(name, kind, ieee, nwk)
+        dev = SimDevice(name, kind, ieee, nwk, desc=desc)
         self.devices[name] = dev
         self.nv.add_child(ieee, nwk)
         self.send(Subsystem.ZDO, ZDO_TC_DEV_IND, u16(nwk) + u64(ieee) + u16(0))

@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from sims.znp import devices as d
+from sims.znp import stimuli
 from sims.znp.commands import TABLE
 from sims.znp.commands.sys import VERSION
+from sims.znp.descriptor import Descriptor
 from sims.znp.devices import SimDevice
 from sims.znp.frames import CmdType, Frame, FrameReader, Subsystem
 from sims.znp.network import Network, SimError
@@ -185,9 +187,35 @@ class ZnpSimulator:
     def device(self, ref: str) -> SimDevice:
         return self.net.find(ref)
 
-    def join(self, kind: str, name: str | None = None, ieee: int | None = None) -> SimDevice:
-        dev = self.net.join(kind, name, ieee)
+    def join(
+        self, kind: str, name: str | None = None, ieee: int | None = None, desc: Descriptor | None = None
+    ) -> SimDevice:
+        """A device joins: a built-in kind or shipped family by name, or any ``desc`` (a :class:`Descriptor`)."""
+        dev = self.net.join(desc.family if desc is not None else kind, name, ieee, desc)
         self.save()
+        return dev
+
+    def join_file(self, path: Path, name: str | None = None) -> SimDevice:
+        """A device described by a descriptor JSON file joins."""
+        return self.join("", name, desc=Descriptor.load(path))
+
+    def send(self, ref: str, frame: dict[str, Any], percent: int | None = None) -> SimDevice:
+        """The device sends one FRAME (see :mod:`.descriptor`): any ZCL frame, a Tuya data point, an IAS ACE
+        command, a zone status change, a Xiaomi 0xFF01 report..."""
+        dev = self.net.find(ref)
+        for out in stimuli.build(dev, frame, percent):
+            self.net.device_zcl(dev, out.cluster, out.data, src_ep=out.endpoint)
+        return dev
+
+    def act(self, ref: str, action: str, percent: int | None = None) -> SimDevice:
+        """Run one of the descriptor's scripted actions (alarm, restore, battery, press, press_double...)."""
+        dev = self.net.find(ref)
+        frames = dev.spec.actions.get(action)
+        if frames is None:
+            have = ", ".join(dev.spec.actions) or "none"
+            raise SimError(f"{dev.name} ({dev.spec.family}) has no action {action!r} (it has: {have})")
+        for frame in frames:
+            self.send(ref, frame, percent)
         return dev
 
     def leave(self, ref: str) -> SimDevice:
@@ -213,6 +241,9 @@ class ZnpSimulator:
     def alarm(self, ref: str, on: bool = True) -> SimDevice:
         """The sensor's main alarm (smoke, gas, water, door open, motion, SOS pressed) or its restore."""
         dev = self.net.find(ref)
+        action = "alarm" if on else "restore"
+        if action in dev.spec.actions:
+            return self.act(ref, action)
         if dev.spec.zone_type is None:
             dev.attrs[(d.OCCUPANCY, 0x0000)] = (0x18, 1 if on else 0)
             self.net.device_zcl(dev, *dev.attribute_report(d.OCCUPANCY, 0x0000))
@@ -224,6 +255,8 @@ class ZnpSimulator:
 
     def battery(self, ref: str, percent: int) -> SimDevice:
         dev = self.net.find(ref)
+        if "battery" in dev.spec.actions:
+            return self.act(ref, "battery", max(0, min(100, percent)))
         if (d.POWER_CFG, 0x0021) not in dev.attrs:
             raise SimError(f"{dev.name} has no battery")
         self.net.device_zcl(dev, *dev.set_battery(percent))

@@ -31,7 +31,7 @@ CORD = Device("cord-1", "pull_cord", "gpio", name="Bathroom cord", room="bathroo
 class NoFeedback:
     current = "normal"
 
-    def signal(self, state: str, *, device_id: str | None = None) -> None:
+    def signal(self, state: str, *, device_id: str | None = None, kind: str | None = None) -> None:
         self.current = state
 
 
@@ -259,5 +259,21 @@ async def test_a_corrupt_ledger_is_not_fatal(tmp_path: Path) -> None:
     core, path, alarms = await started(tmp_path, modem)
     await press(core)
     await until(lambda: len(modem.sms) == 3)
+    await path.stop()
+    await alarms.stop()
+
+
+async def test_an_sms_the_modem_could_not_send_yet_is_tried_again(tmp_path: Path) -> None:
+    modem = FakeModem(blocked="not_registered")  # the 4G module has no network at the moment of the alarm
+    core, path, alarms = await started(tmp_path, modem)
+    await press(core)
+    await until(lambda: core.kinds().count("alarm.sms_sent") == 3)
+    assert modem.sms == []
+    modem.blocked = None  # the network is back
+    await until(lambda: len(modem.sms) == 3, timeout=10)
+    sent = [(e.data["contact"], e.data["ok"]) for e in core.emitted if e.kind == "alarm.sms_sent"]
+    assert len(sent) == 6 and all(ok for _, ok in sent[3:])  # one failure each, then the SMS; no repeats
+    await asyncio.sleep(2.5)
+    assert len(modem.sms) == 3
     await path.stop()
     await alarms.stop()

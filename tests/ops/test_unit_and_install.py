@@ -92,6 +92,7 @@ def test_unit_contract() -> None:
         "dialout",
         "gpio",
         "bluetooth",
+        "audio",  # /dev/snd/*: voice prompts
     }
     assert v["StateDirectory"] == ["fbgw"] and v["ConfigurationDirectory"] == ["fbgw"]
     assert v["ProtectSystem"] == ["strict"] and v["NoNewPrivileges"] == ["yes"]
@@ -112,7 +113,8 @@ def test_unit_contract() -> None:
     }
     assert v["DevicePolicy"] == ["closed"]
     allowed = {d.split()[0] for d in v["DeviceAllow"]}
-    assert {"char-ttyUSB", "char-ttyACM", "char-gpiochip"} <= allowed
+    assert {"char-ttyUSB", "char-ttyACM", "char-gpiochip", "char-alsa"} <= allowed
+    assert "char-alsa rw" in v["DeviceAllow"]  # aplay opens the PCM device read-write
     assert v["CapabilityBoundingSet"] == [""]
     # The gateway needs a few seconds to commit and close; systemd must wait longer than that, not forever.
     assert 10 <= int(v["TimeoutStopSec"][0]) <= 90
@@ -185,7 +187,7 @@ def test_install_twice_uninstall_keeps_data_purge_removes(root: Path, wheel: Pat
     (fbgw_user,) = passwd_entry(root, "fbgw")
     uid, gid = int(fbgw_user.split(":")[2]), int(fbgw_user.split(":")[3])
     assert fbgw_user.endswith(":/var/lib/fbgw:/usr/sbin/nologin")
-    for group in ("dialout", "gpio", "bluetooth"):
+    for group in ("dialout", "gpio", "bluetooth", "audio"):
         assert members(root, group) == ["fbgw"], group
     cfg_path = root / "etc/fbgw/fbgw.toml"
     st = cfg_path.stat()

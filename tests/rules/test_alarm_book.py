@@ -191,3 +191,10 @@ def test_lifecycle_events_never_open_alarms(tmp_path: Path) -> None:
     commit(h, escalations)
     assert list(h.engine.book.open) == ["alarm.leak|leak-1"]
     assert only(escalations, *LIFE) == ["alarm.escalated"] * 3
+
+
+def test_a_remote_button_and_its_gesture_reach_the_call_data(tmp_path: Path) -> None:
+    h = harness(tmp_path)
+    [call] = h.read("btn-1", "press", True, event="press", index=2, gesture="single", manufacturer="not copied")
+    assert call.kind == "alarm.emergency_call"
+    assert call.data["index"] == 2 and call.data["gesture"] == "single" and "manufacturer" not in call.data

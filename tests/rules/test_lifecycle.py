@@ -188,7 +188,7 @@ async def test_alarm_raised_while_the_uplink_is_down(tmp_path: Path, broker: Mos
         broker.stop()
         await col.wait_for(lambda c: not gw.uplink.connected, 10)
         await sim(gw).inject("btn-1", "press", True, trace="offline-call")
-        assert feedback(gw).current == "uplink_down"
+        assert feedback(gw).current == "not_sent"  # nothing left the box: "use the phone"
         broker.start()  # the call goes out when the broker is back (the collector may not be listening yet)
         await col.wait_for(lambda c: feedback(gw).current in ("call_sent", "escalated"), 20)
         assert alarms(gw).book.open["alarm.emergency_call|btn-1"].sent
@@ -208,7 +208,9 @@ async def test_sent_is_reported_and_the_uplink_drives_feedback(tmp_path: Path, b
         assert sent["device"]["id"] == "btn-1"
         await sim(gw).inject("btn-1", "press", True, trace="again")  # a repeat is not a second "sent"
         await col.wait_for(lambda c: "again" in c.traces(), 5)
-        assert feedback(gw).current == "call_sent"
+        assert feedback(gw).current == "cancelled"  # a second press inside the window asks to cancel: said so
+        assert of(col, "alarm.cancel_requested")[0]["data"]["how"] == "second_press"
+        assert "alarm.resolved" not in col.kinds()  # only the platform closes it
 
         broker.stop()
         await col.wait_for(lambda c: feedback(gw).current == "uplink_down", 10)

@@ -44,7 +44,9 @@ def test_demo_shows_the_home_survives_a_broker_outage_and_loses_nothing(tmp_path
     out = proc.stdout
     assert proc.returncode == 0, out[-3000:] + proc.stderr[-3000:]
     assert re.search(rf"technician page: http://127\.0\.0\.1:{port}/ +sign-in code: \d{{8}}", out), out[:2000]
-    for kind in ("alarm.emergency_call", "alarm.leak", "alarm.bed_exit", "alarm.inactivity", "alarm.acknowledged"):
+    kinds = ("alarm.emergency_call", "alarm.leak", "alarm.bed_exit", "alarm.inactivity", "alarm.acknowledged")
+    care = ("care.visit_started", "care.visit_ended", "care.reminder_due", "care.reminder_taken")
+    for kind in kinds + care:
         assert re.search(rf"^#\s*\d+ \w+ +{re.escape(kind)} ", out, re.M), f"no {kind}:\n{out[-3000:]}"
     # The Zigbee smoke detector joined, was named by the platform's desired config, and its alarm arrived.
     assert re.search(r"\[config\] version \d+: applied", out), out[-3000:]

@@ -12,6 +12,7 @@ import pytest
 
 from gateway.config import parse_config
 from gateway.feedback import PATTERNS, STATES, Feedback, Speaker, open_outputs
+from gateway.feedback.audio import Player
 from gateway.feedback.outputs import NullOutputs
 from gateway.settings.feedback import FeedbackSettings
 from tests.drivers.gpio.fakes import RecordingOutputs as Recorder
@@ -49,10 +50,22 @@ def assert_schedule(changes: list[tuple[float, bool]], expected_ms: list[int], l
 
 
 def test_every_state_has_a_distinct_pattern() -> None:
-    assert set(STATES) == {"normal", "call_sent", "call_received", "uplink_down", "escalated"}
+    assert set(STATES) == {
+        "normal",
+        "raised",
+        "call_sent",
+        "sms_sent",
+        "call_received",
+        "escalated",
+        "not_sent",
+        "uplink_down",
+        "test_received",
+        "cancelled",
+        "reminder",
+        "checkin_received",
+    }
     looks = [(p.led, p.buzzer) for p in PATTERNS.values()]
     assert len(set(looks)) == len(looks)
-    assert all(PATTERNS[s].prompt for s in ("call_sent", "call_received", "escalated"))
 
 
 async def test_normal_heartbeat_at_start() -> None:
@@ -233,13 +246,21 @@ async def test_feedback_section_parses_and_rejects_typos(tmp_path: Path) -> None
     }
     cfg = parse_config(raw)
     assert cfg.feedback.buzzer_chip_path == "/dev/gpiochip0" and cfg.feedback.speaker
-    fb = Feedback(cfg.feedback)
-    assert fb.patterns["call_sent"].prompt == "已呼叫"
-    assert fb.speaker is not None and fb.speaker.voice == "cmn"
+    fb = Feedback(cfg.feedback, prompts_root=tmp_path / "prompts")
+    assert fb.prompt("call_sent", "call") == fb.prompt("call_sent", "smoke") == "已呼叫"
+    assert isinstance(fb.speaker, Player) and fb.speaker.files.voice == "cmn"
+    assert Feedback(cfg.feedback).speaker is None  # nowhere to keep the prompt audio: no voice
     with pytest.raises(ValueError, match="led_pin"):
         parse_config({**raw, "feedback": {"led_pin": 22}})
     with pytest.raises(ValueError, match="prompts"):
         parse_config({**raw, "feedback": {"prompts": {"panic": "x"}}})
+    with pytest.raises(ValueError, match="prompts"):
+        parse_config({**raw, "feedback": {"prompts": {"fire.call_sent": "x"}}})
+    smoke = parse_config({**raw, "feedback": {"prompts": {"smoke.call_sent": "快跑"}}})
+    fb = Feedback(smoke.feedback)
+    assert fb.prompt("call_sent", "smoke") == "快跑" and "送达" in fb.prompt("call_sent", "gas")
+    with pytest.raises(ValueError, match="quiet_hours"):
+        parse_config({**raw, "feedback": {"quiet_hours": "22-7"}})
 
 
 async def test_reconfigure_switches_prompts_and_keeps_state(tmp_path: Path) -> None:
@@ -250,7 +271,7 @@ async def test_reconfigure_switches_prompts_and_keeps_state(tmp_path: Path) -> N
     try:
         fb.signal("uplink_down")
         await fb.reconfigure(parse_config({**raw, "feedback": {"prompts": {"uplink_down": "网络断了"}}}))
-        assert fb.patterns["uplink_down"].prompt == "网络断了"
+        assert fb.prompt("uplink_down", None) == "网络断了"
         assert fb.current == "uplink_down" and fb._runner is not None
     finally:
         await fb.stop()
@@ -268,7 +289,7 @@ async def test_prompt_spoken_with_espeak_ng(tmp_path: Path) -> None:
         await asyncio.sleep(0.01)
         await speaker.wait()
         assert speaker.errors == 0, speaker.last_error
-        assert [p.name for p in speaker.files] == ["0001-call_sent.wav"]
+        assert [p.name for p in speaker.files] == ["0001-call.call_sent.wav"]
         wav = speaker.files[0].read_bytes()
         assert wav[:4] == b"RIFF" and len(wav) > 10_000  # a second or more of speech, not an empty header
         assert fb.status()["voice"]["spoken"] == 1

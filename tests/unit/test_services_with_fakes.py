@@ -13,9 +13,11 @@ import pytest
 from core.devices import Device
 from drivers.base import Reading
 from gateway.alarms.service import AlarmService
+from gateway.feedback import Feedback
 from gateway.health.watchdog import WatchdogService
 from gateway.outbox import Row
 from gateway.remote.commands import CommandService
+from gateway.testmode.service import TestModeService
 from tests.support.context import fake_context
 
 
@@ -25,10 +27,12 @@ class FakeFeedback:
     def __init__(self) -> None:
         self.current = "normal"
         self.shown: list[str] = []
+        self.kinds: list[str | None] = []
 
-    def signal(self, state: str, *, device_id: str | None = None) -> None:
+    def signal(self, state: str, *, device_id: str | None = None, kind: str | None = None) -> None:
         self.current = state
         self.shown.append(state)
+        self.kinds.append(kind)
 
 
 BUTTON = Device("btn-1", "call_button", "sim", name="Pull cord", room="bathroom", capabilities=["press"])
@@ -74,7 +78,7 @@ async def test_alarm_service_runs_the_lifecycle_on_fakes(tmp_path: Path) -> None
 
 async def test_a_failing_feedback_never_breaks_the_alarm(tmp_path: Path) -> None:
     class BrokenFeedback(FakeFeedback):
-        def signal(self, state: str, *, device_id: str | None = None) -> None:
+        def signal(self, state: str, *, device_id: str | None = None, kind: str | None = None) -> None:
             raise RuntimeError("amplifier on fire")
 
     core = fake_context(tmp_path)
@@ -190,7 +194,15 @@ def _cmd(now_ms: int, name: str, args: dict[str, Any] | None = None, cmd_id: str
 async def test_commands_reach_other_services_only_through_ports(tmp_path: Path) -> None:
     core = fake_context(tmp_path, gateway_id="gw-test")
     acks, window, restart = FakeAcks(), FakeWindow(), FakeRestart()
-    service = CommandService(core.ctx, alarms=acks, window=window, codes=FakeCodes(), restart=restart)
+    service = CommandService(
+        core.ctx,
+        alarms=acks,
+        window=window,
+        codes=FakeCodes(),
+        restart=restart,
+        test_mode=TestModeService(core.ctx),
+        packs=Feedback(),
+    )
 
     ok = await service.handle(_cmd(core.clock.wall, "alarm_ack", {"alarm": "0190-a", "by": "op-7"}, "c-1"))
     assert (ok["status"], ok["result"]["ack"]["state"]) == ("ok", "acknowledged")

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from core.devices import Device
 from core.events import EventDraft, Priority
 from tests.support.collector import Collector
 from tests.web.conftest import code_of, hdr, sign_in
@@ -385,6 +386,47 @@ async def test_sign_out_ends_the_sessions_live_stream(gw, client) -> None:
     await gw.drivers["sim"].inject("btn-1", "press", True)  # the next message is not sent: the stream ends
     body = await asyncio.wait_for(resp.content.read(), 5)
     assert b"event: hello" in body and b"event: event" not in body
+
+
+async def test_technician_makes_a_remotes_press_a_call(gw, client) -> None:
+    remote = Device(
+        id="zb-00158d0000000001",
+        type="remote",
+        transport="zigbee",
+        name="eWeLink WB01",
+        capabilities=["press", "battery"],
+        address="00:15:8d:00:00:00:00:01",
+        params={"model": "WB01", "press_is_call": False},
+    )
+    await gw.registry.upsert(remote)
+    csrf = await sign_in(client, code_of(gw))
+    resp = await client.patch(f"/api/devices/{remote.id}", json={"press_is_call": True}, headers=hdr(csrf))
+    assert resp.status == 200, await resp.text()
+    assert gw.registry.get(remote.id).params == {"model": "WB01", "press_is_call": True}
+    resp = await client.patch("/api/devices/btn-1", json={"press_is_call": True}, headers=hdr(csrf))
+    assert resp.status == 400 and "only for a remote" in (await resp.json())["error"]
+    assert "press_is_call" not in gw.registry.get("btn-1").params
+
+
+async def test_test_mode_button_flags_presses_and_ends(gw, client) -> None:
+    """The test page's button turns installation test mode on (a press is flagged ``test``) and off."""
+    csrf = await sign_in(client, code_of(gw))
+    page = await (await client.get("/test")).text()
+    assert 'id="test-mode-on"' in page
+    assert (await (await client.get("/api/test-mode")).json()) == {"active": False}
+    refused = await client.post("/api/test-mode", json={"minutes": 999}, headers=hdr(csrf))
+    assert refused.status == 400
+    on = await client.post("/api/test-mode", json={"minutes": 30}, headers=hdr(csrf))
+    assert on.status == 200 and (await on.json())["active"] is True
+    await gw.drivers["sim"].inject("btn-1", "press", True)
+    tests = await (await client.get("/api/tests")).json()
+    assert tests["tested"]["btn-1"]["kind"] == "alarm.emergency_call"
+    assert gw.services.alarms.book.open["alarm.emergency_call|btn-1"].data["test"] is True
+    off = await client.post("/api/test-mode", json={"minutes": 0}, headers=hdr(csrf))
+    assert (await off.json()) == {"active": False}
+    assert not gw.services.alarms.book.open  # the test alarm was resolved with test mode
+    no_csrf = await client.post("/api/test-mode", json={"minutes": 30})
+    assert no_csrf.status == 403
 
 
 async def test_test_marks_survive_window_close_and_restart(tmp_path, broker) -> None:

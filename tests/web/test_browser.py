@@ -138,6 +138,14 @@ async def test_install_a_home_end_to_end(tmp_path: Path, broker: Mosquitto) -> N
         await expect(page.locator("#tested li[data-device=btn-1]")).to_have_count(1)
         await expect(page.locator("#tested li[data-device=btn-2]")).to_have_count(0)
         await shot(page, "test")
+        # installation test mode: the technician's button turns it on (30 min) and off again
+        await expect(page.locator("#test-mode-state")).to_have_text("测试模式未开启", timeout=T)
+        await page.click("#test-mode-on")
+        await expect(page.locator("#test-mode-state")).to_have_text("测试模式已开启", timeout=T)
+        assert gw.services.test_mode.test_mode_active
+        await page.click("#test-mode-off")
+        await expect(page.locator("#test-mode-state")).to_have_text("测试模式未开启", timeout=T)
+        assert not gw.services.test_mode.test_mode_active
 
         # --- remove a device from the devices page (and from its radio)
         await page.click("nav.tabs a[href='/devices']")

@@ -477,6 +477,14 @@
   function testPage() {
     holdWake();
     const list = $("events");
+    const mode = (r) => { $("test-mode-state").textContent = t(r.active ? "test_mode.on" : "test_mode.off"); };
+    api("GET", "/api/test-mode").then(mode, () => { $("test-mode").hidden = true; });
+    $("test-mode-on").addEventListener("click", async () => {
+      try { mode(await api("POST", "/api/test-mode", { minutes: 30 })); } catch (e) { flash(e.message, true); }
+    });
+    $("test-mode-off").addEventListener("click", async () => {
+      try { mode(await api("POST", "/api/test-mode", { minutes: 0 })); } catch (e) { flash(e.message, true); }
+    });
     live({
       event: (r) => {
         const empty = $("events-empty");

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from drivers.base import DriverConfigError
-from drivers.zigbee import clusters, enroll, ias, inbound, ports
+from drivers.zigbee import enroll, ias, inbound, mapping, ports
 from drivers.zigbee.availability import Availability
 from drivers.zigbee.config import ZigbeeSection, zigpy_config
 from drivers.zigbee.pairing import Deadlines, clamp_seconds
@@ -59,13 +59,33 @@ def test_unknown_zone_type_still_reports_flags() -> None:
 
 
 def test_attribute_table() -> None:
-    assert clusters.attribute_readings(clusters.POWER_CFG, {0x0021: 130, 0x0020: 27}) == [
-        ("battery", 65, {"battery_voltage": 2.7})
-    ]
-    assert clusters.attribute_readings(clusters.POWER_CFG, {0x0020: 30}) == [("battery", 100, {"battery_voltage": 3.0})]
-    assert clusters.attribute_readings(clusters.POWER_CFG, {0x0021: 0xFF}) == []  # "unknown"
-    assert clusters.attribute_readings(clusters.OCCUPANCY, {0x0000: 1}) == [("motion", True, {})]
-    assert clusters.attribute_readings(clusters.OCCUPANCY, {0x0000: 0}) == [("motion", False, {})]
+    power, occupancy = (mapping.POWER_CFG, "server"), (mapping.OCCUPANCY, "server")
+    assert mapping.attribute_reading(power, 0x0021, 130) == ("battery", 65)
+    assert mapping.attribute_reading(power, 0x0020, 30) == ("battery", 100)
+    assert mapping.attribute_reading(power, 0x0020, 27) == ("battery", 67)
+    assert mapping.attribute_reading(power, 0x0021, 0xFF) is None  # "unknown"
+    assert mapping.attribute_reading(occupancy, 0x0000, 1) == ("motion", True)
+    assert mapping.attribute_reading(occupancy, 0x0000, 0) == ("motion", False)
+    assert mapping.attribute_reading((mapping.ON_OFF, "client"), 0x0000, True) == ("contact", "open")
+    assert mapping.command_reading((mapping.IAS_ACE, "client"), 0x02) == ("press", True, "emergency")
+    assert mapping.event_gesture((mapping.MULTISTATE_INPUT, "server"), "hold") == "long"
+
+
+def test_profile_from_clusters() -> None:
+    ias_zone, power, wd = (mapping.IAS_ZONE, "server"), (mapping.POWER_CFG, "server"), (mapping.IAS_WD, "server")
+    smoke = mapping.profile({ias_zone, power, wd}, zone_type=0x0028)
+    assert smoke is not None and smoke.device_type == "smoke"
+    assert smoke.capabilities == ("smoke", "battery", "tamper", "battery_low", "trouble")
+    on_off = {(mapping.ON_OFF, "client"), power}
+    remote, ikea = mapping.profile(on_off), mapping.profile(on_off, simple_type=0x0850)
+    assert remote is not None and (remote.device_type, remote.capabilities) == ("remote", ("press", "battery"))
+    assert ikea is not None and (ikea.device_type, ikea.capabilities) == ("motion", ("motion", "battery"))
+    aqara = mapping.profile({ias_zone, (mapping.OCCUPANCY, "server"), power}, zone_type=0x000D)
+    assert aqara is not None and (mapping.OCCUPANCY, "server") not in aqara.sources  # one source of motion
+    assert mapping.profile({(0x0000, "server"), (0x0006, "server")}) is None
+    reason = mapping.missing_reason({(0x0000, "server"), (mapping.TUYA_DP, "server")}, None, "_TZE200_x", "TS0601")
+    assert "0xEF00" in reason and "_TZE200_x TS0601" in reason
+    assert "zone type 0x7777" in mapping.missing_reason({ias_zone}, 0x7777, "M", "X")
 
 
 def test_decode_ias_frames() -> None:
@@ -105,7 +125,7 @@ def test_config_validation() -> None:
         ZigbeeSection.parse({"interview_timeout_s": 0})
 
 
-@pytest.mark.parametrize(("radio", "module"), [("znp", "zigpy_znp"), ("ezsp", "bellows")])
+@pytest.mark.parametrize(("radio", "module"), [("znp", "zigpy_znp"), ("ezsp", "bellows"), ("deconz", "zigpy_deconz")])
 def test_radio_choice_builds_that_library_config(tmp_path: Path, radio: str, module: str) -> None:
     settings = ZigbeeSection.parse(
         {"radio": radio, "port": "/dev/ttyUSB0", "baudrate": 460800, "flow_control": "hardware", "channel": 20}
@@ -121,17 +141,38 @@ def test_radio_choice_builds_that_library_config(tmp_path: Path, radio: str, mod
         assert "ezsp_config" in cfg  # bellows filled in its own section
 
 
-def test_find_stick_by_usb_id(monkeypatch: pytest.MonkeyPatch) -> None:
+def _port(device: str, vid: int | None, pid: int | None, product: str | None = None) -> SimpleNamespace:
+    return SimpleNamespace(device=device, vid=vid, pid=pid, product=product, description=product or "n/a")
+
+
+async def test_find_stick_by_usb_id_product_and_probe(monkeypatch: pytest.MonkeyPatch) -> None:
+    probed: list[tuple[str, str]] = []
+
+    async def probe(radio: str, path: str) -> bool:
+        probed.append((radio, path))
+        return (radio, path) == ("ezsp", "/dev/ttyUSB3")
+
+    monkeypatch.setattr(ports, "_probe", probe)
     fake = [
-        SimpleNamespace(device="/dev/ttyS0", vid=None, pid=None),
-        SimpleNamespace(device="/dev/ttyUSB1", vid=0x1A86, pid=0x55D4),
-        SimpleNamespace(device="/dev/ttyUSB0", vid=0x10C4, pid=0xEA60),
+        _port("/dev/ttyS0", None, None),
+        _port("/dev/ttyUSB0", 0x10C4, 0xEA60, "Sonoff Zigbee 3.0 USB Dongle Plus"),  # ZBDongle-P: Z-Stack
+        _port("/dev/ttyUSB1", 0x1A86, 0x55D4, "SONOFF Zigbee 3.0 USB Dongle Plus V2"),  # ZBDongle-E: EZSP
+        _port("/dev/ttyUSB2", 0x10C4, 0xEA60, "SkyConnect v1.0"),  # EZSP although the bridge is the ZBDongle-P's
+        _port("/dev/ttyUSB3", 0x10C4, 0xEA60, "CP2102N USB to UART Bridge Controller"),  # who knows: ask it
+        _port("/dev/ttyACM0", 0x1CF1, 0x0030, "ConBee II"),
     ]
     monkeypatch.setattr(ports.list_ports, "comports", lambda: fake)
-    assert ports.find_stick("znp") == "/dev/ttyUSB0"
-    assert ports.find_stick("ezsp") == "/dev/ttyUSB1"
-    monkeypatch.setattr(ports.list_ports, "comports", lambda: fake[:1])
-    assert ports.find_stick("znp") is None
+    assert await ports.find_stick_async("znp") == "/dev/ttyUSB0"
+    assert await ports.find_stick_async("deconz") == "/dev/ttyACM0"
+    assert probed == []  # named sticks need no probing
+    assert await ports.find_stick_async("ezsp") == "/dev/ttyUSB1"
+    monkeypatch.setattr(ports.list_ports, "comports", lambda: [fake[0], fake[3], fake[4]])
+    assert await ports.find_stick_async("ezsp") == "/dev/ttyUSB2"
+    monkeypatch.setattr(ports.list_ports, "comports", lambda: [fake[4]])
+    assert await ports.find_stick_async("ezsp") == "/dev/ttyUSB3"
+    assert await ports.find_stick_async("znp") is None  # probed as Z-Stack: it is not
+    assert probed == [("ezsp", "/dev/ttyUSB3"), ("znp", "/dev/ttyUSB3")]
+    assert [s.radio for s in ports.candidates(0x10C4, 0xEA60, "Home Assistant Connect ZBT-1")] == ["ezsp"]
 
 
 def test_availability_clock() -> None:

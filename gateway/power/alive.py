@@ -1,0 +1,36 @@
+"""The "last alive" record: written every minute and at a clean stop, read at start to report downtime.
+
+``<state>/last_alive.json``: ``{"ts": wall ms, "boot": boot id, "clean": bool}``. A start on a new boot id
+after an unclean record means the box lost power (or crashed) at about ``ts``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.atomic import write_atomic
+
+FILE = "last_alive.json"
+
+
+@dataclass(frozen=True, slots=True)
+class Alive:
+    ts: int
+    boot: str
+    clean: bool
+
+
+def write(state_dir: Path, alive: Alive) -> None:
+    """Blocking (a small atomic write): call it in a thread."""
+    write_atomic(state_dir / FILE, json.dumps({"ts": alive.ts, "boot": alive.boot, "clean": alive.clean}).encode())
+
+
+def read(state_dir: Path) -> Alive | None:
+    """The last record, or None (first start, or unreadable: then nothing can be said about downtime)."""
+    try:
+        doc = json.loads((state_dir / FILE).read_text())
+        return Alive(int(doc["ts"]), str(doc["boot"]), bool(doc["clean"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
