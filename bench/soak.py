@@ -337,6 +337,7 @@ async def for_bench(report_path: Path = DEFAULT_REPORT, minutes: float = 2.0) ->
     else a short soak run now (outages every 40 s, so a few fit)."""
     if report_path.exists():
         report = json.loads(report_path.read_text())
+        report["resources"] = analyse(report["samples"], warmup_s=min(120.0, report["minutes"] * 60 * 0.2))
         age_h = (time.time() - report_path.stat().st_mtime) / 3600
         return f"{summary(report)}\n  (from {report_path}, {age_h:.1f} h old; ./scripts/soak runs a new one)"
     with tempfile.TemporaryDirectory(prefix="fbgw-soak-") as tmp:
