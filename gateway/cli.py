@@ -13,6 +13,9 @@ from pathlib import Path
 from gateway import __version__
 from gateway.config import ConfigError, load_config
 from gateway.logsetup import set_level, setup_logging
+from gateway.ports import EXIT_RESTART
+from gateway.slots.boot import boot_check
+from gateway.tools import check_config, installer_code, provision
 from gateway.tools.ops_cli import add_subcommands
 
 log = logging.getLogger("fbgw")
@@ -27,6 +30,8 @@ async def _run(args: argparse.Namespace) -> int:
         log.error("%s", exc)
         return 2
     set_level(args.log_level or cfg.log_level)
+    if boot_check(cfg.gateway.state_dir, cfg.remote.update_root, cfg.remote.update_max_boots):
+        return EXIT_RESTART  # a new version crash-looped: the previous slot is current again
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -61,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     view.add_argument("--gateway", default="+", help="gateway id (default: all)")
     view.set_defaults(func=_platform_view)
     add_subcommands(sub)  # status, devices, outbox: for a technician on the box
+    check_config.add_subcommand(sub)
+    installer_code.add_subcommand(sub)
+    provision.add_subcommand(sub)
     return parser
 
 

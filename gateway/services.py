@@ -28,6 +28,7 @@ from gateway.power.service import PowerService
 from gateway.remote.commands import CommandService
 from gateway.remote.config_sync import ConfigSync
 from gateway.testmode.service import TestModeService
+from gateway.update.service import UpdateService
 from gateway.web.server import WebServer
 from gateway.web.service import TechnicianService
 
@@ -73,6 +74,7 @@ class Services:
     discovery: DiscoveryService
     remote_config: ConfigSync
     remote_commands: CommandService
+    update: UpdateService
     http: WebServer
     watchdog: WatchdogService
 
@@ -113,6 +115,7 @@ def build_services(ctx: ServiceContext, core: CorePorts) -> Services:
         remote_commands=CommandService(
             ctx, alarms=alarms, window=web, codes=web, restart=core, test_mode=test_mode, packs=feedback
         ),  # cmd, cmd/result
+        update=UpdateService(ctx, restart=core),  # after a signed update: confirm the new version or roll back
         http=http,
         watchdog=WatchdogService(ctx, core),  # systemd READY/STATUS/WATCHDOG/STOPPING; last so READY means all up
     )

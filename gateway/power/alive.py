@@ -7,10 +7,13 @@ after an unclean record means the box lost power (or crashed) at about ``ts``.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 from core.atomic import write_atomic
+
+log = logging.getLogger(__name__)
 
 FILE = "last_alive.json"
 
@@ -23,8 +26,13 @@ class Alive:
 
 
 def write(state_dir: Path, alive: Alive) -> None:
-    """Blocking (a small atomic write): call it in a thread."""
-    write_atomic(state_dir / FILE, json.dumps({"ts": alive.ts, "boot": alive.boot, "clean": alive.clean}).encode())
+    """Blocking (a small atomic write): call it in a thread. A card that refuses the write is logged, never
+    raised: the downtime after the next power cut is then measured from an older record, nothing worse."""
+    body = json.dumps({"ts": alive.ts, "boot": alive.boot, "clean": alive.clean}).encode()
+    try:
+        write_atomic(state_dir / FILE, body)
+    except OSError as exc:
+        log.warning("power: %s not written: %s", FILE, exc)
 
 
 def read(state_dir: Path) -> Alive | None:

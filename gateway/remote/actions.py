@@ -22,6 +22,9 @@ from gateway.ports import EXIT_RESTART
 from gateway.remote.logbuffer import LogBuffer
 from gateway.remote.selftest import self_test
 from gateway.settings.remote import RemoteSettings
+from gateway.slots import state as update_state
+from gateway.slots.install import UpdateError, fetch, unpack, verify
+from gateway.slots.layout import Layout
 
 if TYPE_CHECKING:
     from gateway.context import ServiceContext
@@ -112,6 +115,15 @@ class PromptPackArgs(_Args):
 class UploadLogsArgs(_Args):
     #: At most this many bytes of the newest log lines (never more than ``[remote] log_upload_max_bytes``).
     max_bytes: Annotated[int, Field(ge=256)] | None = None
+
+
+class UpdateArgs(_Args):
+    #: The package (the .deb scripts/package builds): an https:// URL, or a file already on the box.
+    url: Annotated[str, StringConstraints(pattern=r"^(https://|file:///|/)\S{1,2000}$")]
+    sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{64}$")]
+    size: Annotated[int, Field(ge=1)]
+    #: The version the package carries (checked by running it before the switch).
+    version: Annotated[str, StringConstraints(pattern=r"^[0-9][A-Za-z0-9.+~-]{0,63}$")]
 
 
 # ---------------------------------------------------------------------------------------------- handlers
@@ -236,6 +248,46 @@ async def _restart(ctx: CommandContext, args: NoArgs) -> dict[str, Any]:
     return {"restarting": True, "exit_code": EXIT_RESTART}
 
 
+async def _update(ctx: CommandContext, args: UpdateArgs) -> dict[str, Any]:
+    """Fetch, verify and unpack into the inactive slot, then switch ``current``; the restart follows the result
+    and :mod:`gateway.update` confirms the new version or rolls back."""
+    if args.size > ctx.settings.update_max_bytes:
+        raise CommandFailed("out_of_range", f"size: at most {ctx.settings.update_max_bytes} bytes")
+    if ctx.gateway.rules.book.open:
+        raise CommandFailed("busy", f"{len(ctx.gateway.rules.book.open)} alarm(s) open: no update now")
+    pending = update_state.load(ctx.gateway.state_dir)
+    if pending is not None and pending.phase == "trial":
+        raise CommandFailed("busy", f"update to {pending.to_version} still on trial")
+    layout = Layout(ctx.settings.update_root)
+    from_slot = layout.current()
+    if from_slot is None:
+        raise CommandFailed("unsupported", f"{layout.current_link}: not installed from the package (no A/B slots)")
+    try:
+        package = await fetch(args.url, ctx.gateway.state_dir / "update" / "package.part", args.size)
+        await verify(package, args.sha256)
+        if ctx.gateway.rules.book.open:  # an alarm opened while we downloaded
+            raise UpdateError("busy", "an alarm opened: no update now")
+        slot = await unpack(package, layout, args.version)
+    except UpdateError as exc:
+        log.warning("update to %s refused: %s", args.version, exc)
+        raise CommandFailed(exc.reason, str(exc)) from None
+    except OSError as exc:
+        raise CommandFailed("failed", f"update: {exc}") from None
+    st = update_state.UpdateState(
+        command=f"update-{args.version}-{int(time.time())}",
+        from_slot=from_slot,
+        to_slot=slot,
+        from_version=__version__,
+        to_version=args.version,
+    )
+    update_state.save(ctx.gateway.state_dir, st)  # before the switch: a crash in between is seen at boot
+    layout.switch(slot)
+    if not args.url.startswith("/") and not args.url.startswith("file://"):
+        package.unlink(missing_ok=True)
+    log.warning("update: slot %s now holds %s; restarting into it", slot, args.version)
+    return {"installed": args.version, "slot": slot, "previous": __version__, "restarting": True}
+
+
 Handler = Callable[[CommandContext, Any], Awaitable[dict[str, Any]]]
 
 
@@ -261,4 +313,5 @@ COMMANDS: Mapping[str, Command] = {
     "set_installer_code": Command(InstallerCodeArgs, _set_installer_code),
     "upload_logs": Command(UploadLogsArgs, _upload_logs, read_only=True),
     "restart": Command(NoArgs, _restart, after_result=True),
+    "update": Command(UpdateArgs, _update, after_result=True),
 }

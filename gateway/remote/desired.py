@@ -142,7 +142,7 @@ class DesiredDocument(_Strict):
     log_level: Literal["debug", "info", "warning", "error"] | None = None
     """Log level of the whole gateway (top-level ``log_level``)."""
     county: Annotated[str, *_field(WebSettings, "county")] | None = None
-    """County acceptance profile (``[web] county``), one shipped in config/counties (``unknown_county``)."""
+    """County acceptance profile (``[web] county``), one shipped in gateway/web/counties (``unknown_county``)."""
     modem: ModemSettings | None = None
     """The second alarm path: contacts (label, number, role), the elder's name, timings and budgets (the keys
     of the local ``[modem]`` section; given keys replace the local ones, ``contacts`` as a whole list)."""

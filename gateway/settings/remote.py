@@ -42,6 +42,15 @@ class RemoteSettings(BaseModel):
     log_upload_max_bytes: int = Field(default=48 * 1024, ge=1024, le=512 * 1024)
     #: Log text kept in memory for ``upload_logs`` (nothing is written to the SD card for it).
     log_buffer_bytes: int = Field(default=256 * 1024, ge=4096, le=4 * 1024 * 1024)
+    #: Where the A/B slots live (``slots/a``, ``slots/b``, ``current``); ``update`` commands install there.
+    update_root: Path = Path("/opt/fbgw")
+    #: Largest update package an ``update`` command may name (the download stops there).
+    update_max_bytes: int = Field(default=200 * 1024 * 1024, ge=1024 * 1024, le=2 * 1024 * 1024 * 1024)
+    #: After an update, the new version must have its uplink online, its drivers started and its outbox
+    #: writable within this many seconds, or the gateway returns to the previous slot.
+    update_health_s: float = Field(default=300.0, ge=5, le=3600)
+    #: Starts of a new version on trial before it counts as a crash loop and the previous slot comes back.
+    update_max_boots: int = Field(default=3, ge=1, le=20)
 
     @field_validator("platform_key")
     @classmethod

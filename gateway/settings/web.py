@@ -39,7 +39,7 @@ class WebSettings(BaseModel):
     login_window_s: float = Field(default=300.0, gt=0, le=24 * 3600)
     #: County acceptance profile: a file name (without .toml) in ``counties_dir``.
     county: str = Field(default="youxi", pattern=r"^[a-z0-9_-]{1,32}$")
-    #: Where county profiles live; default: the ``config/counties`` folder shipped with fbgw.
+    #: Where county profiles live; default: the ``gateway/web/counties`` folder shipped with fbgw.
     counties_dir: Path | None = None
     #: Default pairing window offered on the page, seconds.
     pairing_s: int = Field(default=120, ge=10, le=600)

@@ -45,7 +45,7 @@ _ALARM_STEPS = {"alarm.acknowledged", "alarm.resolved", "alarm.escalated"}
 #: Lifecycle events after which a device may have another ThingsBoard name.
 _RENAMING = {"device.renamed", "device.moved", "device.replaced"}
 #: Alarm-kind events that are bookkeeping, not an alarm of their own.
-_NOT_ALARMS = {"alarm.sent", "alarm.repeated", "alarm.cancel_requested", "alarm.sms_sent", "alarm.call_made"}
+_NOT_ALARMS = {"alarm.sent", "alarm.repeated", "alarm.cancel_requested", "alarm.sms_sent", "alarm.call_placed"}
 
 
 def _json(value: Any) -> bytes:

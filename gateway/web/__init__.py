@@ -4,7 +4,7 @@ Modules: :mod:`server` (the listener; mounts the rest), :mod:`core_api` (``/api/
 ``/api/sim/readings``: a stable contract), :mod:`service` (the "web" service: installer code, sessions, install
 window, live state), :mod:`guard` (sign-in, CSRF, security headers), :mod:`views` (HTML pages), :mod:`api`
 (the page's JSON API), :mod:`live` (Server-Sent Events), :mod:`pairing`, :mod:`testmode`, :mod:`acceptance`
-(county profiles in ``config/counties``), :mod:`i18n` (zh/en words), :mod:`render` (templates in ``templates/``).
+(county profiles in ``gateway/web/counties``), :mod:`i18n` (zh/en words), :mod:`render` (templates in ``templates/``).
 
 Pages: ``/login``, ``/`` (status), ``/devices``, ``/devices/{id}`` (and its no-script form posts
 ``POST /devices/{id}``, ``POST /devices/{id}/remove``), ``/add``, ``/test``, ``/acceptance``, ``/acceptance/report``;

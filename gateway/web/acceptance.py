@@ -1,6 +1,6 @@
 """County acceptance profiles and the installation checklist built from them.
 
-A county inspects each bed before it pays for it. Its list of devices lives in ``config/counties/<county>.toml``,
+A county inspects each bed before it pays for it. Its list of devices lives in ``gateway/web/counties/<county>.toml``,
 each item citing the county plan's wording. The checklist counts only devices *tested during this installation*
 (kept across install windows, see :mod:`gateway.web.record`), and needs the uplink verified (an event acknowledged
 by the broker). Items no sensor can prove (a stand-alone voice/video terminal, a manual nursing bed) may be marked
@@ -22,8 +22,8 @@ from gateway.web.i18n import device_label
 from gateway.web.record import Confirmation
 from gateway.web.testmode import TestTracker
 
-#: Shipped profiles: <repo>/config/counties (fbgw runs from its source tree on the box).
-DEFAULT_COUNTIES_DIR = Path(__file__).resolve().parents[2] / "config" / "counties"
+#: Shipped profiles: package data next to this module, so an installed wheel finds them.
+DEFAULT_COUNTIES_DIR = Path(__file__).resolve().parent / "counties"
 
 
 class ProfileError(ValueError):

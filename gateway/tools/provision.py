@@ -1,0 +1,99 @@
+"""``fbgw provision``: a box's identity and its label, at the county's provisioning bench (root).
+
+- ``<state>/identity/key.pem`` (EC P-256, 0600, made once and kept) and ``<state>/identity/box.csr`` (subject
+  CN = gateway id) for the county CA to sign: the signed certificate becomes ``[uplink] cert_file``.
+- a new installer sign-in code (only its hash stays on the box, as with ``fbgw installer-code --reset``);
+- the label for the technician's sheet in ``--out``: ``<id>.svg`` and ``<id>.png`` (a QR code of the gateway id,
+  code and page address) and ``<id>.txt`` with the same in words. The label holds the code in clear: print it and
+  keep the files off the box.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from core.atomic import write_atomic
+from gateway.config import ConfigError, load_config
+from gateway.web.signin_code import CodeStore, generate_code
+
+DEFAULT_CONFIG = Path("/etc/fbgw/fbgw.toml")
+
+
+def ensure_identity(state: Path, gateway_id: str) -> tuple[Path, Path]:
+    """The box's key (made once) and a CSR for it. Blocking (small files)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    folder = state / "identity"
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    key_path, csr_path = folder / "key.pem", folder / "box.csr"
+    if key_path.exists():
+        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+        assert isinstance(key, ec.EllipticCurvePrivateKey)
+    else:
+        key = ec.generate_private_key(ec.SECP256R1())
+        pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        write_atomic(key_path, pem, mode=0o600)
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, gateway_id)]))
+        .sign(key, hashes.SHA256())
+    )
+    write_atomic(csr_path, csr.public_bytes(serialization.Encoding.PEM), mode=0o644)
+    return key_path, csr_path
+
+
+def write_label(out: Path, gateway_id: str, code: str, page: str) -> list[Path]:
+    import segno
+
+    out.mkdir(parents=True, exist_ok=True)
+    payload = json.dumps({"gw": gateway_id, "code": code, "url": page}, separators=(",", ":"))
+    qr = segno.make(payload, error="m")
+    svg, png, txt = out / f"{gateway_id}.svg", out / f"{gateway_id}.png", out / f"{gateway_id}.txt"
+    qr.save(str(svg), scale=4, border=2)
+    qr.save(str(png), scale=6, border=2)
+    txt.write_text(f"gateway: {gateway_id}\ninstaller code: {code}\npage: {page}\n", encoding="utf-8")
+    return [svg, png, txt]
+
+
+async def run(args: argparse.Namespace) -> int:
+    if os.geteuid() != 0 and args.state_dir is None:
+        print("fbgw provision: run as root (sudo)", file=sys.stderr)
+        return 2
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as exc:
+        print(f"fbgw provision: {exc}", file=sys.stderr)
+        return 2
+    state = args.state_dir or cfg.gateway.state_dir
+    state.mkdir(parents=True, exist_ok=True)
+    key, csr = ensure_identity(state, cfg.gateway.id)
+    code = generate_code(8)
+    store = CodeStore(state, None)
+    store.replace(code)
+    if os.geteuid() == 0:  # what root made must stay readable by the service user
+        st = state.stat()
+        for p in (key.parent, key, csr, store.path.parent, store.path):
+            os.chown(p, st.st_uid, st.st_gid)
+    page = f"http://fbgw-{cfg.gateway.id}.local:{cfg.http.port}/"
+    files = write_label(args.out, cfg.gateway.id, code, page)
+    print(f"identity: {key} (kept), CSR for the county CA: {csr}")
+    print("label: " + ", ".join(str(f) for f in files))
+    return 0
+
+
+def add_subcommand(sub: Any) -> None:
+    p = sub.add_parser("provision", help="box key pair, CSR, a new installer code and the printed label (root)")
+    p.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help=f"default: {DEFAULT_CONFIG}")
+    p.add_argument("--state-dir", type=Path, help="default: the config's gateway.state_dir")
+    p.add_argument("--out", type=Path, required=True, help="where the label files go (off the box afterwards)")
+    p.set_defaults(func=run)
