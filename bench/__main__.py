@@ -3,6 +3,7 @@
     .venv/bin/python -m bench [--only latency|drain|ingest|wear|footprint|second_path|burst|devices] [--alarms 500]
                               [--backlog 100000] [--ingest 100000] [--wear-readings 160] [--starts 5]
                               [--sms-trials 20] [--burst 50000] [--json]
+    .venv/bin/python -m bench --netfaults --soak   # network faults (root) and the soak, instead
 
 Figures: alarm latency (HTTP inject -> MQTT subscriber) p50/p99 and its ratio to the floor of the path measured
 in the same run (bare loopback HTTP POST + bare SQLite WAL FULL commit + bare QoS 1 publish, see
@@ -164,7 +165,13 @@ async def main() -> int:
     parser.add_argument("--burst", type=int, default=50_000, help="hostile inbound messages per topic")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     parser.add_argument("--only", choices=PARTS, action="append", help="run only these (repeatable)")
+    parser.add_argument("--netfaults", action="store_true", help="network-fault scenarios (bench/netfaults.py, root)")
+    parser.add_argument("--soak", action="store_true", help="the last soak report, or a 2-minute soak (bench/soak.py)")
     args = parser.parse_args()
+    if args.netfaults or args.soak:
+        from bench.robustness import robustness  # network faults and soak: modules of their own
+
+        return await robustness(netfaults=args.netfaults, soak=args.soak)
     only = set(args.only or PARTS)
     for name in ("aiomqtt", "mqtt"):  # the raw loop keeps many publishes pending on purpose
         logging.getLogger(name).setLevel(logging.ERROR)

@@ -120,11 +120,13 @@ class UplinkSection(_Section):
     protocol: Literal["3.1.1", "5"] = "3.1.1"
     #: Default: fbgw-<gateway id>. The session is persistent, so keep it stable.
     client_id: str | None = None
+    #: An idle connection that went half-open (a black hole on the way) is given up within two of these.
     keepalive_s: int = Field(default=30, ge=5, le=3600)
     #: MQTT 5: how long the broker keeps the session while the gateway is away.
     session_expiry_s: int = Field(default=7 * 24 * 3600, ge=0)
     connect_timeout_s: float = Field(default=5.0, gt=0, le=120)
-    #: A publish not acknowledged this long means the connection is dead: reconnect and re-send.
+    #: A publish not acknowledged this long means the connection is dead: reconnect and re-send. Also the TCP
+    #: user timeout: the kernel aborts a connection whose sent data stays unacknowledged this long.
     puback_timeout_s: float = Field(default=10.0, gt=0, le=300)
     #: QoS 1 messages of ordinary events in flight at once (alarms have slots of their own).
     max_inflight_messages: int = Field(default=32, ge=1, le=1000)

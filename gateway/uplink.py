@@ -19,6 +19,7 @@ import contextlib
 import json
 import logging
 import random
+import socket
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -243,6 +244,9 @@ class Uplink:
             "timeout": s.connect_timeout_s,
             "max_inflight_messages": s.max_inflight_messages + _ALARM_SLOTS,
             "tls_context": tls_context,
+            # A half-open connection (a black hole on the way) with data unacknowledged this long is aborted by
+            # the kernel: without it, leaving a dead session waits a further `timeout` for a clean DISCONNECT.
+            "socket_options": [(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(s.puback_timeout_s * 1000))],
             "queue_type": lane_queue(self.inbound),
         }
         if s.protocol == "5":
@@ -336,6 +340,19 @@ class Uplink:
         self._refusal("session", None)
         log.info("uplink: connected to %s (profile %s)", self.endpoint, self.profile.name)
         self.state_changed.emit(True)
+        async with asyncio.TaskGroup() as tg:
+            # The lanes start at once: on a slow or distant link the status and subscription round trips would
+            # otherwise hold the first alarm after a reconnect back by several RTTs.
+            alarms_handed = asyncio.Event()  # after a reconnect, waiting alarms go to the carrier before any backlog
+            tg.create_task(self._lane(carrier, tg, alarms_handed, alarms=True), name="uplink-alarms")
+            tg.create_task(self._lane(carrier, tg, alarms_handed, alarms=False), name="uplink-events")
+            if client is not None:
+                tg.create_task(self._receive(client), name="uplink-receive")
+            tg.create_task(self._announce(client), name="uplink-announce")
+            tg.create_task(self._watch_reconnect(), name="uplink-reconnect-watch")
+
+    async def _announce(self, client: aiomqtt.Client | None) -> None:
+        """Say online (retained), subscribe, then run the on-connect hooks (they may rely on the subscriptions)."""
         if client is not None and self.profile.carries(self.topics.status):
             await client.publish(
                 self.topics.status, self._status("online"), qos=1, retain=True, timeout=self.settings.puback_timeout_s
@@ -343,13 +360,7 @@ class Uplink:
         for topic_filter, _ in self._handlers:
             if client is not None and self.profile.carries(topic_filter):
                 await client.subscribe(topic_filter, qos=1)
-        async with asyncio.TaskGroup() as tg:
-            tg.create_task(self._lane(carrier, tg, alarms=True), name="uplink-alarms")
-            tg.create_task(self._lane(carrier, tg, alarms=False), name="uplink-events")
-            if client is not None:
-                tg.create_task(self._receive(client), name="uplink-receive")
-            tg.create_task(self._hooks(), name="uplink-hooks")
-            tg.create_task(self._watch_reconnect(), name="uplink-reconnect-watch")
+        await self._hooks()
 
     async def _watch_reconnect(self) -> None:
         await self._wake_reconnect.wait()
@@ -362,23 +373,29 @@ class Uplink:
             except (aiomqtt.MqttError, UplinkUnavailable) as exc:
                 log.warning("uplink: on-connect hook failed: %s", exc)
 
-    async def _lane(self, carrier: Carrier, tg: asyncio.TaskGroup, *, alarms: bool) -> None:
+    async def _lane(
+        self, carrier: Carrier, tg: asyncio.TaskGroup, alarms_handed: asyncio.Event, *, alarms: bool
+    ) -> None:
         ready = self.outbox.alarm_ready if alarms else self.outbox.event_ready
         window = asyncio.Semaphore(_ALARM_SLOTS if alarms else self.settings.max_inflight_messages)
         if self.profile.sequential:
             window = asyncio.Semaphore(1)
         cursor = 0
+        if not alarms:  # on a slow link a backlog message sent first would hold the alarms behind it for seconds
+            await alarms_handed.wait()
         while True:
             s = self.settings  # batching may be changed remotely while connected
             limit = 1000 if alarms else s.batch_max_events
             ready.clear()  # clear before reading: a commit after this point wakes us again
             rows = await self.outbox.fetch(alarms, cursor, limit, s.batch_max_bytes)
             if not rows:
+                alarms_handed.set()
                 await ready.wait()
                 continue
             cursor = rows[-1].seq
             await window.acquire()
             tg.create_task(self._send(carrier, rows, window, alarms))
+            alarms_handed.set()  # the send task runs (and hands its message over) before the event lane wakes
 
     async def _send(self, carrier: Carrier, rows: list[Row], window: asyncio.Semaphore, alarms: bool) -> None:
         # Not acknowledged (a missing PUBACK, an HTTP error): it raises, the session ends and we reconnect.

@@ -1,13 +1,14 @@
 """The core JSON endpoints that rigs, benchmarks and outside checkers rely on. Keep them stable.
 
 - ``GET /api/devices``: paired devices (id, type, room, transport, capabilities, last_seen).
-- ``GET /api/status``: uplink, outbox, clock, drivers.
+- ``GET /api/status``: uplink, outbox, clock, drivers, and ``tasks`` (asyncio tasks alive, for soaks).
 - ``POST /api/sim/readings``: inject readings into the simulated home; only with the sim driver enabled and
   the server bound to loopback. Answers 200 only after every resulting event is committed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 from typing import TYPE_CHECKING, Any
 
@@ -65,7 +66,8 @@ def setup(app: web.Application, ctx: ServiceContext, *, loopback_only: bool) -> 
         return web.json_response({"devices": devices_payload(ctx)})
 
     async def get_status(request: web.Request) -> web.Response:
-        return web.json_response(ctx.status())
+        # asyncio tasks alive in the process: a soak watches this stay flat across reconnects.
+        return web.json_response({**ctx.status(), "tasks": len(asyncio.all_tasks())})
 
     async def post_sim_readings(request: web.Request) -> web.Response:
         if "sim" not in ctx.drivers:
