@@ -1,7 +1,8 @@
 """The composition root: builds the gateway from its config and owns every part's lifetime.
 
-``async with Gateway(cfg) as gw:`` opens the registry and the outbox, connects the uplink, starts the drivers
-and then the services (:mod:`gateway.services`, the wiring list; the local web server among them); leaving the
+``async with Gateway(cfg) as gw:`` opens the registry and the outbox, connects the uplink, starts the services
+(:mod:`gateway.services`, the wiring list; the local web server among them) and then the drivers, in the
+background (a radio stack loads for seconds; readings and the web page do not wait for it); leaving the
 block stops them in reverse order (intake first, uplink last, so queued events are committed before the
 connection closes). Long-lived tasks run in one TaskGroup: a crashed task is seen, not lost.
 
@@ -25,6 +26,7 @@ from typing import Any
 from core.atomic import make_dirs
 from core.clock import Clock
 from core.events import Event, EventDraft, Priority
+from core.signal import Signal
 from drivers.base import Driver, DriverConfigError, DriverContext, DriverHealth
 from gateway.config import Config, UplinkSection
 from gateway.context import ServiceContext
@@ -68,6 +70,8 @@ class Gateway:
         self._drops: dict[str, int] = {}
         self._drop_task: asyncio.Task[None] | None = None
         self._drivers_starting: asyncio.Task[None] | None = None
+        #: The name of each driver once it has started (services look a driver up when it is there).
+        self.driver_started: Signal[str] = Signal("driver_started")
         self.stopping = asyncio.Event()
         #: Process exit status for ``fbgw run`` (the restart command sets 75, EX_TEMPFAIL, for systemd).
         self.exit_code = 0
@@ -102,21 +106,23 @@ class Gateway:
         self.create_task(self.uplink.run(), name="uplink")
         self._stack.push_async_callback(self.uplink.close)
 
-        # Drivers start side by side, each imported off the event loop: a light one (sim, GPIO) takes readings
-        # while a radio stack (zigpy, bleak: a second on a small board) is still loading. The services are
-        # built once all have started (they are handed the running drivers, e.g. the modem).
-        self._drivers_starting = asyncio.create_task(self._start_drivers(), name="drivers-start")
         self._stack.push_async_callback(self.rules.flush)  # after the drivers stop: the last rule state on disk
-        self._stack.push_async_callback(self._stop_drivers)
+        self._stack.push_async_callback(self._stop_drivers)  # stopped after the services, as they start before
         self.create_task(self._tick_rules(), name="rules-tick")
-        await self._drivers_starting
 
+        # The services (web server, alarm lifecycle, second path...) start first: none needs a driver to start
+        # (the modem is looked up when the second path first needs it), and every listener of committed events
+        # is in place before the first reading. Then the drivers start side by side, each imported off the
+        # event loop: a light one (sim, GPIO) takes readings while a radio stack (zigpy, bleak, the Zigbee
+        # device library: seconds on a small board) is still loading.
         self.services = build_services(self.service_context(), core=self)
         for service in self.services.in_start_order():
             await service.start()
             self._stack.push_async_callback(service.stop)
+        self._drivers_starting = asyncio.create_task(self._start_drivers(), name="drivers-start")
         if recovered:
             await self.emit([EventDraft("gateway.storage_recovered", Priority.ALERT, None, r) for r in recovered])
+        await self._drivers_starting
         self.started.set()
         log.info("gateway %s running (state %s)", self.id, self.state_dir)
 
@@ -210,6 +216,7 @@ class Gateway:
             outbox=self.outbox,
             uplink=self.uplink,
             drivers=MappingProxyType(self.drivers),
+            driver_started=self.driver_started,
             driver_health=self.driver_health,
             emit=self.emit,
             supervise=self.create_task,
@@ -269,6 +276,7 @@ class Gateway:
             return
         self.drivers[name] = driver
         log.info("driver %s started", name)
+        self.driver_started.emit(name)
 
     async def _stop_drivers(self) -> None:
         if self._drivers_starting is not None:  # a start that failed half-way: let the drivers finish starting
@@ -283,6 +291,8 @@ class Gateway:
     def driver_health(self) -> list[DriverHealth]:
         out = [d.health() for d in self.drivers.values()]
         out += [DriverHealth(name, "down", err) for name, err in self.driver_errors.items()]
+        loading = [n for n in self.config.drivers if self.config.driver_enabled(n) and n not in self.drivers]
+        out += [DriverHealth(n, "starting", "loading") for n in loading if n not in self.driver_errors]
         return out
 
     async def reconfigure(self, new: Config) -> Undo:

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
+
+from core.signal import Signal
 
 if TYPE_CHECKING:
     from core.clock import Clock
     from core.events import Event, EventDraft
-    from core.signal import Signal
     from drivers.base import Driver, DriverHealth, PairingUpdate
     from gateway.config import Config
     from gateway.intake import Intake
@@ -62,3 +63,5 @@ class ServiceContext:
     pairing: Signal[PairingUpdate]
     #: A snapshot for pages, the CLI and the heartbeat.
     status: Callable[[], dict[str, Any]]
+    #: The name of each driver once it has started: drivers start after the services, in the background.
+    driver_started: Signal[str] = field(default_factory=lambda: Signal("driver_started"))

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from gateway.alarms.service import AlarmService
 from gateway.care.service import CareService
 from gateway.discovery import DiscoveryService
+from gateway.failover.cellular import DriverCellular
 from gateway.failover.service import SecondPath
 from gateway.feedback import Feedback
 from gateway.health.heartbeat import HeartbeatService
@@ -23,7 +24,7 @@ from gateway.health.log_level import LoggingService
 from gateway.health.storage import StorageMonitor
 from gateway.health.watchdog import WatchdogService
 from gateway.inventory.service import Inventory
-from gateway.ports import Cellular, CoreHealth, Reconfigure, Restart
+from gateway.ports import CoreHealth, Reconfigure, Restart
 from gateway.power.service import PowerService
 from gateway.remote.commands import CommandService
 from gateway.remote.config_sync import ConfigSync
@@ -94,8 +95,8 @@ def build_services(ctx: ServiceContext, core: CorePorts) -> Services:
     alarms = AlarmService(ctx, feedback)  # alarm lifecycle: sent, acknowledged, escalated, resolved
     web = TechnicianService(ctx, test_mode)  # technician page: sign-in, install window, pairing, acceptance
     http = WebServer(ctx, web)  # the local HTTP server: core API, and the technician page's routes
-    modem = ctx.drivers.get("modem")
-    cellular = modem if isinstance(modem, Cellular) else None  # the modem driver, when it runs
+    # The modem driver, looked up when the second path needs it (drivers start after the services).
+    cellular = DriverCellular(ctx.drivers, ctx.driver_started) if ctx.config().driver_enabled("modem") else None
     return Services(
         logging=LoggingService(ctx),  # secrets masked in logs; log_level follows config changes
         feedback=feedback,

@@ -71,6 +71,9 @@ def setup(app: web.Application, ctx: ServiceContext, *, loopback_only: bool) -> 
 
     async def post_sim_readings(request: web.Request) -> web.Response:
         if "sim" not in ctx.drivers:
+            if any(h.transport == "sim" and h.state == "starting" for h in ctx.driver_health()):
+                # drivers start after the web server: a moment at start-up
+                return _error(503, "the simulated home (drivers.sim) is still starting; try again")
             return _error(404, "the simulated home (drivers.sim) is not enabled")
         if not loopback_only or not _is_loopback_peer(request):
             return _error(403, "sim readings are accepted only on a loopback-bound server from loopback")
