@@ -110,19 +110,23 @@ class Gateway:
         self._stack.push_async_callback(self._stop_drivers)  # stopped after the services, as they start before
         self.create_task(self._tick_rules(), name="rules-tick")
 
-        # The services (web server, alarm lifecycle, second path...) start first: none needs a driver to start
-        # (the modem is looked up when the second path first needs it), and every listener of committed events
-        # is in place before the first reading. Then the drivers start side by side, each imported off the
-        # event loop: a light one (sim, GPIO) takes readings while a radio stack (zigpy, bleak, the Zigbee
-        # device library: seconds on a small board) is still loading.
+        # What handles a reading (alarm lifecycle, second path...) and the web server start first: none needs a
+        # driver to start (the modem is looked up when the second path first needs it), and every listener of
+        # committed events is in place before the first reading. Then the drivers start side by side, each
+        # imported off the event loop: a light one (sim, GPIO) takes readings while a radio stack (zigpy, bleak,
+        # the Zigbee device library: seconds on a small board) is still loading. The services that need the
+        # devices the drivers register (device list, remote config) start once every driver has started.
         self.services = build_services(self.service_context(), core=self)
-        for service in self.services.in_start_order():
+        for service in self.services.before_drivers():
             await service.start()
             self._stack.push_async_callback(service.stop)
         self._drivers_starting = asyncio.create_task(self._start_drivers(), name="drivers-start")
         if recovered:
             await self.emit([EventDraft("gateway.storage_recovered", Priority.ALERT, None, r) for r in recovered])
         await self._drivers_starting
+        for service in self.services.after_drivers():
+            await service.start()
+            self._stack.push_async_callback(service.stop)
         self.started.set()
         log.info("gateway %s running (state %s)", self.id, self.state_dir)
 

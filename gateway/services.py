@@ -57,9 +57,14 @@ class CorePorts(CoreHealth, Reconfigure, Restart, Protocol):
     """What the gateway's core offers to services (implemented by :class:`gateway.app.Gateway`)."""
 
 
+#: The first service started once every driver has: the device list and the remote documents need the devices
+#: the drivers register; the services before it (the web server, what handles a reading) start before them.
+AFTER_DRIVERS = "inventory"
+
+
 @dataclass(frozen=True, slots=True)
 class Services:
-    """The running services, by name. Field order is start order."""
+    """The running services, by name. Field order is start order; the drivers start before ``AFTER_DRIVERS``."""
 
     logging: LoggingService
     feedback: Feedback
@@ -70,17 +75,27 @@ class Services:
     power: PowerService
     care: CareService
     heartbeat: HeartbeatService
-    inventory: Inventory
     web: TechnicianService
+    http: WebServer
     discovery: DiscoveryService
+    inventory: Inventory
     remote_config: ConfigSync
     remote_commands: CommandService
     update: UpdateService
-    http: WebServer
     watchdog: WatchdogService
 
     def in_start_order(self) -> list[Service]:
         return [getattr(self, f.name) for f in fields(self)]
+
+    def before_drivers(self) -> list[Service]:
+        """What starts before the drivers (readings are handled, the web server answers)."""
+        names = [f.name for f in fields(self)]
+        return self.in_start_order()[: names.index(AFTER_DRIVERS)]
+
+    def after_drivers(self) -> list[Service]:
+        """What starts once every driver has started (or failed to)."""
+        names = [f.name for f in fields(self)]
+        return self.in_start_order()[names.index(AFTER_DRIVERS) :]
 
 
 def build_services(ctx: ServiceContext, core: CorePorts) -> Services:

@@ -48,7 +48,6 @@ if TYPE_CHECKING:
     from core.signal import Unsubscribe
     from gateway.context import ServiceContext
     from gateway.ports import CountyProfiles, Reconfigure, Undo
-    from gateway.registry import DeviceChange
 
 log = logging.getLogger(__name__)
 
@@ -82,11 +81,6 @@ class ConfigSync:
         self._unsubscribe: Unsubscribe | None = None
         #: Undoes the switch-in in progress (None until the config owner has switched).
         self._switched: Undo | None = None
-        #: Names and rooms the applied document gives devices not registered yet: the stored document is
-        #: re-applied at start, before the drivers (which register their wired and configured devices) start.
-        self._pending_names: dict[str, dict[str, Any]] = {}
-        self._renames: set[asyncio.Task[None]] = set()
-        self._unwatch: Unsubscribe | None = None
 
     # ------------------------------------------------------------------ lifetime
 
@@ -99,7 +93,6 @@ class ConfigSync:
         except (OSError, ValueError) as exc:  # fail closed: nothing pushed is accepted without the key
             self.key_error = f"platform key unusable: {exc}"
             log.error("remote: %s; every desired document will be rejected", self.key_error)
-        self._unwatch = self.ctx.registry.changed.connect(self._device_changed)
         await self._load_stored()
         self._unsubscribe = self.ctx.uplink.on_connect(self.publish_report)
         self._task = self.ctx.supervise(self._worker(), name="remote-config")
@@ -110,10 +103,6 @@ class ConfigSync:
     async def stop(self) -> None:
         if self._unsubscribe is not None:
             self._unsubscribe()
-        if self._unwatch is not None:
-            self._unwatch()
-        for task in list(self._renames):
-            await link.cancel_and_wait(task)
         await link.cancel_and_wait(self._task)
 
     async def idle(self) -> None:
@@ -281,36 +270,14 @@ class ConfigSync:
         await self._rename(doc)
 
     async def _rename(self, doc: DesiredDocument | None) -> None:
-        self._pending_names = {}
         for device_id, wanted in ((doc.devices or {}) if doc is not None else {}).items():
-            fields = wanted.model_dump(exclude_none=True)
             device = self.ctx.registry.get(device_id)
             if device is None:
-                log.info("remote: device %s named in the desired config is not registered (yet)", device_id)
-                self._pending_names[device_id] = fields
+                log.warning("remote: device %s named in the desired config is not paired; skipped", device_id)
                 continue
-            changes = {k: v for k, v in fields.items() if getattr(device, k) != v}
+            changes = {k: v for k, v in wanted.model_dump(exclude_none=True).items() if getattr(device, k) != v}
             if changes:
                 await self.ctx.registry.update(device_id, **changes)
-
-    def _device_changed(self, change: DeviceChange) -> None:
-        """A device the applied document names was registered (its driver has started): name it as told."""
-        if change.kind not in ("added", "replaced") or change.device.id not in self._pending_names:
-            return
-        fields = self._pending_names.pop(change.device.id)
-        changes = {k: v for k, v in fields.items() if getattr(change.device, k) != v}
-        if changes:
-            task = asyncio.get_running_loop().create_task(self._rename_late(change.device.id, changes))
-            self._renames.add(task)
-            task.add_done_callback(self._renames.discard)
-
-    async def _rename_late(self, device_id: str, changes: dict[str, Any]) -> None:
-        try:
-            await self.ctx.registry.update(device_id, **changes)
-        except (KeyError, OSError) as exc:  # removed meanwhile, or the card refused: the next start tries again
-            log.warning("remote: device %s not renamed as the desired config says: %r", device_id, exc)
-            return
-        log.info("remote: device %s named as the desired config says", device_id)
 
     def _names(self, doc: DesiredDocument) -> Names:
         """Name and room of every device the document renames, to put back if the switch-in fails."""
@@ -327,7 +294,6 @@ class ConfigSync:
         """Return to what ran before a failed switch-in: stored document, config (rules, services, uplink), device
         names and rooms. Every step is tried even if an earlier one fails; returns what could not be undone."""
         problems: list[str] = []
-        self._pending_names = {}  # the failed document's names are not given to devices registered later
         if previous_payload is None:
             await _undo("desired.json", self.store.remove(self.store.desired_path), problems)
         else:
