@@ -28,6 +28,7 @@ from core.clock import Clock
 from core.events import Event, EventDraft, Priority
 from core.signal import Signal
 from drivers.base import Driver, DriverConfigError, DriverContext, DriverHealth
+from gateway import memory
 from gateway.config import Config, UplinkSection
 from gateway.context import ServiceContext
 from gateway.intake import Intake
@@ -45,6 +46,9 @@ log = logging.getLogger(__name__)
 #: How often at most a ``gateway.data_dropped`` event summarises drops (drops in between are added up).
 DROP_REPORT_INTERVAL_S = 10.0
 RULES_TICK_S = 1.0
+#: When the freed heap is first handed back after start-up (a radio's network is up by then), and how often after.
+MEMORY_TRIM_FIRST_S = 10.0
+MEMORY_TRIM_EVERY_S = 600.0
 
 
 class Gateway:
@@ -128,6 +132,7 @@ class Gateway:
             await service.start()
             self._stack.push_async_callback(service.stop)
         self.started.set()
+        self.create_task(self._trim_memory(), name="memory-trim")
         log.info("gateway %s running (state %s)", self.id, self.state_dir)
 
     async def _open_registry(self) -> list[dict[str, Any]]:
@@ -352,6 +357,14 @@ class Gateway:
         for problem in problems:
             log.error("reconfigure: could not go back: %s", problem)
         return problems
+
+    async def _trim_memory(self) -> None:
+        """Hand the heap freed by the start-up (imports, a radio's network start) back to the kernel, then do
+        the same now and then: a long-running gateway's RSS stays what it uses (:mod:`gateway.memory`)."""
+        await asyncio.sleep(MEMORY_TRIM_FIRST_S)
+        while True:
+            await asyncio.to_thread(memory.trim)
+            await asyncio.sleep(MEMORY_TRIM_EVERY_S)
 
     async def _tick_rules(self) -> None:
         """Timed rules (inactivity, door left open...) are evaluated once a second."""

@@ -10,7 +10,7 @@ import signal
 import sys
 from pathlib import Path
 
-from gateway import __version__
+from gateway import __version__, memory
 from gateway.config import ConfigError, load_config
 from gateway.logsetup import set_level, setup_logging
 from gateway.ports import EXIT_RESTART
@@ -22,6 +22,7 @@ log = logging.getLogger("fbgw")
 
 
 async def _run(args: argparse.Namespace) -> int:
+    memory.limit_arenas()  # before any thread starts
     from gateway.app import Gateway
 
     try:

@@ -57,8 +57,9 @@ class CorePorts(CoreHealth, Reconfigure, Restart, Protocol):
     """What the gateway's core offers to services (implemented by :class:`gateway.app.Gateway`)."""
 
 
-#: The first service started once every driver has: the device list and the remote documents need the devices
-#: the drivers register; the services before it (the web server, what handles a reading) start before them.
+#: The first service started once every driver has: the device list and the remote config need the devices the
+#: drivers register, and an update is confirmed only once everything has started. The services before it (what
+#: handles a reading, platform commands, the web server) start before the drivers.
 AFTER_DRIVERS = "inventory"
 
 
@@ -76,11 +77,11 @@ class Services:
     care: CareService
     heartbeat: HeartbeatService
     web: TechnicianService
+    remote_commands: CommandService
     http: WebServer
     discovery: DiscoveryService
     inventory: Inventory
     remote_config: ConfigSync
-    remote_commands: CommandService
     update: UpdateService
     watchdog: WatchdogService
 

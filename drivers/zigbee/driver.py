@@ -180,8 +180,11 @@ class ZigbeeDriver(Driver):
         if port is None:
             raise RadioUnavailable("no Zigbee stick found by USB id; set drivers.zigbee.port")
         config = zigpy_config(self.settings, self.state_dir, port)
-        resolve = await asyncio.to_thread(quirks.resolver)  # imports the device library once (~0.5 s)
-        app = await app_class(self.settings.radio).new(config, start_radio=False, device_resolver=resolve)
+        library = quirks.library()  # the quirks of the vendors paired here (the others when pairing opens)
+        await asyncio.to_thread(
+            library.load_for, [d.params.get("manufacturer") for d in self.ctx.registry.all("zigbee")]
+        )
+        app = await app_class(self.settings.radio).new(config, start_radio=False, device_resolver=library.resolve)
         app.packet_tap = self._on_packet  # type: ignore[attr-defined]
         app.add_listener(self._events)
         app.backups.add_listener(self._backups)
@@ -454,6 +457,7 @@ class ZigbeeDriver(Driver):
         if app is None:
             self.pairing.post("failed", detail="Zigbee coordinator is not connected")
             return
+        await asyncio.to_thread(quirks.library().load_all)  # any supported family may join
         try:
             await app.permit(seconds)
         except (TimeoutError, zigpy.exceptions.ZigbeeException, RuntimeError) as exc:

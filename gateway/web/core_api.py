@@ -35,6 +35,10 @@ class SimReading(BaseModel):
     trace: str | None = Field(default=None, max_length=256)
 
 
+#: How long a sim reading sent during start-up waits for the simulated home to start.
+SIM_START_WAIT_S = 10.0
+
+
 def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
@@ -59,6 +63,25 @@ def devices_payload(ctx: ServiceContext) -> list[dict[str, Any]]:
     return sorted(out, key=lambda d: (d["room"], d["id"]))
 
 
+async def _sim_started(ctx: ServiceContext) -> bool:
+    """Drivers start after the web server: a reading sent while the simulated home is still starting waits for
+    it (up to ``SIM_START_WAIT_S``) rather than being refused."""
+    if not any(h.transport == "sim" and h.state == "starting" for h in ctx.driver_health()):
+        return False
+    started = asyncio.Event()
+    unsubscribe = ctx.driver_started.connect(lambda name: started.set() if name == "sim" else None)
+    try:
+        if "sim" in ctx.drivers:  # started between the look and the listener
+            return True
+        async with asyncio.timeout(SIM_START_WAIT_S):
+            await started.wait()
+    except TimeoutError:
+        return False
+    finally:
+        unsubscribe()
+    return "sim" in ctx.drivers
+
+
 def setup(app: web.Application, ctx: ServiceContext, *, loopback_only: bool) -> None:
     """Mount the core API. ``loopback_only``: the server listens on loopback only (sim readings need it)."""
 
@@ -70,9 +93,8 @@ def setup(app: web.Application, ctx: ServiceContext, *, loopback_only: bool) -> 
         return web.json_response({**ctx.status(), "tasks": len(asyncio.all_tasks())})
 
     async def post_sim_readings(request: web.Request) -> web.Response:
-        if "sim" not in ctx.drivers:
+        if "sim" not in ctx.drivers and not await _sim_started(ctx):
             if any(h.transport == "sim" and h.state == "starting" for h in ctx.driver_health()):
-                # drivers start after the web server: a moment at start-up
                 return _error(503, "the simulated home (drivers.sim) is still starting; try again")
             return _error(404, "the simulated home (drivers.sim) is not enabled")
         if not loopback_only or not _is_loopback_peer(request):
