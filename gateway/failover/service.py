@@ -200,6 +200,13 @@ class SecondPath:
     # ------------------------------------------------------------------ one alarm
 
     async def _follow(self, case: ledgers.Case) -> None:
+        try:
+            await self._follow_steps(case)
+        finally:  # the raise time and the wake-up are this alarm's only while it is followed: no growth per alarm
+            self._raised_mono.pop(case.alarm, None)
+            self._wake.pop(case.alarm, None)
+
+    async def _follow_steps(self, case: ledgers.Case) -> None:
         s = self.settings
         if s.sms == "always" and not case.delivered:
             guardians = [c for c in s.contacts if c.role == "guardian"]

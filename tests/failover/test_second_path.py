@@ -277,3 +277,18 @@ async def test_an_sms_the_modem_could_not_send_yet_is_tried_again(tmp_path: Path
     assert len(modem.sms) == 3
     await path.stop()
     await alarms.stop()
+
+
+async def test_nothing_is_kept_per_alarm_once_it_is_followed_to_the_end(tmp_path: Path) -> None:
+    """A soak raises thousands of alarms: the second path's per-alarm bookkeeping must not grow with them."""
+    modem = FakeModem()
+    core, path, alarms = await started(tmp_path, modem)
+    for _ in range(3):
+        call = await press(core)
+        core.uplink.delivered.emit([Row(call.seq, 0, call.to_bytes())])  # the platform has it: nothing to send
+        await alarms.ack(call.id, action="close")  # resolved: the next press opens a new alarm
+        await until(lambda: not path._tasks)
+    assert path._raised_mono == {} and path._wake == {}
+    assert modem.sms == []
+    await path.stop()
+    await alarms.stop()
