@@ -2,8 +2,9 @@
 
 Each service is built from the :class:`gateway.context.ServiceContext` and the ports (:mod:`gateway.ports`) it
 needs, never from the gateway or another service; this module (with :mod:`gateway.app`) is the only one that
-imports service packages. Services start after the core (outbox, uplink, drivers) in the order of
-:meth:`Services.in_start_order` and stop in reverse.
+imports service packages. Services start after the core (outbox, uplink) in the order of
+:meth:`Services.in_start_order` and stop in reverse; the drivers start, in the background, between
+:meth:`Services.before_drivers` and :meth:`Services.after_drivers`.
 """
 
 from __future__ import annotations
