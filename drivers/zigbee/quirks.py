@@ -18,8 +18,11 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-#: zha-quirks modules of the supported families, by vendor: the manufacturer names (prefixes) its devices report,
-#: and the files that hold its quirks.
+#: fbgw's own quirks (zha-quirks' Tuya builder) for supported devices zha-quirks has none for yet.
+OWN_QUIRK_MODULES: tuple[str, ...] = ("drivers.zigbee.tuya_quirks",)
+
+#: The quirk modules of the supported families (zha-quirks' and fbgw's own), by vendor: the manufacturer names
+#: (prefixes) its devices report, and the modules that hold its quirks.
 FAMILIES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "tuya": (
         ("_TZ", "TZE", "_TYST11_", "HOBEIAN"),  # white-label names; one registered without its leading "_"
@@ -28,6 +31,7 @@ FAMILIES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "zhaquirks.tuya.tuya_gas",
             "zhaquirks.tuya.tuya_contact",
             "zhaquirks.tuya.tuya_motion",
+            *OWN_QUIRK_MODULES,
         ),
     ),
     "xiaomi": (
