@@ -226,6 +226,7 @@ class Gateway:
             uplink=self.uplink,
             drivers=MappingProxyType(self.drivers),
             driver_started=self.driver_started,
+            started=self.started,
             driver_health=self.driver_health,
             emit=self.emit,
             supervise=self.create_task,

@@ -37,6 +37,12 @@ class Supervise(Protocol):
     def __call__(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]: ...
 
 
+def _set_event() -> asyncio.Event:
+    event = asyncio.Event()
+    event.set()
+    return event
+
+
 @dataclass(frozen=True, slots=True)
 class ServiceContext:
     """What a service may use. ``config()`` is the config in force now (it changes with remote config)."""
@@ -65,3 +71,5 @@ class ServiceContext:
     status: Callable[[], dict[str, Any]]
     #: The name of each driver once it has started: drivers start after the services, in the background.
     driver_started: Signal[str] = field(default_factory=lambda: Signal("driver_started"))
+    #: Set once everything has started (drivers and every service); until then the gateway is starting.
+    started: asyncio.Event = field(default_factory=_set_event)

@@ -217,8 +217,8 @@ class TechnicianService:
             if ev.device is not None:
                 past = self.history.setdefault(ev.device.id, deque(maxlen=HISTORY_LEN))
                 past.append({"kind": ev.kind, "at": time.time(), "seq": ev.seq, "priority": ev.priority.label})
-        if not self.window.is_open:
-            return
+        if not self.window.is_open or not self.ctx.started.is_set():
+            return  # what the gateway itself says while it starts (devices registered by drivers) is no test
         changed = False
         for rec in self.tests.committed(events):
             dev = self.ctx.registry.get(rec.device) if rec.device else None
