@@ -79,8 +79,8 @@ class Services:
     heartbeat: HeartbeatService
     web: TechnicianService
     remote_commands: CommandService
+    discovery: DiscoveryService  # before the web server: it advertises when the server says where it listens
     http: WebServer
-    discovery: DiscoveryService
     inventory: Inventory
     remote_config: ConfigSync
     update: UpdateService
