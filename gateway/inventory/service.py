@@ -65,6 +65,8 @@ class Inventory:
         self._known = await asyncio.to_thread(_load, self.path)
         for change in _differences(self._known, list(self.ctx.registry)):
             self._changed(change)
+        if self._tasks:  # what changed while the gateway was down is committed before it counts as started
+            await asyncio.wait(list(self._tasks))
         self._unsubscribe = [
             self.ctx.registry.changed.connect(self._changed),
             self.ctx.committed.connect(self._committed),
