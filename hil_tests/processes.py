@@ -89,7 +89,7 @@ class GatewayUnderTest:
         return [sys.executable, *launcher, "run", "--config", str(self.config), "--http", f"127.0.0.1:{self.http_port}"]
 
     def start(self, timeout: float = 30.0) -> float:
-        """Start it and wait for its HTTP API; returns the seconds that took."""
+        """Start it and wait for its HTTP API and every driver to have started; returns the seconds that took."""
         t0 = time.monotonic()
         env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
         self.proc = _spawn(self.argv(), self.work / "gateway.log", env, banner=False)
@@ -99,10 +99,15 @@ class GatewayUnderTest:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"gateway exited {self.proc.returncode}; see {self.work / 'gateway.log'}")
             try:
-                with urllib.request.urlopen(self.url + "/api/status", timeout=1):
+                with urllib.request.urlopen(self.url + "/api/status", timeout=1) as resp:
+                    drivers = json.load(resp)["drivers"]
+                # The web server answers before the drivers have all started (a radio stack loads in the
+                # background): up means every driver has started or failed.
+                if not any(d["state"] == "starting" and d["detail"] == "loading" for d in drivers):
                     return time.monotonic() - t0
             except (urllib.error.URLError, ConnectionError, TimeoutError):
-                time.sleep(0.05)
+                pass
+            time.sleep(0.05)
         raise RuntimeError(f"gateway did not come up in {timeout} s; see {self.work / 'gateway.log'}")
 
     def kill9(self) -> None:

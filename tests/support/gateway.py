@@ -140,10 +140,15 @@ class GatewayProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"gateway exited {self.proc.returncode}: {self.log_path.read_text()[-3000:]}")
             try:
-                with urllib.request.urlopen(self.base_url + "/api/status", timeout=1):
+                with urllib.request.urlopen(self.base_url + "/api/status", timeout=1) as resp:
+                    drivers = json.load(resp)["drivers"]
+                # The web server answers before the drivers have all started (a radio stack loads in the
+                # background): up means every driver has started or failed.
+                if not any(d["state"] == "starting" and d["detail"] == "loading" for d in drivers):
                     return
             except (urllib.error.URLError, ConnectionError, TimeoutError):
-                time.sleep(0.05)
+                pass
+            time.sleep(0.05)
         raise RuntimeError("gateway did not come up")
 
     def kill9(self) -> None:
