@@ -107,6 +107,11 @@ class HotspotService:
     def is_on(self) -> bool:
         return self._ap is not None
 
+    async def settle(self) -> None:
+        """Wait until the changes asked for so far are done (tests, the HIL rig)."""
+        while pending := [t for t in self._tasks if t is not self._offline_watch]:
+            await asyncio.gather(*pending, return_exceptions=True)
+
     # ------------------------------------------------------------------ following the install window
 
     def _window_changed(self, is_open: bool) -> None:
