@@ -21,6 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class HotspotSettings(BaseModel):
+    """A Wi-Fi access point of the box's own while the install window is open (homes without a LAN)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     #: Offer the access point at all (off by default: a development machine's Wi-Fi is left alone).

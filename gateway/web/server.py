@@ -103,21 +103,24 @@ class WebServer:
             self.app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT_S
         )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
-        await site.start()
-        if self._runner.addresses:  # the port actually bound (the config may say 0: any free port)
-            self.port = int(self._runner.addresses[0][1])
-        log.info("http: listening on http://%s:%d/", self.host, self.port)
+        # HTTPS first: once plain HTTP answers (what local tools and tests wait for), the page is up too
         if self.https_host is not None and self.https_port is not None:
             try:
                 await self._start_https(self._runner, self.https_host, self.https_port)
             except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError; alarms do not need the page
                 self.https_error = str(exc) or type(exc).__name__
                 log.error("https: not listening on %s: %s", self.ctx.config().http.https_listen, self.https_error)
-            else:
-                self.listening.emit((self.https_host, self.https_port))
-                return
-        self.listening.emit((self.host, self.port))
+        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+        await site.start()
+        # the port actually bound (the config may say 0: any free port); the HTTPS socket is listed first
+        bound = [int(a[1]) for a in self._runner.addresses if isinstance(a, tuple) and int(a[1]) != self.https_port]
+        if bound:
+            self.port = bound[-1]
+        log.info("http: listening on http://%s:%d/", self.host, self.port)
+        if self.certificate is not None and self.https_host is not None and self.https_port is not None:
+            self.listening.emit((self.https_host, self.https_port))
+        else:
+            self.listening.emit((self.host, self.port))
 
     def https_status(self) -> dict[str, Any] | None:
         """For ``/api/status``: where HTTPS listens and the certificate's fingerprint (None: not configured)."""

@@ -183,7 +183,15 @@ class Views:
             else "",
         )
         resp = page(request, lang, "login", translate(lang, "login.title"), body, nav=False, status=status)
-        resp.set_cookie(PRELOGIN_COOKIE, token, httponly=True, samesite="Strict", path="/login", max_age=3600)
+        resp.set_cookie(
+            PRELOGIN_COOKIE,
+            token,
+            httponly=True,
+            secure=request.secure,  # over HTTPS, never sent back over plain HTTP
+            samesite="Strict",
+            path="/login",
+            max_age=3600,
+        )
         return resp
 
     async def login_page(self, request: web.Request) -> web.StreamResponse:
@@ -227,6 +235,7 @@ class Views:
             SESSION_COOKIE,
             session.token,
             httponly=True,
+            secure=request.secure,
             samesite="Strict",
             path="/",
             max_age=int(self.svc.settings.session_lifetime_s),
