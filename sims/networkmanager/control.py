@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from dbus_fast import BusType, Message, MessageType, Variant
@@ -24,12 +25,14 @@ def _plain(value: Any) -> Any:
 class NetworkManagerView:
     """Reads saved and active connections. ``async with NetworkManagerView(address) as nm: ...``"""
 
-    def __init__(self, bus_address: str) -> None:
+    def __init__(self, bus_address: str, timeout_s: float = 10.0) -> None:
         self.bus_address = bus_address
+        self.timeout_s = timeout_s
         self._bus: MessageBus | None = None
 
     async def __aenter__(self) -> NetworkManagerView:
-        self._bus = await MessageBus(bus_address=self.bus_address, bus_type=BusType.SYSTEM).connect()
+        bus = MessageBus(bus_address=self.bus_address, bus_type=BusType.SYSTEM)
+        self._bus = await asyncio.wait_for(bus.connect(), self.timeout_s)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -41,7 +44,7 @@ class NetworkManagerView:
         msg = Message(
             destination=NM, path=path, interface=interface, member=member, signature=signature, body=body or []
         )
-        reply = await self._bus.call(msg)
+        reply = await asyncio.wait_for(self._bus.call(msg), self.timeout_s)
         if reply is None or reply.message_type == MessageType.ERROR:
             raise RuntimeError(f"{member}: {reply.error_name if reply else 'no reply'} {reply.body if reply else ''}")
         return list(reply.body)
