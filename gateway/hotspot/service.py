@@ -22,6 +22,8 @@ from gateway.hotspot.nm import (
     ActiveAccessPoint,
     NetworkManagerClient,
     NetworkManagerError,
+    NetworkManagerMissing,
+    NoWifiDevice,
 )
 
 if TYPE_CHECKING:
@@ -54,6 +56,9 @@ class HotspotService:
         self.client = client or NetworkManagerClient(self.settings.call_timeout_s)
         self.state = "off" if self.settings.enabled else "disabled"
         self.reason = ""
+        #: Why it is unavailable, for the page's words: ``no_wifi_device``, ``no_networkmanager``,
+        #: ``credentials``, ``refused`` ("" when available).
+        self.reason_code = ""
         self.interface = ""
         self.credentials: WifiCredentials | None = None
         #: Told ``True`` / ``False`` when the access point comes up / goes down.
@@ -71,7 +76,7 @@ class HotspotService:
         try:
             self.credentials = await asyncio.to_thread(load_or_create, self.ctx.state_dir, self.ctx.gateway_id)
         except (CredentialsError, OSError) as exc:
-            self._unavailable(f"access point name and password unavailable: {exc}")
+            self._unavailable(f"access point name and password unavailable: {exc}", "credentials")
             return
         self._spawn(self._remove_stale(), "hotspot-cleanup")
         self._unsubscribe.append(self.window.window_changed.connect(self._window_changed))
@@ -98,6 +103,7 @@ class HotspotService:
         return {
             "state": self.state,
             "reason": self.reason,
+            "reason_code": self.reason_code,
             "ssid": self.credentials.ssid if self.credentials else None,
             "interface": self.interface,
             "address": self.settings.ip,
@@ -171,9 +177,9 @@ class HotspotService:
             )
             self._ap = await self.client.start_access_point(device, req)
         except NetworkManagerError as exc:
-            self._unavailable(str(exc))
+            self._unavailable(str(exc), _code(exc))
             return
-        self.state, self.reason = "on", ""
+        self.state, self.reason, self.reason_code = "on", "", ""
         log.warning(
             "hotspot: access point %r on %s, page at https://%s (%s)", self.credentials.ssid, self.interface, s.ip, why
         )
@@ -197,13 +203,13 @@ class HotspotService:
             try:
                 removed = await self.client.remove_stale()
             except NetworkManagerError as exc:
-                self._unavailable(str(exc))
+                self._unavailable(str(exc), _code(exc))
                 return
             if removed:
                 log.warning("hotspot: removed %d access point(s) left by an earlier run", removed)
 
-    def _unavailable(self, reason: str) -> None:
-        self.state, self.reason = "unavailable", reason
+    def _unavailable(self, reason: str, code: str) -> None:
+        self.state, self.reason, self.reason_code = "unavailable", reason, code
         log.error("hotspot: no access point for the install window: %s", reason)
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
@@ -216,3 +222,11 @@ class HotspotService:
         self._tasks.discard(task)
         if not task.cancelled() and (exc := task.exception()) is not None:  # a bug: seen, not fatal
             log.error("hotspot: %s failed", task.get_name(), exc_info=exc)
+
+
+def _code(exc: NetworkManagerError) -> str:
+    if isinstance(exc, NoWifiDevice):
+        return "no_wifi_device"
+    if isinstance(exc, NetworkManagerMissing):
+        return "no_networkmanager"
+    return "refused"

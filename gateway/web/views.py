@@ -320,6 +320,7 @@ class Views:
             devices=st["devices"],
             window=fmt_age(st["window"]["remaining_s"], lang),
             radios=radios,
+            **hotspot_card(st.get("hotspot"), lang),
         )
         return self._page(request, "status", translate(lang, "nav.status"), body)
 
@@ -647,6 +648,17 @@ class Views:
             uplink=yes if chk["uplink"]["ok"] else no,
         )
         return web.Response(text=body, content_type="text/html", charset="utf-8")
+
+
+def hotspot_card(hotspot: dict[str, Any] | None, lang: str) -> dict[str, str]:
+    """The install access point's state in words (the reason too when it cannot run)."""
+    state = hotspot["state"] if hotspot else "disabled"
+    ssid = (hotspot.get("ssid") or "") if hotspot else ""
+    why = ""
+    if hotspot and state == "unavailable" and hotspot.get("reason_code"):
+        why = translate(lang, f"hotspot.reason.{hotspot['reason_code']}")
+    css = {"on": "ok", "unavailable": "bad"}.get(state, "")
+    return {"hotspot": translate(lang, f"hotspot.{state}", ssid=ssid), "hotspot_class": css, "hotspot_why": why}
 
 
 async def overview(ctx: ServiceContext, svc: TechnicianService) -> dict[str, Any]:

@@ -47,7 +47,8 @@ class MockNetworkManager:
         self._own_dir = workdir is None
         self.workdir = Path(tempfile.mkdtemp(prefix="fbgw-nm-")) if workdir is None else workdir
         self.bus = PrivateSystemBus(self.workdir, start_timeout_s)
-        self.params = {"wifi": list(wifi), "ethernet": list(ethernet), "State": state}
+        self.wifi, self.ethernet = list(wifi), list(ethernet)
+        self.params = {"wifi": self.wifi, "ethernet": self.ethernet, "State": state}
         self.running = running
         self.start_timeout_s = start_timeout_s
         self.mock_log = self.workdir / "nm-mock.log"
@@ -116,5 +117,5 @@ class MockNetworkManager:
         out = self.bus.send(
             NM_NAME, NM_PATH, "org.freedesktop.DBus.Properties.Get", f"string:{NM_NAME}", "string:Devices", check=False
         )
-        want = len(self.params["wifi"]) + len(self.params["ethernet"])
+        want = len(self.wifi) + len(self.ethernet)
         return bool(out) and out.count("object path") >= want

@@ -15,12 +15,14 @@ import pytest
 import drivers.gpio
 import gateway.feedback.outputs
 from gateway.app import Gateway
+from gateway.web.auth import LANG_COOKIE
 from sims.networkmanager import MockNetworkManager, NetworkManagerView
 from tests.drivers.gpio.conftest import CHIP, cord
 from tests.drivers.gpio.fakes import FakeLines, RecordingOutputs
 from tests.support.broker import Mosquitto
 from tests.support.collector import Collector
 from tests.support.gateway import make_config
+from tests.web.conftest import client_for, code_of, sign_in
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -83,6 +85,7 @@ async def test_holding_the_install_button_opens_the_access_point_until_the_windo
             assert status["hotspot"] == {
                 "state": "on",
                 "reason": "",
+                "reason_code": "",
                 "ssid": "fbgw-gw-test",
                 "interface": "wlan0",
                 "address": "10.42.0.1",
@@ -94,3 +97,26 @@ async def test_holding_the_install_button_opens_the_access_point_until_the_windo
             await until(lambda: not hotspot.is_on)
             await hotspot.settle()
             assert await view.connections() == {} and await view.active_connections() == []
+
+
+async def test_status_page_says_why_there_is_no_access_point(
+    tmp_path: Path, broker: Mosquitto, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A box whose NetworkManager is not running: the gateway runs, the page says so in the technician's words."""
+    with MockNetworkManager(running=False) as nm:  # the system bus, without NetworkManager on it
+        monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", nm.address)
+        cfg = make_config(tmp_path / "state", broker.url, hotspot={"enabled": True}, web={"discovery": False})
+        async with Gateway(cfg) as gw:
+            assert gw.services is not None
+            await gw.services.hotspot.settle()
+            assert gw.services.hotspot.status()["reason_code"] == "no_networkmanager"
+            async with client_for(gw) as client:
+                await sign_in(client, code_of(gw))
+                for lang, state, why in (
+                    ("en", "unavailable", "NetworkManager is not running"),
+                    ("zh", "不可用", "NetworkManager 未运行"),
+                ):
+                    client.session.cookie_jar.update_cookies({LANG_COOKIE: lang})
+                    page = await (await client.get("/")).text()
+                    card = page[page.index('id="st-hotspot"') :][:300]
+                    assert state in card and why in card, card

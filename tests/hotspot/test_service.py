@@ -94,6 +94,7 @@ async def test_install_button_opens_the_access_point_and_closing_the_window_remo
             assert svc.status() == {
                 "state": "on",
                 "reason": "",
+                "reason_code": "",
                 "ssid": "fbgw-gw-0042",
                 "interface": "wlan0",
                 "address": "10.42.0.1",
@@ -182,10 +183,10 @@ async def test_first_boot_with_a_network_opens_no_access_point(tmp_path: Path, m
 
 
 @pytest.mark.parametrize(
-    ("wifi", "running", "reason"),
+    ("wifi", "running", "reason", "code"),
     [
-        ((), True, "NetworkManager has no Wi-Fi device"),
-        (("wlan0",), False, "NetworkManager is not running"),
+        ((), True, "NetworkManager has no Wi-Fi device", "no_wifi_device"),
+        (("wlan0",), False, "NetworkManager is not running", "no_networkmanager"),
     ],
 )
 async def test_without_wifi_or_networkmanager_the_reason_is_shown_and_the_service_keeps_running(
@@ -195,6 +196,7 @@ async def test_without_wifi_or_networkmanager_the_reason_is_shown_and_the_servic
     wifi: tuple[str, ...],
     running: bool,
     reason: str,
+    code: str,
 ) -> None:
     with MockNetworkManager(wifi=wifi, ethernet=("eth0",), running=running) as nm:
         monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", nm.address)
@@ -205,7 +207,7 @@ async def test_without_wifi_or_networkmanager_the_reason_is_shown_and_the_servic
         try:
             window.open_install_window(by="install button gpio-install")
             await until(lambda: svc.status()["state"] == "unavailable" and reason in svc.status()["reason"])
-            assert not svc.is_on
+            assert not svc.is_on and svc.status()["reason_code"] == code
             assert f"no access point for the install window: {reason}" in caplog.text
             window.close()
             await asyncio.sleep(0.1)
@@ -224,6 +226,7 @@ async def test_no_system_bus_at_all(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     try:
         window.open_install_window(by="install button gpio-install")
         await until(lambda: svc.status()["state"] == "unavailable" and "system bus" in svc.status()["reason"])
+        assert svc.status()["reason_code"] == "no_networkmanager"
     finally:
         await svc.stop()
 
