@@ -60,6 +60,11 @@ class HttpEndpoint(Protocol):
     #: Told ``(host, port)`` once the server listens.
     listening: Signal[tuple[str, int]]
 
+    @property
+    def page_scheme(self) -> str:
+        """"https" when the page is offered over HTTPS (the address told is the HTTPS one), else "http"."""
+        ...
+
 
 class InstallerCode(Protocol):
     """Set the installer sign-in code (only its hash is stored)."""

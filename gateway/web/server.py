@@ -122,6 +122,10 @@ class WebServer:
         else:
             self.listening.emit((self.host, self.port))
 
+    @property
+    def page_scheme(self) -> str:
+        return "https" if self.certificate is not None else "http"
+
     def https_status(self) -> dict[str, Any] | None:
         """For ``/api/status``: where HTTPS listens and the certificate's fingerprint (None: not configured)."""
         if self.https_host is None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import secrets
 import socket
 import ssl
 import stat
@@ -22,6 +23,7 @@ from cryptography import x509
 
 from gateway.app import Gateway
 from gateway.config import parse_config
+from gateway.discovery import HTTPS_SERVICE_TYPE
 from gateway.web.auth import SESSION_COOKIE
 from gateway.web.tls import TLS_DIR, ensure_certificate, fingerprint_of
 from tests.support.broker import Mosquitto, free_port
@@ -161,3 +163,22 @@ def test_certificate_is_made_once(tmp_path: Path) -> None:
     )
     first.cert.write_text("garbage")  # unreadable: a new one is made
     assert ensure_certificate(tmp_path, "gw-1").fingerprint != first.fingerprint
+
+
+async def test_mdns_advertises_the_https_page(tmp_path: Path, broker: Mosquitto) -> None:
+    """With HTTPS, the phone is pointed at the HTTPS port (``_https._tcp``), not at the loopback-only HTTP one."""
+    gw_id = f"gw-mdns-{secrets.token_hex(4)}"
+    cfg = make_config(
+        tmp_path / "state",
+        broker.url,
+        gateway_id=gw_id,
+        web={**FAST_WEB, "discovery": True},
+        http={"https_listen": "127.0.0.1:0"},
+    )
+    async with Gateway(cfg) as gw:
+        assert gw.services is not None
+        disc = gw.services.discovery
+        await asyncio.wait_for(disc.registered.wait(), 15)
+        assert disc.info is not None
+        assert disc.info.type == HTTPS_SERVICE_TYPE and disc.info.name == f"fbgw-{gw_id}.{HTTPS_SERVICE_TYPE}"
+        assert disc.info.port == gw.services.http.https_port != gw.services.http.port
