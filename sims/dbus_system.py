@@ -41,17 +41,22 @@ class BusError(RuntimeError):
 
 
 class PrivateSystemBus:
-    """Owns one ``dbus-daemon`` listening on ``<workdir>/system_bus_socket``."""
+    """Owns one ``dbus-daemon`` listening on ``<workdir>/system_bus_socket`` (or, given ``address``, uses a bus
+    someone else owns: :meth:`start` and :meth:`close` then leave it alone)."""
 
-    def __init__(self, workdir: Path, start_timeout_s: float = 10.0) -> None:
+    def __init__(self, workdir: Path, start_timeout_s: float = 10.0, address: str | None = None) -> None:
         self.workdir = workdir
         self.start_timeout_s = start_timeout_s
         self.socket = workdir / "system_bus_socket"
-        self.address = f"unix:path={self.socket}"
+        self.owned = address is None
+        self.address = address or f"unix:path={self.socket}"
         self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> str:
         """Start the bus; returns the ``DBUS_SYSTEM_BUS_ADDRESS`` to use."""
+        if not self.owned:
+            self.workdir.mkdir(parents=True, exist_ok=True)
+            return self.address
         if shutil.which("dbus-daemon") is None:
             raise BusError("dbus-daemon not found (Debian package 'dbus')")
         self.workdir.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,7 @@
 """The install access point ("hotspot"): a Wi-Fi network of the box's own while the install window is open.
 
-For a home without a LAN (4G only): the technician holds the install button, joins the Wi-Fi network printed
-on the box's label, and opens the page at the label's address. It also opens by itself at first boot when the
+For a home without a LAN (4G only): the technician holds the install button (whether or not the window is
+already open), joins the Wi-Fi network printed on the box's label, and opens the page at the label's address. It also opens by itself at first boot when the
 box has no network (neither the uplink nor NetworkManager) within ``[hotspot] offline_after_s``, and it stops
 when the install window closes. Without NetworkManager or a Wi-Fi device the gateway keeps running and says
 why in its status (``hotspot.reason``) and log.
@@ -27,8 +27,9 @@ from gateway.hotspot.nm import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Coroutine
+    from collections.abc import Coroutine, Sequence
 
+    from core.events import Event
     from core.signal import Unsubscribe
     from gateway.context import ServiceContext
     from gateway.ports import InstallWindow
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 BY_BUTTON = "install button"  # how the technician service names a window opened by the button
+BUTTON_EVENT = "install.window_requested"
 BY_FIRST_BOOT = "first boot"
 OFFLINE_POLL_S = 5.0
 STOP_TIMEOUT_S = 5.0
@@ -80,6 +82,7 @@ class HotspotService:
             return
         self._spawn(self._remove_stale(), "hotspot-cleanup")
         self._unsubscribe.append(self.window.window_changed.connect(self._window_changed))
+        self._unsubscribe.append(self.ctx.committed.connect(self._on_committed))
         if self.window.window_is_open:  # first boot: the technician service opened it before we started
             self._window_changed(True)
 
@@ -132,6 +135,17 @@ class HotspotService:
             self._set_wanted(True, by)
         elif by == BY_FIRST_BOOT and self.settings.offline_after_s > 0:
             self._offline_watch = self._spawn(self._open_if_offline(), "hotspot-offline-watch")
+
+    def _on_committed(self, events: Sequence[Event]) -> None:
+        """The install button held while the window is already open (e.g. since first boot) opens no window,
+        but the technician asked for the access point all the same."""
+        if self.settings.on_install_button and any(ev.kind == BUTTON_EVENT for ev in events):
+            self._spawn(self._button_held(), "hotspot-button")
+
+    async def _button_held(self) -> None:
+        await asyncio.sleep(0)  # the technician service opens the window on the same event
+        if self.window.window_is_open and not self._want:
+            self._set_wanted(True, "install button")
 
     async def _open_if_offline(self) -> None:
         """At first boot: open the access point unless a network appears within ``offline_after_s``."""

@@ -32,6 +32,8 @@ class MockNetworkManager:
         ethernet: Ethernet interfaces to add.
         state: NetworkManager's global state (20: no network, 70: connected with Internet access).
         running: start NetworkManager (False: only the bus; NetworkManager absent).
+        bus_address: run on this system bus (another mock's, e.g. the HIL rig's mocked BlueZ: one system bus,
+            as on a box) instead of a private bus of its own.
     """
 
     def __init__(
@@ -42,11 +44,12 @@ class MockNetworkManager:
         ethernet: tuple[str, ...] = (),
         state: int = STATE_CONNECTED_GLOBAL,
         running: bool = True,
+        bus_address: str | None = None,
         start_timeout_s: float = 10.0,
     ) -> None:
         self._own_dir = workdir is None
         self.workdir = Path(tempfile.mkdtemp(prefix="fbgw-nm-")) if workdir is None else workdir
-        self.bus = PrivateSystemBus(self.workdir, start_timeout_s)
+        self.bus = PrivateSystemBus(self.workdir, start_timeout_s, address=bus_address)
         self.wifi, self.ethernet = list(wifi), list(ethernet)
         self.params = {"wifi": self.wifi, "ethernet": self.ethernet, "State": state}
         self.running = running

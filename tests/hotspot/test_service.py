@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from core.events import EventDraft, Priority
 from core.signal import Signal
 from gateway.hotspot import HotspotService
 from gateway.hotspot.credentials import PASSWORD_LEN, WIFI_FILE
@@ -262,3 +263,25 @@ async def test_disabled_leaves_networkmanager_alone(tmp_path: Path, nm: MockNetw
     async with NetworkManagerView(nm.address) as view:
         assert await view.connections() == {}
     await svc.stop()
+
+
+async def test_the_button_held_while_the_window_is_already_open_opens_the_access_point(
+    tmp_path: Path, nm: MockNetworkManager
+) -> None:
+    """First boot on a box with a LAN: the window is open, no access point; the technician holds the button."""
+    core = core_with(tmp_path)
+    window = FakeWindow()
+    window.open_install_window(by="first boot")
+    svc = HotspotService(core.ctx, window)
+    await svc.start()
+    try:
+        await asyncio.sleep(0.3)
+        assert not svc.is_on
+        await core.ctx.emit([EventDraft("install.window_requested", Priority.ALERT)])  # the window stays open
+        await until(lambda: svc.is_on)
+        await core.ctx.emit([EventDraft("install.window_requested", Priority.ALERT)])  # held again: still one
+        await svc.settle()
+        async with NetworkManagerView(nm.address) as view:
+            assert len(await view.connections()) == 1
+    finally:
+        await svc.stop()
