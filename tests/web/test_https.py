@@ -12,6 +12,8 @@ import secrets
 import socket
 import ssl
 import stat
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -93,6 +95,25 @@ async def test_page_over_https_with_the_box_certificate_and_http_on_loopback(tmp
                 async with http.get(f"http://127.0.0.1:{https_port}/login"):
                     pass
         assert await asyncio.to_thread(peer_fingerprint, https_port) == fingerprint  # what the label pins
+
+        status_text = await asyncio.to_thread(
+            subprocess.run,
+            [
+                sys.executable,
+                "-m",
+                "gateway.cli",
+                "status",
+                "--config",
+                str(tmp_path / "gw.toml"),
+                "--url",
+                gp.base_url,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            cwd=REPO,
+        )
+        assert f"https:   port {https_port}, certificate SHA-256 {fingerprint}" in status_text.stdout, status_text
 
         sockets = listening(gp.proc.pid)
         assert ("127.0.0.1", gp.http_port) in sockets and ("127.0.0.1", https_port) in sockets
