@@ -114,7 +114,7 @@ async def test_status_page_says_why_there_is_no_access_point(
                 await sign_in(client, code_of(gw))
                 for lang, state, why in (
                     ("en", "unavailable", "NetworkManager is not running"),
-                    ("zh", "不可用", "NetworkManager 未运行"),
+                    ("zh", "不可用", "网络管理服务未运行"),
                 ):
                     client.session.cookie_jar.update_cookies({LANG_COOKIE: lang})
                     page = await (await client.get("/")).text()
