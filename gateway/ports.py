@@ -62,7 +62,7 @@ class HttpEndpoint(Protocol):
 
     @property
     def page_scheme(self) -> str:
-        """"https" when the page is offered over HTTPS (the address told is the HTTPS one), else "http"."""
+        """``https`` when the page is offered over HTTPS (the address told is the HTTPS one), else ``http``."""
         ...
 
 

@@ -1,10 +1,10 @@
 """The install access point ("hotspot"): a Wi-Fi network of the box's own while the install window is open.
 
 For a home without a LAN (4G only): the technician holds the install button (whether or not the window is
-already open), joins the Wi-Fi network printed on the box's label, and opens the page at the label's address. It also opens by itself at first boot when the
-box has no network (neither the uplink nor NetworkManager) within ``[hotspot] offline_after_s``, and it stops
-when the install window closes. Without NetworkManager or a Wi-Fi device the gateway keeps running and says
-why in its status (``hotspot.reason``) and log.
+already open), joins the Wi-Fi network printed on the box's label, and opens the page at the label's address.
+It also opens by itself at first boot when the box has no network (neither the uplink nor NetworkManager)
+within ``[hotspot] offline_after_s``, and it stops when the install window closes. Without NetworkManager or a
+Wi-Fi device the gateway keeps running and says why in its status (``hotspot.reason``) and log.
 """
 
 from __future__ import annotations
