@@ -140,8 +140,11 @@ class WebServer:
         context = await asyncio.to_thread(cert.server_context)
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         sock = socket.create_server((host, port), family=family)  # our socket: its bound port is known
-        site = web.SockSite(runner, sock, ssl_context=context)
-        await site.start()
+        try:
+            await web.SockSite(runner, sock, ssl_context=context).start()
+        except BaseException:
+            sock.close()
+            raise
         self.https_port = int(sock.getsockname()[1])
         self.certificate = cert
         log.info("https: listening on https://%s:%d/ (certificate SHA-256 %s)", host, self.https_port, cert.fingerprint)

@@ -203,3 +203,17 @@ async def test_mdns_advertises_the_https_page(tmp_path: Path, broker: Mosquitto)
         assert disc.info is not None
         assert disc.info.type == HTTPS_SERVICE_TYPE and disc.info.name == f"fbgw-{gw_id}.{HTTPS_SERVICE_TYPE}"
         assert disc.info.port == gw.services.http.https_port != gw.services.http.port
+
+
+async def test_https_that_cannot_listen_is_reported_and_the_gateway_runs(tmp_path: Path, broker: Mosquitto) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        cfg = make_config(tmp_path / "state", broker.url, web=FAST_WEB, http={"https_listen": f"127.0.0.1:{port}"})
+        async with Gateway(cfg) as gw, aiohttp.ClientSession() as http:
+            assert gw.services is not None
+            async with http.get(f"http://127.0.0.1:{gw.services.http.port}/api/status") as resp:
+                status = await resp.json()
+            assert status["https"]["fingerprint_sha256"] is None
+            assert "in use" in status["https"]["error"], status["https"]
+            assert status["uplink"]["state"] in ("online", "connecting")
+            assert gw.services.http.page_scheme == "http"
