@@ -1,4 +1,4 @@
-"""A private D-Bus *system* bus for mocked system services (NetworkManager; BlueZ and ModemManager keep their own).
+"""A private D-Bus *system* bus for mocked system services (BlueZ, ModemManager, NetworkManager).
 
 ``dbus-daemon`` runs with a config written to a private directory; clients find it through
 ``DBUS_SYSTEM_BUS_ADDRESS``. Nothing here touches the machine's real system bus.
@@ -68,7 +68,11 @@ class PrivateSystemBus:
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
-        wait_for(self.socket.exists, "private dbus-daemon", self.start_timeout_s)
+        try:
+            wait_for(self.socket.exists, "private dbus-daemon", self.start_timeout_s)
+        except BusError:
+            self.close()
+            raise
         return self.address
 
     def close(self) -> None:
