@@ -21,6 +21,8 @@ NM_PATH = "/org/freedesktop/NetworkManager"
 SETTINGS_PATH = f"{NM_PATH}/Settings"
 PROPS = "org.freedesktop.DBus.Properties"
 DEVICE_TYPE_WIFI = 2
+#: NMDeviceState: connected (below it: unavailable, disconnected, or on its way up).
+DEVICE_ACTIVATED = 100
 #: NMState: a default route at least (below it the box has no network beyond its own links).
 STATE_CONNECTED_SITE = 60
 #: The ``connection.id`` of the access point fbgw makes (stale ones are removed at start).
@@ -38,6 +40,10 @@ class NetworkManagerMissing(NetworkManagerError):
 
 class NoWifiDevice(NetworkManagerError):
     """NetworkManager manages no (matching) Wi-Fi device."""
+
+
+class WifiInUse(NetworkManagerError):
+    """The Wi-Fi device is connected to a network (the home's Wi-Fi): an access point would cut the box off it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +153,10 @@ class NetworkManagerClient:
         raise NoWifiDevice(f"NetworkManager has no Wi-Fi device{f' {interface!r}' if interface else ''}")
 
     async def start_access_point(self, device: str, req: AccessPointRequest) -> ActiveAccessPoint:
+        """``WifiInUse`` if the device is connected to a network: one radio cannot be both, and the box's
+        uplink may run over it (the technician then reaches the page on that network)."""
+        if int(await self._get(device, f"{NM}.Device", "State")) == DEVICE_ACTIVATED:
+            raise WifiInUse(f"the Wi-Fi device {req.interface} is connected to a network; no access point on it")
         conn, active = await self._call(
             NM_PATH, NM, "AddAndActivateConnection", "a{sa{sv}}oo", [access_point_settings(req), device, "/"]
         )

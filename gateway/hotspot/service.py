@@ -24,6 +24,7 @@ from gateway.hotspot.nm import (
     NetworkManagerError,
     NetworkManagerMissing,
     NoWifiDevice,
+    WifiInUse,
 )
 
 if TYPE_CHECKING:
@@ -59,7 +60,7 @@ class HotspotService:
         self.state = "off" if self.settings.enabled else "disabled"
         self.reason = ""
         #: Why it is unavailable, for the page's words: ``no_wifi_device``, ``no_networkmanager``,
-        #: ``credentials``, ``refused`` ("" when available).
+        #: ``wifi_in_use``, ``credentials``, ``refused`` ("" when available).
         self.reason_code = ""
         self.interface = ""
         self.credentials: WifiCredentials | None = None
@@ -241,6 +242,8 @@ class HotspotService:
 def _code(exc: NetworkManagerError) -> str:
     if isinstance(exc, NoWifiDevice):
         return "no_wifi_device"
+    if isinstance(exc, WifiInUse):
+        return "wifi_in_use"
     if isinstance(exc, NetworkManagerMissing):
         return "no_networkmanager"
     return "refused"

@@ -29,6 +29,7 @@ class MockNetworkManager:
 
     Args:
         wifi: Wi-Fi interfaces to add (none: a box without Wi-Fi).
+        wifi_connected: the Wi-Fi interfaces are connected to a network (a box on the home's Wi-Fi).
         ethernet: Ethernet interfaces to add.
         state: NetworkManager's global state (20: no network, 70: connected with Internet access).
         running: start NetworkManager (False: only the bus; NetworkManager absent).
@@ -42,6 +43,7 @@ class MockNetworkManager:
         *,
         wifi: tuple[str, ...] = ("wlan0",),
         ethernet: tuple[str, ...] = (),
+        wifi_connected: bool = False,
         state: int = STATE_CONNECTED_GLOBAL,
         running: bool = True,
         bus_address: str | None = None,
@@ -51,7 +53,7 @@ class MockNetworkManager:
         self.workdir = Path(tempfile.mkdtemp(prefix="fbgw-nm-")) if workdir is None else workdir
         self.bus = PrivateSystemBus(self.workdir, start_timeout_s, address=bus_address)
         self.wifi, self.ethernet = list(wifi), list(ethernet)
-        self.params = {"wifi": self.wifi, "ethernet": self.ethernet, "State": state}
+        self.params = {"wifi": self.wifi, "ethernet": self.ethernet, "State": state, "wifi_connected": wifi_connected}
         self.running = running
         self.start_timeout_s = start_timeout_s
         self.mock_log = self.workdir / "nm-mock.log"

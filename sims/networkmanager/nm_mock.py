@@ -3,7 +3,8 @@
 Loaded *into the mock process* (``python -m dbusmock --system --template <this file>``), so it may import only
 ``dbus``, ``dbusmock`` and the standard library. It loads ``networkmanager`` and:
 
-* adds the Wi-Fi and Ethernet devices named in ``parameters["wifi"]`` / ``parameters["ethernet"]``;
+* adds the Wi-Fi and Ethernet devices named in ``parameters["wifi"]`` / ``parameters["ethernet"]`` (Wi-Fi
+  devices connected to a network, as a box on the home's Wi-Fi, when ``parameters["wifi_connected"]``);
 * replaces ``AddAndActivateConnection``: the stock one only joins an access point it has scanned, and keeps
   none of the settings it was given. Like NetworkManager, this one saves the connection document as sent
   (``Settings.Connection.GetSettings`` returns it, the PSK included, which real NetworkManager would hide)
@@ -29,11 +30,12 @@ MANAGER_IFACE = "org.freedesktop.NetworkManager"
 SETTINGS_OBJ = "/org/freedesktop/NetworkManager/Settings"
 DEVICE_IFACE = "org.freedesktop.NetworkManager.Device"
 DEVICE_DISCONNECTED = 30
+DEVICE_ACTIVATED = 100
 DEVICE_TYPE_WIFI = 2
 
 
 def load(mock: Any, parameters: dict[str, Any]) -> None:
-    nm_params = {k: v for k, v in parameters.items() if k not in ("wifi", "ethernet")}
+    nm_params = {k: v for k, v in parameters.items() if k not in ("wifi", "ethernet", "wifi_connected")}
     for key in ("State", "Connectivity"):
         if key in nm_params:
             nm_params[key] = dbus.UInt32(int(nm_params[key]))
@@ -48,8 +50,9 @@ def load(mock: Any, parameters: dict[str, Any]) -> None:
         "oo",
         "ret = self.fbgw_add_and_activate(self, args[0], args[1], args[2])",
     )
+    wifi_state = DEVICE_ACTIVATED if parameters.get("wifi_connected") else DEVICE_DISCONNECTED
     for name in parameters.get("wifi", []):
-        mock.AddWiFiDevice(str(name), str(name), DEVICE_DISCONNECTED)
+        mock.AddWiFiDevice(str(name), str(name), wifi_state)
     for name in parameters.get("ethernet", []):
         mock.AddEthernetDevice(str(name), str(name), DEVICE_DISCONNECTED)
 

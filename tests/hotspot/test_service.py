@@ -285,3 +285,24 @@ async def test_the_button_held_while_the_window_is_already_open_opens_the_access
             assert len(await view.connections()) == 1
     finally:
         await svc.stop()
+
+
+async def test_a_wifi_device_that_carries_the_home_network_is_not_taken_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The box is on the home's Wi-Fi (its uplink may run over it): an access point on the same radio would cut
+    it off, so none is started; the technician opens the page on the home's network instead."""
+    with MockNetworkManager(wifi=("wlan0",), wifi_connected=True) as nm:
+        monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", nm.address)
+        core = core_with(tmp_path)
+        window = FakeWindow()
+        svc = HotspotService(core.ctx, window)
+        await svc.start()
+        try:
+            window.open_install_window(by="install button gpio-install")
+            await until(lambda: svc.status()["state"] == "unavailable")
+            assert svc.status()["reason_code"] == "wifi_in_use" and "wlan0" in svc.status()["reason"]
+            async with NetworkManagerView(nm.address) as view:
+                assert await view.connections() == {}
+        finally:
+            await svc.stop()
