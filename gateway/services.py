@@ -22,6 +22,7 @@ from gateway.health.heartbeat import HeartbeatService
 from gateway.health.log_level import LoggingService
 from gateway.health.storage import StorageMonitor
 from gateway.health.watchdog import WatchdogService
+from gateway.hotspot import HotspotService
 from gateway.inventory.service import Inventory
 from gateway.ports import Cellular, CoreHealth, Reconfigure, Restart
 from gateway.power.service import PowerService
@@ -72,6 +73,7 @@ class Services:
     inventory: Inventory
     web: TechnicianService
     discovery: DiscoveryService
+    hotspot: HotspotService
     remote_config: ConfigSync
     remote_commands: CommandService
     update: UpdateService
@@ -109,6 +111,7 @@ def build_services(ctx: ServiceContext, core: CorePorts) -> Services:
         inventory=Inventory(ctx),  # device.* events; retained device list and availability
         web=web,
         discovery=DiscoveryService(ctx, window=web, http=http),  # mDNS while the install window is open
+        hotspot=HotspotService(ctx, window=web),  # Wi-Fi access point for the install window (no LAN)
         remote_config=ConfigSync(
             ctx, reconfigure=core, counties=web
         ),  # desired config: validated, applied atomically, reported

@@ -3,9 +3,12 @@
 - ``<state>/identity/key.pem`` (EC P-256, 0600, made once and kept) and ``<state>/identity/box.csr`` (subject
   CN = gateway id) for the county CA to sign: the signed certificate becomes ``[uplink] cert_file``.
 - a new installer sign-in code (only its hash stays on the box, as with ``fbgw installer-code --reset``);
+- with ``[http] https_listen``: the page's certificate (``<state>/web/tls``, key 0600), whose SHA-256 fingerprint
+  goes on the label; with ``[hotspot] enabled``: the box's access-point name and password (``<state>/hotspot``);
 - the label for the technician's sheet in ``--out``: ``<id>.svg`` and ``<id>.png`` (a QR code of the gateway id,
-  code and page address) and ``<id>.txt`` with the same in words. The label holds the code in clear: print it and
-  keep the files off the box.
+  code and page address, and the fingerprint and Wi-Fi name and password when there are), ``<id>-wifi.svg`` /
+  ``.png`` (a QR code a phone's camera joins the access point with) and ``<id>.txt`` with all of it in words.
+  The label holds the code and the Wi-Fi password in clear: print it and keep the files off the box.
 """
 
 from __future__ import annotations
@@ -14,12 +17,15 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from core.atomic import write_atomic
-from gateway.config import ConfigError, load_config
+from gateway.config import Config, ConfigError, load_config
+from gateway.hotspot.credentials import WIFI_FILE, WifiCredentials, load_or_create
 from gateway.web.signin_code import CodeStore, generate_code
+from gateway.web.tls import TLS_DIR, BoxCertificate, ensure_certificate
 
 DEFAULT_CONFIG = Path("/etc/fbgw/fbgw.toml")
 
@@ -52,17 +58,59 @@ def ensure_identity(state: Path, gateway_id: str) -> tuple[Path, Path]:
     return key_path, csr_path
 
 
-def write_label(out: Path, gateway_id: str, code: str, page: str) -> list[Path]:
+@dataclass(frozen=True, slots=True)
+class Label:
+    gateway_id: str
+    code: str
+    page: str
+    fingerprint: str | None = None  # SHA-256 of the page's certificate (HTTPS)
+    wifi: WifiCredentials | None = None  # the install access point
+    wifi_page: str | None = None  # the page's address from the access point
+
+
+def label_for(cfg: Config, code: str, cert: BoxCertificate | None, wifi: WifiCredentials | None) -> Label:
+    gw = cfg.gateway.id
+    if cfg.http.https_port is not None:
+        page = f"https://fbgw-{gw}.local:{cfg.http.https_port}/"
+        wifi_page = f"https://{cfg.hotspot.ip}:{cfg.http.https_port}/"
+    else:
+        page = f"http://fbgw-{gw}.local:{cfg.http.port}/"
+        wifi_page = f"http://{cfg.hotspot.ip}:{cfg.http.port}/"
+    fp = cert.fingerprint if cert is not None else None
+    return Label(gw, code, page, fp, wifi, wifi_page if wifi is not None else None)
+
+
+def write_label(out: Path, label: Label) -> list[Path]:
     import segno
+    from segno import helpers
 
     out.mkdir(parents=True, exist_ok=True)
-    payload = json.dumps({"gw": gateway_id, "code": code, "url": page}, separators=(",", ":"))
-    qr = segno.make(payload, error="m")
-    svg, png, txt = out / f"{gateway_id}.svg", out / f"{gateway_id}.png", out / f"{gateway_id}.txt"
+    doc: dict[str, Any] = {"gw": label.gateway_id, "code": label.code, "url": label.page}
+    lines = [f"gateway: {label.gateway_id}", f"installer code: {label.code}", f"page: {label.page}"]
+    if label.fingerprint:
+        doc["fp"] = label.fingerprint
+        lines.append(f"certificate SHA-256: {label.fingerprint}")
+    if label.wifi is not None:
+        doc["wifi"] = {"ssid": label.wifi.ssid, "psk": label.wifi.password}
+        lines += [
+            f"Wi-Fi (hold the install button): {label.wifi.ssid}",
+            f"Wi-Fi password: {label.wifi.password}",
+            f"page on that Wi-Fi: {label.wifi_page}",
+        ]
+    qr = segno.make(json.dumps(doc, separators=(",", ":"), ensure_ascii=False), error="m")
+    stem = label.gateway_id
+    svg, png, txt = out / f"{stem}.svg", out / f"{stem}.png", out / f"{stem}.txt"
     qr.save(str(svg), scale=4, border=2)
     qr.save(str(png), scale=6, border=2)
-    txt.write_text(f"gateway: {gateway_id}\ninstaller code: {code}\npage: {page}\n", encoding="utf-8")
-    return [svg, png, txt]
+    files = [svg, png, txt]
+    if label.wifi is not None:
+        join = helpers.make_wifi(ssid=label.wifi.ssid, password=label.wifi.password, security="WPA")
+        wsvg, wpng = out / f"{stem}-wifi.svg", out / f"{stem}-wifi.png"
+        join.save(str(wsvg), scale=4, border=2)
+        join.save(str(wpng), scale=6, border=2)
+        files[2:2] = [wsvg, wpng]
+    txt.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return files
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -80,13 +128,24 @@ async def run(args: argparse.Namespace) -> int:
     code = generate_code(8)
     store = CodeStore(state, None)
     store.replace(code)
+    made = [key.parent, key, csr, store.path.parent, store.path]
+    cert = wifi = None
+    if cfg.http.https_listen:
+        cert = ensure_certificate(state, cfg.gateway.id, [cfg.hotspot.ip])
+        made += [(state / TLS_DIR).parent, state / TLS_DIR, cert.cert, cert.key]
+    if cfg.hotspot.enabled:
+        wifi = load_or_create(state, cfg.gateway.id)
+        made += [(state / WIFI_FILE).parent, state / WIFI_FILE]
     if os.geteuid() == 0:  # what root made must stay readable by the service user
         st = state.stat()
-        for p in (key.parent, key, csr, store.path.parent, store.path):
+        for p in made:
             os.chown(p, st.st_uid, st.st_gid)
-    page = f"http://fbgw-{cfg.gateway.id}.local:{cfg.http.port}/"
-    files = write_label(args.out, cfg.gateway.id, code, page)
+    files = write_label(args.out, label_for(cfg, code, cert, wifi))
     print(f"identity: {key} (kept), CSR for the county CA: {csr}")
+    if cert is not None:
+        print(f"page certificate: {cert.cert} (kept), SHA-256 {cert.fingerprint}")
+    if wifi is not None:
+        print(f"install Wi-Fi: {wifi.ssid} (kept; password on the label)")
     print("label: " + ", ".join(str(f) for f in files))
     return 0
 
