@@ -6,22 +6,92 @@
 - the label for the technician's sheet in ``--out``: ``<id>.svg`` and ``<id>.png`` (a QR code of the gateway id,
   code and page address) and ``<id>.txt`` with the same in words. The label holds the code in clear: print it and
   keep the files off the box.
+
+Without a provisioning bench, the first start of ``fbgw run`` does the same (:func:`first_boot`): when the box has
+no identity yet it makes the key, the CSR and the label (in ``<state>/label``, readable by the service user only)
+and logs where the label is. It keeps an installer code that already exists (set in the config or stored) rather
+than invalidate one a technician may know.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from core.atomic import write_atomic
-from gateway.config import ConfigError, load_config
+from core.secrets import add_secret
+from gateway.config import Config, ConfigError, load_config
 from gateway.web.signin_code import CodeStore, generate_code
 
+log = logging.getLogger(__name__)
 DEFAULT_CONFIG = Path("/etc/fbgw/fbgw.toml")
+#: Where the first start puts the label, under the state directory.
+LABEL_DIR = "label"
+KEEP_CODE = "(unchanged: the code already set; fbgw installer-code --reset prints a new one)"
+
+
+def page_address(cfg: Config) -> str:
+    return f"http://fbgw-{cfg.gateway.id}.local:{cfg.http.port}/"
+
+
+def first_boot(cfg: Config, state: Path) -> list[Path] | None:
+    """Provision the box if it has no identity yet (no ``identity/key.pem``); None if it had one. Idempotent: a
+    start killed half-way makes the missing parts at the next start, the key last so it marks completion.
+    Blocking: run it in a thread."""
+    if (state / "identity" / "key.pem").exists():
+        return None
+    out = state / LABEL_DIR
+    code = KEEP_CODE
+    if cfg.web.installer_code_hash is None:
+        store = CodeStore(state, None)
+        earlier = _label_code(out / f"{cfg.gateway.id}.txt")  # a start killed after the code was stored
+        if not store.path.exists():
+            code = generate_code(cfg.web.generated_code_digits)
+            _write_private_label(out, cfg, code)  # the label first: a stored code nobody can read is useless
+            store.replace(code)
+            add_secret(code)
+            log.warning(
+                "a new installer sign-in code was generated for gateway %s (only its hash is stored; it is on the "
+                "label)",
+                cfg.gateway.id,
+            )
+        elif earlier is not None and store.check_file(earlier):
+            code = earlier
+    files = _write_private_label(out, cfg, code)
+    key, csr = ensure_identity(state, cfg.gateway.id)
+    log.warning(
+        "first start: box identity made (key %s, CSR for the county CA %s); label for the technician's sheet: %s",
+        key,
+        csr,
+        files[0].parent,
+    )
+    return files
+
+
+def _write_private_label(out: Path, cfg: Config, code: str) -> list[Path]:
+    """The label in ``out``, readable by the service user only (it holds the code in clear)."""
+    out.mkdir(parents=True, exist_ok=True, mode=0o700)
+    out.chmod(0o700)
+    files = write_label(out, cfg.gateway.id, code, page_address(cfg))
+    for f in files:
+        f.chmod(0o600)
+    return files
+
+
+def _label_code(txt: Path) -> str | None:
+    try:
+        text = txt.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    for line in text.splitlines():
+        if line.startswith("installer code: ") and line != f"installer code: {KEEP_CODE}":
+            return line.removeprefix("installer code: ").strip()
+    return None
 
 
 def ensure_identity(state: Path, gateway_id: str) -> tuple[Path, Path]:
@@ -84,8 +154,7 @@ async def run(args: argparse.Namespace) -> int:
         st = state.stat()
         for p in (key.parent, key, csr, store.path.parent, store.path):
             os.chown(p, st.st_uid, st.st_gid)
-    page = f"http://fbgw-{cfg.gateway.id}.local:{cfg.http.port}/"
-    files = write_label(args.out, cfg.gateway.id, code, page)
+    files = write_label(args.out, cfg.gateway.id, code, page_address(cfg))
     print(f"identity: {key} (kept), CSR for the county CA: {csr}")
     print("label: " + ", ".join(str(f) for f in files))
     return 0
