@@ -272,9 +272,16 @@ async def _update(ctx: CommandContext, args: UpdateArgs) -> dict[str, Any]:
         from_version=__version__,
         to_version=args.version,
     )
+    part = state_dir / "update" / "package.part"
     try:
         update_state.save(state_dir, st)  # downloading
-        package = await fetch(args.url, state_dir / "update" / "package.part", args.size)
+        package = await fetch(
+            args.url,
+            part,
+            args.size,
+            ca_file=ctx.settings.update_ca_file,
+            attempts=ctx.settings.update_download_attempts,
+        )
         await verify(package, args.sha256)
         st.phase = "verified"
         update_state.save(state_dir, st)
@@ -285,6 +292,8 @@ async def _update(ctx: CommandContext, args: UpdateArgs) -> dict[str, Any]:
         update_state.save(state_dir, st)
     except UpdateError as exc:
         log.warning("update to %s refused: %s", args.version, exc)
+        if exc.reason == "bad_package":
+            part.unlink(missing_ok=True)  # a wrong download is not resumed next time
         _journal_failed(state_dir, st, str(exc))
         raise CommandFailed(exc.reason, str(exc)) from None
     except OSError as exc:
