@@ -350,6 +350,7 @@ async def slow(work: Path, rate: float = 32_000, backlog: int = 1500, hole_s: fl
         st = await r.gw.status()
         out |= {
             "reconnects": st["uplink"]["reconnects"],
+            "stall_aborts": st["uplink"]["stall_aborts"],
             "rate_bytes_s": rate,
             "backlog_events": backlog,
             "mid_drain_alarm_latency_s": None if arrived is None else round(arrived - t0, 3),
@@ -449,7 +450,8 @@ def summary(results: dict[str, Any]) -> str:
             lines.append(
                 f"slow link {r['rate_bytes_s'] / 1000:g} kB/s, {r['backlog_events']} backlog: heal -> first alarm "
                 f"{r['heal_to_first_alarm_s']:.2f} s, alarm raised mid-drain {r['mid_drain_alarm_latency_s']:.2f} s, "
-                f"drained {r['heal_to_all_delivered_s']:.1f} s, {r['reconnects']} reconnects; " + common
+                f"drained {r['heal_to_all_delivered_s']:.1f} s, {r['reconnects']} reconnects "
+                f"({r['stall_aborts']} aborted for a stalled alarm); " + common
             )
         elif name == "moved":
             lines.append(

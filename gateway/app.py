@@ -394,6 +394,8 @@ class Gateway:
                 "permanent_error": up.permanent_error,
                 "connects": up.connects,
                 "reconnects": up.reconnects,
+                "stall_aborts": up.stall_aborts,
+                "pacing_budget_bytes": up.pacing_budget_bytes,
                 "last_error": up.last_error,
                 "published_events": up.published_events,
                 "inbound": self.uplink.inbound.counters(),

@@ -138,6 +138,10 @@ class UplinkSection(_Section):
     backoff_max_s: float = Field(default=30.0, gt=0, le=3600)
     #: While an alarm waits, retry this often whatever the backoff (first alarm out within ~1 s).
     alarm_retry_s: float = Field(default=0.5, gt=0, le=1.0)
+    #: An alarm unacknowledged this long while nothing at all was acknowledged means the link stalled (a black
+    #: hole the keepalive has not noticed yet): the connection is aborted, unsent backlog discarded, and the
+    #: alarm is the first thing sent on the next one.
+    alarm_stall_s: float = Field(default=3.0, gt=0, le=60)
     #: Inbound messages (commands, desired config, alarm acks) waiting per topic, at most; more are dropped and
     #: counted (``inbound_dropped`` in the heartbeat). One message always fits an empty lane.
     inbound_queue_messages: int = Field(default=64, ge=1, le=10_000)

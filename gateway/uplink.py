@@ -21,6 +21,7 @@ import logging
 import random
 import socket
 import ssl
+import struct
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ from gateway.mqtt_inbound import InboundLanes, InboundLimits, lane_queue
 from gateway.outbox import Outbox, Row
 from gateway.registry import DeviceRegistry
 from gateway.topics import Topics
+from gateway.uplink_pacing import Pacer
 from gateway.uplink_profiles import Carrier, DeliveryFailed, DeliveryRefused, make_profile
 
 log = logging.getLogger(__name__)
@@ -75,6 +77,10 @@ class UplinkStats:
     last_error: str | None = None
     online_since: float | None = None
     handler_errors: int = 0
+    #: Connections aborted because an alarm went unacknowledged on a silent link (see ``alarm_stall_s``).
+    stall_aborts: int = 0
+    #: The ordinary events' byte budget on the wire (see :mod:`gateway.uplink_pacing`), this session.
+    pacing_budget_bytes: int = 0
     #: The platform refused for good (webhook 4xx): the rows wait, retried at the longest backoff.
     permanent_error: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -94,6 +100,24 @@ CONNECTION_KEYS = (
 )
 #: The uplink keys that make up batching (read when a session starts).
 BATCHING_KEYS = ("batch_max_events", "batch_max_bytes", "max_inflight_messages")
+
+
+@dataclass(slots=True, frozen=True)
+class _Paced:
+    """What a send owes the pacer: the bytes it holds in flight, and since when."""
+
+    pacer: Pacer | None
+    size: int
+    sent_at: float
+
+
+def _reset_on_close(client: aiomqtt.Client) -> None:
+    """Make the coming close of ``client``'s socket a reset (SO_LINGER 0): the kernel then drops what is still
+    unsent instead of retransmitting it when the link returns, ahead of the next connection's alarm."""
+    sock = client._client.socket()  # noqa: SLF001 - aiomqtt does not expose paho's socket
+    if isinstance(sock, socket.socket):
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
 
 def certificate_hint(settings: UplinkSection) -> str:
@@ -144,6 +168,9 @@ class Uplink:
         self._closing = False
         self._wake_reconnect = asyncio.Event()
         self._live_subscribes: set[asyncio.Task[None]] = set()
+        #: When each alarm message now in flight was handed over, and when anything was last acknowledged.
+        self._alarms_in_flight: dict[int, float] = {}
+        self._progress_at = 0.0
         #: Permanent refusals by where they happened ("session", "alarms", "events"), until that part succeeds.
         self._refused: dict[str, str] = {}
         #: Bounded, rate-limited lanes per subscribed topic (see gateway.mqtt_inbound); they outlive a session.
@@ -340,6 +367,8 @@ class Uplink:
         self._refusal("session", None)
         log.info("uplink: connected to %s (profile %s)", self.endpoint, self.profile.name)
         self.state_changed.emit(True)
+        self._alarms_in_flight.clear()
+        self._progress_at = time.monotonic()
         async with asyncio.TaskGroup() as tg:
             # The lanes start at once: on a slow or distant link the status and subscription round trips would
             # otherwise hold the first alarm after a reconnect back by several RTTs.
@@ -350,6 +379,7 @@ class Uplink:
                 tg.create_task(self._receive(client), name="uplink-receive")
             tg.create_task(self._announce(client), name="uplink-announce")
             tg.create_task(self._watch_reconnect(), name="uplink-reconnect-watch")
+            tg.create_task(self._watch_alarm_stall(client), name="uplink-stall-watch")
 
     async def _announce(self, client: aiomqtt.Client | None) -> None:
         """Say online (retained), subscribe, then run the on-connect hooks (they may rely on the subscriptions)."""
@@ -366,6 +396,23 @@ class Uplink:
         await self._wake_reconnect.wait()
         raise aiomqtt.MqttError("reconnect requested")
 
+    async def _watch_alarm_stall(self, client: aiomqtt.Client | None) -> None:
+        """End the session when an alarm waits ``alarm_stall_s`` on a link that acknowledged nothing meanwhile.
+
+        The keepalive takes up to two periods to notice a black hole, and the PUBACK timeout is sized for a
+        backlog; an alarm cannot wait that long. The socket is reset rather than closed: a close would leave
+        the backlog ahead of the alarm in the kernel, delivered first if the link comes back."""
+        limit = self.settings.alarm_stall_s
+        while True:
+            await asyncio.sleep(limit / 4)
+            now = time.monotonic()
+            oldest = min(self._alarms_in_flight.values(), default=now)
+            if now - oldest >= limit and now - self._progress_at >= limit:
+                self.stats.stall_aborts += 1
+                if client is not None:
+                    _reset_on_close(client)
+                raise aiomqtt.MqttError(f"an alarm unacknowledged for {limit:g} s on a silent link: reconnecting")
+
     async def _hooks(self) -> None:
         for hook in self._connect_hooks:
             try:
@@ -380,34 +427,50 @@ class Uplink:
         window = asyncio.Semaphore(_ALARM_SLOTS if alarms else self.settings.max_inflight_messages)
         if self.profile.sequential:
             window = asyncio.Semaphore(1)
+        pacer = None
+        if not alarms:
+            pacer = Pacer(self.settings.batch_max_bytes * self.settings.max_inflight_messages)
+            self.stats.pacing_budget_bytes = pacer.stats.budget_bytes
         cursor = 0
         if not alarms:  # on a slow link a backlog message sent first would hold the alarms behind it for seconds
             await alarms_handed.wait()
         while True:
             s = self.settings  # batching may be changed remotely while connected
             limit = 1000 if alarms else s.batch_max_events
+            max_bytes = s.batch_max_bytes if pacer is None else pacer.batch_bytes(s.batch_max_bytes)
             ready.clear()  # clear before reading: a commit after this point wakes us again
-            rows = await self.outbox.fetch(alarms, cursor, limit, s.batch_max_bytes)
+            rows = await self.outbox.fetch(alarms, cursor, limit, max_bytes)
             if not rows:
                 alarms_handed.set()
                 await ready.wait()
                 continue
             cursor = rows[-1].seq
             await window.acquire()
-            tg.create_task(self._send(carrier, rows, window, alarms))
+            size = sum(len(r.body) for r in rows)
+            sent_at = time.monotonic() if pacer is None else await pacer.reserve(size)
+            tg.create_task(self._send(carrier, rows, window, alarms, _Paced(pacer, size, sent_at)))
             alarms_handed.set()  # the send task runs (and hands its message over) before the event lane wakes
 
-    async def _send(self, carrier: Carrier, rows: list[Row], window: asyncio.Semaphore, alarms: bool) -> None:
+    async def _send(
+        self, carrier: Carrier, rows: list[Row], window: asyncio.Semaphore, alarms: bool, paced: _Paced
+    ) -> None:
         # Not acknowledged (a missing PUBACK, an HTTP error): it raises, the session ends and we reconnect.
         # Refused for good: the rows stay, it is reported, and tried again at the longest backoff without
         # ending the session, so a refused backlog never holds up the other lane (alarms).
         lane = "alarms" if alarms else "events"
+        token = rows[0].seq
+        delivered = False
         try:
             while True:
+                if alarms:
+                    self._alarms_in_flight[token] = time.monotonic()
                 try:
                     await carrier.deliver(rows, alarms=alarms)
                     break
                 except DeliveryRefused as exc:
+                    # The platform answered: the link is alive, and the alarm is not waiting on it meanwhile.
+                    self._progress_at = time.monotonic()
+                    self._alarms_in_flight.pop(token, None)
                     self._refusal(lane, str(exc))
                     log.error(
                         "uplink: %s refused by the platform (kept, retried in %g s): %s",
@@ -416,8 +479,17 @@ class Uplink:
                         exc,
                     )
                     await asyncio.sleep(self.settings.backoff_max_s)
+            delivered = True
         finally:
             window.release()
+            self._alarms_in_flight.pop(token, None)
+            if paced.pacer is not None:
+                if delivered:
+                    paced.pacer.acked(paced.size, paced.sent_at)
+                else:
+                    paced.pacer.release(paced.size)
+                self.stats.pacing_budget_bytes = paced.pacer.stats.budget_bytes
+        self._progress_at = time.monotonic()
         self._refusal(lane, None)
         self.stats.published_messages += 1
         self.stats.published_events += len(rows)

@@ -89,6 +89,42 @@ async def test_alarm_while_broker_down_then_up(
     )
 
 
+async def test_alarm_while_broker_frozen(
+    rig: RigRunner, edges: RigEdges, platform: Platform, result: ScenarioResult
+) -> None:
+    """The broker hangs with its sockets open (SIGSTOP) as a call is made: the keepalive would take up to two
+    periods to notice; the gateway gives the silent connection up once the call has waited ``alarm_stall_s``,
+    and the call arrives as soon as the broker thaws (latency counted from the thaw)."""
+    if rig.broker is None:
+        pytest.skip("not on this rig: the rig's broker is not started by the suite, so the suite cannot freeze it")
+    assert rig.gateway is not None
+    device = edges.call_device(rig)
+    edge = edges.get(device.edge)
+    assert edge is not None
+    dev_id = rig.device_ids[device.name]
+    status = await asyncio.to_thread(rig.gateway.get, "/api/status")
+    aborts = status["uplink"]["stall_aborts"]
+    await asyncio.to_thread(rig.broker.pause)
+    try:
+        t_press = time.monotonic()
+        await edge.trigger(device, "frozen")
+        while status["uplink"]["stall_aborts"] == aborts:
+            assert time.monotonic() < t_press + 20, f"the stalled call never ended the session: {status['uplink']}"
+            await asyncio.sleep(0.25)
+            status = await asyncio.to_thread(rig.gateway.get, "/api/status")
+        noticed = time.monotonic() - t_press
+    finally:
+        await asyncio.to_thread(rig.broker.resume)
+    back = time.monotonic()
+    t, ev = await platform.wait(t_press, "alarm.emergency_call", dev_id, timeout=30)
+    result.latencies_ms.append((t - back) * 1000)
+    await platform.close_alarm(ev["id"], back)
+    result.reason = (
+        f"device {device.name}; the stalled connection given up {noticed:.1f} s after the press; "
+        "latency: broker thawed -> alarm delivered"
+    )
+
+
 async def _press_until_killed(sim: SimEdge, device: DeviceSpec, accepted: list[str], killed: asyncio.Event) -> int:
     """Presses as fast as the gateway answers, until it is killed; returns how many were refused or lost."""
     lost, i = 0, 0

@@ -27,6 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from gateway.feedback.command import run_command
+
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
@@ -46,24 +48,10 @@ async def render(text: str, out: Path, *, voice: str, rate: int, command: str = 
     """Render ``text`` to the WAV file ``out`` with espeak-ng (written beside, then renamed: never half a file)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp")
-    proc = await asyncio.create_subprocess_exec(
-        command,
-        "-v",
-        voice,
-        "-s",
-        str(rate),
-        "-w",
-        str(tmp),
-        "--",
-        text,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    _, err = await proc.communicate()
-    if proc.returncode != 0:
+    failed = await run_command([command, "-v", voice, "-s", str(rate), "-w", str(tmp), "--", text])
+    if failed is not None:
         tmp.unlink(missing_ok=True)
-        raise OSError(f"{command} exited {proc.returncode}: {err.decode(errors='replace').strip()[:200]}")
+        raise OSError(failed)
     tmp.replace(out)
 
 
@@ -179,36 +167,10 @@ class Player:
         except (OSError, wave.Error, EOFError) as exc:
             self._failed(f"prompt {tag}: no audio: {exc}")
             return
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                self.command,
-                "-q",
-                "-D",
-                self.device,
-                "-t",
-                "wav",
-                "-",
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.PIPE,
-            )
-        except OSError as exc:
-            self._failed(f"cannot run {self.command}: {exc}")
-            return
-        try:
-            async with asyncio.timeout(self.timeout_s):
-                _, err = await proc.communicate(audio)
-        except (TimeoutError, asyncio.CancelledError) as exc:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            await proc.wait()
-            if isinstance(exc, asyncio.CancelledError):
-                raise
-            self._failed(f"{self.command} took longer than {self.timeout_s:g} s; cut off")
-            return
-        if proc.returncode != 0:
-            reason = err.decode(errors="replace").strip().splitlines()
-            self._failed(f"{self.command} -D {self.device} exited {proc.returncode}: {' '.join(reason)[-200:]}")
+        argv = [self.command, "-D", self.device, "-q", "-t", "wav", "-"]
+        failed = await run_command(argv, stdin=audio, timeout_s=self.timeout_s)
+        if failed is not None:
+            self._failed(failed)
             return
         self.spoken += 1
         self.played.append(Played(tag, text, path, time.monotonic()))

@@ -11,6 +11,8 @@ import contextlib
 import logging
 from pathlib import Path
 
+from gateway.feedback.command import run_command
+
 log = logging.getLogger(__name__)
 
 
@@ -64,32 +66,9 @@ class Speaker:
         if self.wav_dir is not None:
             wav = self.wav_dir / f"{self._count:04d}-{tag}.wav"
             args += ["-w", str(wav)]
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                self.command,
-                *args,
-                "--",
-                text,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.PIPE,
-            )
-        except OSError as exc:
-            self._failed(f"cannot run {self.command}: {exc}")
-            return
-        try:
-            async with asyncio.timeout(self.timeout_s):
-                _, err = await proc.communicate()
-        except (TimeoutError, asyncio.CancelledError) as exc:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            await proc.wait()
-            if isinstance(exc, asyncio.CancelledError):
-                raise
-            self._failed(f"{self.command} took longer than {self.timeout_s:g} s; cut off")
-            return
-        if proc.returncode != 0:
-            self._failed(f"{self.command} exited {proc.returncode}: {err.decode(errors='replace').strip()[:200]}")
+        failed = await run_command([self.command, *args, "--", text], timeout_s=self.timeout_s)
+        if failed is not None:
+            self._failed(failed)
             return
         self.spoken += 1
         if wav is not None:
