@@ -16,6 +16,7 @@ than invalidate one a technician may know.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
 import os
@@ -23,7 +24,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from core.atomic import write_atomic
+from core.atomic import make_dirs, write_atomic
 from core.secrets import add_secret
 from gateway.config import Config, ConfigError, load_config
 from gateway.web.signin_code import CodeStore, generate_code
@@ -47,12 +48,13 @@ def first_boot(cfg: Config, state: Path) -> list[Path] | None:
         return None
     out = state / LABEL_DIR
     code = KEEP_CODE
+    files: list[Path] | None = None
     if cfg.web.installer_code_hash is None:
         store = CodeStore(state, None)
         earlier = _label_code(out / f"{cfg.gateway.id}.txt")  # a start killed after the code was stored
         if not store.path.exists():
             code = generate_code(cfg.web.generated_code_digits)
-            _write_private_label(out, cfg, code)  # the label first: a stored code nobody can read is useless
+            files = _write_private_label(out, cfg, code)  # the label first: a stored code nobody can read is useless
             store.replace(code)
             add_secret(code)
             log.warning(
@@ -62,7 +64,8 @@ def first_boot(cfg: Config, state: Path) -> list[Path] | None:
             )
         elif earlier is not None and store.check_file(earlier):
             code = earlier
-    files = _write_private_label(out, cfg, code)
+    if files is None:
+        files = _write_private_label(out, cfg, code)
     key, csr = ensure_identity(state, cfg.gateway.id)
     log.warning(
         "first start: box identity made (key %s, CSR for the county CA %s); label for the technician's sheet: %s",
@@ -75,12 +78,9 @@ def first_boot(cfg: Config, state: Path) -> list[Path] | None:
 
 def _write_private_label(out: Path, cfg: Config, code: str) -> list[Path]:
     """The label in ``out``, readable by the service user only (it holds the code in clear)."""
-    out.mkdir(parents=True, exist_ok=True, mode=0o700)
+    make_dirs(out, mode=0o700)
     out.chmod(0o700)
-    files = write_label(out, cfg.gateway.id, code, page_address(cfg))
-    for f in files:
-        f.chmod(0o600)
-    return files
+    return write_label(out, cfg.gateway.id, code, page_address(cfg), private=True)
 
 
 def _label_code(txt: Path) -> str | None:
@@ -122,17 +122,27 @@ def ensure_identity(state: Path, gateway_id: str) -> tuple[Path, Path]:
     return key_path, csr_path
 
 
-def write_label(out: Path, gateway_id: str, code: str, page: str) -> list[Path]:
+def write_label(out: Path, gateway_id: str, code: str, page: str, private: bool = False) -> list[Path]:
+    """The label files. ``private`` (on the box): mode 0600, each written durably, since the stored code's
+    hash is durable too (a power cut leaves the whole file or the one before it)."""
     import segno
 
     out.mkdir(parents=True, exist_ok=True)
     payload = json.dumps({"gw": gateway_id, "code": code, "url": page}, separators=(",", ":"))
     qr = segno.make(payload, error="m")
-    svg, png, txt = out / f"{gateway_id}.svg", out / f"{gateway_id}.png", out / f"{gateway_id}.txt"
-    qr.save(str(svg), scale=4, border=2)
-    qr.save(str(png), scale=6, border=2)
-    txt.write_text(f"gateway: {gateway_id}\ninstaller code: {code}\npage: {page}\n", encoding="utf-8")
-    return [svg, png, txt]
+    files = []
+    for ext, kind, scale in (("svg", "svg", 4), ("png", "png", 6)):
+        buf = io.BytesIO()
+        qr.save(buf, kind=kind, scale=scale, border=2)
+        files.append((out / f"{gateway_id}.{ext}", buf.getvalue()))
+    text = f"gateway: {gateway_id}\ninstaller code: {code}\npage: {page}\n"
+    files.append((out / f"{gateway_id}.txt", text.encode("utf-8")))
+    for path, data in files:
+        if private:
+            write_atomic(path, data, mode=0o600)
+        else:  # --out: a USB stick (FAT: no modes), taken off the box
+            path.write_bytes(data)
+    return [path for path, _ in files]
 
 
 async def run(args: argparse.Namespace) -> int:
