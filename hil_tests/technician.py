@@ -1,7 +1,8 @@
 """The technician's phone on the gateway's page: sign in with the installer code, then pair a device.
 
 Used where a device is added the way a technician adds it on site (BLE: the page's "add device" flow, which
-needs the device's advert and its bindkey). The install window is opened first by the platform's
+needs the device's advert and its bindkey; Zigbee: pairing opened on the page, the joining device named and
+placed there). The install window is opened first by the platform's
 ``open_install_window`` command, as the county's operator would for a technician on the phone.
 """
 
@@ -65,6 +66,14 @@ class Technician:
 
     async def post(self, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         """A JSON POST on the page's API with the session's CSRF token: (status, answer)."""
+        return await self.call("POST", path, body)
+
+    async def get(self, path: str) -> tuple[int, dict[str, Any]]:
+        """A GET on the page's API (what the page polls: pairing progress, a device)."""
+        return await self.call("GET", path)
+
+    async def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
+        """Any request on the page's API (PATCH a device's name and room, DELETE it...): (status, answer)."""
         headers = {"X-CSRF-Token": self.csrf}
-        async with self.http.post(self.base_url + path, json=body, headers=headers) as resp:
+        async with self.http.request(method, self.base_url + path, json=body, headers=headers) as resp:
             return resp.status, dict(await resp.json(content_type=None))

@@ -34,6 +34,9 @@ QUIRK_MODULES: tuple[str, ...] = (
     "zhaquirks.sonoff.button",
 )
 
+#: fbgw's own quirks (zha-quirks' Tuya builder) for supported devices zha-quirks has none for yet.
+OWN_QUIRK_MODULES: tuple[str, ...] = ("drivers.zigbee.tuya_quirks",)
+
 Resolver = Callable[[Any], Any]
 
 
@@ -47,12 +50,12 @@ def resolver() -> Resolver:
     import zha.quirks
     import zhaquirks
 
-    for name in QUIRK_MODULES:
+    for name in QUIRK_MODULES + OWN_QUIRK_MODULES:
         importlib.import_module(name)
     # zha-quirks queues its v1 (signature-class) quirks on import and moves them into the registry in setup();
     # this is that step without importing every other vendor's modules.
     zhaquirks._register_pending_quirks()  # noqa: SLF001 - the library has no public call short of setup()
-    log.debug("zigbee: %d quirk modules loaded", len(QUIRK_MODULES))
+    log.debug("zigbee: %d quirk modules loaded", len(QUIRK_MODULES) + len(OWN_QUIRK_MODULES))
     return zha.quirks.DEVICE_REGISTRY.resolve
 
 

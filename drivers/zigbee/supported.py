@@ -99,6 +99,22 @@ FAMILIES: tuple[Family, ...] = (
     ),
     Family(
         "Tuya",
+        ("TS0601 _TZE200_qq9mpfhw", "TS0601 _TZE200_jthf7vb6"),
+        _f(IAS, PWR),
+        TUYA_PAIR,
+        0x002A,
+        note="water leak (Neo NAS-WS02B0, WLS-100z); fbgw's own quirks, data points 101/102 and 1/4",
+    ),
+    Family(
+        "Tuya",
+        ("TS0601 _TZE284_2baujqot",),
+        _f(IAS, PWR),
+        TUYA_PAIR,
+        0x002C,
+        note="SOS button; fbgw's own quirk, data point 23 (a press, no release) and 3 (battery)",
+    ),
+    Family(
+        "Tuya",
         ("TS0215A _TZ3000_4fsgukof",),
         _f(IAS, ACE, PWR),
         TUYA_PAIR,

@@ -60,6 +60,8 @@ ZH: dict[str, str] = {
     "devices.save": "保存",
     "devices.remove": "删除",
     "devices.confirm_remove": "确定删除这个设备吗？设备也会从无线网络中移除。",
+    "devices.press_is_call": "按下即呼叫",
+    "devices.press_is_call_hint": "勾选后，按这个遥控器或场景按钮就会发出紧急呼叫；不勾选则忽略按键。",
     "room.none": "未分配房间",
     "room.bedroom": "卧室",
     "room.living": "客厅",
@@ -197,6 +199,9 @@ EN: dict[str, str] = {
     "devices.save": "Save",
     "devices.remove": "Remove",
     "devices.confirm_remove": "Remove this device? It is also removed from the radio network.",
+    "devices.press_is_call": "A press is a call",
+    "devices.press_is_call_hint": "When ticked, pressing this remote or scene button raises an emergency call; "
+    "otherwise its presses are ignored.",
     "room.none": "No room",
     "room.bedroom": "Bedroom",
     "room.living": "Living room",

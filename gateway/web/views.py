@@ -9,6 +9,7 @@ import asyncio
 import logging
 import shutil
 import time
+from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -84,6 +85,23 @@ def fmt_age(seconds: object, lang: str) -> str:
 
 def fmt_size(mb: int) -> str:
     return f"{mb / 1024:.1f} GB" if mb >= 1024 else f"{mb} MB"
+
+
+#: The device parameter that makes a generic remote's press a call (only remotes have it; see the Zigbee driver).
+PRESS_IS_CALL = "press_is_call"
+
+
+def press_call_box(lang: str, params: Mapping[str, Any]) -> str:
+    """The "a press is a call" checkbox, for a device whose presses are calls only where the technician says so."""
+    if PRESS_IS_CALL not in params:
+        return ""
+    checked = " checked" if params[PRESS_IS_CALL] is True else ""
+    return (
+        '<input type="hidden" name="press_is_call_shown" value="1">'
+        f'<label class="check"><input type="checkbox" name="{PRESS_IS_CALL}" value="1" id="dev-press-call"'
+        f' aria-describedby="dev-press-call-hint"{checked}> {esc(translate(lang, "devices.press_is_call"))}</label>'
+        f'<p class="muted small" id="dev-press-call-hint">{esc(translate(lang, "devices.press_is_call_hint"))}</p>'
+    )
 
 
 def room_select(lang: str, current: str, known: set[str], name: str = "room", ident: str = "") -> str:
@@ -405,6 +423,7 @@ class Views:
             transport=transport_name(lang, dev.transport),
             room=room_name(lang, dev.room),
             room_select=room_select(lang, dev.room, self._rooms_in_use(), ident="dev-room"),
+            press_call=press_call_box(lang, dev.params),
             state=self._state_words(lang, {k: v for k, v in values.items() if k != "battery"}),
             battery=f"{battery:g}%" if isinstance(battery, int | float) and not isinstance(battery, bool) else "—",
             signal=signal_text(lang, meta),
@@ -432,6 +451,8 @@ class Views:
         room = chosen_room(form)
         if room is not None and room.isprintable() and len(room) <= 32:
             changes["room"] = room
+        if form.get("press_is_call_shown") == "1" and PRESS_IS_CALL in dev.params:  # an unticked box sends nothing
+            changes["params"] = {**dev.params, PRESS_IS_CALL: form.get(PRESS_IS_CALL) == "1"}
         if changes:
             try:
                 await self.ctx.registry.update(dev.id, **changes)

@@ -24,8 +24,8 @@ A FRAME (also what the ``send`` control command takes, as JSON) is one of::
     {"ace": "emergency"}                                   IAS ACE command from the device (emergency/fire/panic)
     {"xiaomi": {"battery_mv": 3000}}                      Xiaomi 0xFF01 report on Basic (manufacturer 0x115F)
 
-Numbers may be written as "0x.." strings; a value "{percent}", "{half}", "{mv}" or "{decivolts}" is filled in
-from the ``battery`` action's percentage.
+Numbers may be written as "0x.." strings; a value "{percent}", "{half}", "{mv}", "{decivolts}" or "{tuya_level}"
+(Tuya's battery state: 0 full, 1 high, 2 medium, 3 low) is filled in from the ``battery`` action's percentage.
 """
 
 from __future__ import annotations

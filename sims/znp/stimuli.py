@@ -43,8 +43,13 @@ class Outgoing:
     data: bytes
 
 
+def tuya_level(percent: int) -> int:
+    """Tuya's four-step battery state (0 full, 1 high, 2 medium, 3 low) nearest to ``percent``."""
+    return min(3, max(0, round((100 - percent) / 25)))
+
+
 def fill(value: Any, percent: int | None) -> Any:
-    """``value`` with a battery placeholder ("{percent}", "{half}", "{mv}", "{decivolts}") filled in."""
+    """``value`` with a battery placeholder ("{percent}", "{half}", "{mv}", "{decivolts}", "{tuya_level}") filled in."""
     if not (isinstance(value, str) and value.startswith("{") and value.endswith("}")):
         return value
     if percent is None:
@@ -54,6 +59,7 @@ def fill(value: Any, percent: int | None) -> Any:
         "{half}": percent * 2,
         "{mv}": 2820 + round(percent * 2.8),  # Xiaomi CR2032/CR1632: 2.82 V empty, 3.1 V full
         "{decivolts}": 21 + (percent * 9) // 100,
+        "{tuya_level}": tuya_level(percent),
     }
     if value not in table:
         raise DescriptorError(f"unknown placeholder {value}")

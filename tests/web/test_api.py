@@ -406,6 +406,17 @@ async def test_technician_makes_a_remotes_press_a_call(gw, client) -> None:
     resp = await client.patch("/api/devices/btn-1", json={"press_is_call": True}, headers=hdr(csrf))
     assert resp.status == 400 and "only for a remote" in (await resp.json())["error"]
     assert "press_is_call" not in gw.registry.get("btn-1").params
+    page = await (await client.get(f"/devices/{remote.id}")).text()
+    assert 'id="dev-press-call"' in page and "按下即呼叫" in page and "checked>" in page
+    assert 'id="dev-press-call"' not in await (await client.get("/devices/btn-1")).text()  # not a remote
+    # the page's form without script: an unticked box sends nothing, the hidden field says it was shown
+    form = {"_csrf": csrf, "name": "eWeLink WB01", "press_is_call_shown": "1"}
+    resp = await client.post(f"/devices/{remote.id}", data=form, allow_redirects=False)
+    assert resp.status == 303 and gw.registry.get(remote.id).params["press_is_call"] is False
+    resp = await client.post(f"/devices/{remote.id}", data={**form, "press_is_call": "1"}, allow_redirects=False)
+    assert resp.status == 303 and gw.registry.get(remote.id).params["press_is_call"] is True
+    resp = await client.post("/devices/btn-1", data={**form, "press_is_call": "1"}, allow_redirects=False)
+    assert resp.status == 303 and "press_is_call" not in gw.registry.get("btn-1").params
 
 
 async def test_test_mode_button_flags_presses_and_ends(gw, client) -> None:

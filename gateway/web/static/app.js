@@ -281,6 +281,19 @@
         flash(t("saved"));
       } catch (err) { fail(err); }
     });
+    const pressCall = $("dev-press-call");
+    if (pressCall) {
+      pressCall.addEventListener("change", async () => {
+        const wanted = pressCall.checked;
+        pressCall.disabled = true;
+        try {
+          const r = await api("PATCH", url, { press_is_call: wanted });
+          pressCall.checked = r.device.params.press_is_call === true;
+          flash(t("saved"));
+        } catch (err) { pressCall.checked = !wanted; fail(err); }
+        pressCall.disabled = false;
+      });
+    }
     $("dev-remove-form").addEventListener("submit", async (e) => {
       e.preventDefault();
       if (!$("dev-remove-confirm").checked) return;

@@ -30,8 +30,9 @@ from tests.drivers.zigbee.conftest import Sink, wait_for
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(120)]
 
 MAINS_S, BATTERY_S = 0.5, 1.2
-REFUSED = {"tuya-leak-ts0601"}
-FAMILIES = sorted(f for f in families() if "-" in f and f not in REFUSED)
+FAMILIES = sorted(f for f in families() if "-" in f)
+#: A battery level every encoding carries exactly, Tuya's four-step battery state (0..3 = 100/75/50/25 %) included.
+BATTERY = 50
 
 #: device type -> (alarm capability, alarm value, cleared value or None when it has no clear).
 ALARMS: dict[str, tuple[str, Any, Any]] = {
@@ -132,8 +133,8 @@ async def test_family_pairs_alarms_clears_reports_battery_goes_offline_and_is_re
             await wait_for(lambda: readings(s, device_id, capability)[-1:] == [off], 10, f"{capability}={off}")
 
     if "battery" in device.capabilities:
-        s.sim.battery(dev.name, 40)
-        await wait_for(lambda: readings(s, device_id, "battery")[-1:] == [40], 10, "battery 40 %")
+        s.sim.battery(dev.name, BATTERY)
+        await wait_for(lambda: readings(s, device_id, "battery")[-1:] == [BATTERY], 10, f"battery {BATTERY} %")
 
     limit = MAINS_S if desc.mains else BATTERY_S
     s.sim.silence(dev.name)
@@ -179,10 +180,37 @@ async def test_button_gestures_reach_the_reading(session: Session) -> None:
 
 
 async def test_tuya_data_point_device_without_a_quirk_is_refused_naming_the_reason(session: Session) -> None:
-    _, device_id = await join(session, "tuya-leak-ts0601")
+    # a Tuya radiator valve: zha-quirks has a quirk for it, but not among the families fbgw loads
+    raw = json.loads((DEVICES_DIR / "tuya-leak-ts0601.json").read_text())
+    raw.update(family="tuya-trv", manufacturer="_TZE200_ckud7u2l", actions={})
+    _, device_id = await join(session, desc=Descriptor.parse(raw))
     (reason,) = failures(session, device_id)
-    assert "_TZE200_qq9mpfhw TS0601" in reason and "0xEF00" in reason and "no device-library quirk" in reason
+    assert "_TZE200_ckud7u2l TS0601" in reason and "0xEF00" in reason and "no device-library quirk" in reason
     assert session.registry.get(device_id) is None
+
+
+async def test_tuya_leak_and_sos_quirks_read_their_data_points(session: Session) -> None:
+    """fbgw's own Tuya quirks: the Neo leak's "wet" is data point 101 (true = wet), the WLS-100z's is data point
+    1 (0 = leak), the SOS button's every data point 23 is one press (it is latched: no release comes)."""
+    s = session
+    neo, neo_id = await join(s, "tuya-leak-ts0601")
+    s.sim.send(neo.name, {"dp": {"dp": 101, "type": "bool", "value": 1}})
+    await wait_for(lambda: readings(s, neo_id, "leak")[-1:] == [True], 10, "Neo wet")
+    s.sim.send(neo.name, {"dp": {"dp": 1, "type": "bool", "value": 0}})  # not its leak data point
+    s.sim.send(neo.name, {"dp": {"dp": 102, "type": "enum", "value": 3}})  # battery state "low"
+    await wait_for(lambda: readings(s, neo_id, "battery")[-1:] == [25], 10, "Neo battery low = 25 %")
+    assert readings(s, neo_id, "leak")[-1:] == [True]
+    wls, wls_id = await join(s, "tuya-leak-wls100z")
+    s.sim.send(wls.name, {"dp": {"dp": 1, "type": "enum", "value": 1}})
+    await wait_for(lambda: readings(s, wls_id, "leak")[-1:] == [False], 10, "WLS-100z dry (1)")
+    s.sim.send(wls.name, {"dp": {"dp": 1, "type": "enum", "value": 0}})
+    await wait_for(lambda: readings(s, wls_id, "leak")[-1:] == [True], 10, "WLS-100z leak (0)")
+    sos, sos_id = await join(s, "tuya-sos-ts0601")
+    for n in (1, 2, 3):
+        s.sim.alarm(sos.name)
+        await wait_for(lambda n=n: readings(s, sos_id, "press") == [True] * n, 10, f"press {n}")  # type: ignore[misc]
+    for device_id in (neo_id, wls_id, sos_id):
+        await s.driver.remove(device_id)
 
 
 async def test_device_with_nothing_to_report_is_refused_naming_what_is_missing(session: Session) -> None:
