@@ -4,9 +4,10 @@ version running with the update reported failed, or the new version committed; `
 that runs the version the journal says; and every event the gateway ever committed delivered (the outbox's seqs
 arrive without a gap).
 
-The process kills itself with SIGKILL right after the journal durably records the step (``FBGW_TEST_KILL_AT``,
-given to one start only). The box ping-pongs between 1.0.0 and 2.0.0; a third build whose radio never starts fails
-its health check, for the two rollback steps.
+First a kill in the middle of an HTTPS download (from a server on 127.0.0.1 that hangs), whose retry resumes
+with ``Range``. Then at each step the process kills itself with SIGKILL right after the journal durably records
+it (``FBGW_TEST_KILL_AT``, given to one start only). The box ping-pongs between 1.0.0 and 2.0.0; a third build
+whose radio never starts fails its health check, for the two rollback steps.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from gateway.slots import guard
 from gateway.slots.layout import Layout
 from gateway.tools.local_broker import Mosquitto
 from tests.packaging.conftest import BuildDeb
+from tests.packaging.https_server import make_pki, serve
 from tests.packaging.test_update import (
     SICK,
     Supervisor,
@@ -100,6 +102,7 @@ async def test_kill9_at_every_update_step(build_deb: BuildDeb, broker: Mosquitto
     root = tmp_path / "opt-fbgw"
     boot_guard = await asyncio.to_thread(install_slot_a, debs["1.0.0"], root)
     key = Ed25519PrivateKey.generate()
+    pki = make_pki(tmp_path)
     state = tmp_path / "state"
     raw = config_dict(
         state,
@@ -107,6 +110,7 @@ async def test_kill9_at_every_update_step(build_deb: BuildDeb, broker: Mosquitto
         remote={
             "platform_key": public_b64(key),
             "update_root": str(root),
+            "update_ca_file": str(pki[0]),
             "update_health_s": 6.0,
             "update_max_boots": 2,
         },
@@ -121,7 +125,32 @@ async def test_kill9_at_every_update_step(build_deb: BuildDeb, broker: Mosquitto
         failed = updated = 0
         try:
             assert await version_of(p) == "1.0.0"
-            running = "1.0.0"
+
+            # kill -9 in the middle of an HTTPS download (the server hangs a third of the way): the update failed;
+            # sent again, it resumes where the file on the box ends (Range) and installs.
+            deb = debs["2.0.0"].read_bytes()
+            part = state / "update" / "package.part"
+            async for srv in serve("stall", pki, deb):
+                srv.cut_at = len(deb) // 3
+                https_args = {**package_args(debs["2.0.0"], "2.0.0"), "url": srv.url()}
+                starts = sup.starts
+                await p.send(p.command("update", https_args))
+                await wait(lambda n=srv.cut_at: part.exists() and part.stat().st_size == n, 120)
+                sup.kill9()
+                await wait(lambda s=starts: -9 in sup.exits[s - 1 :], 30)
+                failed += 1
+                await box.consistent("1.0.0", {"gateway.update_failed": failed, "gateway.updated": updated})
+                assert journal(state)["reason"] == "interrupted while downloading"
+                assert part.stat().st_size == srv.cut_at
+                srv.release.set()
+                res = await run_cmd(p, "update", https_args, timeout=120)
+                assert res["status"] == "ok", json.dumps(res)
+                assert srv.ranges == [None, f"bytes={srv.cut_at}-"] and srv.sent == len(deb)
+            box.slot_version["b"] = "2.0.0"
+            updated += 1
+            await box.consistent("2.0.0", {"gateway.update_failed": failed, "gateway.updated": updated})
+            assert not part.exists()  # removed once installed
+            running = "2.0.0"
             for step in (*BEFORE_SWITCH, *AFTER_SWITCH, *NEW_VERSION):
                 new = "2.0.0" if running == "1.0.0" else "1.0.0"
                 target = box.layout.inactive()
