@@ -9,25 +9,95 @@
   code and page address, and the fingerprint and Wi-Fi name and password when there are), ``<id>-wifi.svg`` /
   ``.png`` (a QR code a phone's camera joins the access point with) and ``<id>.txt`` with all of it in words.
   The label holds the code and the Wi-Fi password in clear: print it and keep the files off the box.
+
+Without a provisioning bench, the first start of ``fbgw run`` does the same (:func:`first_boot`): when the box has
+no identity yet it makes the key, the CSR, the page's certificate and Wi-Fi name when configured, and the label (in
+``<state>/label``, readable by the service user only) and logs where the label is. It keeps an installer code that
+already exists (set in the config or stored) rather than invalidate one a technician may know.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
+import logging
 import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.atomic import write_atomic
+from core.atomic import make_dirs, write_atomic
+from core.secrets import add_secret
 from gateway.config import Config, ConfigError, load_config
 from gateway.hotspot.credentials import WIFI_FILE, WifiCredentials, load_or_create
 from gateway.web.signin_code import CodeStore, generate_code
 from gateway.web.tls import TLS_DIR, BoxCertificate, ensure_certificate
 
+log = logging.getLogger(__name__)
 DEFAULT_CONFIG = Path("/etc/fbgw/fbgw.toml")
+#: Where the first start puts the label, under the state directory.
+LABEL_DIR = "label"
+KEEP_CODE = "(unchanged: the code already set; fbgw installer-code --reset prints a new one)"
+
+
+def first_boot(cfg: Config, state: Path) -> list[Path] | None:
+    """Provision the box if it has no identity yet (no ``identity/key.pem``); None if it had one. Idempotent: a
+    start killed half-way makes the missing parts at the next start, the key last so it marks completion.
+    Blocking: run it in a thread."""
+    if (state / "identity" / "key.pem").exists():
+        return None
+    out = state / LABEL_DIR
+    code = KEEP_CODE
+    files: list[Path] | None = None
+    if cfg.web.installer_code_hash is None:
+        store = CodeStore(state, None)
+        earlier = _label_code(out / f"{cfg.gateway.id}.txt")  # a start killed after the code was stored
+        if not store.path.exists():
+            code = generate_code(cfg.web.generated_code_digits)
+            files = _write_private_label(state, cfg, code)  # the label first: a stored code nobody can read is useless
+            store.replace(code)
+            add_secret(code)
+            log.warning(
+                "a new installer sign-in code was generated for gateway %s (only its hash is stored; it is on the "
+                "label)",
+                cfg.gateway.id,
+            )
+        elif earlier is not None and store.check_file(earlier):
+            code = earlier
+    if files is None:
+        files = _write_private_label(state, cfg, code)
+    key, csr = ensure_identity(state, cfg.gateway.id)
+    log.warning(
+        "first start: box identity made (key %s, CSR for the county CA %s); label for the technician's sheet: %s",
+        key,
+        csr,
+        files[0].parent,
+    )
+    return files
+
+
+def _write_private_label(state: Path, cfg: Config, code: str) -> list[Path]:
+    """The label in ``<state>/label``, readable by the service user only (it holds the code in clear), with the
+    page's certificate and the access point's name and password when the config has them (made if missing)."""
+    out = state / LABEL_DIR
+    make_dirs(out, mode=0o700)
+    out.chmod(0o700)
+    cert = ensure_certificate(state, cfg.gateway.id, [cfg.hotspot.ip]) if cfg.http.https_listen else None
+    wifi = load_or_create(state, cfg.gateway.id) if cfg.hotspot.enabled else None
+    return write_label(out, label_for(cfg, code, cert, wifi), private=True)
+
+
+def _label_code(txt: Path) -> str | None:
+    try:
+        text = txt.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    for line in text.splitlines():
+        if line.startswith("installer code: ") and line != f"installer code: {KEEP_CODE}":
+            return line.removeprefix("installer code: ").strip()
+    return None
 
 
 def ensure_identity(state: Path, gateway_id: str) -> tuple[Path, Path]:
@@ -80,7 +150,9 @@ def label_for(cfg: Config, code: str, cert: BoxCertificate | None, wifi: WifiCre
     return Label(gw, code, page, fp, wifi, wifi_page if wifi is not None else None)
 
 
-def write_label(out: Path, label: Label) -> list[Path]:
+def write_label(out: Path, label: Label, private: bool = False) -> list[Path]:
+    """The label files. ``private`` (on the box): mode 0600, each written durably, since the stored code's
+    hash is durable too (a power cut leaves the whole file or the one before it)."""
     import segno
     from segno import helpers
 
@@ -98,19 +170,23 @@ def write_label(out: Path, label: Label) -> list[Path]:
             f"page on that Wi-Fi: {label.wifi_page}",
         ]
     qr = segno.make(json.dumps(doc, separators=(",", ":"), ensure_ascii=False), error="m")
-    stem = label.gateway_id
-    svg, png, txt = out / f"{stem}.svg", out / f"{stem}.png", out / f"{stem}.txt"
-    qr.save(str(svg), scale=4, border=2)
-    qr.save(str(png), scale=6, border=2)
-    files = [svg, png, txt]
+    codes = [(label.gateway_id, qr)]
     if label.wifi is not None:
         join = helpers.make_wifi(ssid=label.wifi.ssid, password=label.wifi.password, security="WPA")
-        wsvg, wpng = out / f"{stem}-wifi.svg", out / f"{stem}-wifi.png"
-        join.save(str(wsvg), scale=4, border=2)
-        join.save(str(wpng), scale=6, border=2)
-        files[2:2] = [wsvg, wpng]
-    txt.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return files
+        codes.append((f"{label.gateway_id}-wifi", join))
+    files: list[tuple[Path, bytes]] = []
+    for stem, code in codes:
+        for ext, scale in (("svg", 4), ("png", 6)):
+            buf = io.BytesIO()
+            code.save(buf, kind=ext, scale=scale, border=2)
+            files.append((out / f"{stem}.{ext}", buf.getvalue()))
+    files.append((out / f"{label.gateway_id}.txt", ("\n".join(lines) + "\n").encode("utf-8")))
+    for path, data in files:
+        if private:
+            write_atomic(path, data, mode=0o600)
+        else:  # --out: a USB stick (FAT: no modes), taken off the box
+            path.write_bytes(data)
+    return [path for path, _ in files]
 
 
 async def run(args: argparse.Namespace) -> int:
