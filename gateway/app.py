@@ -435,4 +435,6 @@ class Gateway:
                 for h in self.driver_health()
             ],
             "devices": len(self.registry),
+            "https": self.services.http.https_status() if self.services is not None else None,
+            "hotspot": self.services.hotspot.status() if self.services is not None else None,
         }

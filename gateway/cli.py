@@ -33,6 +33,10 @@ async def _run(args: argparse.Namespace) -> int:
     set_level(args.log_level or cfg.log_level)
     if boot_check(cfg.gateway.state_dir, cfg.remote.update_root, cfg.remote.update_max_boots):
         return EXIT_RESTART  # a new version crash-looped: the previous slot is current again
+    try:
+        await asyncio.to_thread(provision.first_boot, cfg, cfg.gateway.state_dir)
+    except (OSError, ValueError) as exc:  # the gateway runs without an identity rather than not at all
+        log.error("first start: cannot provision the box: %s", exc)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -12,12 +12,21 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from gateway.rules.settings import RulesSettings
 from gateway.settings.care import CareSettings
 from gateway.settings.feedback import FeedbackSettings
 from gateway.settings.health import HealthSettings
+from gateway.settings.hotspot import HotspotSettings
 from gateway.settings.modem import ModemSettings
 from gateway.settings.power import PowerSettings
 from gateway.settings.remote import RemoteSettings
@@ -214,16 +223,23 @@ class OutboxSection(_Section):
 class HttpSection(_Section):
     """The local web server: the technician's page and the JSON API."""
 
-    #: HOST:PORT. 0.0.0.0:80 on a real box; the simulated-readings hook works only on a loopback address.
+    #: HOST:PORT of plain HTTP. On a box: loopback (local tools), with the technician's page on ``https_listen``;
+    #: the simulated-readings hook works only on a loopback address.
     listen: str = "127.0.0.1:8080"
+    #: HOST:PORT of the technician's page over HTTPS, with the box's own self-signed certificate (made at
+    #: provisioning or first start in ``<state_dir>/web/tls``; its SHA-256 fingerprint is on the label).
+    #: Empty: no HTTPS. On a box: "0.0.0.0:8443", with ``listen`` on loopback for local tools.
+    https_listen: str = ""
     #: Larger request bodies are refused (413) before they are read.
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     #: JSON bodies nested deeper than this are refused (400) before they are decoded.
     max_json_depth: int = Field(default=32, ge=2, le=256)
 
-    @field_validator("listen")
+    @field_validator("listen", "https_listen")
     @classmethod
-    def _valid_listen(cls, value: str) -> str:
+    def _valid_listen(cls, value: str, info: ValidationInfo) -> str:
+        if info.field_name == "https_listen" and value == "":
+            return value
         host, sep, port = value.rpartition(":")
         if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
             raise ValueError("listen must be HOST:PORT, e.g. 127.0.0.1:8080")
@@ -236,6 +252,14 @@ class HttpSection(_Section):
     @property
     def port(self) -> int:
         return int(self.listen.rpartition(":")[2])
+
+    @property
+    def https_host(self) -> str | None:
+        return self.https_listen.rpartition(":")[0].strip("[]") if self.https_listen else None
+
+    @property
+    def https_port(self) -> int | None:
+        return int(self.https_listen.rpartition(":")[2]) if self.https_listen else None
 
 
 class ClockSection(_Section):
@@ -260,6 +284,8 @@ class Config(_Section):
     care: CareSettings = CareSettings()
     #: The second alarm path: SMS and calls through the cellular modem when the platform cannot be reached.
     modem: ModemSettings = ModemSettings()
+    #: A Wi-Fi access point for the install window, for homes without a LAN.
+    hotspot: HotspotSettings = HotspotSettings()
     #: Log level at start; the platform may change it.
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     drivers: dict[str, dict[str, Any]] = Field(default_factory=dict)

@@ -1,4 +1,5 @@
-"""mDNS advertisement of the technician's page: ``fbgw-<id>.local``, ``_http._tcp`` with TXT id/version.
+"""mDNS advertisement of the technician's page: ``fbgw-<id>.local``, ``_http._tcp`` (``_https._tcp`` when the
+page is served over HTTPS) with TXT id/version.
 
 A technician's phone finds the gateway without knowing its address. The service registers once the web
 server has bound its port (:attr:`gateway.ports.HttpEndpoint.listening`), in the background so a slow mDNS probe
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SERVICE_TYPE = "_http._tcp.local."
+HTTPS_SERVICE_TYPE = "_https._tcp.local."
 REGISTER_TIMEOUT_S = 10.0
 
 
@@ -130,9 +132,10 @@ class DiscoveryService:
             log.warning("mdns: %s", self.error)
             return
         name = instance_name(self.ctx.gateway_id)
+        kind = HTTPS_SERVICE_TYPE if self.http.page_scheme == "https" else SERVICE_TYPE
         self.info = ServiceInfo(
-            SERVICE_TYPE,
-            f"{name}.{SERVICE_TYPE}",
+            kind,
+            f"{name}.{kind}",
             port=port,
             addresses=[socket.inet_aton(a) for a in addresses],
             server=f"{name}.local.",

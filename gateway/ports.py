@@ -43,6 +43,11 @@ class InstallWindow(Protocol):
     @property
     def window_is_open(self) -> bool: ...
 
+    @property
+    def window_opened_by(self) -> str:
+        """Who opened the window last: "first boot", "platform", "install button <device>"..."""
+        ...
+
     def open_install_window(self, seconds: float | None = None, by: str = "platform") -> int:
         """Open the window for ``seconds`` (default: the configured length, capped by the allowance).
         Returns the seconds granted; ``ValueError`` for ``seconds <= 0``."""
@@ -54,6 +59,11 @@ class HttpEndpoint(Protocol):
 
     #: Told ``(host, port)`` once the server listens.
     listening: Signal[tuple[str, int]]
+
+    @property
+    def page_scheme(self) -> str:
+        """``https`` when the page is offered over HTTPS (the address told is the HTTPS one), else ``http``."""
+        ...
 
 
 class InstallerCode(Protocol):

@@ -24,6 +24,7 @@ from gateway.health.heartbeat import HeartbeatService
 from gateway.health.log_level import LoggingService
 from gateway.health.storage import StorageMonitor
 from gateway.health.watchdog import WatchdogService
+from gateway.hotspot import HotspotService
 from gateway.inventory.service import Inventory
 from gateway.ports import CoreHealth, Reconfigure, Restart
 from gateway.power.service import PowerService
@@ -80,6 +81,7 @@ class Services:
     web: TechnicianService
     remote_commands: CommandService
     discovery: DiscoveryService  # before the web server: it advertises when the server says where it listens
+    hotspot: HotspotService
     http: WebServer
     inventory: Inventory
     remote_config: ConfigSync
@@ -127,6 +129,7 @@ def build_services(ctx: ServiceContext, core: CorePorts) -> Services:
         inventory=Inventory(ctx),  # device.* events; retained device list and availability
         web=web,
         discovery=DiscoveryService(ctx, window=web, http=http),  # mDNS while the install window is open
+        hotspot=HotspotService(ctx, window=web),  # Wi-Fi access point for the install window (no LAN)
         remote_config=ConfigSync(
             ctx, reconfigure=core, counties=web
         ),  # desired config: validated, applied atomically, reported

@@ -25,6 +25,7 @@ from hil_tests.fake_gpio import FakeWiring
 from hil_tests.processes import BluezMock, GatewayUnderTest, ModemMock, Rf433Sim, ZnpSim
 from hil_tests.rig import DeviceSpec, Kind, Rig
 from hil_tests.technician import installer_code
+from sims.networkmanager import MockNetworkManager
 from tests.support.gateway import write_toml
 
 #: Simulated-home device type for each rig device kind (sim edge): the same names.
@@ -64,6 +65,8 @@ class RigRunner:
         self.bluez: BluezMock | None = None
         self.rf433: Rf433Sim | None = None
         self.modem: ModemMock | None = None
+        #: The mocked NetworkManager (``[hotspot] mode = "mock"``), on the mocked BlueZ's bus when there is one.
+        self.nm: MockNetworkManager | None = None
         self.wiring: FakeWiring | None = None
         self.gateway: GatewayUnderTest | None = None
         #: The config the gateway under test was started with (see :meth:`gateway_config`).
@@ -100,6 +103,9 @@ class RigRunner:
             self.rf433 = Rf433Sim(self.work)
         if self.rig.modem.mode == "mock":
             self.modem = ModemMock(self.work)
+        if self.rig.hotspot.mode == "mock":  # one system bus, as on a box: BlueZ's if it is mocked
+            self.nm = MockNetworkManager(self.work / "nm", bus_address=self.bluez.bus if self.bluez else None)
+            self.nm.start()
         fifo_dir = None
         if self.rig.gpio.mode == "fake" and self.rig.gpio.inputs:
             fifo_dir = self.work / "gpio"
@@ -110,7 +116,8 @@ class RigRunner:
             self._audio_sink()
         config = write_toml(self.work / "gateway.toml", self.config)
         self._seed_registry()
-        env = {"DBUS_SYSTEM_BUS_ADDRESS": self.bluez.bus} if self.bluez else {}
+        bus = self.bluez.bus if self.bluez else self.nm.address if self.nm else None
+        env = {"DBUS_SYSTEM_BUS_ADDRESS": bus} if bus else {}
         self.gateway = GatewayUnderTest(config, self.work, env, fifo_dir)
         self.gateway.start()
 
@@ -162,6 +169,8 @@ class RigRunner:
             "web": {"installer_code_hash": self._installer_hash, "discovery": False},
             "drivers": drivers,
         }
+        if self.rig.hotspot.mode != "absent":
+            raw["hotspot"] = {"enabled": True}
         if self.audio_dir is not None:  # speak through the rig's loudspeaker stand-in
             raw["feedback"] = {"speaker": True, "player": str(self.work / "audio-sink"), "audio_device": "hil"}
         return _merge(raw, self.rig.gateway.extra)
@@ -208,6 +217,8 @@ class RigRunner:
         """Stop everything that was started, in reverse order; the work directory stays only on failure."""
         if self.gateway:
             self.gateway.stop()
+        if self.nm:
+            self.nm.close()
         if self.modem:
             self.modem.close()
         if self.rf433:

@@ -83,6 +83,13 @@ class ModemSpec(_Model):
     mode: Literal["mock", "absent"] = "absent"
 
 
+class HotspotSpec(_Model):
+    #: The install access point: "mock": python-dbusmock's NetworkManager (with a Wi-Fi device) on the rig's
+    #: system bus; "networkmanager": the rig's own NetworkManager (its Wi-Fi really starts an access point);
+    #: "absent": not configured.
+    mode: Literal["mock", "networkmanager", "absent"] = "absent"
+
+
 class GpioSpec(_Model):
     """The gateway's wired inputs and how the rig drives them.
 
@@ -161,6 +168,7 @@ class Rig(_Model):
     gpio: GpioSpec = GpioSpec()
     rf433: Rf433Spec = Rf433Spec()
     modem: ModemSpec = ModemSpec()
+    hotspot: HotspotSpec = HotspotSpec()
     devices: list[DeviceSpec] = Field(default_factory=list)
     #: Samples per latency scenario.
     samples: int = Field(default=5, ge=1, le=1000)

@@ -86,6 +86,8 @@ class ZigbeeDriver(Driver):
         self._readings: asyncio.Queue[Reading] = asyncio.Queue()
         self._zone_status: dict[str, int] = {}
         self._adopting: set[str] = set()
+        #: Enroll Responses in flight per device (answers to its own Zone Enroll Requests), see _answers_settled.
+        self._enroll_answers: dict[str, set[asyncio.Task[None]]] = {}
         self._interviews = Deadlines()
         self._main_tasks: list[asyncio.Task[None]] = []
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -136,9 +138,14 @@ class ZigbeeDriver(Driver):
         self.counters[what] = self.counters.get(what, 0) + n
 
     def _spawn(self, coro: Coroutine[Any, Any, Any], name: str | None = None) -> None:
+        self._start(coro, name)
+
+    def _start(self, coro: Coroutine[Any, Any, Any], name: str | None = None) -> asyncio.Task[Any]:
+        """A background task the driver keeps (and cancels on stop); returned for those who wait on it."""
         task = asyncio.create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     # -- radio supervision -----------------------------------------------------------------------------
     async def _supervise(self) -> None:
@@ -296,7 +303,9 @@ class ZigbeeDriver(Driver):
             return
         if isinstance(msg, inbound.EnrollRequest):
             self.count("enroll_requests")
-            self._spawn(self._answer_enroll(zdev, int(packet.src_ep or 0)))
+            task = self._start(self._answer_enroll(zdev, int(packet.src_ep or 0)))
+            self._enroll_answers.setdefault(device_id, set()).add(task)
+            task.add_done_callback(functools.partial(self._answer_done, device_id))
             return
 
     # -- what the (quirked) clusters say -> readings ---------------------------------------------------------
@@ -435,13 +444,33 @@ class ZigbeeDriver(Driver):
             return
         try:
             zone_id = self._zone_id_for(device_id_of(zdev.ieee))
-            await enroll.send_enroll_response(cluster, zone_id)
+            async with asyncio.timeout(self.settings.enroll_step_timeout_s):
+                await enroll.send_enroll_response(cluster, zone_id)
         except enroll.EnrollError as exc:
             self.count("enroll_failures")
             log.warning("zigbee: cannot enroll %s: %s", zdev.ieee, exc)
         except enroll.RADIO_ERRORS as exc:
             self.count("enroll_failures")
             log.warning("zigbee: enroll response to %s failed: %s", zdev.ieee, exc)
+
+    async def _answers_settled(self, device_id: str) -> None:
+        """Return once no Enroll Response to ``device_id`` is in flight (each is bounded by the step timeout).
+
+        zigpy takes any frame from a device whose ZCL sequence number (and endpoint, cluster, direction) match
+        a request it still holds as that request's reply, and routes it no further, even right after the real
+        reply came. A device reported ready with our answer to its Zone Enroll Request still in flight could
+        so lose its first alarm: the detector asks to be enrolled while we enrol it ourselves, and its next
+        frame may carry the answer's number.
+        """
+        while pending := {task for task in self._enroll_answers.get(device_id, ()) if not task.done()}:
+            await asyncio.wait(pending)
+
+    def _answer_done(self, device_id: str, task: asyncio.Task[None]) -> None:
+        answers = self._enroll_answers.get(device_id)
+        if answers is not None:
+            answers.discard(task)
+            if not answers:
+                del self._enroll_answers[device_id]
 
     def _zone_id_for(self, device_id: str) -> int:
         """The zone id ``device_id`` has, or a free one; :class:`enroll.EnrollError` when none is left."""
@@ -548,6 +577,7 @@ class ZigbeeDriver(Driver):
                 "model": zdev.model,
                 "warnings": profile.warnings,
             }
+            await self._answers_settled(device_id)  # before "ready": see there
             self.pairing.post("enrolled", device_id, "enrolled with the gateway", info)
             device = Device(
                 id=device_id,

@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -250,42 +251,78 @@ async def _restart(ctx: CommandContext, args: NoArgs) -> dict[str, Any]:
 
 async def _update(ctx: CommandContext, args: UpdateArgs) -> dict[str, Any]:
     """Fetch, verify and unpack into the inactive slot, then switch ``current``; the restart follows the result
-    and :mod:`gateway.update` confirms the new version or rolls back."""
+    and :mod:`gateway.update` confirms the new version or rolls back. Each step is journaled first
+    (:mod:`gateway.slots.state`), so a kill at any point is resolved by the next start (:mod:`gateway.slots.guard`)."""
     if args.size > ctx.settings.update_max_bytes:
         raise CommandFailed("out_of_range", f"size: at most {ctx.settings.update_max_bytes} bytes")
     if ctx.gateway.rules.book.open:
         raise CommandFailed("busy", f"{len(ctx.gateway.rules.book.open)} alarm(s) open: no update now")
-    pending = update_state.load(ctx.gateway.state_dir)
-    if pending is not None and pending.phase == "trial":
-        raise CommandFailed("busy", f"update to {pending.to_version} still on trial")
+    state_dir = ctx.gateway.state_dir
+    pending = update_state.load(state_dir)
+    if pending is not None and pending.phase not in update_state.DONE:
+        raise CommandFailed("busy", f"update to {pending.to_version} still {pending.phase}")
     layout = Layout(ctx.settings.update_root)
     from_slot = layout.current()
     if from_slot is None:
         raise CommandFailed("unsupported", f"{layout.current_link}: not installed from the package (no A/B slots)")
-    try:
-        package = await fetch(args.url, ctx.gateway.state_dir / "update" / "package.part", args.size)
-        await verify(package, args.sha256)
-        if ctx.gateway.rules.book.open:  # an alarm opened while we downloaded
-            raise UpdateError("busy", "an alarm opened: no update now")
-        slot = await unpack(package, layout, args.version)
-    except UpdateError as exc:
-        log.warning("update to %s refused: %s", args.version, exc)
-        raise CommandFailed(exc.reason, str(exc)) from None
-    except OSError as exc:
-        raise CommandFailed("failed", f"update: {exc}") from None
     st = update_state.UpdateState(
         command=f"update-{args.version}-{int(time.time())}",
         from_slot=from_slot,
-        to_slot=slot,
+        to_slot=layout.inactive(),
         from_version=__version__,
         to_version=args.version,
     )
-    update_state.save(ctx.gateway.state_dir, st)  # before the switch: a crash in between is seen at boot
-    layout.switch(slot)
+    part = state_dir / "update" / "package.part"
+    try:
+        update_state.save(state_dir, st)  # downloading
+        package = await fetch(
+            args.url,
+            part,
+            args.size,
+            ca_file=ctx.settings.update_ca_file,
+            attempts=ctx.settings.update_download_attempts,
+        )
+        await verify(package, args.sha256)
+        st.phase = "verified"
+        update_state.save(state_dir, st)
+        if ctx.gateway.rules.book.open:  # an alarm opened while we downloaded
+            raise UpdateError("busy", "an alarm opened: no update now")
+        slot = await unpack(package, layout, args.version)
+        st.phase = "installed"
+        update_state.save(state_dir, st)
+    except UpdateError as exc:
+        log.warning("update to %s refused: %s", args.version, exc)
+        if exc.reason == "bad_package":
+            part.unlink(missing_ok=True)  # a wrong download is not resumed next time
+        _journal_failed(state_dir, st, str(exc))
+        raise CommandFailed(exc.reason, str(exc)) from None
+    except OSError as exc:
+        _journal_failed(state_dir, st, str(exc))
+        raise CommandFailed("failed", f"update: {exc}") from None
+    layout.switch(slot)  # a kill before the next line is seen at boot: current already names the new slot
+    st.phase = "switched"
+    update_state.save(state_dir, st)
     if not args.url.startswith("/") and not args.url.startswith("file://"):
         package.unlink(missing_ok=True)
     log.warning("update: slot %s now holds %s; restarting into it", slot, args.version)
     return {"installed": args.version, "slot": slot, "previous": __version__, "restarting": True}
+
+
+def _journal_failed(state_dir: Path, st: update_state.UpdateState, reason: str) -> None:
+    """A refused update: the command's result says why, so no event (``reported``)."""
+    st.phase, st.reason, st.reported = "failed", reason[:300], True
+    try:
+        update_state.save(state_dir, st)
+    except OSError as exc:
+        log.error("update journal: %s", exc)
+
+
+def _update_restarting(ctx: ServiceContext) -> None:
+    """The result is out; the journal says the old version is going down (then the restart)."""
+    st = update_state.load(ctx.state_dir)
+    if st is not None and st.phase == "switched":
+        st.phase = "restarting"
+        update_state.save(ctx.state_dir, st)
 
 
 Handler = Callable[[CommandContext, Any], Awaitable[dict[str, Any]]]
@@ -297,6 +334,8 @@ class Command:
     handler: Handler
     #: Runs after its result is published (restart).
     after_result: bool = False
+    #: Runs just before that restart.
+    before_restart: Callable[[ServiceContext], None] | None = None
     #: Changes nothing, so it may run even when its id cannot be stored (a full disk must stay diagnosable).
     read_only: bool = False
 
@@ -313,5 +352,5 @@ COMMANDS: Mapping[str, Command] = {
     "set_installer_code": Command(InstallerCodeArgs, _set_installer_code),
     "upload_logs": Command(UploadLogsArgs, _upload_logs, read_only=True),
     "restart": Command(NoArgs, _restart, after_result=True),
-    "update": Command(UpdateArgs, _update, after_result=True),
+    "update": Command(UpdateArgs, _update, after_result=True, before_restart=_update_restarting),
 }

@@ -31,7 +31,7 @@ from core.jsonin import excerpt
 from gateway import link
 from gateway.logsetup import log_rejected
 from gateway.remote import tb_rpc
-from gateway.remote.actions import COMMANDS, CommandContext, CommandFailed, Restarter
+from gateway.remote.actions import COMMANDS, Command, CommandContext, CommandFailed, Restarter
 from gateway.remote.inbound import Rejection, check_gateway, check_signature, parse_object, schema_rejection
 from gateway.remote.logbuffer import LogBuffer
 from gateway.remote.replay import CommandMemory
@@ -307,7 +307,7 @@ class CommandService:
         self.counters["ok"] += 1
         await self._remember(env, "ok", None)
         log.info("remote: command %s (%s) done", env.id, env.cmd)
-        after = self.restarter if spec.after_result else None  # only once the broker has the result
+        after = self._after(spec) if spec.after_result else None  # only once the broker has the result
         return await publish(self._result(env.id, env.cmd, "ok", None, "", result), after)
 
     # ------------------------------------------------------------------ memory of ids
@@ -324,6 +324,17 @@ class CommandService:
         return True
 
     # ------------------------------------------------------------------ results
+
+    def _after(self, spec: Command) -> Restarter:
+        def after() -> None:
+            if spec.before_restart is not None:
+                try:
+                    spec.before_restart(self.ctx)
+                except OSError as exc:
+                    log.error("remote: before restart: %s", exc)
+            self.restarter()
+
+        return after
 
     def _result(
         self,

@@ -41,6 +41,7 @@ LOCAL_ONLY: dict[str, str] = {
     "drivers": "driver sections are local-only",
     "outbox": "outbox settings are local-only",
     "http": "the local web listener is local-only",
+    "hotspot": "the install access point is local-only",
     "clock": "clock settings are local-only",
     "health": "only 'heartbeat_interval_s' may be pushed",
 }

@@ -46,6 +46,11 @@ class RemoteSettings(BaseModel):
     update_root: Path = Path("/opt/fbgw")
     #: Largest update package an ``update`` command may name (the download stops there).
     update_max_bytes: int = Field(default=200 * 1024 * 1024, ge=1024 * 1024, le=2 * 1024 * 1024 * 1024)
+    #: PEM file of the CA(s) an ``https://`` update URL's server certificate must chain to; unset: the system's
+    #: trusted CAs (a county's own package server with a private CA names its CA here).
+    update_ca_file: Path | None = None
+    #: Attempts of one ``update`` download; each resumes (``Range``) where the one before was cut off.
+    update_download_attempts: int = Field(default=4, ge=1, le=20)
     #: After an update, the new version must have its uplink online, its drivers started and its outbox
     #: writable within this many seconds, or the gateway returns to the previous slot.
     update_health_s: float = Field(default=300.0, ge=5, le=3600)

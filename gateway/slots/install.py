@@ -8,6 +8,7 @@ import hashlib
 import logging
 import os
 import shutil
+import ssl
 from pathlib import Path
 
 import aiohttp
@@ -15,7 +16,6 @@ import aiohttp
 from gateway.slots.layout import PACKAGED_SLOT, Layout
 
 log = logging.getLogger(__name__)
-CHUNK = 64 * 1024
 
 
 class UpdateError(Exception):
@@ -26,9 +26,20 @@ class UpdateError(Exception):
         self.reason = reason
 
 
-async def fetch(url: str, dest: Path, size: int, *, timeout_s: float = 600.0) -> Path:
+async def fetch(
+    url: str,
+    dest: Path,
+    size: int,
+    *,
+    timeout_s: float = 600.0,
+    ca_file: Path | None = None,
+    attempts: int = 4,
+    retry_delay_s: float = 2.0,
+) -> Path:
     """The package as a local file of exactly ``size`` bytes. ``file:`` URLs and absolute paths are used in
-    place; an HTTPS download resumes a ``dest`` left by an earlier attempt (``Range``) and stops at ``size``."""
+    place. An HTTPS download resumes a ``dest`` left by an earlier attempt or command (``Range``), restarts
+    from zero when the server ignores the range, and never writes more than ``size`` bytes: a server that sends
+    more is cut off there and the partial file dropped. A cut connection is resumed up to ``attempts`` times."""
     if url.startswith("file://") or url.startswith("/"):
         path = Path(url.removeprefix("file://"))
         try:
@@ -40,31 +51,51 @@ async def fetch(url: str, dest: Path, size: int, *, timeout_s: float = 600.0) ->
         return path
     if not url.startswith("https://"):
         raise UpdateError("bad_package", "url must be https:// or a file on the box")
-    have = await asyncio.to_thread(_partial, dest, size)
-    headers = {"Range": f"bytes={have}-"} if 0 < have < size else {}
-    if have < size:
+    tls = await asyncio.to_thread(ssl.create_default_context, cafile=str(ca_file) if ca_file else None)
+    for attempt in range(1, attempts + 1):
         try:
-            async with (
-                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s, sock_read=60)) as http,
-                http.get(url, headers=headers) as resp,
-            ):
-                if resp.status == 200:
-                    have = 0  # the server ignored the range: start over
-                elif resp.status != 206:
-                    raise UpdateError("failed", f"download: HTTP {resp.status}")
-                fd = os.open(dest, os.O_WRONLY | os.O_CREAT | (os.O_APPEND if have else os.O_TRUNC), 0o600)
-                try:
-                    async for chunk in resp.content.iter_chunked(CHUNK):
-                        if have + len(chunk) > size:
-                            raise UpdateError("bad_package", f"download exceeds the announced {size} bytes")
-                        await asyncio.to_thread(os.write, fd, chunk)
-                        have += len(chunk)
-                finally:
-                    os.close(fd)
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise UpdateError("failed", f"download interrupted at {have} bytes (resumes next time): {exc}") from None
+            return await _download(url, dest, size, tls, timeout_s)
+        except UpdateError as exc:
+            if exc.reason != "interrupted" or attempt == attempts:
+                raise UpdateError("failed" if exc.reason == "interrupted" else exc.reason, str(exc)) from None
+            log.warning("update download: %s; resuming (attempt %d of %d)", exc, attempt + 1, attempts)
+            await asyncio.sleep(retry_delay_s)
+    raise AssertionError("unreachable")
+
+
+async def _download(url: str, dest: Path, size: int, tls: ssl.SSLContext, timeout_s: float) -> Path:
+    have = await asyncio.to_thread(_partial, dest, size)
+    if have == size:
+        return dest
+    headers = {"Range": f"bytes={have}-"} if have else {}
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s, sock_read=60)) as http,
+            http.get(url, headers=headers, ssl=tls) as resp,
+        ):
+            if resp.status == 200:
+                have = 0  # the server ignored the range (or there was none): start over
+            elif resp.status != 206:
+                raise UpdateError("failed", f"download: HTTP {resp.status}")
+            elif not resp.headers.get("Content-Range", "").startswith(f"bytes {have}-"):
+                await asyncio.to_thread(dest.unlink, missing_ok=True)
+                raise UpdateError("failed", f"download: a range that does not start at {have}: start over")
+            fd = os.open(dest, os.O_WRONLY | os.O_CREAT | (os.O_APPEND if have else os.O_TRUNC), 0o600)
+            try:
+                async for chunk in resp.content.iter_any():  # what arrived, so a cut loses little
+                    if have + len(chunk) > size:
+                        await asyncio.to_thread(dest.unlink)  # what follows is not the announced package
+                        raise UpdateError("bad_package", f"download exceeds the announced {size} bytes: cut off")
+                    await asyncio.to_thread(os.write, fd, chunk)
+                    have += len(chunk)
+            finally:
+                os.close(fd)
+    except aiohttp.ClientConnectorCertificateError as exc:  # not transient: no retry
+        raise UpdateError("failed", f"download: the server's certificate is not trusted: {exc}") from None
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise UpdateError("interrupted", f"download stopped at {have} bytes: {exc}") from None
     if have != size:
-        raise UpdateError("bad_package", f"download ended at {have} bytes, expected {size}")
+        raise UpdateError("interrupted", f"download ended at {have} bytes, expected {size}")
     return dest
 
 

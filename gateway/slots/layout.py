@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from gateway.slots import guard
+
 SLOTS = ("a", "b")
 #: Where the package's venv sits inside the .deb and which path its scripts name.
 PACKAGED_SLOT = "/opt/fbgw/slots/a"
@@ -43,12 +45,4 @@ class Layout:
         """Point ``current`` at ``name`` atomically (a new symlink renamed over the old one), then fsync the
         directory, so a power cut leaves either the old or the new link."""
         self.slot(name)  # validates
-        tmp = self.root / "current.new"
-        tmp.unlink(missing_ok=True)
-        tmp.symlink_to(f"slots/{name}")
-        tmp.replace(self.current_link)
-        fd = os.open(self.root, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        guard.switch(self.root, name)

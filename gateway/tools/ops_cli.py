@@ -196,6 +196,16 @@ async def cmd_status(args: argparse.Namespace) -> int:
         print(f"clock:   {'synchronised' if live.get('clock', {}).get('synced') else 'NOT synchronised'}")
         for d in live.get("drivers", []):
             print(f"driver:  {d.get('transport')} {d.get('state')} {d.get('detail') or ''}".rstrip())
+        if https := live.get("https"):
+            print(f"https:   port {https.get('port')}, certificate SHA-256 {https.get('fingerprint_sha256')}")
+            if https.get("error"):
+                print(f"https:   NOT LISTENING: {https['error']}")
+        hotspot = live.get("hotspot") or {}
+        if hotspot.get("state") not in (None, "disabled"):
+            print(
+                f"wifi:    install access point {hotspot['state']} ({hotspot.get('ssid')})"
+                + (f": {hotspot['reason']}" if hotspot.get("reason") else "")
+            )
     ob = offline["outbox"]
     if live is None and isinstance(ob, dict):
         print(f"on disk: outbox {ob['rows']} events waiting, oldest {_fmt_age(ob['oldest_age_s'])}")

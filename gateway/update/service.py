@@ -14,6 +14,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from core.events import EventDraft, Priority
+from gateway.slots import guard
 from gateway.slots import state as update_state
 from gateway.slots.layout import Layout
 
@@ -38,9 +39,12 @@ class UpdateService:
         st = update_state.load(self.ctx.state_dir)
         if st is None:
             return
-        if st.phase == "rolled_back" and not st.reported:
+        if st.phase in ("rolled_back", "failed") and not st.reported:
+            # A rollback, or an update interrupted before its switch whose command never got a result.
             await self._report(st, FAILED)
-        elif st.phase == "trial":
+        elif st.phase in guard.ON_TRIAL:
+            st.phase = "health_checking"
+            update_state.save(self.ctx.state_dir, st)
             self.ctx.supervise(self._confirm(st), name="update-confirm")
 
     async def stop(self) -> None:
@@ -63,11 +67,15 @@ class UpdateService:
             await asyncio.sleep(0.5)
             missing = self._missing()
         if not missing:
-            st.phase = "committed"
             try:
-                await self._report(st, UPDATED)  # committing the event proves the outbox writable
+                # Committing the event proves the outbox writable. A kill before the journal says committed
+                # checks again at the next start, and may send the event twice (never zero times).
+                await self._emit(st, UPDATED)
             except Exception as exc:
                 missing = [f"outbox not writable: {exc}"]
+            else:
+                st.phase, st.reported = "committed", True
+                update_state.save(self.ctx.state_dir, st)
         if missing:
             await self._roll_back(st, "; ".join(missing))
             return
@@ -76,16 +84,21 @@ class UpdateService:
 
     async def _roll_back(self, st: update_state.UpdateState, reason: str) -> None:
         log.error("update to %s failed its check (%s): back to slot %s", st.to_version, reason, st.from_slot)
+        st.phase, st.reason, st.reported = "rolling_back", f"health check: {reason}", False
+        update_state.save(self.ctx.state_dir, st)  # a kill from here on: the next start finishes the switch back
         Layout(self.ctx.config().remote.update_root).switch(st.from_slot)
-        st.phase, st.reason, st.reported = "rolled_back", f"health check: {reason}", False
+        st.phase = "rolled_back"
         update_state.save(self.ctx.state_dir, st)
         self.result = "rolled_back"
         self.restart.request_restart()  # the previous version reports gateway.update_failed when it is back
 
     async def _report(self, st: update_state.UpdateState, kind: str) -> None:
+        await self._emit(st, kind)
+        st.reported = True
+        update_state.save(self.ctx.state_dir, st)
+
+    async def _emit(self, st: update_state.UpdateState, kind: str) -> None:
         data: dict[str, Any] = {"from": st.from_version, "to": st.to_version, "slot": st.to_slot}
         if kind == FAILED:
             data["reason"] = st.reason
         await self.ctx.emit([EventDraft(kind, Priority.ALERT if kind == FAILED else Priority.STATE, None, data)])
-        st.reported = True
-        update_state.save(self.ctx.state_dir, st)

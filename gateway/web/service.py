@@ -165,6 +165,10 @@ class TechnicianService:
     def window_is_open(self) -> bool:
         return self.window.is_open
 
+    @property
+    def window_opened_by(self) -> str:
+        return self.window.opened_by
+
     def close_install_window(self) -> None:
         """Close the window now; every signed-in session ends."""
         self.window.close("closed on request")

@@ -107,6 +107,14 @@ class CodeStore:
         self._hash = new_hash
         self.configured_hash = None
 
+    def check_file(self, code: str) -> bool:
+        """Whether ``code`` matches the stored hash file. Blocking (scrypt)."""
+        try:
+            stored = self.path.read_text(encoding="ascii").strip()
+        except (OSError, UnicodeDecodeError):
+            return False
+        return stored.startswith("scrypt$") and verify_code(code, stored)
+
     def check(self, code: str) -> bool:
         """Blocking (scrypt): call it in a thread."""
         if self._hash is None:

@@ -201,7 +201,15 @@ class Views:
             else "",
         )
         resp = page(request, lang, "login", translate(lang, "login.title"), body, nav=False, status=status)
-        resp.set_cookie(PRELOGIN_COOKIE, token, httponly=True, samesite="Strict", path="/login", max_age=3600)
+        resp.set_cookie(
+            PRELOGIN_COOKIE,
+            token,
+            httponly=True,
+            secure=request.secure,  # over HTTPS, never sent back over plain HTTP
+            samesite="Strict",
+            path="/login",
+            max_age=3600,
+        )
         return resp
 
     async def login_page(self, request: web.Request) -> web.StreamResponse:
@@ -245,6 +253,7 @@ class Views:
             SESSION_COOKIE,
             session.token,
             httponly=True,
+            secure=request.secure,
             samesite="Strict",
             path="/",
             max_age=int(self.svc.settings.session_lifetime_s),
@@ -329,6 +338,7 @@ class Views:
             devices=st["devices"],
             window=fmt_age(st["window"]["remaining_s"], lang),
             radios=radios,
+            **hotspot_card(st.get("hotspot"), lang),
         )
         return self._page(request, "status", translate(lang, "nav.status"), body)
 
@@ -659,6 +669,17 @@ class Views:
             uplink=yes if chk["uplink"]["ok"] else no,
         )
         return web.Response(text=body, content_type="text/html", charset="utf-8")
+
+
+def hotspot_card(hotspot: dict[str, Any] | None, lang: str) -> dict[str, str]:
+    """The install access point's state in words (the reason too when it cannot run)."""
+    state = hotspot["state"] if hotspot else "disabled"
+    ssid = (hotspot.get("ssid") or "") if hotspot else ""
+    why = ""
+    if hotspot and state == "unavailable" and hotspot.get("reason_code"):
+        why = translate(lang, f"hotspot.reason.{hotspot['reason_code']}")
+    css = {"on": "ok", "unavailable": "bad"}.get(state, "")
+    return {"hotspot": translate(lang, f"hotspot.{state}", ssid=ssid), "hotspot_class": css, "hotspot_why": why}
 
 
 async def overview(ctx: ServiceContext, svc: TechnicianService) -> dict[str, Any]:

@@ -11,44 +11,21 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
+
+from sims.dbus_system import BusError, PrivateSystemBus, kill, wait_for
 
 #: The dbusmock template (loaded into the mock process; it loads python-dbusmock's ``modemmanager``).
 TEMPLATE = Path(__file__).with_name("mm_mock.py")
 MM_NAME = "org.freedesktop.ModemManager1"
 MM_PATH = "/org/freedesktop/ModemManager1"
 
-_BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path={socket}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <allow own="*"/>
-    <allow send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_type="method_return"/>
-    <allow send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="signal"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-  </policy>
-</busconfig>
-"""
-
-
-class HarnessError(RuntimeError):
-    """The private bus or the mock could not be started."""
+#: The private bus or the mock could not be started.
+HarnessError = BusError
 
 
 class MockModemProcesses:
@@ -66,29 +43,18 @@ class MockModemProcesses:
         self.workdir = Path(tempfile.mkdtemp(prefix="fbgw-modem-")) if workdir is None else workdir
         self.modem = modem
         self.start_timeout_s = start_timeout_s
-        self.socket = self.workdir / "system_bus_socket"
-        self.address = f"unix:path={self.socket}"
+        self.bus = PrivateSystemBus(self.workdir, start_timeout_s)
+        self.socket = self.bus.socket
+        self.address = self.bus.address
         self.mock_log = self.workdir / "mm-mock.log"
         #: Every SMS sent, call placed and SMS injected, one JSON object per line.
         self.record = self.workdir / "modem-record.jsonl"
-        self._dbus: subprocess.Popen[bytes] | None = None
         self._mock: subprocess.Popen[bytes] | None = None
 
     def start(self) -> str:
         """Start the bus and the mock; returns the ``DBUS_SYSTEM_BUS_ADDRESS`` to use."""
-        if shutil.which("dbus-daemon") is None:
-            raise HarnessError("dbus-daemon not found (Debian package 'dbus')")
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        config = self.workdir / "system-bus.conf"
-        config.write_text(_BUS_CONFIG.format(socket=self.socket))
-        self._dbus = subprocess.Popen(
-            ["dbus-daemon", f"--config-file={config}", "--nofork", "--nopidfile", "--nosyslog"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
         try:
-            self._wait(self.socket.exists, "private dbus-daemon")
+            self.bus.start()
             self.start_mm()
         except BaseException:
             self.close()
@@ -108,18 +74,17 @@ class MockModemProcesses:
                 stderr=log,
                 start_new_session=True,
             )
-        self._wait(self._mm_ready, "mocked ModemManager")
+        wait_for(self._mm_ready, "mocked ModemManager", self.start_timeout_s)
 
     def stop_mm(self) -> None:
         """Kill the mocked ModemManager (it crashed / was restarted): its objects vanish silently."""
-        self._kill(self._mock)
+        kill(self._mock)
         self._mock = None
 
     def close(self) -> None:
         """Kill both processes and remove the private directory if it is ours."""
         self.stop_mm()
-        self._kill(self._dbus)
-        self._dbus = None
+        self.bus.close()
         if self._own_dir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
@@ -136,45 +101,13 @@ class MockModemProcesses:
 
     def env(self) -> dict[str, str]:
         """Environment for a child process (e.g. ``fbgw run``) that must use this bus."""
-        return {**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": self.address}
+        return self.bus.env()
 
     def _mm_ready(self) -> bool:
         if self._mock is not None and self._mock.poll() is not None:
             tail = self.mock_log.read_text(errors="replace")[-1500:] if self.mock_log.exists() else ""
             raise HarnessError(f"dbusmock exited with {self._mock.returncode}:\n{tail}")
-        proc = subprocess.run(
-            [
-                "dbus-send",
-                f"--bus={self.address}",
-                "--print-reply",
-                f"--dest={MM_NAME}",
-                MM_PATH,
-                "org.freedesktop.DBus.Properties.Get",
-                f"string:{MM_NAME}",
-                "string:Version",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=self.start_timeout_s,
-            check=False,
+        reply = self.bus.send(
+            MM_NAME, MM_PATH, "org.freedesktop.DBus.Properties.Get", f"string:{MM_NAME}", "string:Version", check=False
         )
-        return proc.returncode == 0
-
-    def _wait(self, ready: Callable[[], bool], what: str) -> None:
-        deadline = time.monotonic() + self.start_timeout_s
-        while time.monotonic() < deadline:
-            if ready():
-                return
-            time.sleep(0.02)
-        raise HarnessError(f"{what} did not come up within {self.start_timeout_s:g}s")
-
-    @staticmethod
-    def _kill(proc: subprocess.Popen[bytes] | None) -> None:
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=3)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=3)
+        return bool(reply)

@@ -49,3 +49,13 @@ def test_example_commands_match_the_documented_command_payload() -> None:
     assert examples
     for path in examples:
         jsonschema.validate(json.loads(path.read_text()), schema)
+
+
+def test_update_event_kinds_are_documented() -> None:
+    """The outcome events of a signed update are in the event list the platform reads, with their data keys."""
+    from gateway.update.service import FAILED, UPDATED
+
+    text = _asyncapi()["components"]["messages"]["eventBatch"]["description"]
+    for kind in (UPDATED, FAILED):
+        assert f"`{kind}`" in text, kind
+    assert "`reason`" in text.split(f"`{FAILED}`")[1]

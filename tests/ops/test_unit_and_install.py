@@ -16,6 +16,7 @@ from tests.support.gateway import REPO
 UNIT = REPO / "systemd" / "fbgw.service"
 INSTALL = REPO / "scripts" / "install"
 UNIT_EXEC = "/opt/fbgw/current/bin/fbgw"
+UNIT_GUARD = "/usr/lib/fbgw/boot-guard"
 
 
 def unit_values() -> dict[str, list[str]]:
@@ -40,8 +41,8 @@ def test_unit_verifies_cleanly(tmp_path: Path) -> None:
     fbgw = Path(sys.executable).with_name("fbgw")
     assert fbgw.exists()
     text = UNIT.read_text()
-    assert text.count(UNIT_EXEC) == 1
-    (tmp_path / "fbgw.service").write_text(text.replace(UNIT_EXEC, str(fbgw)))
+    assert text.count(UNIT_EXEC) == 1 and text.count(UNIT_GUARD) == 1
+    (tmp_path / "fbgw.service").write_text(text.replace(UNIT_EXEC, str(fbgw)).replace(UNIT_GUARD, sys.executable))
     res = subprocess.run(
         [need("systemd-analyze"), "verify", "--man=no", str(tmp_path / "fbgw.service")],
         capture_output=True,
@@ -56,7 +57,8 @@ def test_unit_verifies_cleanly(tmp_path: Path) -> None:
 def test_unit_verify_catches_mistakes(tmp_path: Path) -> None:
     """The verify test above can fail: a typo'd key is reported."""
     fbgw = Path(sys.executable).with_name("fbgw")
-    broken = UNIT.read_text().replace(UNIT_EXEC, str(fbgw)).replace("WatchdogSec=", "WatchdogSecs=")
+    broken = UNIT.read_text().replace(UNIT_EXEC, str(fbgw)).replace(UNIT_GUARD, sys.executable)
+    broken = broken.replace("WatchdogSec=", "WatchdogSecs=")
     (tmp_path / "fbgw.service").write_text(broken)
     res = subprocess.run(
         [need("systemd-analyze"), "verify", "--man=no", str(tmp_path / "fbgw.service")],
@@ -116,6 +118,9 @@ def test_unit_contract() -> None:
     # The gateway needs a few seconds to commit and close; systemd must wait longer than that, not forever.
     assert 10 <= int(v["TimeoutStopSec"][0]) <= 90
     assert "${STATE_DIRECTORY}" in v["ExecStart"][0] and "${CONFIGURATION_DIRECTORY}" in v["ExecStart"][0]
+    # The update journal's boot guard runs before every start, from outside the slots, with the same paths.
+    (pre,) = v["ExecStartPre"]
+    assert pre.startswith(UNIT_GUARD + " ") and "${STATE_DIRECTORY}" in pre and "${CONFIGURATION_DIRECTORY}" in pre
 
 
 # ------------------------------------------------------------------------------------------------ install

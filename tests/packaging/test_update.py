@@ -4,7 +4,8 @@ Mosquitto and the signed command channel.
 
 One run walks: a bad signature and a corrupt package (refused, nothing changes); 1.0.0 -> 2.0.0 (kill -9 of the
 new version on its first start: it still confirms); 2.0.0 -> 3.0.0 whose radio never starts (fails its health
-check: back to 2.0.0, ``gateway.update_failed``); 2.0.0 -> 4.0.0 that crashes at start (crash loop: back to 2.0.0).
+check: back to 2.0.0, ``gateway.update_failed``); 2.0.0 -> 4.0.0 whose Python cannot import the gateway (crash
+loop ended by the unit's boot guard: back to 2.0.0).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import shutil
 import subprocess
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -34,17 +36,23 @@ from tests.support.collector import Collector
 from tests.support.gateway import config_dict, write_toml
 
 SICK = {"drivers/sim/driver.py": ('self._health.state = "up"', 'self._health.state = "down"')}
-CRASH = {"gateway/app.py": ("            await self._start()\n", '            raise RuntimeError("broken build")\n')}
+#: A build whose Python cannot even import the gateway (``fbgw --version`` still works: app is imported by ``run``):
+#: only the unit's boot guard, which runs outside the slot, can count its starts.
+NO_IMPORT = {"gateway/app.py": ("\nfrom gateway.ports ", "\nimport gateway.no_such_module\nfrom gateway.ports ")}
 
 
 class Supervisor:
-    """What systemd does for the unit: run ``<root>/current/bin/fbgw run``, start it again whenever it exits."""
+    """What systemd does for the unit: before each start the unit's ``ExecStartPre`` (the package's boot guard,
+    when given), then ``<root>/current/bin/fbgw run``, started again whenever it exits; each start has its own
+    ``INVOCATION_ID``, shared by both, as under systemd."""
 
-    def __init__(self, root: Path, config: Path, port: int, log: Path) -> None:
-        self.root, self.config, self.port, self.log = root, config, port, log
+    def __init__(self, root: Path, config: Path, port: int, log: Path, guard: Path | None = None) -> None:
+        self.root, self.config, self.port, self.log, self.guard = root, config, port, log, guard
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
         self.exits: list[int] = []
+        #: Extra environment for the next start only (e.g. ``FBGW_TEST_KILL_AT``), then cleared.
+        self.once_env: dict[str, str] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
@@ -53,10 +61,15 @@ class Supervisor:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
+            env = {**os.environ, "INVOCATION_ID": uuid.uuid4().hex, **self.once_env}
+            self.once_env = {}
             with open(self.log, "ab") as log:
+                if self.guard is not None:
+                    cmd = [str(self.guard), "--config", str(self.config)]
+                    subprocess.run(cmd, stdout=log, stderr=log, env=env, timeout=60, check=False)
                 argv = [str(self.root / "current/bin/fbgw"), "run", "--config", str(self.config)]
                 self.proc = subprocess.Popen(
-                    [*argv, "--http", f"127.0.0.1:{self.port}"], stdout=subprocess.DEVNULL, stderr=log
+                    [*argv, "--http", f"127.0.0.1:{self.port}"], stdout=subprocess.DEVNULL, stderr=log, env=env
                 )
                 self.starts += 1
                 self.exits.append(self.proc.wait())
@@ -77,16 +90,20 @@ class Supervisor:
         self._thread.join(30)
 
 
-def install_slot_a(deb: Path, root: Path) -> None:
-    """What the package's postinst leaves: its venv as slot a, ``current`` -> slots/a."""
+def install_slot_a(deb: Path, root: Path) -> Path:
+    """What the package's postinst leaves: its venv as slot a, ``current`` -> slots/a. Returns the package's boot
+    guard (the unit's ExecStartPre), kept beside the slots."""
     unpacked = root / "unpacked"
     unpacked.mkdir(parents=True)
     subprocess.run(["dpkg-deb", "-x", str(deb), str(unpacked)], check=True, timeout=120)
     (root / "slots").mkdir()
     (unpacked / PACKAGED_SLOT.lstrip("/")).rename(root / "slots/a")
+    guard = root / "boot-guard"
+    (unpacked / "usr/lib/fbgw/boot-guard").rename(guard)
     shutil.rmtree(unpacked)
     relocate(root / "slots/a", str(root / "slots/a"))
     Layout(root).switch("a")
+    return guard
 
 
 def package_args(deb: Path, version: str, **override: Any) -> dict[str, Any]:
@@ -130,11 +147,11 @@ async def test_signed_update_rollback_and_crash_loop(build_deb: BuildDeb, broker
             "1.0.0": build_deb("1.0.0"),
             "2.0.0": build_deb("2.0.0"),
             "3.0.0": build_deb("3.0.0", SICK),
-            "4.0.0": build_deb("4.0.0", CRASH),
+            "4.0.0": build_deb("4.0.0", NO_IMPORT),
         }
     )
     root = tmp_path / "opt-fbgw"
-    await asyncio.to_thread(install_slot_a, debs["1.0.0"], root)
+    guard = await asyncio.to_thread(install_slot_a, debs["1.0.0"], root)
     key = Ed25519PrivateKey.generate()
     state = tmp_path / "state"
     raw = config_dict(
@@ -148,7 +165,7 @@ async def test_signed_update_rollback_and_crash_loop(build_deb: BuildDeb, broker
         },
     )
     cfg = write_toml(tmp_path / "gw.toml", raw)
-    sup = Supervisor(root, cfg, free_port(), tmp_path / "gw.log")
+    sup = Supervisor(root, cfg, free_port(), tmp_path / "gw.log", guard)
     layout = Layout(root)
     async with Collector(broker.host, broker.port) as col:
         p = Platform(broker.host, broker.port, "gw-test", col, key)
@@ -186,7 +203,8 @@ async def test_signed_update_rollback_and_crash_loop(build_deb: BuildDeb, broker
             assert failed["data"]["to"] == "3.0.0" and "driver sim down" in failed["data"]["reason"], failed
             assert await version_of(p) == "2.0.0" and layout.current() == "b"
 
-            # 2.0.0 -> 4.0.0, which crashes at every start: after update_max_boots starts, 2.0.0 comes back.
+            # 2.0.0 -> 4.0.0, which cannot import at any start: after update_max_boots starts the boot guard (the
+            # unit's ExecStartPre) switches back before ExecStart, and 2.0.0 reports it.
             res = await run_cmd(p, "update", package_args(debs["4.0.0"], "4.0.0"))
             assert res["status"] == "ok", json.dumps(res)
             await col.wait_for(lambda c: len(events(c, "gateway.update_failed")) == 2, 120)
@@ -197,7 +215,8 @@ async def test_signed_update_rollback_and_crash_loop(build_deb: BuildDeb, broker
         finally:
             await asyncio.to_thread(sup.close)
     log = (tmp_path / "gw.log").read_text()
-    assert "broken build" in log  # the crash loop was real
+    assert "No module named 'gateway.no_such_module'" in log  # the crash loop was real, at import time
+    assert "update journal: rolled_back" in log  # and the boot guard ended it
 
 
 async def wait(pred: Any, timeout: float) -> None:
