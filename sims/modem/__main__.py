@@ -11,81 +11,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import signal
-import sys
 from pathlib import Path
 
+from sims.command_loop import add_arguments, serve
 from sims.modem.console import Console
 from sims.modem.control import ModemControl
 from sims.modem.harness import MockModemProcesses
 
 
-async def _serve_stdin(console: Console, done: asyncio.Event) -> None:
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader()
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    while not done.is_set():
-        raw = await reader.readline()
-        if not raw:
-            return
-        line = raw.decode(errors="replace").strip()
-        if line == "quit":
-            done.set()
-            return
-        print(await console.execute(line), flush=True)
-
-
-async def _serve_client(
-    console: Console, done: asyncio.Event, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-) -> None:
-    try:
-        while not done.is_set():
-            raw = await reader.readline()
-            if not raw:
-                break
-            line = raw.decode(errors="replace").strip()
-            if line == "quit":
-                done.set()
-                break
-            writer.write((await console.execute(line) + "\n").encode())
-            await writer.drain()
-    except ConnectionError:
-        pass
-    finally:
-        writer.close()
-
-
 async def _main(args: argparse.Namespace, procs: MockModemProcesses) -> None:
-    done = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, done.set)
     async with ModemControl(procs.address, procs.record) as ctl:
-        console = Console(procs, ctl)
-        server = None
-        if args.port is not None:
-            server = await asyncio.start_server(lambda r, w: _serve_client(console, done, r, w), "127.0.0.1", args.port)
-            print(f"CONTROL_PORT={server.sockets[0].getsockname()[1]}", flush=True)
-        print("READY", flush=True)
-        stdin_task = None if args.no_stdin else asyncio.create_task(_serve_stdin(console, done))
-        if stdin_task is not None and server is None:
-            await asyncio.wait([stdin_task, asyncio.create_task(done.wait())], return_when=asyncio.FIRST_COMPLETED)
-        else:
-            await done.wait()
-        if stdin_task is not None:
-            stdin_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await stdin_task
-        if server is not None:
-            server.close()
-            await server.wait_closed()
+        await serve(Console(procs, ctl).execute, args)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m sims.modem", description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--port", type=int, default=None, help="serve commands on 127.0.0.1:PORT (0 = any)")
-    parser.add_argument("--no-stdin", action="store_true", help="do not read commands from stdin")
+    add_arguments(parser)
     parser.add_argument("--no-modem", action="store_true", help="start with ModemManager running but no modem")
     parser.add_argument("--workdir", type=Path, default=None, help="socket/log/record directory (default: temp)")
     args = parser.parse_args()
