@@ -22,6 +22,9 @@ pytestmark = pytest.mark.timeout(60)
 
 
 async def outcome(p: Platform, payload: bytes) -> dict[str, Any]:
+    # The gateway may have started before its uplink connected: the report it publishes on connecting is not
+    # an answer to this push.
+    await p.col.wait_for(lambda c: len(p.reports()) >= 1)
     n = len(p.reports())
     await p.push(payload)
     await p.col.wait_for(lambda c: len(p.reports()) > n)
