@@ -79,6 +79,8 @@ class Gateway:
         self.stopping = asyncio.Event()
         #: Process exit status for ``fbgw run`` (the restart command sets 75, EX_TEMPFAIL, for systemd).
         self.exit_code = 0
+        #: Set once every enabled driver has started or failed to (the device list is complete from then on).
+        self.drivers_loaded = asyncio.Event()
         #: Set once every part has started (the watchdog says READY=1 only then).
         self.started = asyncio.Event()
 
@@ -226,6 +228,7 @@ class Gateway:
             uplink=self.uplink,
             drivers=MappingProxyType(self.drivers),
             driver_started=self.driver_started,
+            drivers_loaded=self.drivers_loaded,
             started=self.started,
             driver_health=self.driver_health,
             emit=self.emit,
@@ -273,7 +276,10 @@ class Gateway:
         """Every enabled driver, each on its own: a light one (sim, GPIO) is taking readings while a radio
         stack is still being imported (off the event loop, so the loop keeps serving meanwhile)."""
         enabled = [(name, section) for name, section in self.config.drivers.items() if section.get("enabled", False)]
-        await asyncio.gather(*(self._start_driver(name, section) for name, section in enabled))
+        try:
+            await asyncio.gather(*(self._start_driver(name, section) for name, section in enabled))
+        finally:
+            self.drivers_loaded.set()
 
     async def _start_driver(self, name: str, section: dict[str, Any]) -> None:
         try:

@@ -71,5 +71,7 @@ class ServiceContext:
     status: Callable[[], dict[str, Any]]
     #: The name of each driver once it has started: drivers start after the services, in the background.
     driver_started: Signal[str] = field(default_factory=lambda: Signal("driver_started"))
+    #: Set once every enabled driver has started or failed to: until then the device list may be incomplete.
+    drivers_loaded: asyncio.Event = field(default_factory=_set_event)
     #: Set once everything has started (drivers and every service); until then the gateway is starting.
     started: asyncio.Event = field(default_factory=_set_event)

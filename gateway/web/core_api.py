@@ -1,6 +1,8 @@
 """The core JSON endpoints that rigs, benchmarks and outside checkers rely on. Keep them stable.
 
-- ``GET /api/devices``: paired devices (id, type, room, transport, capabilities, last_seen).
+- ``GET /api/devices``: paired devices (id, type, room, transport, capabilities, last_seen). During start-up it
+  waits (up to ``DEVICES_START_WAIT_S``) for the drivers still loading, which register devices as they start;
+  ``loading`` names any driver it stopped waiting for, so a short list is never taken for the whole home.
 - ``GET /api/status``: uplink, outbox, clock, drivers, and ``tasks`` (asyncio tasks alive, for soaks).
 - ``POST /api/sim/readings``: inject readings into the simulated home; only with the sim driver enabled and
   the server bound to loopback. Answers 200 only after every resulting event is committed.
@@ -9,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +40,8 @@ class SimReading(BaseModel):
 
 #: How long a sim reading sent during start-up waits for the simulated home to start.
 SIM_START_WAIT_S = 10.0
+#: How long a device list asked for during start-up waits for the drivers to load.
+DEVICES_START_WAIT_S = 10.0
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -86,7 +91,12 @@ def setup(app: web.Application, ctx: ServiceContext, *, loopback_only: bool) -> 
     """Mount the core API. ``loopback_only``: the server listens on loopback only (sim readings need it)."""
 
     async def get_devices(request: web.Request) -> web.Response:
-        return web.json_response({"devices": devices_payload(ctx)})
+        if not ctx.drivers_loaded.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(DEVICES_START_WAIT_S):
+                    await ctx.drivers_loaded.wait()
+        loading = sorted(h.transport for h in ctx.driver_health() if h.state == "starting" and h.detail == "loading")
+        return web.json_response({"devices": devices_payload(ctx), "loading": loading})
 
     async def get_status(request: web.Request) -> web.Response:
         # asyncio tasks alive in the process: a soak watches this stay flat across reconnects.

@@ -128,7 +128,15 @@ async def test_api_and_sim_alarm_before_the_radio_stack_has_loaded(
 
             assert slow_radio.importing.is_set() and not entering.done()  # the radio is still importing
             assert gw.services is not None  # every service has started
-        slow_radio.release.set()
+
+            # The device list waits for the drivers still loading: a short list is not the whole home.
+            listing = asyncio.create_task(_poll(http, "GET", base + "/api/devices"))
+            await asyncio.sleep(0.5)
+            assert not listing.done()
+            slow_radio.release.set()
+            status, body = await listing
+            assert status == 200 and body["loading"] == []
+            assert {"btn-1", "smoke-1"} <= {d["id"] for d in body["devices"]}
         async with asyncio.timeout(20):
             await entering
         assert isinstance(gw.drivers["slowradio_test"], SlowRadio)
