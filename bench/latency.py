@@ -56,6 +56,9 @@ async def bench_alarm_latency(work: Path, n: int) -> dict[str, Any]:
                 await asyncio.sleep(0.005)
         floor_p50 = sum(statistics.median(v) for v in parts.values())
         floor_p99 = sum(pct(v, 99) for v in parts.values())
+        # The floor as one alarm would meet it: each round's three parts added up, so its p99 is the machine's
+        # own jitter on the whole path (the sum of the parts' p99s counts three unlucky moments at once).
+        rounds = [sum(r) for r in zip(*parts.values(), strict=True)]
         out: dict[str, Any] = {
             "alarms": n,
             **_summary(lat),
@@ -64,10 +67,12 @@ async def bench_alarm_latency(work: Path, n: int) -> dict[str, Any]:
             "floor": {name: _summary(v) for name, v in parts.items()},
             "floor_p50_ms": floor_p50,
             "floor_p99_ms": floor_p99,
+            "floor_rounds": _summary(rounds),
         }
         out["p50_ratio"] = out["p50_ms"] / floor_p50
         out["p99_ratio"] = out["p99_ms"] / floor_p50
         out["p99_ratio_to_floor_p99"] = out["p99_ms"] / floor_p99
+        out["p99_ratio_to_floor_rounds_p99"] = out["p99_ms"] / out["floor_rounds"]["p99_ms"]
         return out
     finally:
         bare_sql.close()
@@ -88,4 +93,7 @@ def report(a: dict[str, Any]) -> list[str]:
         f"{f['mqtt']['p50_ms']:.2f} ms = {a['floor_p50_ms']:.2f} ms (sum of p99s {a['floor_p99_ms']:.2f} ms)",
         f"  ratio to the floor: p50 {a['p50_ratio']:.2f}x [target <= 1.5x], p99 {a['p99_ratio']:.2f}x "
         f"[target <= 2x]; p99 against the floor parts' p99s {a['p99_ratio_to_floor_p99']:.2f}x",
+        f"  the floor per round (its three parts added up): p50 {a['floor_rounds']['p50_ms']:.2f} ms, p99 "
+        f"{a['floor_rounds']['p99_ms']:.2f} ms ({a['floor_rounds']['p99_ms'] / a['floor_rounds']['p50_ms']:.2f}x its "
+        f"own p50: this machine's jitter); alarm p99 against it {a['p99_ratio_to_floor_rounds_p99']:.2f}x",
     ]
