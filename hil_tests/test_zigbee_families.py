@@ -37,6 +37,7 @@ FAMILIES = (
     "tuya-leak-wls100z",
     "tuya-sos",
     "tuya-sos-ts0601",
+    "tuya-sos-nojsjtj2",
     "aqara-door",
     "aqara-leak",
     "aqara-motion",

@@ -115,6 +115,15 @@ FAMILIES: tuple[Family, ...] = (
     ),
     Family(
         "Tuya",
+        ("TS0601 _TZE200_nojsjtj2",),
+        _f(IAS),
+        TUYA_PAIR,
+        0x002C,
+        note="SOS button for elderly emergency help; fbgw's own quirk, data point 26 or 29 (a press, no release); "
+        "it reports no battery",
+    ),
+    Family(
+        "Tuya",
         ("TS0215A _TZ3000_4fsgukof",),
         _f(IAS, ACE, PWR),
         TUYA_PAIR,

@@ -11,6 +11,10 @@ device; importing this module registers the quirks, exactly as a zha-quirks modu
   (enum: 0 leak, 1 dry), data point 4 the battery percentage.
 - SOS button ``_TZE284_2baujqot``: Zigbee2MQTT ``TS0601_sos``, data point 23 is the emergency press (enum;
   latched, the device sends no release), data point 3 the battery percentage.
+- SOS button ``_TZE200_nojsjtj2`` ("Tuya Smart ZigBee SOS Button", elderly emergency help): Zigbee2MQTT's
+  definition of it reports data point 26 (enum 0, "sos") and data point 29 (enum 0, "emergency"), both an
+  ``action``, as does the SmartThings Edge driver ``zg101z_sos_remote``; each is one press (latched, no release).
+  None of them lists a battery data point, so none is mapped.
 """
 
 from __future__ import annotations
@@ -88,6 +92,21 @@ def _neo_battery(value: Any) -> int | None:
     TuyaQuirkBuilder("_TZE284_2baujqot", "TS0601")
     .tuya_ias(dp_id=23, ias_cfg=TuyaIasEmergency, converter=_pressed)
     .tuya_battery(dp_id=3, power_cfg=TuyaBattery)
+    .skip_configuration()
+    .add_to_registry()
+)
+
+(
+    TuyaQuirkBuilder("_TZE200_nojsjtj2", "TS0601")
+    .tuya_ias(dp_id=26, ias_cfg=TuyaIasEmergency, converter=_pressed)
+    # the second data point drives the same zone status: either one is the alarm
+    .tuya_dp(
+        dp_id=29,
+        ep_attribute=TuyaIasEmergency.ep_attribute,
+        attribute_name=IasZone.AttributeDefs.zone_status.name,
+        converter=_pressed,
+        endpoint_id=1,
+    )
     .skip_configuration()
     .add_to_registry()
 )

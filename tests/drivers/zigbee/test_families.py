@@ -191,7 +191,8 @@ async def test_tuya_data_point_device_without_a_quirk_is_refused_naming_the_reas
 
 async def test_tuya_leak_and_sos_quirks_read_their_data_points(session: Session) -> None:
     """fbgw's own Tuya quirks: the Neo leak's "wet" is data point 101 (true = wet), the WLS-100z's is data point
-    1 (0 = leak), the SOS button's every data point 23 is one press (it is latched: no release comes)."""
+    1 (0 = leak), the SOS button's every data point 23 is one press (it is latched: no release comes), and the
+    _TZE200_nojsjtj2 button's every data point 26 or 29 is one."""
     s = session
     neo, neo_id = await join(s, "tuya-leak-ts0601")
     s.sim.send(neo.name, {"dp": {"dp": 101, "type": "bool", "value": 1}})
@@ -209,7 +210,17 @@ async def test_tuya_leak_and_sos_quirks_read_their_data_points(session: Session)
     for n in (1, 2, 3):
         s.sim.alarm(sos.name)
         await wait_for(lambda n=n: readings(s, sos_id, "press") == [True] * n, 10, f"press {n}")  # type: ignore[misc]
-    for device_id in (neo_id, wls_id, sos_id):
+    # _TZE200_nojsjtj2: data point 26 ("sos") and 29 ("emergency") are each a press; 23 (another button's) is not
+    elder, elder_id = await join(s, "tuya-sos-nojsjtj2")
+    s.sim.send(elder.name, {"dp": {"dp": 23, "type": "enum", "value": 0}})
+    for n, action in enumerate(("alarm", "emergency", "alarm"), start=1):
+        s.sim.act(elder.name, action)
+        await wait_for(
+            lambda n=n: readings(s, elder_id, "press") == [True] * n,  # type: ignore[misc]
+            10,
+            f"nojsjtj2 press {n} ({action})",
+        )
+    for device_id in (neo_id, wls_id, sos_id, elder_id):
         await s.driver.remove(device_id)
 
 
