@@ -18,11 +18,13 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 from aiohttp import web
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
+from core.devices import Device
 from core.events import EventDraft, Priority
 from core.jsonin import JsonRejected
 from drivers.base import DriverConfigError
 from gateway.outbox import OutboxError
 from gateway.web.body import read_json
+from gateway.web.core_api import drivers_loaded
 from gateway.web.guard import json_error, session_of
 from gateway.web.i18n import reason_key, room_key
 from gateway.web.live import TooManyStreams
@@ -205,6 +207,13 @@ class Api:
     def _unknown(self, dev_id: str) -> web.Response:
         return fail(404, "unknown_device", f"unknown device {dev_id[:64]!r}")
 
+    async def _device(self, dev_id: str) -> Device | None:
+        """The registered device; during start-up, once the drivers that register devices have loaded."""
+        dev = self.ctx.registry.get(dev_id)
+        if dev is None and await drivers_loaded(self.ctx):
+            dev = self.ctx.registry.get(dev_id)
+        return dev
+
     # ------------------------------------------------------------------ status and devices
 
     async def get_overview(self, request: web.Request) -> web.StreamResponse:
@@ -212,7 +221,7 @@ class Api:
 
     async def device_detail(self, request: web.Request) -> web.StreamResponse:
         dev_id = request.match_info["id"]
-        dev = self.ctx.registry.get(dev_id)
+        dev = await self._device(dev_id)
         if dev is None:
             return self._unknown(dev_id)
         seen = self.ctx.intake.seen.get(dev_id)
@@ -230,7 +239,7 @@ class Api:
 
     async def change_device(self, request: web.Request) -> web.StreamResponse:
         dev_id = request.match_info["id"]
-        if self.ctx.registry.get(dev_id) is None:
+        if await self._device(dev_id) is None:
             return self._unknown(dev_id)
         body = await parse(request, DeviceChange, self.ctx.config().http)
         changes: dict[str, Any] = {k: v for k, v in body.model_dump().items() if v is not None}
@@ -256,7 +265,7 @@ class Api:
 
     async def remove_device(self, request: web.Request) -> web.StreamResponse:
         dev_id = request.match_info["id"]
-        dev = self.ctx.registry.get(dev_id)
+        dev = await self._device(dev_id)
         if dev is None:
             return self._unknown(dev_id)
         driver = self.ctx.drivers.get(dev.transport)
@@ -288,7 +297,7 @@ class Api:
 
     async def identify(self, request: web.Request) -> web.StreamResponse:
         dev_id = request.match_info["id"]
-        dev = self.ctx.registry.get(dev_id)
+        dev = await self._device(dev_id)
         if dev is None:
             return self._unknown(dev_id)
         driver = self.ctx.drivers.get(dev.transport)

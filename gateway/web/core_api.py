@@ -68,6 +68,16 @@ def devices_payload(ctx: ServiceContext) -> list[dict[str, Any]]:
     return sorted(out, key=lambda d: (d["room"], d["id"]))
 
 
+async def drivers_loaded(ctx: ServiceContext) -> bool:
+    """Wait (up to ``DEVICES_START_WAIT_S``) for the drivers still loading at start-up, which register their
+    devices as they start: a device asked for in that second is not taken for unknown. False if still loading."""
+    if not ctx.drivers_loaded.is_set():
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(DEVICES_START_WAIT_S):
+                await ctx.drivers_loaded.wait()
+    return ctx.drivers_loaded.is_set()
+
+
 async def _sim_started(ctx: ServiceContext) -> bool:
     """Drivers start after the web server: a reading sent while the simulated home is still starting waits for
     it (up to ``SIM_START_WAIT_S``) rather than being refused."""
@@ -91,10 +101,7 @@ def setup(app: web.Application, ctx: ServiceContext, *, loopback_only: bool) -> 
     """Mount the core API. ``loopback_only``: the server listens on loopback only (sim readings need it)."""
 
     async def get_devices(request: web.Request) -> web.Response:
-        if not ctx.drivers_loaded.is_set():
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(DEVICES_START_WAIT_S):
-                    await ctx.drivers_loaded.wait()
+        await drivers_loaded(ctx)
         loading = sorted(h.transport for h in ctx.driver_health() if h.state == "starting" and h.detail == "loading")
         return web.json_response({"devices": devices_payload(ctx), "loading": loading})
 
