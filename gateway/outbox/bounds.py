@@ -8,13 +8,25 @@ on a connection, inside the caller's transaction (or as one statement); the stor
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
+from collections.abc import Sequence
 
 from core.events import Priority
 from gateway.config import OutboxSection
 
 log = logging.getLogger("gateway.outbox")  # one logger for the whole outbox: the journal is filtered by it
+
+#: Rows whose seq is in the JSON array bound to the one parameter. One statement text for any number of seqs: a
+#: list of placeholders would make a new statement per count, each kept in the connection's statement cache.
+SEQ_IN_PARAM = "seq IN (SELECT value FROM json_each(?))"
+
+
+def seqs_param(seqs: Sequence[int]) -> tuple[str]:
+    """The parameters for :data:`SEQ_IN_PARAM`."""
+    return (json.dumps(list(seqs)),)
+
 
 #: Order in which priorities are sacrificed when the outbox is full. Alarms are absent on purpose.
 DROP_ORDER = (Priority.TELEMETRY, Priority.STATE, Priority.ALERT)
@@ -53,9 +65,7 @@ def drop_over_cap(
                 freed_bytes += size
             last = page[-1][0]
         if victims:
-            for start in range(0, len(victims), 500):
-                chunk = victims[start : start + 500]
-                conn.execute(f"DELETE FROM outbox WHERE seq IN ({','.join('?' * len(chunk))})", chunk)
+            conn.execute(f"DELETE FROM outbox WHERE {SEQ_IN_PARAM}", seqs_param(victims))
             dropped[f"{prio.label}_cap"] = len(victims)
     if over_rows > 0 or over_bytes > 0:
         log.warning("outbox over its cap with alarms only (%d rows over): alarms are kept", over_rows)

@@ -29,7 +29,7 @@ from urllib.parse import quote
 from core.atomic import make_dirs
 from core.events import Event, Priority
 from gateway.config import OutboxSection
-from gateway.outbox.bounds import drop_expired, drop_over_cap, free_telemetry
+from gateway.outbox.bounds import SEQ_IN_PARAM, drop_expired, drop_over_cap, free_telemetry, seqs_param
 from gateway.outbox.faults import CorruptOutbox, OutboxError
 from gateway.outbox.rows import Row, row_clock_ms
 from gateway.outbox.stats import OutboxStats
@@ -327,17 +327,13 @@ class Store:
 
     @staticmethod
     def _delete(conn: sqlite3.Connection, seqs: list[int]) -> tuple[int, int, int]:
-        rows = size = alarms = 0
-        for start in range(0, len(seqs), 500):
-            chunk = seqs[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            n, b, a = conn.execute(
-                f"SELECT COUNT(*), COALESCE(SUM(size),0), COALESCE(SUM(prio=0),0) FROM outbox WHERE seq IN ({marks})",
-                chunk,
-            ).fetchone()
-            conn.execute(f"DELETE FROM outbox WHERE seq IN ({marks})", chunk)
-            rows, size, alarms = rows + n, size + b, alarms + a
-        return rows, size, alarms
+        params = seqs_param(seqs)
+        n, b, a = conn.execute(
+            f"SELECT COUNT(*), COALESCE(SUM(size),0), COALESCE(SUM(prio=0),0) FROM outbox WHERE {SEQ_IN_PARAM}",
+            params,
+        ).fetchone()
+        conn.execute(f"DELETE FROM outbox WHERE {SEQ_IN_PARAM}", params)
+        return n, b, a
 
     def free_telemetry(self) -> None:
         """Disk full: the oldest telemetry goes, its pages are reused for alarms (best effort)."""

@@ -299,3 +299,35 @@ async def test_degraded_outbox_writes_held_events_back_when_closing_if_it_can(tm
         assert ob.storage_fault == "read_only" and alarm.seq == 1
     with contextlib.closing(sqlite3.connect(path)) as conn:
         assert conn.execute("SELECT seq, body FROM outbox").fetchall() == [(1, alarm.to_bytes())]
+
+
+def _sqlite_memory_used() -> int:
+    """Bytes SQLite has allocated in this process (the library the sqlite3 module runs on)."""
+    import ctypes
+    import ctypes.util
+
+    lib = ctypes.CDLL(ctypes.util.find_library("sqlite3") or "libsqlite3.so.0")
+    lib.sqlite3_memory_used.restype = ctypes.c_int64
+    return int(lib.sqlite3_memory_used())
+
+
+async def test_acks_of_every_batch_size_keep_sqlite_memory_flat(tmp_path: Path) -> None:
+    """After outages the broker acknowledges batches of every size; each size must not become a statement of its
+    own in the connection's cache (that grew the gateway's memory by hours of outages)."""
+    before_open = _sqlite_memory_used()
+    async with Outbox(tmp_path / "o.db", OutboxSection()) as ob:
+        assert _sqlite_memory_used() > before_open  # the measure sees this process's SQLite
+        stored = [e.seq for e in await ob.put([ev() for _ in range(1300)]) if e.seq]
+
+        async def ack_batches(sizes: range) -> None:
+            for size in sizes:
+                batch, stored[:size] = stored[:size], []
+                ob.ack(batch)
+                await ob.put([ev()])  # the deletes ride in this commit
+
+        await ack_batches(range(1, 6))
+        settled = _sqlite_memory_used()
+        await ack_batches(range(6, 50))  # 44 more sizes
+        grown = _sqlite_memory_used() - settled
+        assert ob.stats.rows == 1300 - sum(range(1, 50)) + 49
+    assert grown < 64 * 1024, f"SQLite memory grew {grown} bytes over 44 ack sizes"
