@@ -10,8 +10,10 @@ API; every event the gateway answers 200 for must reach a platform subscriber (p
 ``seq`` must have no gaps. Outages alternate between a stopped broker (connection refused) and a frozen one
 (SIGSTOP: sockets open, nothing answers, found by the PUBACK timeout / keepalive).
 
-Resources are sampled every ``--sample-s``: RSS, open file descriptors, threads, asyncio tasks (``tasks`` in
-``GET /api/status``), the outbox's SQLite file and WAL sizes, outbox rows. After a warm-up the report gives each
+Resources are sampled every ``--sample-s``: RSS, open file descriptors, threads, asyncio tasks and the memory
+blocks Python has allocated (``tasks`` and ``py_blocks`` in ``GET /api/status``: live objects, which allocator
+fragmentation does not move, so a leak of objects and a heap that merely settles can be told apart), the outbox's
+SQLite file and WAL sizes, outbox rows. After a warm-up the report gives each
 series' least-squares slope per hour (whole run and second half) and compares the last third of the run with the
 middle third (the first is where caches and the WAL fill up to their bound); a series is "flat" when the last
 third's peak is within the tolerance of the middle third's (outages make the series saw-toothed, so peaks, not
@@ -66,6 +68,7 @@ TOLERANCE: dict[str, tuple[float, float]] = {
     "fds": (0.0, 2.0),
     "threads": (0.0, 2.0),
     "tasks": (0.0, 3.0),
+    "py_blocks": (0.01, 2000.0),
     "db_kb": (0.10, 64.0),
     "wal_kb": (0.10, 64.0),
 }
@@ -180,6 +183,7 @@ async def sample(http: aiohttp.ClientSession, url: str, proc: psutil.Process, st
         "fds": fds,
         "threads": threads,
         "tasks": status.get("tasks"),
+        "py_blocks": status.get("py_blocks"),
         "db_kb": round(_file_kb(db), 1),
         "wal_kb": round(_file_kb(db.with_name(db.name + "-wal")), 1),
         "outbox_rows": status["outbox"]["rows"],

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import sys
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -106,8 +107,10 @@ def setup(app: web.Application, ctx: ServiceContext, *, loopback_only: bool) -> 
         return web.json_response({"devices": devices_payload(ctx), "loading": loading})
 
     async def get_status(request: web.Request) -> web.Response:
-        # asyncio tasks alive in the process: a soak watches this stay flat across reconnects.
-        return web.json_response({**ctx.status(), "tasks": len(asyncio.all_tasks())})
+        # asyncio tasks and Python's allocated memory blocks alive in the process: a soak watches both stay flat
+        # across reconnects (blocks count live objects, so allocator fragmentation, which RSS shows, does not move it).
+        alive = {"tasks": len(asyncio.all_tasks()), "py_blocks": sys.getallocatedblocks()}
+        return web.json_response({**ctx.status(), **alive})
 
     async def post_sim_readings(request: web.Request) -> web.Response:
         if "sim" not in ctx.drivers and not await _sim_started(ctx):
