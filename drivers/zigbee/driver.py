@@ -387,6 +387,21 @@ class ZigbeeDriver(Driver):
         elif capability in device.capabilities:
             self.emit(device_id, capability, value, meta)
 
+    def _report_zone_read_at_pairing(self, device: Device, status: int) -> None:
+        """The zone status read while enrolling, reported once: a leak sensor fitted in a wet spot, a detector
+        already sounding or a tamper switch left open is reported now, not at its next change (many devices send
+        nothing until then), and a door's state is known from the start. Alarms during the interview (a test
+        press while pairing) come to the driver before the device is known; this is where they are not lost.
+        "No alarm" is not reported (a new device is taken to be clear), nor a button's alarm bit, which a press
+        may have left set: it is not a press now."""
+        zone_type = device.params.get("zone_type")
+        kind = ias.zone_kind(zone_type)
+        meta = {**self._link.get(device.id, {}), "zone_status": status}
+        for capability, value in ias.zone_readings(zone_type, status, None):
+            if value is False or (kind is not None and capability == kind.capability and kind.off is None):
+                continue
+            self.emit(device.id, capability, value, meta)
+
     @staticmethod
     def _zone_status_of(said: listen.Said) -> int | None:
         if said.what == "attribute" and said.id == mapping.ZONE_STATUS:
@@ -592,6 +607,7 @@ class ZigbeeDriver(Driver):
             await self.ctx.registry.upsert(device)
             if profile.zone_status is not None:
                 self._zone_status[device_id] = profile.zone_status
+                self._report_zone_read_at_pairing(device, profile.zone_status)
             self.availability.track(device_id, mains=mains)
             self.pairing.post("ready", device_id, f"{device.name} ready", info)
             self._spawn(self._backups.refresh(app))

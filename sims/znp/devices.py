@@ -274,6 +274,8 @@ class SimDevice:
             while r.remaining >= 2:
                 attr = r.u16()
                 found = self.attrs.get((cluster, attr))
+                if (cluster, attr) == (IAS_ZONE, 0x0002) and found is not None:
+                    found = (zcl.T_BITMAP16, self.zone_status)  # what the zone is now, notified or not
                 if found is None:
                     out += u16(attr) + u8(zcl.UNSUPPORTED_ATTRIBUTE)
                 else:
