@@ -62,6 +62,7 @@ def test_deb_holds_the_venv_unit_and_maintainer_scripts(deb: Path) -> None:
         "./usr/lib/sysusers.d/fbgw.conf",
         "./usr/share/polkit-1/rules.d/50-fbgw-power.rules",
         "./usr/share/polkit-1/rules.d/50-fbgw-network.rules",
+        "./usr/share/polkit-1/rules.d/50-fbgw-modem.rules",
         "./usr/share/fbgw/fbgw.toml.in",
         "./usr/share/fbgw/schema/event.schema.json",
         "./usr/share/doc/fbgw/copyright",
