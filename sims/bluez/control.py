@@ -7,11 +7,10 @@ Talks D-Bus (dbus-fast, the library bleak itself uses) to the ``org.bluez.Mock``
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from types import TracebackType
 from typing import Any
 
-from dbus_fast import BusType, Message, MessageType
-from dbus_fast.aio import MessageBus
+from sims.mock_control import ControlError as ControlError
+from sims.mock_control import MockControl
 
 #: BTHome v2 service data UUID (16-bit 0xFCD2).
 BTHOME_UUID = "0000fcd2-0000-1000-8000-00805f9b34fb"
@@ -19,16 +18,12 @@ BTHOME_UUID = "0000fcd2-0000-1000-8000-00805f9b34fb"
 MOCK_IFACE = "org.bluez.Mock"
 
 
-class ControlError(RuntimeError):
-    """The mock refused a request (no such adapter/device, bad arguments...)."""
-
-
 def device_path(address: str, adapter: str = "hci0") -> str:
     """BlueZ's object path for ``address`` on ``adapter``."""
     return f"/org/bluez/{adapter}/dev_{address.upper().replace(':', '_')}"
 
 
-class BluezControl:
+class BluezControl(MockControl):
     """Drive the mock from tests, the demo, or the control port.
 
     Args:
@@ -37,20 +32,8 @@ class BluezControl:
     """
 
     def __init__(self, address: str, adapter: str = "hci0") -> None:
-        self.address = address
+        super().__init__(address)
         self.adapter = adapter
-        self._bus: MessageBus | None = None
-
-    async def __aenter__(self) -> BluezControl:
-        self._bus = await MessageBus(bus_address=self.address, bus_type=BusType.SYSTEM).connect()
-        return self
-
-    async def __aexit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if self._bus is not None:
-            self._bus.disconnect()
-            self._bus = None
 
     async def _call(
         self,
@@ -60,22 +43,7 @@ class BluezControl:
         interface: str = MOCK_IFACE,
         path: str = "/",
     ) -> Any:
-        if self._bus is None:
-            raise ControlError("BluezControl used outside 'async with'")
-        reply = await self._bus.call(
-            Message(
-                destination="org.bluez",
-                path=path,
-                interface=interface,
-                member=member,
-                signature=signature,
-                body=body or [],
-            )
-        )
-        if reply is None or reply.message_type == MessageType.ERROR:
-            detail = reply.body if reply is not None else "no reply"
-            raise ControlError(f"{member}: {reply.error_name if reply else ''} {detail}")
-        return reply.body[0] if reply.body else None
+        return await self._call_at("org.bluez", path, interface, member, signature, body)
 
     # -- adverts ----------------------------------------------------------------------------------
 

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
-from dbus_fast import BusType, Message, MessageType, Variant
-from dbus_fast.aio import MessageBus
+from dbus_fast import Variant
+
+from sims.mock_control import ControlError as ControlError
+from sims.mock_control import MockControl
 
 MM_NAME = "org.freedesktop.ModemManager1"
 MM_PATH = "/org/freedesktop/ModemManager1"
@@ -22,11 +23,7 @@ MOCK_IFACE = "org.freedesktop.DBus.Mock"
 REGISTRATION = {"idle": 0, "home": 1, "searching": 2, "denied": 3, "unknown": 4, "roaming": 5}
 
 
-class ControlError(RuntimeError):
-    """The mock refused a request (no modem, bad arguments...)."""
-
-
-class ModemControl:
+class ModemControl(MockControl):
     """Drive the mock from tests, the demo or the control port.
 
     Args:
@@ -35,38 +32,11 @@ class ModemControl:
     """
 
     def __init__(self, address: str, record: Path | None = None) -> None:
-        self.address = address
+        super().__init__(address)
         self.record = record
-        self._bus: MessageBus | None = None
-
-    async def __aenter__(self) -> ModemControl:
-        self._bus = await MessageBus(bus_address=self.address, bus_type=BusType.SYSTEM).connect()
-        return self
-
-    async def __aexit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if self._bus is not None:
-            self._bus.disconnect()
-            self._bus = None
 
     async def _call(self, member: str, signature: str = "", body: list[Any] | None = None) -> Any:
-        if self._bus is None:
-            raise ControlError("ModemControl used outside 'async with'")
-        reply = await self._bus.call(
-            Message(
-                destination=MM_NAME,
-                path=MM_PATH,
-                interface=MOCK_IFACE,
-                member=member,
-                signature=signature,
-                body=body or [],
-            )
-        )
-        if reply is None or reply.message_type == MessageType.ERROR:
-            detail = reply.body if reply is not None else "no reply"
-            raise ControlError(f"{member}: {reply.error_name if reply else ''} {detail}")
-        return reply.body[0] if reply.body else None
+        return await self._call_at(MM_NAME, MM_PATH, MOCK_IFACE, member, signature, body)
 
     async def add_modem(
         self, *, registration: str = "home", signal: int = 75, sim: str = "ok", imei: str | None = None
