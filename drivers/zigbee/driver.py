@@ -388,17 +388,17 @@ class ZigbeeDriver(Driver):
             self.emit(device_id, capability, value, meta)
 
     def _report_zone_read_at_pairing(self, device: Device, status: int) -> None:
-        """The zone status read while enrolling, reported once: a leak sensor fitted in a wet spot, a detector
-        already sounding or a tamper switch left open is reported now, not at its next change (many devices send
-        nothing until then), and a door's state is known from the start. Alarms during the interview (a test
-        press while pairing) come to the driver before the device is known; this is where they are not lost.
-        "No alarm" is not reported (a new device is taken to be clear), nor a button's alarm bit, which a press
-        may have left set: it is not a press now."""
+        """An alarm the zone status read while enrolling shows, reported once: a leak sensor fitted in a wet spot,
+        a detector already sounding or a tamper switch left open is reported now, not at its next change (many
+        devices send nothing until then). Alarms during the interview (a test while pairing) come to the driver
+        before the device is known; this is where they are not lost. Only conditions that are on are reported:
+        "no alarm" is what a new device is taken to be, a door's open or closed is its next change's to tell, and
+        a button's alarm bit, which a press may have left set, is not a press now."""
         zone_type = device.params.get("zone_type")
         kind = ias.zone_kind(zone_type)
         meta = {**self._link.get(device.id, {}), "zone_status": status}
         for capability, value in ias.zone_readings(zone_type, status, None):
-            if value is False or (kind is not None and capability == kind.capability and kind.off is None):
+            if value is not True or (kind is not None and capability == kind.capability and kind.off is None):
                 continue
             self.emit(device.id, capability, value, meta)
 
