@@ -40,7 +40,13 @@ async def publish_ack(broker: Mosquitto, payload: dict[str, Any] | bytes, gatewa
 
 
 def of(col: Collector, kind: str) -> list[dict[str, Any]]:
-    return [e for e in col.events if e["kind"] == kind]
+    """The platform's events of ``kind``, each once: delivery is at least once (QoS 1), so an event the broker had
+    but whose acknowledgement a broker restart cut off comes again with the same id, and the platform keeps one."""
+    first: dict[str, dict[str, Any]] = {}
+    for e in col.events:
+        if e["kind"] == kind:
+            first.setdefault(e["id"], e)
+    return list(first.values())
 
 
 def feedback(gw: Gateway) -> Feedback:
