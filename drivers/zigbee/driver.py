@@ -469,11 +469,14 @@ class ZigbeeDriver(Driver):
             log.warning("zigbee: enroll response to %s failed: %s", zdev.ieee, exc)
 
     async def _answers_settled(self, device_id: str) -> None:
-        """Return once no Enroll Response to ``device_id`` is in flight (each is bounded by the step timeout):
-        a device is reported ready only once its radio has acknowledged our answers to its own Zone Enroll
-        Requests (a detector asks as soon as its CIE address is written, while we enrol it ourselves). No ZCL
-        reply to an answer is awaited (see :func:`enroll.send_enroll_response`), so none of the device's frames
-        can be taken for one."""
+        """Return once no Enroll Response to ``device_id`` is in flight (each is bounded by the step timeout).
+
+        zigpy takes any frame from a device whose ZCL sequence number (and endpoint, cluster, direction) match
+        a request it still holds as that request's reply, and routes it no further, even right after the real
+        reply came. A device reported ready with our answer to its Zone Enroll Request still in flight could
+        so lose its first alarm: the detector asks to be enrolled while we enrol it ourselves, and its next
+        frame may carry the answer's number.
+        """
         while pending := {task for task in self._enroll_answers.get(device_id, ()) if not task.done()}:
             await asyncio.wait(pending)
 

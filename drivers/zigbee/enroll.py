@@ -80,15 +80,7 @@ def _simple_type(zdev: zigpy.device.Device, endpoint: int) -> int | None:
 
 
 async def send_enroll_response(cluster: Any, zone_id: int) -> None:
-    """Send the Zone Enroll Response; returns once the device's radio has acknowledged it (APS).
-
-    No ZCL reply is awaited: zigpy would hold the response's sequence number until the device's default
-    response came, and would take any frame of the device that carried that number on the IAS Zone cluster,
-    such as its next alarm, for that reply and route it no further. An enrolled device shows it is enrolled by
-    what it sends; a lost answer is repeated when it asks again."""
-    await cluster.enroll_response(
-        enroll_response_code=IasZone.EnrollResponse.Success, zone_id=zone_id, expect_reply=False
-    )
+    await cluster.enroll_response(enroll_response_code=IasZone.EnrollResponse.Success, zone_id=zone_id)
 
 
 async def configure(zdev: zigpy.device.Device, cie: t.EUI64, zone_id: int, step_timeout_s: float = 30.0) -> Profile:

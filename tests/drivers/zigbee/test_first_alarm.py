@@ -23,7 +23,7 @@ from drivers.base import PairingUpdate
 from drivers.zigbee import ZigbeeDriver
 from sims.znp import ZnpSimulator, zcl
 from sims.znp.devices import IAS_ZONE
-from tests.drivers.zigbee.conftest import Sink, pair, running, wait_for
+from tests.drivers.zigbee.conftest import Sink, running, wait_for
 
 ENROLL_RESPONSE = 0x00
 
@@ -96,32 +96,3 @@ async def test_first_alarm_after_ready_is_not_taken_for_a_reply(
     assert "failed" not in sink.stages(device_id), [u.detail for u in sink.updates if u.device == device_id]
     assert alarm_sent_at_ready == [True]
     await wait_for(lambda: True in sink.values(device_id, "gas"), 5, "the first alarm")
-
-
-async def test_an_alarm_numbered_as_the_answer_to_a_re_enrol_request_is_not_lost(
-    sim: ZnpSimulator, sink: Sink, make_driver: Callable[..., ZigbeeDriver]
-) -> None:
-    """A paired detector asks to be enrolled again (as after a battery change); the driver answers. The detector
-    holds its default response to that answer and alarms first, with the answer's sequence number: a frame
-    zigpy would take for the answer's reply if the driver waited for one."""
-    driver = await running(make_driver(sim.path))
-    device_id = await pair(driver, sim, sink, "smoke")
-    dev = next(d for d in sim.net.devices.values() if f"zb-{d.ieee_hex}" == device_id)
-    original = dev.handle_zcl
-    answered: list[int] = []
-
-    def handle_zcl(cluster: int, data: bytes) -> list[bytes]:
-        frame = zcl.ZclFrame.parse(data)
-        replies = original(cluster, data)
-        if cluster == IAS_ZONE and frame.cluster_specific and frame.command == ENROLL_RESPONSE:
-            answered.append(frame.tsn)
-            dev.zone_status |= 0x0001
-            payload = dev.zone_status.to_bytes(2, "little") + bytes([0, dev.zone_id & 0xFF, 0, 0])
-            alarm = zcl.from_server(frame.tsn, 0x00, payload, cluster_specific=True)
-            return [alarm, *replies]  # the alarm first, the default response to the answer behind it
-        return replies
-
-    dev.handle_zcl = handle_zcl  # type: ignore[method-assign]
-    sim.enroll_request(dev.name)
-    await wait_for(lambda: answered, 10, "the driver's answer")
-    await wait_for(lambda: True in sink.values(device_id, "smoke"), 5, "the alarm numbered as the answer")
